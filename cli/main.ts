@@ -1,0 +1,26 @@
+// The `acpo` command line. Each command lives in its own file under cli/commands/ and
+// registers itself on the program; errors reach the user as one clear line, never a stack.
+import { Command, CommanderError } from "commander";
+import { registerDoctor } from "./commands/doctor.js";
+import { reportError } from "./errors.js";
+
+const program = new Command();
+program
+  .name("acpo")
+  .description("Attribution-based credit assignment for RL with verifiable rewards, on WebGPU")
+  .version("0.1.0")
+  .showSuggestionAfterError(true)
+  .exitOverride();
+
+registerDoctor(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // Commander already printed its message (unknown option, missing argument, --help).
+    process.exitCode = e.exitCode;
+  } else {
+    process.exitCode = reportError(e);
+  }
+}

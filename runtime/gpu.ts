@@ -1,0 +1,417 @@
+// The WebGPU context: device acquisition and teardown, buffer pool, upload/readback,
+// pipeline cache, dispatch recording (many dispatches per pass and per submit), and
+// error scopes that turn WebGPU errors into exceptions naming the kernel.
+import { create, globals } from "webgpu";
+import { DeviceLostError, KernelError, NoAdapterError } from "./errors.js";
+import { type Kernel, kernelSource, packUniforms } from "./kernel.js";
+import { type DType, Tensor, numel } from "./tensor.js";
+
+Object.assign(globalThis, globals);
+
+export interface GpuOptions {
+  /** Dawn backend: 'vulkan', 'metal', 'd3d12', 'opengl', ... Env: ACPO_BACKEND. */
+  backend?: string;
+  /** Adapter name as Dawn lists it (pass a wrong one to see the list). Env: ACPO_ADAPTER. */
+  adapter?: string;
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  isSoftware: boolean;
+  subgroupSize: [number, number];
+  features: string[];
+  limits: Record<string, number>;
+}
+
+/** Limits we raise from WebGPU's defaults to what the adapter supports. */
+const RAISED_LIMITS = [
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxComputeWorkgroupsPerDimension",
+] as const;
+
+const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment upper bound
+
+export class Gpu {
+  /** Strong reference to Dawn's GPU object: if it is collected, in-flight work hangs or crashes. */
+  private readonly instance: GPU;
+  readonly adapter: GPUAdapter;
+  readonly device: GPUDevice;
+  readonly info: AdapterSummary;
+
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  /** Uniform words for the dispatches recorded since the last submit, one 256-byte slot each. */
+  private uniformStaging = new Uint32Array(64 * (UNIFORM_SLOT / 4));
+  private uniformSlots = 0;
+  private uniformBuffer: GPUBuffer;
+  private kernelsInBatch = new Set<string>();
+  private lostError: DeviceLostError | null = null;
+  private destroyed = false;
+  /** Count of dispatches and submits since creation (benchmarks read these). */
+  stats = { dispatches: 0, submits: 0, readbacks: 0 };
+
+  private constructor(instance: GPU, adapter: GPUAdapter, device: GPUDevice, info: AdapterSummary) {
+    this.instance = instance;
+    this.adapter = adapter;
+    this.device = device;
+    this.info = info;
+    this.uniformBuffer = this.createUniformBuffer(64);
+    device.lost.then((l) => {
+      if (!this.destroyed) this.lostError = new DeviceLostError(l.reason, l.message);
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      // Errors outside our scopes (should not happen); keep them visible, not fatal to the process.
+      process.stderr.write(`acpo: uncaptured WebGPU error: ${ev.error.message}\n`);
+    };
+  }
+
+  /** Acquire an adapter and device. Throws NoAdapterError with the fix when none is available. */
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    const backend = opts.backend ?? process.env.ACPO_BACKEND;
+    const adapterName = opts.adapter ?? process.env.ACPO_ADAPTER;
+    const flags = ["disable-dawn-features=timestamp_quantization"];
+    if (backend) flags.push(`backend=${backend}`);
+    if (adapterName) flags.push(`adapter=${adapterName}`);
+    let instance: GPU;
+    let adapter: GPUAdapter | null;
+    try {
+      instance = create(flags);
+      adapter = await instance.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
+    } catch (e) {
+      throw new NoAdapterError(`${(e as Error).message.trim()}\n${NO_ADAPTER_HINT}`);
+    }
+    if (!adapter) {
+      const sel = backend || adapterName ? ` for backend=${backend ?? "any"} adapter=${adapterName ?? "any"}` : "";
+      throw new NoAdapterError(`no WebGPU adapter found${sel}.\n${NO_ADAPTER_HINT}`);
+    }
+    const requiredLimits: Record<string, number> = {};
+    for (const name of RAISED_LIMITS) {
+      const v = (adapter.limits as unknown as Record<string, number>)[name];
+      if (typeof v === "number") requiredLimits[name] = v;
+    }
+    const wanted: GPUFeatureName[] = ["timestamp-query", "subgroups", "shader-f16"];
+    const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "acpo" });
+    return new Gpu(instance, adapter, device, summarize(adapter, backend));
+  }
+
+  // ---- buffers -------------------------------------------------------------------------
+
+  /** A tensor from the pool (contents undefined). Release it with `release` to reuse its buffer. */
+  empty(shape: readonly number[], label = "tensor", dtype: DType = "f32"): Tensor {
+    const bytes = bucketBytes(numel(shape) * 4);
+    const free = this.pool.get(bytes);
+    const buffer =
+      free?.pop() ??
+      this.device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        label,
+      });
+    return new Tensor(buffer, [...shape], dtype, label);
+  }
+
+  /** A zero-filled tensor. The clear is recorded in order with other GPU work. */
+  zeros(shape: readonly number[], label = "zeros", dtype: DType = "f32"): Tensor {
+    const t = this.empty(shape, label, dtype);
+    this.clear(t);
+    return t;
+  }
+
+  /** Set every element of `t` to zero, recorded in order with other GPU work. */
+  clear(t: Tensor): void {
+    this.endPass();
+    this.getEncoder().clearBuffer(t.buffer, 0, t.buffer.size);
+  }
+
+  /** A tensor holding `data`; f32 unless the array is integer-typed. */
+  upload(data: Float32Array | Uint32Array | Int32Array | number[], shape?: readonly number[], label = "upload"): Tensor {
+    const arr = Array.isArray(data) ? new Float32Array(data) : data;
+    const dtype: DType = arr instanceof Uint32Array ? "u32" : arr instanceof Int32Array ? "i32" : "f32";
+    const t = this.empty(shape ?? [arr.length], label, dtype);
+    if (numel(t.shape) !== arr.length) throw new Error(`upload '${label}': shape [${t.shape}] holds ${numel(t.shape)} elements, data has ${arr.length}`);
+    this.write(t, arr);
+    return t;
+  }
+
+  /** Overwrite the start of `t` with `data`, ordered after everything recorded so far. */
+  write(t: Tensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
+    // queue.writeBuffer runs at the next queue operation; flush so earlier recorded work sees the old contents.
+    if (this.encoder) this.flush();
+    this.device.queue.writeBuffer(t.buffer, elementOffset * 4, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Return a tensor's buffer to the pool. The caller must not use `t` afterwards. */
+  release(...ts: (Tensor | null | undefined)[]): void {
+    for (const t of ts) {
+      if (!t) continue;
+      const list = this.pool.get(t.buffer.size) ?? [];
+      list.push(t.buffer);
+      this.pool.set(t.buffer.size, list);
+    }
+  }
+
+  /** Copy `src` into `dst` (whole tensor unless sizes given), recorded in order. */
+  copy(dst: Tensor, src: Tensor, elements = Math.min(src.size, dst.size), srcOffset = 0, dstOffset = 0): void {
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, elements * 4);
+  }
+
+  /** Flush recorded work and read a tensor back. The only way values reach the CPU. */
+  async read(t: Tensor): Promise<Float32Array> {
+    const bytes = await this.readBytes(t);
+    return new Float32Array(bytes);
+  }
+
+  async readU32(t: Tensor): Promise<Uint32Array> {
+    return new Uint32Array(await this.readBytes(t));
+  }
+
+  private async readBytes(t: Tensor): Promise<ArrayBuffer> {
+    this.checkAlive();
+    const staging = this.device.createBuffer({ size: t.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: `readback ${t.label}` });
+    this.endPass();
+    this.getEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, t.byteLength);
+    await this.flushChecked();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.checkAlive();
+      throw e;
+    }
+    const out = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    this.stats.readbacks++;
+    return out;
+  }
+
+  // ---- kernels -------------------------------------------------------------------------
+
+  /** The compiled pipeline for a kernel, compiled once per distinct WGSL source. */
+  pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    const src = kernelSource(k);
+    const hit = this.pipelines.get(src);
+    if (hit) return hit;
+    this.checkAlive();
+    const module = this.device.createShaderModule({ code: src, label: k.name });
+    const pipeline = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: k.name });
+    // Compilation errors surface asynchronously; `compileChecked` awaits them. Here we only cache.
+    const entry = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    this.pipelines.set(src, entry);
+    this.uncheckedSources.push({ name: k.name, module });
+    return entry;
+  }
+  private uncheckedSources: { name: string; module: GPUShaderModule }[] = [];
+
+  /**
+   * Record one dispatch of `k` with `buffers` bound in the kernel's binding order.
+   * Nothing runs until `flush` (or a readback). Many dispatches share one pass and one submit.
+   */
+  dispatch(k: Kernel, buffers: Tensor[], uniforms: Record<string, number>, workgroups: [number, number?, number?]): void {
+    this.checkAlive();
+    if (buffers.length !== k.bindings.length) {
+      throw new Error(`kernel '${k.name}': expected ${k.bindings.length} buffers (${k.bindings.map((b) => b.name).join(", ")}), got ${buffers.length}`);
+    }
+    const [x, y = 1, z = 1] = workgroups;
+    const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim) throw new Error(`kernel '${k.name}': dispatch (${x}, ${y}, ${z}) exceeds ${maxDim} workgroups per dimension`);
+    if (x === 0 || y === 0 || z === 0) return;
+    if (k.uniforms.length > 0 && this.uniformBuffer.size < (this.uniformSlots + 1) * UNIFORM_SLOT) {
+      // The uniform buffer is full for this batch: submit what we have (it grows) and start at slot 0.
+      this.flush();
+    }
+    const { pipeline, layout } = this.pipeline(k);
+    const entries: GPUBindGroupEntry[] = buffers.map((t, i) => ({ binding: i, resource: { buffer: t.buffer } }));
+    if (k.uniforms.length > 0) {
+      const slot = this.uniformSlots++;
+      this.growUniformStaging(this.uniformSlots);
+      this.uniformStaging.set(packUniforms(k, uniforms), slot * (UNIFORM_SLOT / 4));
+      entries.push({ binding: k.bindings.length, resource: { buffer: this.uniformBuffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
+    }
+    const bindGroup = this.device.createBindGroup({ layout, entries, label: k.name });
+    const pass = this.getPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.kernelsInBatch.add(k.name);
+    this.stats.dispatches++;
+  }
+
+  /** Submit everything recorded so far. Does not wait for the GPU. */
+  flush(): void {
+    this.endPass();
+    if (!this.encoder) return;
+    if (this.uniformSlots > 0) {
+      this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformStaging.buffer, 0, this.uniformSlots * UNIFORM_SLOT);
+    }
+    const cmd = this.encoder.finish();
+    this.encoder = null;
+    this.device.queue.submit([cmd]);
+    this.stats.submits++;
+    // Grow the uniform buffer for the next batch if this one filled it.
+    if (this.uniformSlots * UNIFORM_SLOT >= this.uniformBuffer.size) {
+      const old = this.uniformBuffer;
+      this.uniformBuffer = this.createUniformBuffer(this.uniformSlots * 2);
+      old.destroy();
+    }
+    this.uniformSlots = 0;
+  }
+
+  /**
+   * Submit recorded work inside validation and out-of-memory error scopes and wait for it.
+   * Errors become a KernelError naming the kernels of the batch (and the one Dawn names).
+   */
+  async flushChecked(): Promise<void> {
+    this.checkAlive();
+    const kernels = [...this.kernelsInBatch];
+    this.kernelsInBatch.clear();
+    const compiles = this.uncheckedSources.splice(0);
+    for (const c of compiles) await this.checkCompilation(c.name, c.module);
+    this.device.pushErrorScope("out-of-memory");
+    this.device.pushErrorScope("validation");
+    this.flush();
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    await this.device.queue.onSubmittedWorkDone();
+    this.checkAlive();
+    for (const [err, kind] of [[validation, "validation"], [oom, "out-of-memory"]] as const) {
+      if (err) throw new KernelError(blame(err.message, kernels), kind, err.message);
+    }
+  }
+
+  /** Wait until the GPU has finished everything submitted (flushes first). */
+  async sync(): Promise<void> {
+    await this.flushChecked();
+  }
+
+  private async checkCompilation(name: string, module: GPUShaderModule): Promise<void> {
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === "error");
+    if (errors.length > 0) {
+      throw new KernelError(name, "compilation", errors.map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`).join("; "));
+    }
+  }
+
+  /** Compile a kernel now and throw if WGSL compilation fails (tests and warm-up use this). */
+  async compile(k: Kernel): Promise<void> {
+    this.device.pushErrorScope("validation");
+    this.pipeline(k);
+    const err = await this.device.popErrorScope();
+    const compiles = this.uncheckedSources.splice(0);
+    for (const c of compiles) await this.checkCompilation(c.name, c.module);
+    if (err) throw new KernelError(k.name, "validation", err.message);
+  }
+
+  // ---- lifetime ------------------------------------------------------------------------
+
+  /** Finish outstanding work and release the device; the process can then exit. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    try {
+      if (!this.lostError) await this.flushChecked();
+    } finally {
+      this.destroyed = true;
+      for (const list of this.pool.values()) for (const b of list) b.destroy();
+      this.pool.clear();
+      this.pipelines.clear();
+      this.uniformBuffer.destroy();
+      this.device.destroy();
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.lostError) throw this.lostError;
+    if (this.destroyed) throw new Error("GPU context used after destroy()");
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    this.checkAlive();
+    this.encoder ??= this.device.createCommandEncoder({ label: "acpo" });
+    return this.encoder;
+  }
+
+  private getPass(): GPUComputePassEncoder {
+    this.pass ??= this.getEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private createUniformBuffer(slots: number): GPUBuffer {
+    return this.device.createBuffer({ size: slots * UNIFORM_SLOT, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: "uniforms" });
+  }
+
+  private growUniformStaging(slots: number): void {
+    const need = slots * (UNIFORM_SLOT / 4);
+    if (need <= this.uniformStaging.length) return;
+    const bigger = new Uint32Array(Math.max(need, this.uniformStaging.length * 2));
+    bigger.set(this.uniformStaging);
+    this.uniformStaging = bigger;
+  }
+}
+
+/** Round buffer sizes up so that the pool can reuse buffers of nearby sizes. */
+function bucketBytes(bytes: number): number {
+  const min = Math.max(bytes, 16);
+  if (min <= 4096) return Math.ceil(min / 256) * 256;
+  // Within 1/8 of a power of two: at most 12.5 % waste.
+  const step = 2 ** Math.max(8, Math.floor(Math.log2(min)) - 3);
+  return Math.ceil(min / step) * step;
+}
+
+/** Pick the kernel Dawn's message names (labels are kernel names), else list the batch. */
+function blame(message: string, kernels: string[]): string {
+  const named = kernels.find((k) => message.includes(`"${k}"`));
+  return named ?? (kernels.length === 1 ? kernels[0]! : `one of [${kernels.join(", ")}]`);
+}
+
+export const NO_ADAPTER_HINT = [
+  "acpo needs a WebGPU adapter. Without a GPU, Dawn uses a software Vulkan driver (Mesa lavapipe >= 24).",
+  "On Debian 12 as root, 'npm install' sets it up; by hand: add bookworm-backports to apt sources, then",
+  "  apt-get update && apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1",
+  "Elsewhere install your GPU's Vulkan/Metal/D3D12 driver or Mesa's lavapipe, then run 'npx acpo doctor'.",
+  "Choose a backend or adapter with --backend/--adapter or ACPO_BACKEND/ACPO_ADAPTER.",
+].join("\n");
+
+function summarize(adapter: GPUAdapter, backend: string | undefined): AdapterSummary {
+  const i = adapter.info;
+  const limits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) limits[name] = (adapter.limits as unknown as Record<string, number>)[name]!;
+  const info = i as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const isSoftware = i.architecture === "software" || /llvmpipe|lavapipe|swiftshader/i.test(`${i.device} ${i.description}`);
+  return {
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: i.description,
+    backend: backend ?? guessBackend(),
+    isSoftware,
+    subgroupSize: [info.subgroupMinSize ?? 0, info.subgroupMaxSize ?? 0],
+    features: [...adapter.features].sort(),
+    limits,
+  };
+}
+
+function guessBackend(): string {
+  return process.platform === "darwin" ? "metal" : process.platform === "win32" ? "d3d12" : "vulkan";
+}
