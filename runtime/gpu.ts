@@ -114,6 +114,9 @@ export class Gpu {
   /** A tensor from the pool (contents undefined). Release it with `release` to reuse its buffer. */
   empty(shape: readonly number[], label = "tensor", dtype: DType = "f32"): Tensor {
     const bytes = bucketBytes(numel(shape) * 4);
+    if (bytes > this.device.limits.maxBufferSize) {
+      throw new Error(`tensor '${label}' [${shape}] needs ${bytes} bytes, which exceeds this device's maxBufferSize (${this.device.limits.maxBufferSize})`);
+    }
     const free = this.pool.get(bytes);
     const buffer =
       free?.pop() ??
@@ -213,10 +216,11 @@ export class Gpu {
     // Compilation errors surface asynchronously; `compileChecked` awaits them. Here we only cache.
     const entry = { pipeline, layout: pipeline.getBindGroupLayout(0) };
     this.pipelines.set(src, entry);
-    this.uncheckedSources.push({ name: k.name, module });
+    this.uncheckedSources.push({ name: k.name, module, source: src });
     return entry;
   }
-  private uncheckedSources: { name: string; module: GPUShaderModule }[] = [];
+  /** Shader modules whose compilation messages have not been checked yet (checked at the next flushChecked). */
+  private uncheckedSources: { name: string; module: GPUShaderModule; source: string }[] = [];
 
   /**
    * Record one dispatch of `k` with `buffers` bound in the kernel's binding order.
@@ -280,8 +284,7 @@ export class Gpu {
     this.checkAlive();
     const kernels = [...this.kernelsInBatch];
     this.kernelsInBatch.clear();
-    const compiles = this.uncheckedSources.splice(0);
-    for (const c of compiles) await this.checkCompilation(c.name, c.module);
+    for (const c of this.uncheckedSources.splice(0)) await this.checkCompilation(c.name, c.module, c.source);
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
     this.flush();
@@ -299,10 +302,11 @@ export class Gpu {
     await this.flushChecked();
   }
 
-  private async checkCompilation(name: string, module: GPUShaderModule): Promise<void> {
+  private async checkCompilation(name: string, module: GPUShaderModule, source: string): Promise<void> {
     const info = await module.getCompilationInfo();
     const errors = info.messages.filter((m) => m.type === "error");
     if (errors.length > 0) {
+      this.pipelines.delete(source); // never reuse a broken pipeline
       throw new KernelError(name, "compilation", errors.map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`).join("; "));
     }
   }
@@ -312,9 +316,11 @@ export class Gpu {
     this.device.pushErrorScope("validation");
     this.pipeline(k);
     const err = await this.device.popErrorScope();
-    const compiles = this.uncheckedSources.splice(0);
-    for (const c of compiles) await this.checkCompilation(c.name, c.module);
-    if (err) throw new KernelError(k.name, "validation", err.message);
+    for (const c of this.uncheckedSources.splice(0)) await this.checkCompilation(c.name, c.module, c.source);
+    if (err) {
+      this.pipelines.delete(kernelSource(k));
+      throw new KernelError(k.name, "validation", err.message);
+    }
   }
 
   // ---- lifetime ------------------------------------------------------------------------
