@@ -1,0 +1,127 @@
+// Model configuration: the subset of a Hugging Face config.json that fully describes a
+// LlamaForCausalLM or Qwen2ForCausalLM in fp32. Unknown architectures and inconsistent
+// sizes are errors naming the file and the field.
+import { readFileSync } from "node:fs";
+import { CheckpointError } from "./safetensors.js";
+
+export type Architecture = "LlamaForCausalLM" | "Qwen2ForCausalLM";
+export const ARCHITECTURES: readonly Architecture[] = ["LlamaForCausalLM", "Qwen2ForCausalLM"];
+
+export interface ModelConfig {
+  architecture: Architecture;
+  vocabSize: number;
+  hiddenSize: number; // C
+  intermediateSize: number; // F, the SwiGLU width
+  numLayers: number;
+  numHeads: number; // Hq
+  numKvHeads: number; // Hkv (grouped-query attention)
+  headDim: number; // D
+  rmsNormEps: number;
+  ropeTheta: number;
+  maxPositions: number;
+  tieWordEmbeddings: boolean;
+  /** Biases on q/k/v projections (Qwen2: always; Llama: `attention_bias`). */
+  qkvBias: boolean;
+  /** Bias on o_proj (Llama `attention_bias` only). */
+  oBias: boolean;
+  bosTokenId: number | null;
+  eosTokenId: number[];
+  /** The file's own JSON, kept so that saving preserves fields we do not interpret. */
+  raw: Record<string, unknown>;
+}
+
+/** Parse and validate a config.json object; `file` names the source in errors. */
+export function parseConfig(raw: Record<string, unknown>, file = "config.json"): ModelConfig {
+  const archs = raw.architectures;
+  const arch = Array.isArray(archs) ? (archs[0] as string) : undefined;
+  if (!arch || !ARCHITECTURES.includes(arch as Architecture)) {
+    throw new CheckpointError(`${file}: architecture ${JSON.stringify(arch ?? null)} is not supported (supported: ${ARCHITECTURES.join(", ")})`);
+  }
+  const int = (key: string, fallback?: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new CheckpointError(`${file}: '${key}' must be a positive integer, got ${JSON.stringify(v ?? null)}`);
+    return v;
+  };
+  const num = (key: string, fallback: number): number => {
+    const v = raw[key] ?? fallback;
+    if (typeof v !== "number" || !(v > 0)) throw new CheckpointError(`${file}: '${key}' must be a positive number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const hiddenSize = int("hidden_size");
+  const numHeads = int("num_attention_heads");
+  const numKvHeads = int("num_key_value_heads", numHeads);
+  if (numHeads % numKvHeads !== 0) {
+    throw new CheckpointError(`${file}: num_attention_heads (${numHeads}) must be a multiple of num_key_value_heads (${numKvHeads})`);
+  }
+  const headDim = raw.head_dim === undefined || raw.head_dim === null ? hiddenSize / numHeads : int("head_dim");
+  if (!Number.isInteger(headDim)) throw new CheckpointError(`${file}: hidden_size (${hiddenSize}) is not divisible by num_attention_heads (${numHeads}); set head_dim`);
+  if (headDim % 2 !== 0) throw new CheckpointError(`${file}: head dimension ${headDim} must be even for rotary embeddings`);
+  if (raw.rope_scaling) throw new CheckpointError(`${file}: rope_scaling is not supported yet; remove it or use a model without it`);
+  const act = raw.hidden_act ?? "silu";
+  if (act !== "silu") throw new CheckpointError(`${file}: hidden_act '${String(act)}' is not supported (Llama and Qwen2 use 'silu')`);
+  const isQwen = arch === "Qwen2ForCausalLM";
+  const attentionBias = raw.attention_bias === true;
+  const eos = raw.eos_token_id;
+  return {
+    architecture: arch as Architecture,
+    vocabSize: int("vocab_size"),
+    hiddenSize,
+    intermediateSize: int("intermediate_size"),
+    numLayers: int("num_hidden_layers"),
+    numHeads,
+    numKvHeads,
+    headDim,
+    rmsNormEps: num("rms_norm_eps", 1e-6),
+    ropeTheta: num("rope_theta", 10000),
+    maxPositions: int("max_position_embeddings", 2048),
+    // LlamaConfig and Qwen2Config both default tie_word_embeddings to false.
+    tieWordEmbeddings: raw.tie_word_embeddings === true,
+    qkvBias: isQwen || attentionBias,
+    oBias: !isQwen && attentionBias,
+    bosTokenId: typeof raw.bos_token_id === "number" ? raw.bos_token_id : null,
+    eosTokenId: Array.isArray(eos) ? (eos as number[]) : typeof eos === "number" ? [eos] : [],
+    raw,
+  };
+}
+
+export function readConfig(path: string): ModelConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new CheckpointError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new CheckpointError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new CheckpointError(`${path}: expected a JSON object`);
+  return parseConfig(raw as Record<string, unknown>, path);
+}
+
+/** config.json contents for a config (fields we interpret overwrite the raw ones). */
+export function configToJson(c: ModelConfig): Record<string, unknown> {
+  return {
+    ...c.raw,
+    architectures: [c.architecture],
+    model_type: c.architecture === "Qwen2ForCausalLM" ? "qwen2" : "llama",
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    hidden_act: "silu",
+    rms_norm_eps: c.rmsNormEps,
+    rope_theta: c.ropeTheta,
+    max_position_embeddings: c.maxPositions,
+    tie_word_embeddings: c.tieWordEmbeddings,
+    ...(c.architecture === "LlamaForCausalLM" ? { attention_bias: c.qkvBias } : {}),
+    bos_token_id: c.bosTokenId,
+    eos_token_id: c.eosTokenId.length === 1 ? c.eosTokenId[0] : c.eosTokenId,
+    torch_dtype: "float32",
+  };
+}
