@@ -1,0 +1,112 @@
+// Tokenizers come from Hugging Face tokenizer.json files, run by @huggingface/tokenizers
+// (a maintained implementation of the same format), so every model — a downloaded Qwen2
+// or the project's own tiny models — goes through one path.
+import { Tokenizer } from "@huggingface/tokenizers";
+import { CheckpointError } from "./safetensors.js";
+
+export class TextTokenizer {
+  private readonly tok: Tokenizer;
+  /** id -> token string, for rendering trajectories token by token. */
+  private readonly pieces: string[];
+  readonly vocabSize: number;
+  readonly bosId: number | null;
+  readonly eosIds: number[];
+  readonly padId: number | null;
+
+  constructor(
+    readonly json: Record<string, unknown>,
+    readonly config: Record<string, unknown> = {},
+    source = "tokenizer.json",
+  ) {
+    try {
+      this.tok = new Tokenizer(json as never, config as never);
+    } catch (e) {
+      throw new CheckpointError(`${source}: cannot build a tokenizer (${(e as Error).message})`);
+    }
+    const model = json.model as { vocab?: Record<string, number> | [string, number][] } | undefined;
+    const pieces: string[] = [];
+    const vocab = model?.vocab;
+    if (Array.isArray(vocab)) vocab.forEach(([piece], i) => (pieces[i] = piece)); // Unigram: [piece, score][]
+    else if (vocab) for (const [piece, id] of Object.entries(vocab)) pieces[id] = piece;
+    for (const t of (json.added_tokens ?? []) as { id: number; content: string }[]) pieces[t.id] = t.content;
+    this.pieces = pieces;
+    this.vocabSize = pieces.length;
+    const idOf = (key: string): number | null => {
+      const v = config[key];
+      const s = typeof v === "string" ? v : (v as { content?: string } | undefined)?.content;
+      return s === undefined ? null : (this.tokenToId(s) ?? null);
+    };
+    this.bosId = idOf("bos_token");
+    const eos = idOf("eos_token");
+    this.eosIds = eos === null ? [] : [eos];
+    this.padId = idOf("pad_token");
+  }
+
+  /** Token ids of `text` (no special tokens added). */
+  encode(text: string): number[] {
+    return this.tok.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  decode(ids: ArrayLike<number>, skipSpecialTokens = false): string {
+    return this.tok.decode(Array.from(ids), { skip_special_tokens: skipSpecialTokens });
+  }
+
+  /** The vocabulary entry of one id (as stored, not decoded). */
+  piece(id: number): string {
+    return this.pieces[id] ?? `<unk:${id}>`;
+  }
+
+  tokenToId(token: string): number | undefined {
+    const i = this.pieces.indexOf(token);
+    return i >= 0 ? i : undefined;
+  }
+}
+
+export const SPECIAL_TOKENS = { pad: "<pad>", bos: "<bos>", eos: "<eos>" } as const;
+
+/**
+ * tokenizer.json for the project's small models: special tokens, every printable ASCII
+ * character and newline, plus whole-word tokens (transition markers, answer tags).
+ * A BPE model without merges (so each character is a token) with the words as added
+ * tokens, which match wherever they occur ("So" also inside "Some": harmless for a
+ * character-level model, and @huggingface/tokenizers ignores `single_word`); the Fuse
+ * decoder joins pieces without spaces.
+ */
+export function charTokenizerFiles(words: string[]): { tokenizer: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
+  const specials = [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.bos, SPECIAL_TOKENS.eos];
+  const chars: string[] = ["\n"];
+  for (let c = 32; c < 127; c++) chars.push(String.fromCharCode(c));
+  const uniqueWords = [...new Set(words)].filter((w) => w.length > 1 && !chars.includes(w) && !specials.includes(w));
+  const vocab: Record<string, number> = {};
+  for (const s of [...specials, ...chars, ...uniqueWords]) vocab[s] = Object.keys(vocab).length;
+  const added = [...specials.map((s) => ({ content: s, special: true })), ...uniqueWords.map((s) => ({ content: s, special: false }))].map((t) => ({
+    id: vocab[t.content]!,
+    content: t.content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: t.special,
+  }));
+  return {
+    tokenizer: {
+      version: "1.0",
+      truncation: null,
+      padding: null,
+      added_tokens: added,
+      normalizer: null,
+      pre_tokenizer: null,
+      post_processor: null,
+      decoder: { type: "Fuse" },
+      model: { type: "BPE", dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+    },
+    tokenizerConfig: {
+      tokenizer_class: "PreTrainedTokenizerFast",
+      bos_token: SPECIAL_TOKENS.bos,
+      eos_token: SPECIAL_TOKENS.eos,
+      pad_token: SPECIAL_TOKENS.pad,
+      model_max_length: 2048,
+      clean_up_tokenization_spaces: false,
+    },
+  };
+}
