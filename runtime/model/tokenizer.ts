@@ -73,7 +73,7 @@ export const SPECIAL_TOKENS = { pad: "<pad>", bos: "<bos>", eos: "<eos>" } as co
  * decoder joins pieces without spaces.
  */
 export function charTokenizerFiles(words: string[]): { tokenizer: Record<string, unknown>; tokenizerConfig: Record<string, unknown> } {
-  const specials = [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.bos, SPECIAL_TOKENS.eos];
+  const specials: string[] = [SPECIAL_TOKENS.pad, SPECIAL_TOKENS.bos, SPECIAL_TOKENS.eos];
   const chars: string[] = ["\n"];
   for (let c = 32; c < 127; c++) chars.push(String.fromCharCode(c));
   const uniqueWords = [...new Set(words)].filter((w) => w.length > 1 && !chars.includes(w) && !specials.includes(w));
