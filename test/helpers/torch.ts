@@ -8,7 +8,7 @@ export const SYSTEM_PYTHON = "/usr/bin/python3";
 
 /** Environment for a torch child process: one OpenBLAS thread, no CPU-type overrides. */
 export function torchEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env, OPENBLAS_NUM_THREADS: "1" };
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: "1" };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   return env;
