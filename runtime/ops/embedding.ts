@@ -1,0 +1,132 @@
+// Embedding gather and its backward scatter-add, fp32.
+//   forward:  out[n, :] = table[ids[n], :]
+//   backward: dtable[v, :] (+)= sum over n with ids[n] == v of dout[n, :]
+//
+// Out-of-range ids (ids[n] >= V) are not an error on the GPU, which cannot raise one: forward
+// writes a row of zeros for them and backward drops their gradient. Callers that want an error
+// check ids on the CPU, where they come from (tokenizer output, sampled ids), with
+// `invalidIds` / `assertIdsInRange` before upload.
+//
+// Deterministic backward without float atomics: invocation (c, block) owns column c of a block
+// of vocabulary rows and walks all N tokens in order, adding only those whose id falls in its
+// block. Every (v, c) is therefore summed by exactly one invocation, in token order, so the
+// result is bitwise reproducible and independent of the blocking (it equals a sequential fp32
+// loop over tokens). The id loads are the same for a whole workgroup, so skipping a token costs
+// one broadcast load and a compare; blocks over V give parallelism beyond C / 64 workgroups.
+import type { Gpu } from "../gpu.js";
+import type { Kernel } from "../kernel.js";
+import type { Tensor } from "../tensor.js";
+import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
+
+const WG = 256;
+const COL_WG = 64;
+/** Aim for at least this many workgroups in backward, so every core has work. */
+const TARGET_WORKGROUPS = 64;
+
+const forwardKernel: Kernel = {
+  name: "embedding_forward",
+  bindings: [
+    { name: "out", access: "read_write" },
+    { name: "table", access: "read" },
+    { name: "ids", access: "read", type: "u32" },
+  ],
+  uniforms: [
+    { name: "N", type: "u32" },
+    { name: "C", type: "u32" },
+    { name: "V", type: "u32" },
+  ],
+  workgroupSize: [WG, 1, 1],
+  body: /* wgsl */ `
+fn main(${GRID_PARAMS}) {
+  let i = ${FLAT_INDEX(WG)};
+  if (i >= u.N * u.C) { return; }
+  let n = i / u.C;
+  let c = i - n * u.C;
+  let id = ids[n];
+  // A branch, not select(): an out-of-range id must not even be used to index the table.
+  if (id < u.V) {
+    out[i] = table[id * u.C + c];
+  } else {
+    out[i] = 0.0;
+  }
+}`,
+};
+
+const backwardKernel: Kernel = {
+  name: "embedding_backward",
+  bindings: [
+    { name: "dtable", access: "read_write" },
+    { name: "dout", access: "read" },
+    { name: "ids", access: "read", type: "u32" },
+  ],
+  uniforms: [
+    { name: "N", type: "u32" },
+    { name: "C", type: "u32" },
+    { name: "V", type: "u32" },
+    { name: "rows_per_block", type: "u32" },
+  ],
+  workgroupSize: [COL_WG, 1, 1],
+  body: /* wgsl */ `
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x;
+  let lo = gid.y * u.rows_per_block;
+  let hi = min(lo + u.rows_per_block, u.V);
+  if (c >= u.C) { return; }
+  for (var n = 0u; n < u.N; n++) {
+    let id = ids[n];
+    if (id >= lo && id < hi) {
+      let k = id * u.C + c;
+      dtable[k] = dtable[k] + dout[n * u.C + c];
+    }
+  }
+}`,
+};
+
+export interface EmbeddingSizes {
+  /** Tokens. */
+  N: number;
+  /** Channels (embedding width). */
+  C: number;
+  /** Vocabulary rows in the table. */
+  V: number;
+}
+
+export function embeddingForward(
+  gpu: Gpu,
+  out: Tensor, // (N, C)
+  table: Tensor, // (V, C)
+  ids: Tensor, // (N) u32
+  { N, C, V }: EmbeddingSizes,
+): void {
+  gpu.dispatch(forwardKernel, [out, table, ids], { N, C, V }, grid1d(N * C, WG));
+}
+
+/** dtable overwrites (rows no token uses become 0) unless `accumulate` (tied weights, micro-batches). */
+export function embeddingBackward(
+  gpu: Gpu,
+  dtable: Tensor, // (V, C)
+  dout: Tensor, // (N, C)
+  ids: Tensor, // (N) u32
+  { N, C, V, accumulate = false }: EmbeddingSizes & { accumulate?: boolean },
+): void {
+  if (!accumulate) gpu.clear(dtable);
+  const colGroups = Math.ceil(C / COL_WG);
+  const blocks = Math.min(V, 65535, Math.max(1, Math.ceil(TARGET_WORKGROUPS / colGroups)));
+  const rowsPerBlock = Math.ceil(V / blocks);
+  gpu.dispatch(backwardKernel, [dtable, dout, ids], { N, C, V, rows_per_block: rowsPerBlock }, [colGroups, Math.ceil(V / rowsPerBlock)]);
+}
+
+/** Positions n whose ids[n] is not a row of a V-row table (for reporting bad input). */
+export function invalidIds(ids: ArrayLike<number>, V: number): number[] {
+  const bad: number[] = [];
+  for (let n = 0; n < ids.length; n++) if (!(ids[n]! < V)) bad.push(n);
+  return bad;
+}
+
+/** Throw a RangeError naming the first bad position and the count when any id is >= V. */
+export function assertIdsInRange(ids: ArrayLike<number>, V: number, what = "token ids"): void {
+  const bad = invalidIds(ids, V);
+  if (bad.length === 0) return;
+  const n = bad[0]!;
+  throw new RangeError(`${what}: ${bad.length} of ${ids.length} ids are outside the vocabulary [0, ${V}); first at position ${n} (id ${ids[n]})`);
+}
