@@ -2,6 +2,8 @@
 // registers itself on the program; errors reach the user as one clear line, never a stack.
 import { Command, CommanderError } from "commander";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerCheck } from "./commands/check.js";
+import { registerInitModel } from "./commands/init-model.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -13,6 +15,8 @@ program
   .exitOverride();
 
 registerDoctor(program);
+registerCheck(program);
+registerInitModel(program);
 
 try {
   await program.parseAsync(process.argv);

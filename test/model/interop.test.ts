@@ -4,7 +4,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, it } from "vitest";
-import { loadCheckpoint } from "../../runtime/model/checkpoint.js";
+import { loadCheckpoint, saveCheckpoint } from "../../runtime/model/checkpoint.js";
+import { initWeights, presetConfig } from "../../runtime/model/presets.js";
 import { referenceLogprobs } from "../../runtime/model/reference.js";
 import { ensureTorch, runTorchScript } from "../helpers/torch.js";
 import { expectClose } from "../helpers/numeric.js";
@@ -26,6 +27,18 @@ describe("checkpoints written by PyTorch", () => {
     const ck = loadCheckpoint(dir);
     const ours = referenceLogprobs(ck.config, ck.weights, IDS);
     // torch computes in fp32, the reference in float64: agreement to fp32 rounding of ~10 layers of sums.
+    expectClose(ours.logprobs, torch.logprobs, 2e-4, 1e-4, "logprobs");
+    expectClose(ours.entropies, torch.entropies, 2e-4, 1e-4, "entropies");
+  });
+
+  it("a folder acpo writes loads in the PyTorch implementation with the same log-probabilities", () => {
+    const dir = mkdtempSync(join(tmpdir(), "acpo-out-"));
+    const config = presetConfig("tiny", 60, 1, [2]);
+    const weights = initWeights(config, 5);
+    for (const t of weights.values()) for (let i = 0; i < t.data.length; i++) t.data[i]! *= 20; // sharper than init, so logprobs differ per token
+    saveCheckpoint(dir, { config, weights, tokenizer: null, tokenizerConfig: {}, generationConfig: {} });
+    const torch = runTorchScript<{ logprobs: number[]; entropies: number[] }>(SCRIPT, ["--score", dir, IDS.join(",")]);
+    const ours = referenceLogprobs(config, weights, IDS);
     expectClose(ours.logprobs, torch.logprobs, 2e-4, 1e-4, "logprobs");
     expectClose(ours.entropies, torch.entropies, 2e-4, 1e-4, "entropies");
   });
