@@ -1,6 +1,7 @@
 // The abstract syntax tree: plain data, every node with its source span. The checker
 // fills in `level` and `type` on expressions and `ref` on names; nothing else mutates it.
 import type { Span } from "./source.js";
+export type { Span };
 import type { Level } from "./levels.js";
 
 /** Value types: numbers and truth values (a boolean mask is a value too). */

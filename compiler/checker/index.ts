@@ -1,0 +1,187 @@
+// The checker: from a merged AST to a resolved Pipeline, or diagnostics. It checks what
+// every item refers to, every expression's granularity and type, every setting's range,
+// and the stage graph; it keeps going after an error to report as many as it can.
+import type * as A from "../ast.js";
+import { FUNCTIONS, QUANTITIES } from "../builtins.js";
+import { suggest, type Diagnostics } from "../diagnostics.js";
+import type * as P from "../pipeline.js";
+import { BlockReader } from "./block.js";
+import { ExprChecker } from "./expr.js";
+import { decodeAttribution, decodeEval, decodeLoss, decodeOptimizer, decodeRollout, decodeSegment, decodeTask, pathFrom, type SettingsCtx } from "./settings.js";
+import { decodeStage, stageOrder } from "./stages.js";
+
+const TOP_KEYS = ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "loss", "eval"];
+
+export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagnostics): P.Pipeline | undefined {
+  const before = diags.count;
+  const params = new Map<string, A.ParamDecl>();
+  const lets = new Map<string, A.LetDecl>();
+  const fns = new Map<string, A.FnDecl>();
+  const stages: A.StageDecl[] = [];
+  const settings: A.Setting[] = [];
+  let advantage: A.AdvantageDecl | undefined;
+  for (const it of ast.items) {
+    if (it.kind === "param" || it.kind === "let" || it.kind === "fn") {
+      if (QUANTITIES[it.name] || FUNCTIONS[it.name]) {
+        diags.error("E0202", `\`${it.name}\` is a built-in ${QUANTITIES[it.name] ? "quantity" : "function"}; choose another name`, it.nameSpan);
+        continue;
+      }
+      // Across files, the child's definition wins (merge already replaced same-kind items).
+      (it.kind === "param" ? params : it.kind === "let" ? lets : fns).set(it.name, it as never);
+    } else if (it.kind === "stage") stages.push(it);
+    else if (it.kind === "advantage") advantage = it;
+    else settings.push(it);
+  }
+
+  const top = settings.filter((s) => s.key !== "eval");
+  const evalSettings = settings.filter((s) => s.key === "eval");
+  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution") };
+  const exprs = new ExprChecker(env, diags);
+  const ctx: SettingsCtx = { diags, exprs };
+  const topReader = new BlockReader(`pipeline \`${ast.name}\``, top, TOP_KEYS, ast.nameSpan, diags, exprs);
+
+  const outParams = checkParams(params, exprs, diags);
+  for (const f of fns.values()) checkFnNames(f, env, diags);
+  for (const name of lets.keys()) exprs.letType(name, lets.get(name)!.nameSpan);
+
+  const modelPath = topReader.str("model");
+  const seed = topReader.num("seed", { default: 0, int: true, min: 0 });
+  const need = (key: string, example: string): A.Setting | undefined => {
+    const s = topReader.get(key);
+    if (!s) diags.error("E0403", `pipeline \`${ast.name}\` needs \`${key}\``, ast.nameSpan, `add e.g. ${example}`);
+    return s;
+  };
+  const taskS = need("task", "task countdown { numbers 3..4 }");
+  const rolloutS = need("rollout", "rollout { prompts 16  group 8  temperature 1.0  max_tokens 96 }");
+  const optS = need("optimizer", "optimizer adamw { lr 1e-5 }");
+  const lossS = need("loss", "loss ppo_clip { eps_low 0.2  eps_high 0.2  aggregate token_mean }");
+  const task = taskS && decodeTask(ctx, taskS);
+  const rollout = rolloutS && decodeRollout(ctx, rolloutS);
+  const optimizer = optS && decodeOptimizer(ctx, optS);
+  const loss = lossS && decodeLoss(ctx, lossS);
+  const segS = topReader.get("segment");
+  const segment = segS ? decodeSegment(ctx, segS) : null;
+  const attS = topReader.get("attribution");
+  if (attS && !segS) diags.error("E0404", "attribution scores reasoning steps, but the pipeline has no `segment` rule", attS.keySpan, "add e.g. segment entropy { top 0.05 }");
+  const attribution = attS ? decodeAttribution(ctx, attS) : null;
+  const evals = evalSettings.map((s) => decodeEval(ctx, s, rollout));
+
+  if (!advantage) diags.error("E0403", `pipeline \`${ast.name}\` needs \`advantage = ...\``, ast.nameSpan, "e.g. advantage = (r - mean(r over group)) / (std(r over group) + 1e-6)");
+  else {
+    const t = exprs.check(advantage.value, "any");
+    if (t && t.type !== "num") diags.error("E0302", "the advantage must be a number, found a condition", advantage.value.span, "e.g. if correct then 1 else -1");
+  }
+
+  let outStages: P.Stage[] = [];
+  if (stages.length === 0) diags.error("E0403", `pipeline \`${ast.name}\` needs at least one stage`, ast.nameSpan, "e.g. stage train until steps >= 200 { kl 0 }");
+  else {
+    const order = stageOrder(stages, diags);
+    const names = stages.map((s) => s.name);
+    const seq = order ?? stages;
+    outStages = [];
+    seq.forEach((s, i) => {
+      const next = order ? (seq[i + 1]?.name ?? null) : null;
+      const st = decodeStage(s, seq.slice(0, i).map((x) => x.name), names, diags, exprs, next);
+      if (st) outStages.push(st);
+    });
+    // Quantities used outside stages need a reference in every stage that evaluates them.
+    const refUse = exprs.usedBuiltins.get("ref_logp");
+    const bare = outStages.find((s) => s.reference.kind === "none");
+    if (refUse && bare) diags.error("E0404", `\`ref_logp\` needs a reference policy, but stage \`${bare.name}\` has none`, refUse, "add `reference initial` to that stage");
+  }
+
+  if (diags.count > before || !topReader.ok) return undefined;
+  const modelSpan = topReader.get("model")!.value!.span;
+  return {
+    name: ast.name,
+    file: chain[0]!,
+    extendsChain: chain.slice(1),
+    seed,
+    model: { path: pathFrom(modelPath, modelSpan) },
+    task: task!,
+    rollout: rollout!,
+    optimizer: optimizer!,
+    params: outParams,
+    lets: exprs.letOrder.map((n) => {
+      const d = lets.get(n)!;
+      return { name: n, expr: d.value, level: d.value.level!, span: d.span };
+    }),
+    fns: [...fns.values()].map((f) => ({ name: f.name, params: f.params.map((p) => p.name), body: f.body, span: f.span })),
+    segment: segment ?? null,
+    attribution: attribution ?? null,
+    advantage: advantage!.value,
+    stages: outStages,
+    loss: loss!,
+    evals: evals as P.Eval[],
+  };
+}
+
+function checkParams(params: Map<string, A.ParamDecl>, exprs: ExprChecker, diags: Diagnostics): P.Param[] {
+  const out: P.Param[] = [];
+  for (const p of params.values()) {
+    const t = exprs.check(p.value, "any");
+    if (!t) continue;
+    const v = exprs.paramValue(p.name);
+    if (v === undefined || t.level !== "scalar") {
+      diags.error("E0303", `param \`${p.name}\` must be a constant number`, p.value.span, "params are numbers known before training; use `let` for computed quantities");
+      continue;
+    }
+    let min = -Infinity;
+    let max = Infinity;
+    if (p.range) {
+      const lo = exprs.check(p.range.lo, "any") && exprs.constValue(p.range.lo);
+      const hi = exprs.check(p.range.hi, "any") && exprs.constValue(p.range.hi);
+      if (typeof lo !== "number" || typeof hi !== "number") {
+        diags.error("E0303", `the range of \`${p.name}\` must be constant numbers`, typeof lo !== "number" ? p.range.lo.span : p.range.hi.span);
+        continue;
+      }
+      if (lo > hi) {
+        diags.error("E0401", `the range of \`${p.name}\` is empty: ${lo} > ${hi}`, p.range.lo.span);
+        continue;
+      }
+      min = lo;
+      max = hi;
+    }
+    const fromSet = p.value.span.file.startsWith("--set[");
+    if (v < min || v > max || !Number.isFinite(v)) {
+      diags.error("E0401", `\`${p.name}\` = ${v} is outside its range [${min}, ${max}]`, p.value.span, `declared at ${p.span.file}:${p.span.line}: param ${p.name} = ... in [${min}, ${max}]`);
+      continue;
+    }
+    out.push({ name: p.name, value: v, min, max, source: fromSet ? "set" : "file", span: p.span });
+  }
+  return out;
+}
+
+/** A fn's body is type-checked at each call; here only its names, so an unused fn still gets checked for typos. */
+function checkFnNames(f: A.FnDecl, env: { params: Map<string, unknown>; lets: Map<string, unknown>; fns: Map<string, unknown> }, diags: Diagnostics): void {
+  const own = new Set<string>();
+  for (const p of f.params) {
+    if (own.has(p.name)) diags.error("E0202", `parameter \`${p.name}\` appears twice in \`${f.name}\``, p.span);
+    own.add(p.name);
+  }
+  const visible = [...own, ...env.lets.keys(), ...env.params.keys(), ...Object.keys(QUANTITIES)];
+  const walk = (e: A.Expr): void => {
+    switch (e.kind) {
+      case "name":
+        if (!own.has(e.name) && !env.lets.has(e.name) && !env.params.has(e.name) && !QUANTITIES[e.name])
+          diags.error("E0201", `unknown name \`${e.name}\``, e.span, suggest(e.name, visible) ?? `parameters of ${f.name}: ${[...own].join(", ")}`);
+        return;
+      case "unary":
+        return walk(e.operand);
+      case "binary":
+        walk(e.left);
+        return walk(e.right);
+      case "if":
+        walk(e.cond);
+        walk(e.then);
+        return walk(e.else);
+      case "call":
+        if (!FUNCTIONS[e.callee] && !env.fns.has(e.callee)) diags.error("E0204", `unknown function \`${e.callee}\``, e.calleeSpan, suggest(e.callee, [...Object.keys(FUNCTIONS), ...env.fns.keys()]));
+        for (const a of e.args) walk(a.value);
+        return;
+      default:
+        return;
+    }
+  };
+  walk(f.body);
+}

@@ -1,0 +1,219 @@
+// The settings blocks: model, task, rollout, optimizer, segment, attribution, loss, eval.
+// Each decoder reads its block with explicit defaults, so the resolved pipeline states
+// every constant (the defaults and their sources are listed in spec/language.md).
+import { dirname, isAbsolute, resolve } from "node:path";
+import type * as A from "../ast.js";
+import type { Diagnostics } from "../diagnostics.js";
+import type * as P from "../pipeline.js";
+import { BlockReader } from "./block.js";
+import type { ExprChecker } from "./expr.js";
+
+export interface SettingsCtx {
+  diags: Diagnostics;
+  exprs: ExprChecker;
+}
+
+function reader(ctx: SettingsCtx, what: string, s: A.Setting, allowed: readonly string[]): BlockReader {
+  return new BlockReader(what, s.block ?? [], allowed, s.blockSpan ?? s.span, ctx.diags, ctx.exprs);
+}
+
+/** A path as written, made absolute against the directory of the file that wrote it. */
+export function pathFrom(written: string, span: A.Span): string {
+  if (isAbsolute(written)) return written;
+  return resolve(dirname(span.file.startsWith("--set[") ? "." : span.file), written);
+}
+
+/** Check the setting has no value (`rollout { ... }`, not `rollout fast { ... }`). */
+function noValue(ctx: SettingsCtx, s: A.Setting): boolean {
+  if (s.value) {
+    ctx.diags.error("E0402", `\`${s.key}\` takes a block only: ${s.key} { ... }`, s.value.span);
+    return false;
+  }
+  return true;
+}
+
+function kindOf<T extends string>(ctx: SettingsCtx, s: A.Setting, kinds: readonly T[]): T | undefined {
+  const r = new BlockReader(s.key, [], [], s.span, ctx.diags, ctx.exprs);
+  return r.wordOf(s, kinds);
+}
+
+export const TASK_KINDS = ["countdown", "arithmetic", "jsonl"] as const;
+
+export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
+  const kind = kindOf(ctx, s, TASK_KINDS);
+  if (!kind) return undefined;
+  if (kind === "countdown") {
+    const r = reader(ctx, "task countdown", s, ["numbers", "values", "target", "train_size", "test_size", "verifier"]);
+    const t: P.Task = {
+      kind,
+      numbers: r.range("numbers", 2, [3, 4]),
+      values: r.range("values", 1, [1, 20]),
+      target: r.range("target", 1, [1, 60]),
+      trainSize: r.num("train_size", { default: 10000, int: true, min: 1 }),
+      testSize: r.num("test_size", { default: 200, int: true, min: 1 }),
+      verifier: r.word("verifier", ["countdown"] as const, "countdown"),
+    };
+    return r.ok ? t : undefined;
+  }
+  if (kind === "arithmetic") {
+    const r = reader(ctx, "task arithmetic", s, ["operands", "values", "ops", "train_size", "test_size", "verifier"]);
+    const ops = r.words("ops", ["add", "sub", "mul"] as const, ["add", "sub", "mul"]);
+    const t: P.Task = {
+      kind,
+      operands: r.range("operands", 2, [2, 3]),
+      values: r.range("values", 0, [0, 99]),
+      ops,
+      trainSize: r.num("train_size", { default: 10000, int: true, min: 1 }),
+      testSize: r.num("test_size", { default: 200, int: true, min: 1 }),
+      verifier: r.word("verifier", ["numeric"] as const, "numeric"),
+    };
+    if (r.has("ops") && ops.length === 0 && r.ok) {
+      ctx.diags.error("E0401", "`ops` needs at least one operation", r.get("ops")!.value!.span);
+      return undefined;
+    }
+    return r.ok ? t : undefined;
+  }
+  const r = reader(ctx, "task jsonl", s, ["train", "test", "verifier"]);
+  const train = r.str("train");
+  const test = r.has("test") ? r.str("test") : null;
+  const t: P.Task = {
+    kind,
+    train: pathFrom(train, r.get("train")?.span ?? s.span),
+    test: test === null ? null : pathFrom(test, r.get("test")!.span),
+    verifier: r.word("verifier", ["exact", "numeric"] as const),
+  };
+  return r.ok ? t : undefined;
+}
+
+export function decodeRollout(ctx: SettingsCtx, s: A.Setting): P.Rollout | undefined {
+  if (!noValue(ctx, s)) return undefined;
+  const r = reader(ctx, "rollout", s, ["prompts", "group", "temperature", "top_p", "top_k", "max_tokens"]);
+  const out: P.Rollout = {
+    prompts: r.num("prompts", { int: true, min: 1 }),
+    group: r.num("group", { int: true, min: 2 }),
+    temperature: r.num("temperature", { above: 0 }),
+    topP: r.num("top_p", { default: 1, above: 0, max: 1 }),
+    topK: r.num("top_k", { default: 0, int: true, min: 0 }),
+    maxTokens: r.num("max_tokens", { int: true, min: 1 }),
+  };
+  return r.ok ? out : undefined;
+}
+
+export function decodeOptimizer(ctx: SettingsCtx, s: A.Setting): P.Optimizer | undefined {
+  const kind = kindOf(ctx, s, ["adamw", "sgd"] as const);
+  if (!kind) return undefined;
+  const r = reader(ctx, `optimizer ${kind}`, s, ["lr", "beta1", "beta2", "eps", "weight_decay", "clip_grad_norm", "warmup_steps", "schedule", "ppo_epochs", "minibatches"]);
+  if (kind === "sgd") for (const k of ["beta1", "beta2", "eps"]) if (r.has(k)) ctx.diags.error("E0203", `\`${k}\` is an AdamW setting; sgd has no moments`, r.get(k)!.keySpan);
+  const out: P.Optimizer = {
+    kind,
+    lr: r.num("lr", { above: 0 }),
+    // PyTorch AdamW defaults; weight decay and clipping follow HF TrainingArguments (used by TRL).
+    beta1: r.num("beta1", { default: 0.9, min: 0, below: 1 }),
+    beta2: r.num("beta2", { default: 0.999, min: 0, below: 1 }),
+    eps: r.num("eps", { default: 1e-8, above: 0 }),
+    weightDecay: r.num("weight_decay", { default: 0, min: 0 }),
+    clipGradNorm: r.num("clip_grad_norm", { default: 1, min: 0 }),
+    warmupSteps: r.num("warmup_steps", { default: 0, int: true, min: 0 }),
+    schedule: r.word("schedule", ["constant", "linear", "cosine"] as const, "constant"),
+    ppoEpochs: r.num("ppo_epochs", { default: 1, int: true, min: 1 }),
+    minibatches: r.num("minibatches", { default: 1, int: true, min: 1 }),
+  };
+  return r.ok ? out : undefined;
+}
+
+export function decodeSegment(ctx: SettingsCtx, s: A.Setting): P.Segment | undefined {
+  const kind = kindOf(ctx, s, ["entropy", "newline", "fixed"] as const);
+  if (!kind) return undefined;
+  if (kind === "entropy") {
+    const r = reader(ctx, "segment entropy", s, ["top", "threshold", "markers", "min_gap", "align"]);
+    let candidates: P.Segment & { kind: "entropy" } extends { candidates: infer C } ? C : never;
+    if (r.has("top") && r.has("threshold")) {
+      ctx.diags.error("E0402", "give either `top` or `threshold`, not both", r.get("threshold")!.keySpan);
+      return undefined;
+    }
+    if (r.has("threshold")) candidates = { by: "threshold", value: r.num("threshold", { min: 0 }) };
+    else candidates = { by: "top", fraction: r.num("top", { above: 0, max: 1 }) };
+    const out: P.Segment = {
+      kind,
+      candidates,
+      markers: r.strings("markers", []),
+      minGap: r.num("min_gap", { default: 1, int: true, min: 1 }),
+      align: r.word("align", ["sentence", "none"] as const, "none"),
+    };
+    return r.ok ? out : undefined;
+  }
+  if (kind === "newline") {
+    const r = reader(ctx, "segment newline", s, ["min_gap"]);
+    const out: P.Segment = { kind, minGap: r.num("min_gap", { default: 1, int: true, min: 1 }) };
+    return r.ok ? out : undefined;
+  }
+  const r = reader(ctx, "segment fixed", s, ["length"]);
+  const out: P.Segment = { kind, length: r.num("length", { int: true, min: 1 }) };
+  return r.ok ? out : undefined;
+}
+
+export function decodeAttribution(ctx: SettingsCtx, s: A.Setting): P.Attribution | undefined {
+  const measure = kindOf(ctx, s, ["loglik", "perplexity"] as const);
+  if (!measure) return undefined;
+  const r = reader(ctx, `attribution ${measure}`, s, ["judge"]);
+  const j = r.get("judge");
+  let judge: P.Attribution["judge"] = { kind: "policy" };
+  if (j) {
+    const v = j.value;
+    if (v?.kind === "expr" && v.expr.kind === "string") judge = { kind: "model", path: pathFrom(v.expr.value, v.expr.span) };
+    else {
+      const w = r.wordOf(j, ["policy", "initial"] as const);
+      if (!w) return undefined;
+      judge = { kind: w };
+    }
+  }
+  return r.ok ? { measure, judge } : undefined;
+}
+
+export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
+  const kind = kindOf(ctx, s, ["ppo_clip"] as const);
+  if (!kind) return undefined;
+  const r = reader(ctx, "loss ppo_clip", s, ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "aggregate", "norm_constant"]);
+  const aggregate = r.word("aggregate", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "token_sum_norm"] as const);
+  let normConstant: number | null = null;
+  if (aggregate === "token_sum_norm") normConstant = r.num("norm_constant", { above: 0 });
+  else if (r.has("norm_constant")) {
+    ctx.diags.error("E0402", "`norm_constant` applies only to `aggregate token_sum_norm`", r.get("norm_constant")!.keySpan);
+    r.fail();
+  }
+  const out: P.Loss = {
+    kind,
+    epsLow: r.num("eps_low", { min: 0, below: 1 }),
+    epsHigh: r.num("eps_high", { min: 0 }),
+    dualClip: r.has("dual_clip") ? r.num("dual_clip", { above: 1 }) : null,
+    ratio: r.word("ratio", ["token", "sequence"] as const, "token"),
+    entropyBonus: r.num("entropy_bonus", { default: 0 }),
+    aggregate,
+    normConstant,
+  };
+  return r.ok ? out : undefined;
+}
+
+export function decodeEval(ctx: SettingsCtx, s: A.Setting, rollout: P.Rollout | undefined): P.Eval | undefined {
+  if (!noValue(ctx, s)) return undefined;
+  const r = reader(ctx, "eval", s, ["every", "split", "problems", "samples", "temperature", "top_p", "max_tokens", "metrics"]);
+  const samples = r.num("samples", { int: true, min: 1 });
+  const metrics = r.metrics("metrics", [{ kind: "acc", k: samples }]);
+  for (const m of metrics) {
+    if (Number.isFinite(samples) && m.k > samples && m.span) {
+      ctx.diags.error("E0401", `${m.kind}@${m.k} needs at least ${m.k} samples per problem, but \`samples\` is ${samples}`, m.span, `raise samples to ${m.k} or use ${m.kind}@${samples}`);
+      r.fail();
+    }
+  }
+  const out: P.Eval = {
+    every: r.num("every", { int: true, min: 1 }),
+    split: r.word("split", ["test", "train"] as const, "test"),
+    problems: r.num("problems", { default: 0, int: true, min: 0 }),
+    samples,
+    temperature: r.num("temperature", { default: rollout?.temperature ?? 1, above: 0 }),
+    topP: r.num("top_p", { default: rollout?.topP ?? 1, above: 0, max: 1 }),
+    maxTokens: r.num("max_tokens", { default: rollout?.maxTokens ?? 256, int: true, min: 1 }),
+    metrics: metrics.map((m) => ({ kind: m.kind, k: m.k })),
+  };
+  return r.ok ? out : undefined;
+}

@@ -1,0 +1,202 @@
+// The resolved pipeline: what `loadPipeline` returns after `extends` and `--set` are
+// applied and every check has passed. Plain data (JSON-serialisable apart from nothing:
+// expressions are AST nodes), every default filled in, so the back end and the training
+// loop read exactly what ran, and `printPipeline` can show it back as canonical text.
+import type { Expr } from "./ast.js";
+import type { Level } from "./levels.js";
+import type { Span } from "./source.js";
+
+export interface Pipeline {
+  name: string;
+  /** Absolute path of the file that declared this pipeline. */
+  file: string;
+  /** Absolute paths of the files it extends, nearest parent first. */
+  extendsChain: string[];
+  /** Seed of the run's single random generator. */
+  seed: number;
+  /** HF-style model folder (config.json, model.safetensors, tokenizer.json), absolute. */
+  model: { path: string };
+  task: Task;
+  rollout: Rollout;
+  optimizer: Optimizer;
+  /** Named constants, after `--set`; expressions refer to them by name. */
+  params: Param[];
+  /** `let` bindings in dependency order (each refers only to earlier ones). */
+  lets: LetBinding[];
+  /** `fn` definitions as written; each call site holds its own checked instance of the body. */
+  fns: FnDef[];
+  segment: Segment | null;
+  attribution: Attribution | null;
+  /** The final advantage, at most token level; the loss multiplies it into each token. */
+  advantage: Expr;
+  /** In execution order: stages[0] runs first, each `next` names the following one (null: end). */
+  stages: Stage[];
+  loss: Loss;
+  evals: Eval[];
+}
+
+export type Task =
+  | {
+      kind: "countdown";
+      /** How many source numbers per problem, inclusive range. */
+      numbers: [number, number];
+      /** Range of each source number. */
+      values: [number, number];
+      /** Range of the target. */
+      target: [number, number];
+      trainSize: number;
+      testSize: number;
+      /** Accepts an arithmetic expression that uses each given number at most once and equals the target. */
+      verifier: "countdown";
+    }
+  | {
+      kind: "arithmetic";
+      /** How many operands per problem. */
+      operands: [number, number];
+      values: [number, number];
+      ops: string[];
+      trainSize: number;
+      testSize: number;
+      /** Accepts a final number equal to the exact value. */
+      verifier: "numeric";
+    }
+  | {
+      kind: "jsonl";
+      /** JSON-lines files with {"prompt", "answer"} per line, absolute paths. */
+      train: string;
+      test: string | null;
+      verifier: "exact" | "numeric";
+    };
+
+export interface Rollout {
+  /** Prompts per optimizer step. */
+  prompts: number;
+  /** Responses per prompt (G). */
+  group: number;
+  temperature: number;
+  topP: number;
+  /** 0 means no top-k truncation. */
+  topK: number;
+  maxTokens: number;
+}
+
+export interface Optimizer {
+  kind: "adamw" | "sgd";
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Global gradient-norm clip; 0 disables clipping. */
+  clipGradNorm: number;
+  warmupSteps: number;
+  schedule: "constant" | "linear" | "cosine";
+  /** Passes over each rollout batch (PPO epochs). */
+  ppoEpochs: number;
+  /** Minibatches per pass. */
+  minibatches: number;
+}
+
+export interface Param {
+  name: string;
+  value: number;
+  /** Inclusive bounds; -Infinity / Infinity when the declaration gives none. */
+  min: number;
+  max: number;
+  /** Where the value came from: the declaration or a `--set` argument. */
+  source: "file" | "set";
+  span: Span;
+}
+
+export interface LetBinding {
+  name: string;
+  expr: Expr;
+  level: Level;
+  span: Span;
+}
+
+export interface FnDef {
+  name: string;
+  params: string[];
+  body: Expr;
+  span: Span;
+}
+
+export type Segment =
+  | {
+      kind: "entropy";
+      /** Candidate boundaries: the top `fraction` of tokens by entropy (per response), or H >= `threshold`. */
+      candidates: { by: "top"; fraction: number } | { by: "threshold"; value: number };
+      /** A candidate is kept only if the step it starts begins with one of these (case-insensitive); [] keeps all. */
+      markers: string[];
+      /** Minimum distance in tokens between kept boundaries. */
+      minGap: number;
+      /** "sentence": move each boundary to the start of its sentence; "none": keep it where it is. */
+      align: "sentence" | "none";
+    }
+  | { kind: "newline"; minGap: number }
+  | { kind: "fixed"; length: number };
+
+export interface Attribution {
+  /**
+   * loglik: C_i = log P(Y | q, S_1..S_i) - log P(Y | q, S_1..S_{i-1});
+   * perplexity: C_i = PPL(Y | q, S_<i) - PPL(Y | q, S_<=i), PPL = exp(-mean token log P).
+   */
+  measure: "loglik" | "perplexity";
+  /** Who scores: the current policy (the paper), the initial policy frozen, or another model (absolute path). */
+  judge: { kind: "policy" } | { kind: "initial" } | { kind: "model"; path: string };
+}
+
+export interface Stage {
+  name: string;
+  /** Boolean, at most batch level; evaluated after each optimizer step. */
+  until: Expr;
+  next: string | null;
+  /** Policy that ref_logp and k1/k2/k3 compare against. */
+  reference: { kind: "none" } | { kind: "initial" } | { kind: "stage"; name: string };
+  /** Token-level penalty added to each token's loss; null means no KL term. */
+  kl: Expr | null;
+  /** Estimators the kl term uses (informational; the expression is authoritative). */
+  klEstimators: ("k1" | "k2" | "k3")[];
+  /** Multiplies each token's surrogate; aggregation denominators are unchanged. */
+  tokenWeight: Expr;
+  /** Tokens where this is false leave the loss entirely, denominators included. */
+  tokenMask: Expr;
+  sampling: Sampling;
+}
+
+export type Sampling =
+  | { kind: "all" }
+  /** Drop groups whose rewards are all equal; sample more until the batch is full or maxRounds generations were made. */
+  | { kind: "dynamic"; maxRounds: number }
+  /** Sample prompts with probability proportional to a group-level priority of their last seen group. */
+  | { kind: "curriculum"; priority: Expr; unseen: number };
+
+export type Aggregate = "token_mean" | "seq_mean_token_mean" | "seq_mean_token_sum" | "token_sum_norm";
+
+export interface Loss {
+  kind: "ppo_clip";
+  epsLow: number;
+  epsHigh: number;
+  /** Dual-clip constant c (> 1) bounding the loss for negative advantages; null: off. */
+  dualClip: number | null;
+  /** token: per-token ratio (PPO/GRPO); sequence: length-normalised sequence ratio (GSPO). */
+  ratio: "token" | "sequence";
+  entropyBonus: number;
+  aggregate: Aggregate;
+  /** Divisor for token_sum_norm; null for the other rules. */
+  normConstant: number | null;
+}
+
+export interface Eval {
+  /** Evaluate every `every` optimizer steps (and after the last step). */
+  every: number;
+  split: "train" | "test";
+  /** Problems to evaluate; 0 means the whole split. */
+  problems: number;
+  samples: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  metrics: { kind: "acc" | "pass"; k: number }[];
+}
