@@ -3,7 +3,6 @@
 import { Command, CommanderError } from "commander";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerCheck } from "./commands/check.js";
-import { registerCheck } from "./commands/check.js";
 import { registerInitModel } from "./commands/init-model.js";
 import { reportError } from "./errors.js";
 
@@ -16,7 +15,6 @@ program
   .exitOverride();
 
 registerDoctor(program);
-registerCheck(program);
 registerCheck(program);
 registerInitModel(program);
 
