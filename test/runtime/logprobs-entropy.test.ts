@@ -84,4 +84,22 @@ describe("fused logprobs + entropy (loss head)", () => {
     // Same terms in the same order; only a fused multiply-add may round differently.
     expectClose(got, await gpu.read(dx2), 4 * EPS32, 4 * EPS32, "fused vs separate");
   });
+
+  it("folds more than 65535 rows into a second grid dimension (forward and backward)", async () => {
+    const gpu = await testGpu();
+    const N = 65535 + 1234, V = 3;
+    const logits = randArray(N * V, 101, -4, 4);
+    const ids = randInts(N, 102, V);
+    const dlogp = randArray(N, 103), dH = randArray(N, 104);
+    const tx = gpu.upload(logits, [N, V]), tids = gpu.upload(ids);
+    const logp = gpu.empty([N]), lse = gpu.empty([N]), H = gpu.empty([N]), dx = gpu.empty([N, V]);
+    logprobsEntropyForward(gpu, logp, lse, H, tx, tids, { N, V });
+    logprobsEntropyBackward(gpu, dx, gpu.upload(dlogp), gpu.upload(dH), tx, tids, lse, H, { N, V });
+    const ref = { logp: new Float64Array(N), lse: new Float64Array(N), H: new Float64Array(N), dx: new Float64Array(N * V) };
+    logprobsEntropyForwardRef(ref.logp, ref.lse, ref.H, f64(logits), ids, N, V);
+    logprobsEntropyBackwardRef(ref.dx, f64(dlogp), f64(dH), f64(logits), ids, ref.lse, ref.H, N, V);
+    expectClose(await gpu.read(logp), ref.logp, 1e-5, 1e-5, "logp");
+    expectClose(await gpu.read(H), ref.H, 1e-5, 1e-5, "H");
+    expectClose(await gpu.read(dx), ref.dx, 1e-5, 1e-5, "dlogits");
+  });
 });
