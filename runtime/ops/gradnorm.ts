@@ -20,8 +20,11 @@ import type { Tensor } from "../tensor.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 
 const WG = 256;
-/** Elements per stage-1 workgroup (16 per lane). */
-export const GN_CHUNK = WG * 16;
+/**
+ * Elements per stage-1 workgroup (256 per lane). Long chunks amortise the tree: on lavapipe
+ * 16 per lane ran at 0.20 GB/s, 256 per lane at 0.54 GB/s (12.9M floats).
+ */
+export const GN_CHUNK = WG * 256;
 /** torch.nn.utils.clip_grad_norm_'s eps in max_norm / (norm + eps). */
 export const CLIP_EPS = 1e-6;
 
