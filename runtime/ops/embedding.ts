@@ -110,6 +110,7 @@ export function embeddingBackward(
   { N, C, V, accumulate = false }: EmbeddingSizes & { accumulate?: boolean },
 ): void {
   if (!accumulate) gpu.clear(dtable);
+  if (V === 0 || C === 0) return; // an empty table has no gradient to add
   const colGroups = Math.ceil(C / COL_WG);
   const blocks = Math.min(V, 65535, Math.max(1, Math.ceil(TARGET_WORKGROUPS / colGroups)));
   const rowsPerBlock = Math.ceil(V / blocks);
