@@ -109,7 +109,7 @@ ${rowMain} {
   let total = red[0];
   for (var v = lid; v < u.V; v += ${ROW_WG}u) {
     let g = dout[base + v] - exp(out[base + v]) * total;
-    dx[base + v] = select(g, dx[base + v] + g, u.accumulate != 0u);
+    if (u.accumulate != 0u) { dx[base + v] = dx[base + v] + g; } else { dx[base + v] = g; }
   }
 }`,
 };

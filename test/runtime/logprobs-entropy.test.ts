@@ -1,4 +1,4 @@
-// The fused loss head must equal the separate ops bit for bit in forward, and their sum in backward.
+// The fused loss head must equal the separate ops in forward, and their sum in backward.
 import { describe, expect, it } from "vitest";
 import { entropyBackward, entropyForward } from "../../runtime/ops/entropy.js";
 import { logprobsEntropyBackward, logprobsEntropyForward } from "../../runtime/ops/logprobs-entropy.js";
@@ -29,9 +29,11 @@ describe("fused logprobs + entropy (loss head)", () => {
     logprobsForward(gpu, logp2, lse2, tx, tids, { N, V });
     entropyForward(gpu, H2, null, tx, { N, V });
     const got = { logp: await gpu.read(logp), lse: await gpu.read(lse), H: await gpu.read(H) };
-    expect(Array.from(got.logp)).toEqual(Array.from(await gpu.read(logp2)));
-    expect(Array.from(got.lse)).toEqual(Array.from(await gpu.read(lse2)));
-    expect(Array.from(got.H)).toEqual(Array.from(await gpu.read(H2)));
+    // The variants run the same online update; they agree bit for bit on lavapipe. A compiler
+    // may contract differently per variant, so allow an ulp or two.
+    expectClose(got.logp, await gpu.read(logp2), 0, 2 * EPS32, "fused vs separate logp");
+    expectClose(got.lse, await gpu.read(lse2), 0, 2 * EPS32, "fused vs separate lse");
+    expectClose(got.H, await gpu.read(H2), 0, 2 * EPS32, "fused vs separate H");
     const ref = { logp: new Float64Array(N), lse: new Float64Array(N), H: new Float64Array(N) };
     logprobsEntropyForwardRef(ref.logp, ref.lse, ref.H, f64(logits), ids, N, V);
     const abs = logits[3] === 1e30 ? 1e30 : 8;
