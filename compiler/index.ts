@@ -14,6 +14,8 @@ export { printPipeline } from "./print.js";
 export interface LoadOptions {
   /** `name=value` strings, as given to `--set`. */
   set?: readonly string[];
+  /** Source text to use instead of reading `path` (tests, editors); `extends` still reads from disk relative to `path`. */
+  text?: string;
 }
 
 export interface LoadResult {
@@ -28,7 +30,7 @@ export function loadPipeline(path: string, opts: LoadOptions = {}): LoadResult {
   const diags = new Diagnostics();
   const sources = new Map<string, Source>();
   try {
-    const loaded = loadFile(path, diags, sources);
+    const loaded = loadFile(path, diags, sources, [], opts.text);
     if (!loaded) return { diagnostics: diags.list, sources };
     // After a syntax error the AST has holes; checking it would mostly report the holes.
     if (diags.count > 0) return { diagnostics: sorted(diags.list, sources), sources };

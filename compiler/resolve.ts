@@ -4,7 +4,7 @@ import { dirname, resolve as resolvePath } from "node:path";
 import type * as A from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
 import { parseSource } from "./parse.js";
-import { readSource, Source } from "./source.js";
+import { decodeSource, readSource, Source } from "./source.js";
 
 export interface Loaded {
   ast: A.PipelineAst;
@@ -19,9 +19,9 @@ const REPEATABLE = new Set(["eval"]);
  * Read, parse and merge `path` and its ancestors. Whole-file failures of the top file
  * are reported without a span; a parent that cannot be loaded is reported at `extends`.
  */
-export function loadFile(path: string, diags: Diagnostics, sources: Map<string, Source>, stack: string[] = []): Loaded | undefined {
+export function loadFile(path: string, diags: Diagnostics, sources: Map<string, Source>, stack: string[] = [], text?: string): Loaded | undefined {
   const abs = resolvePath(path);
-  const src = readSource(path);
+  const src = text === undefined ? readSource(path) : decodeSource(path, new TextEncoder().encode(text));
   if (!(src instanceof Source)) {
     diags.add({ code: src.code, message: src.message, file: path });
     return undefined;

@@ -131,5 +131,13 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
     if (ok) lo = mid + 1;
     else hi = mid;
   }
+  // The decoder fails at the first byte that cannot continue a sequence; the culprit
+  // is the unfinished sequence's lead byte when there is one just before it.
+  for (let j = lo - 1; j >= 0 && j >= lo - 3; j--) {
+    const b = bytes[j]!;
+    if ((b & 0xc0) === 0x80) continue;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return j + need > lo ? j : lo;
+  }
   return lo;
 }
