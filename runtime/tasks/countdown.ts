@@ -1,0 +1,116 @@
+// Countdown: combine 3-4 numbers with + - * / (each exactly once) to reach a target.
+// The standard RLVR toy task (TinyZero); here small enough for a character-level model.
+import { formatTrace } from "./answer.js";
+import { solveCountdown, reachableValues, expressionSteps } from "./countdown-solver.js";
+import { printExpr } from "./expr.js";
+import { OptionReader } from "./options.js";
+import { hash32, mixSeed, Rng, splitOf } from "./rng.js";
+import { TaskSpecError, type Problem, type Split, type Task, type Verdict } from "./types.js";
+import { verifyCountdown } from "./verifiers.js";
+
+export interface CountdownProblem extends Problem {
+  /** In the order shown in the prompt. */
+  readonly numbers: readonly number[];
+  readonly target: number;
+}
+
+export interface CountdownOptions {
+  /** How many numbers per problem, inclusive range (2..5). */
+  numbers: [number, number];
+  /** Range of each number (integers >= 1). */
+  values: [number, number];
+  /** Range of the target (integers). */
+  target: [number, number];
+  /** Share of the problem space held out as the test split. */
+  testFraction: number;
+  /** Reward for a complete but wrong answer (the convention's format score). */
+  formatReward: number;
+}
+
+export const COUNTDOWN_DEFAULTS: CountdownOptions = { numbers: [3, 4], values: [1, 20], target: [1, 60], testFraction: 0.2, formatReward: 0 };
+
+export function countdownPrompt(numbers: readonly number[], target: number): string {
+  return `Use ${numbers.join(" ")} once each with + - * / to make ${target}. Show steps, then <answer>equation</answer>.\n`;
+}
+
+/** Canonical key: the multiset of numbers (sorted) and the target; it alone decides the split. */
+export function countdownKey(numbers: readonly number[], target: number): string {
+  return `${[...numbers].sort((a, b) => a - b).join(",")}=${target}`;
+}
+
+export function readCountdownOptions(raw: Readonly<Record<string, unknown>>): CountdownOptions {
+  const r = new OptionReader("countdown", raw);
+  const o: CountdownOptions = {
+    numbers: r.range("numbers", COUNTDOWN_DEFAULTS.numbers, { integer: true, min: 2, max: 5 }),
+    values: r.range("values", COUNTDOWN_DEFAULTS.values, { integer: true, min: 1, max: 10_000 }),
+    target: r.range("target", COUNTDOWN_DEFAULTS.target, { integer: true }),
+    testFraction: r.number("testFraction", COUNTDOWN_DEFAULTS.testFraction, { min: 0, max: 1 }),
+    formatReward: r.number("formatReward", COUNTDOWN_DEFAULTS.formatReward, { min: 0, max: 1 }),
+  };
+  r.finish();
+  return o;
+}
+
+// A long run of draws that yield nothing new means the space (for this split and these
+// options) is exhausted or empty; better to say so than to loop forever.
+const MAX_FRUITLESS_DRAWS = 20_000;
+
+export class CountdownTask implements Task<CountdownProblem> {
+  readonly name = "countdown";
+  readonly options: Readonly<CountdownOptions>;
+
+  constructor(options: Partial<CountdownOptions> = {}) {
+    this.options = readCountdownOptions(options as Record<string, unknown>);
+  }
+
+  /**
+   * Draws numbers, then a target uniformly among the in-range values they can reach, so
+   * every problem is solvable; keeps those whose key hashes into `split`, without repeats.
+   */
+  problems(split: Split, count: number, seed: number): CountdownProblem[] {
+    const { numbers: [nlo, nhi], values: [vlo, vhi], target: [tlo, thi], testFraction } = this.options;
+    const rng = new Rng(mixSeed(seed, `countdown/${split}`));
+    const out: CountdownProblem[] = [];
+    const seen = new Set<string>();
+    let fruitless = 0;
+    while (out.length < count) {
+      if (fruitless++ > MAX_FRUITLESS_DRAWS) {
+        throw new TaskSpecError(
+          `task countdown: found only ${out.length} of ${count} distinct ${split} problems with these options; widen 'values' or 'target', or change 'testFraction'`,
+        );
+      }
+      const n = rng.int(nlo, nhi);
+      const nums = Array.from({ length: n }, () => rng.int(vlo, vhi));
+      const targets = [...reachableValues(nums).keys()].filter((v) => v >= tlo && v <= thi).sort((a, b) => a - b);
+      if (targets.length === 0) continue;
+      const target = rng.pick(targets);
+      const key = countdownKey(nums, target);
+      if (seen.has(key) || splitOf(key, testFraction) !== split) continue;
+      seen.add(key);
+      out.push({ id: `countdown:${key}`, split, prompt: countdownPrompt(nums, target), numbers: nums, target });
+      fruitless = 0;
+    }
+    return out;
+  }
+
+  size(): number | null {
+    return null;
+  }
+
+  verify(problem: CountdownProblem, response: string): Verdict {
+    return verifyCountdown(problem.numbers, problem.target, response, this.options.formatReward);
+  }
+
+  /** "First, 7*3=21. Then, 21+4=25. So, <answer>7*3+4</answer>" — one step per operation. */
+  trace(problem: CountdownProblem, seed = 0): string {
+    return countdownTrace(problem.numbers, problem.target, seed);
+  }
+}
+
+export function countdownTrace(numbers: readonly number[], target: number, seed = 0): string {
+  const e = solveCountdown(numbers, target);
+  if (e === null) {
+    throw new TaskSpecError(`countdown: ${numbers.join(" ")} -> ${target} has no solution with positive integer steps, so there is no trace to show`);
+  }
+  return formatTrace(expressionSteps(e), printExpr(e), new Rng(hash32(countdownKey(numbers, target), seed >>> 0)));
+}

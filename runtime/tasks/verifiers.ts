@@ -1,0 +1,66 @@
+// Verifiers shared by the built-in tasks and user datasets. Each reads the LAST
+// `<answer>...</answer>` of a response and never throws, whatever the text.
+import { extractAnswer, parseDecimal } from "./answer.js";
+import { evaluate, parseEquation } from "./expr.js";
+import type { Verdict } from "./types.js";
+
+/** TinyZero / Countdown convention: |value - target| < 1e-5 counts as equal. */
+export const COUNTDOWN_TOLERANCE = 1e-5;
+
+/**
+ * `formatReward` is paid when a response has a complete answer tag pair but the answer is
+ * wrong (the convention's "format score"); a response without one gets 0. Correct gets 1.
+ */
+function wrong(answer: string | null, reason: string, formatReward: number): Verdict {
+  return { reward: answer === null ? 0 : formatReward, correct: false, answer, reason };
+}
+
+const NO_ANSWER = "no complete <answer>...</answer> in the response";
+
+function sortedKey(xs: readonly number[]): string {
+  return `[${[...xs].sort((a, b) => a - b).join(", ")}]`;
+}
+
+/**
+ * Countdown: the answer must be an equation over digits, + - * / ( ) and whitespace that
+ * uses exactly the given multiset of numbers (each once, none extra, none missing) and
+ * evaluates to within 1e-5 of the target. Division by zero is wrong.
+ */
+export function verifyCountdown(numbers: readonly number[], target: number, response: string, formatReward = 0): Verdict {
+  const m = extractAnswer(response);
+  if (m === null) return wrong(null, NO_ANSWER, formatReward);
+  const answer = m.text.trim();
+  if (answer === "") return wrong(answer, "empty answer", formatReward);
+  const parsed = parseEquation(answer);
+  if (!parsed.ok) return wrong(answer, `not an equation: ${parsed.reason}`, formatReward);
+  const used = sortedKey(parsed.numbers);
+  const given = sortedKey(numbers);
+  if (used !== given) return wrong(answer, `uses numbers ${used}, must use exactly ${given}`, formatReward);
+  const v = evaluate(parsed.expr);
+  if (!v.ok) return wrong(answer, v.reason, formatReward);
+  if (!(Math.abs(v.value - target) < COUNTDOWN_TOLERANCE)) return wrong(answer, `equals ${v.value}, target ${target}`, formatReward);
+  return { reward: 1, correct: true, answer, reason: "correct" };
+}
+
+/**
+ * Numeric: the answer is a plain decimal number (ASCII digits, optional sign, fraction,
+ * exponent) with |value - expected| <= tolerance. Tolerance 0 demands exact equality.
+ */
+export function verifyNumeric(expected: number, response: string, tolerance: number, formatReward = 0): Verdict {
+  const m = extractAnswer(response);
+  if (m === null) return wrong(null, NO_ANSWER, formatReward);
+  const answer = m.text.trim();
+  const v = parseDecimal(answer);
+  if (v === null) return wrong(answer, answer === "" ? "empty answer" : "not a number", formatReward);
+  if (!(Math.abs(v - expected) <= tolerance)) return wrong(answer, `got ${v}, expected ${expected}`, formatReward);
+  return { reward: 1, correct: true, answer, reason: "correct" };
+}
+
+/** Exact: the trimmed answer equals the trimmed expected string, character for character. */
+export function verifyExact(expected: string, response: string, formatReward = 0): Verdict {
+  const m = extractAnswer(response);
+  if (m === null) return wrong(null, NO_ANSWER, formatReward);
+  const answer = m.text.trim();
+  if (answer !== expected.trim()) return wrong(answer, `got ${JSON.stringify(answer)}, expected ${JSON.stringify(expected.trim())}`, formatReward);
+  return { reward: 1, correct: true, answer, reason: "correct" };
+}
