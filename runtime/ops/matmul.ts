@@ -1,0 +1,126 @@
+// Batched matmul with transposes, alpha/beta and a bias epilogue:
+//   out[b] = alpha * op(A[b]) @ op(B[b]) + beta * out[b] (+ bias),  out (batch, M, N).
+// op(A) is (M, K): A is stored (M, K), or (K, M) with transA. op(B) is (K, N): B is stored
+// (K, N), or (N, K) with transB. Per-operand batch strides let one weight serve the whole
+// batch (stride 0). The algorithm is fixed; *how* it runs is a schedule ("variant") picked
+// per adapter: workgroup-memory tiles on GPUs, register blocking on CPU rasterisers. A
+// variant only reorders the k-sum, so results agree to fp32 rounding.
+import type { Gpu } from "../gpu.js";
+import type { Kernel } from "../kernel.js";
+import type { Tensor } from "../tensor.js";
+import type { MatmulShape } from "./matmul/layout.js";
+import { naiveKernel, naiveTile } from "./matmul/naive.js";
+import { registerKernel, registerTile } from "./matmul/register.js";
+import { tiledKernel, tiledTile } from "./matmul/tiled.js";
+
+export { sumRows } from "./matmul/sum-rows.js";
+export { linearBackward, linearForward } from "./matmul/linear.js";
+export { matmulBackward } from "./matmul/backward.js";
+
+export interface MatmulArgs {
+  M: number;
+  N: number;
+  K: number;
+  /** Number of independent products; default 1. */
+  batch?: number;
+  /** A stored (K, M) instead of (M, K). */
+  transA?: boolean;
+  /** B stored (N, K) instead of (K, N). */
+  transB?: boolean;
+  /** Elements between consecutive batch items; 0 shares one matrix across the batch. Defaults: dense. */
+  strideA?: number;
+  strideB?: number;
+  strideC?: number;
+  alpha?: number;
+  /** 0 (default) overwrites out without reading it; 1 accumulates into it. */
+  beta?: number;
+  /** (N), added to every row after alpha/beta scaling. */
+  bias?: Tensor | null;
+  /** Schedule override; default: `matmulVariant(gpu)`. */
+  variant?: MatmulVariant;
+}
+
+interface Schedule {
+  kernel: (s: MatmulShape) => Kernel;
+  /** Output rows and columns one workgroup covers. */
+  tile: { rows: number; cols: number };
+}
+
+const SCHEDULES = {
+  naive: { kernel: naiveKernel, tile: naiveTile },
+  tiled: { kernel: tiledKernel, tile: tiledTile },
+  register: { kernel: registerKernel, tile: registerTile },
+} satisfies Record<string, Schedule>;
+
+export type MatmulVariant = keyof typeof SCHEDULES;
+export const MATMUL_VARIANTS = Object.keys(SCHEDULES) as MatmulVariant[];
+
+/**
+ * The schedule for this adapter: ACPO_MATMUL=<variant> if set (tests and benchmarks),
+ * else register blocking on software adapters and workgroup-memory tiles elsewhere.
+ */
+export function matmulVariant(gpu: Gpu): MatmulVariant {
+  const env = process.env.ACPO_MATMUL;
+  if (env) {
+    if (!(env in SCHEDULES)) throw new Error(`ACPO_MATMUL=${env}: unknown matmul variant; choose one of ${MATMUL_VARIANTS.join(", ")}`);
+    return env as MatmulVariant;
+  }
+  return gpu.info.isSoftware ? "register" : "tiled";
+}
+
+const kernels = new Map<string, Kernel>();
+function kernelFor(variant: MatmulVariant, s: MatmulShape): Kernel {
+  const key = `${variant}:${+s.transA}${+s.transB}`;
+  let k = kernels.get(key);
+  if (!k) kernels.set(key, (k = SCHEDULES[variant].kernel(s)));
+  return k;
+}
+
+const MAX_GROUPS = 65535;
+
+/** Record out = alpha * op(A) @ op(B) + beta * out (+ bias). See the file header for layouts. */
+export function matmul(
+  gpu: Gpu,
+  out: Tensor, // (batch, M, N)
+  a: Tensor, // (batch, M, K), or (batch, K, M) with transA
+  b: Tensor, // (batch, K, N), or (batch, N, K) with transB
+  args: MatmulArgs,
+): void {
+  const { M, N, K, batch = 1, transA = false, transB = false, alpha = 1, beta = 0, bias = null } = args;
+  const strideA = args.strideA ?? M * K;
+  const strideB = args.strideB ?? K * N;
+  const strideC = args.strideC ?? M * N;
+  for (const [name, v] of Object.entries({ M, N, K, batch, strideA, strideB, strideC })) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`matmul: ${name} must be a non-negative integer, got ${v}`);
+  }
+  const need = (stride: number, size: number): number => (batch - 1) * stride + size;
+  check("out", out, need(strideC, M * N));
+  check("a", a, need(strideA, M * K));
+  check("b", b, need(strideB, K * N));
+  if (bias) check("bias", bias, N);
+  if (out.buffer === a.buffer || out.buffer === b.buffer || (bias && out.buffer === bias.buffer)) {
+    throw new Error("matmul: out must not alias an input (WebGPU forbids a writable binding that overlaps a readable one)");
+  }
+  if (strideC < M * N && batch > 1) throw new Error("matmul: strideC smaller than M*N would make batch items overwrite each other");
+  if (batch > MAX_GROUPS) throw new Error(`matmul: batch ${batch} exceeds ${MAX_GROUPS}; split it into several calls`);
+  if (M === 0 || N === 0 || batch === 0) return;
+
+  const variant = args.variant ?? matmulVariant(gpu);
+  const { tile } = SCHEDULES[variant];
+  const kernel = kernelFor(variant, { transA, transB });
+  // Without a bias, B stands in for the (unread) bias binding: two read-only bindings may share a buffer.
+  const buffers = [out, a, b, bias ?? b];
+  const groupsX = Math.ceil(N / tile.cols);
+  if (groupsX > MAX_GROUPS) throw new Error(`matmul: N = ${N} needs ${groupsX} workgroups across, more than ${MAX_GROUPS}`);
+  // Row blocks beyond 65535 workgroups go in further dispatches, each starting at rowOffset.
+  const rowsPerDispatch = MAX_GROUPS * tile.rows;
+  for (let rowOffset = 0; rowOffset < M; rowOffset += rowsPerDispatch) {
+    const rows = Math.min(rowsPerDispatch, M - rowOffset);
+    const uniforms = { M, N, K, strideA, strideB, strideC, rowOffset, alpha, beta, hasBias: bias ? 1 : 0 };
+    gpu.dispatch(kernel, buffers, uniforms, [groupsX, Math.ceil(rows / tile.rows), batch]);
+  }
+}
+
+function check(name: string, t: Tensor, elements: number): void {
+  if (t.size < elements) throw new Error(`matmul: '${name}' has ${t.size} elements, the arguments need ${elements}`);
+}

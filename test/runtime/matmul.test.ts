@@ -1,0 +1,114 @@
+// Every matmul schedule against the reference: irregular sizes, all four layouts, batches
+// with a shared (stride 0) operand, alpha / beta / bias, and inf / NaN / overflow inputs.
+import { describe, expect, it } from "vitest";
+import { MATMUL_VARIANTS, matmul, matmulVariant } from "../../runtime/ops/matmul.js";
+import { matmulRef } from "../../runtime/ops/matmul.ref.js";
+import { testGpu } from "../helpers/gpu.js";
+import { expectClose, randArray } from "../helpers/numeric.js";
+
+const LAYOUTS = [
+  { transA: false, transB: false },
+  { transA: false, transB: true },
+  { transA: true, transB: false },
+  { transA: true, transB: true },
+];
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 5],
+  [33, 65, 17],
+  [129, 31, 257],
+  [9, 300, 3], // wider than one register-variant workgroup (256 columns)
+];
+const lname = (l: { transA: boolean; transB: boolean }): string => `${l.transA ? "T" : "N"}${l.transB ? "T" : "N"}`;
+
+describe.each(MATMUL_VARIANTS)("matmul variant %s", (variant) => {
+  it.each(LAYOUTS.map((l) => [lname(l), l] as const))("matches the reference on irregular shapes, layout %s", async (_, layout) => {
+    const gpu = await testGpu();
+    let seed = 10;
+    for (const [M, N, K] of SHAPES) {
+      const a = randArray(M * K, seed++), b = randArray(K * N, seed++);
+      const ta = gpu.upload(a), tb = gpu.upload(b), out = gpu.empty([M, N]);
+      matmul(gpu, out, ta, tb, { M, N, K, ...layout, variant });
+      const ref = new Float32Array(M * N);
+      matmulRef(ref, a, b, { M, N, K, ...layout });
+      expectClose(await gpu.read(out), ref, 2e-6 * K, 1e-5, `${variant} ${lname(layout)} ${M}x${N}x${K}`);
+      gpu.release(ta, tb, out);
+    }
+  });
+
+  it("batches with a shared weight (stride 0), alpha, beta and bias", async () => {
+    const gpu = await testGpu();
+    const [batch, M, N, K] = [3, 10, 19, 23];
+    for (const layout of [LAYOUTS[0]!, LAYOUTS[3]!]) {
+      const a = randArray(batch * M * K, 1), w = randArray(K * N, 2), bias = randArray(N, 3), c0 = randArray(batch * M * N, 4);
+      const args = { M, N, K, batch, ...layout, strideB: 0, alpha: 0.5, beta: 1 };
+      const out = gpu.upload(c0), ta = gpu.upload(a), tw = gpu.upload(w), tbias = gpu.upload(bias);
+      matmul(gpu, out, ta, tw, { ...args, bias: tbias, variant });
+      const ref = Float32Array.from(c0);
+      matmulRef(ref, a, w, { ...args, bias });
+      expectClose(await gpu.read(out), ref, 1e-4, 1e-5, `${variant} ${lname(layout)} batched`);
+      gpu.release(out, ta, tw, tbias);
+    }
+  });
+
+  it("propagates inf and NaN, overflows to inf, and never reads out when beta = 0", async () => {
+    const gpu = await testGpu();
+    const [M, N, K] = [5, 11, 6];
+    const a = randArray(M * K, 5), b = randArray(K * N, 6, 0.5, 1); // b > 0: signs of inf are known
+    a[0 * K + 2] = NaN; // row 0 -> all NaN
+    a[1 * K + 1] = Infinity; // row 1 -> +inf
+    a[2 * K + 0] = -Infinity;
+    a[2 * K + 3] = Infinity; // row 2 -> inf - inf = NaN
+    for (let k = 0; k < K; k++) a[3 * K + k] = 3e19; // row 3: each product ~1e38..3e38, the sum overflows
+    for (let k = 0; k < K; k++) a[4 * K + k] = 1e-30; // row 4: products underflow to 0
+    for (let n = 0; n < N; n++) b[n] = n % 2 ? 2e19 : 1e-20;
+    const out = gpu.upload(new Float32Array(M * N).fill(NaN)); // beta = 0 must ignore these
+    matmul(gpu, out, gpu.upload(a), gpu.upload(b), { M, N, K, variant });
+    const got = await gpu.read(out);
+    const ref = new Float32Array(M * N);
+    matmulRef(ref, a, b, { M, N, K });
+    for (let n = 0; n < N; n++) {
+      expect(Number.isNaN(got[0 * N + n])).toBe(true);
+      expect(got[1 * N + n]).toBe(Infinity);
+      expect(Number.isNaN(got[2 * N + n])).toBe(true);
+    }
+    expect(got[3 * N + 1]).toBe(Infinity);
+    expectClose(got, ref, 1e-6, 1e-5, `${variant} edge values`);
+  });
+});
+
+describe("matmul dispatch", () => {
+  it("picks the register schedule on a software adapter unless ACPO_MATMUL says otherwise", async () => {
+    const gpu = await testGpu();
+    const saved = process.env.ACPO_MATMUL;
+    try {
+      delete process.env.ACPO_MATMUL;
+      expect(matmulVariant(gpu)).toBe(gpu.info.isSoftware ? "register" : "tiled");
+      process.env.ACPO_MATMUL = "naive";
+      expect(matmulVariant(gpu)).toBe("naive");
+      process.env.ACPO_MATMUL = "fastest";
+      expect(() => matmulVariant(gpu)).toThrow(/unknown matmul variant/);
+    } finally {
+      if (saved === undefined) delete process.env.ACPO_MATMUL;
+      else process.env.ACPO_MATMUL = saved;
+    }
+  });
+
+  it("rejects undersized and aliased buffers with a message", async () => {
+    const gpu = await testGpu();
+    const a = gpu.empty([6]), b = gpu.empty([6]), out = gpu.empty([4]);
+    expect(() => matmul(gpu, out, a, b, { M: 2, N: 2, K: 4 })).toThrow(/'a' has 6 elements, the arguments need 8/);
+    expect(() => matmul(gpu, a, a, b, { M: 2, N: 3, K: 2 })).toThrow(/alias/);
+    gpu.release(a, b, out);
+  });
+
+  it("covers K = 0 (out = beta * out + bias) and M = 0 (nothing to do)", async () => {
+    const gpu = await testGpu();
+    const out = gpu.upload(new Float32Array([1, 2, 3, 4, 5, 6]));
+    const bias = gpu.upload(new Float32Array([10, 20, 30]));
+    const dummy = gpu.empty([1]);
+    matmul(gpu, out, dummy, dummy, { M: 2, N: 3, K: 0, beta: 2, bias });
+    matmul(gpu, out, dummy, dummy, { M: 0, N: 3, K: 0 });
+    expect(Array.from(await gpu.read(out))).toEqual([12, 24, 36, 18, 30, 42]);
+  });
+});
