@@ -224,8 +224,10 @@ export class AstBuilder {
   expr(n: CstNode): A.Expr | undefined {
     const ch = n.children as Children;
     switch (n.name) {
-      case "expr":
-        return this.expr((node(ch, "ifExpr") ?? node(ch, "orExpr"))!);
+      case "expr": {
+        const inner = node(ch, "ifExpr") ?? node(ch, "orExpr");
+        return inner ? this.expr(inner) : undefined;
+      }
       case "ifExpr": {
         const cond = this.exprOf(n, "cond");
         const yes = this.exprOf(n, "yes");
