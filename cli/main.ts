@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerCheck } from "./commands/check.js";
 import { registerInitModel } from "./commands/init-model.js";
+import { registerLogprobs } from "./commands/logprobs.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -17,6 +18,7 @@ program
 registerDoctor(program);
 registerCheck(program);
 registerInitModel(program);
+registerLogprobs(program);
 
 try {
   await program.parseAsync(process.argv);

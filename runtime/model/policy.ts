@@ -1,0 +1,75 @@
+// A loaded policy: checkpoint folder -> tokenizer + GPU weights + transformer, and scoring
+// of token sequences (log-probabilities and entropies of each next token).
+import type { Gpu } from "../gpu.js";
+import { assertIdsInRange } from "../ops/embedding.js";
+import { logprobsEntropyForward } from "../ops/logprobs-entropy.js";
+import { type Checkpoint, loadCheckpoint } from "./checkpoint.js";
+import { CheckpointError } from "./safetensors.js";
+import { TextTokenizer } from "./tokenizer.js";
+import { Transformer } from "./transformer.js";
+import { GpuWeights } from "./weights.js";
+
+export class Policy {
+  readonly model: Transformer;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly checkpoint: Checkpoint,
+    readonly tokenizer: TextTokenizer,
+    readonly weights: GpuWeights,
+  ) {
+    this.model = new Transformer(gpu, weights);
+  }
+
+  static load(gpu: Gpu, dir: string): Policy {
+    const ck = loadCheckpoint(dir);
+    if (!ck.tokenizer) throw new CheckpointError(`${dir}: no tokenizer.json (acpo needs the tokenizer to read and write text)`);
+    const tok = new TextTokenizer(ck.tokenizer, ck.tokenizerConfig, `${dir}/tokenizer.json`);
+    if (tok.vocabSize > ck.config.vocabSize) {
+      throw new CheckpointError(`${dir}: tokenizer.json has ${tok.vocabSize} tokens but config.json vocab_size is ${ck.config.vocabSize}`);
+    }
+    return new Policy(gpu, ck, tok, new GpuWeights(gpu, ck.config, ck.weights));
+  }
+
+  get config() {
+    return this.weights.config;
+  }
+
+  /**
+   * For each sequence, logprobs[i] = log p(ids[i+1] | ids[..i]) and entropies[i] the entropy
+   * of that next-token distribution (i < length - 1). Sequences are right-padded into one batch.
+   */
+  async score(seqs: number[][]): Promise<{ logprobs: number[][]; entropies: number[][] }> {
+    const V = this.config.vocabSize;
+    const B = seqs.length;
+    const T = Math.max(...seqs.map((s) => s.length));
+    if (T > this.config.maxPositions) throw new Error(`sequence of ${T} tokens exceeds max_position_embeddings ${this.config.maxPositions}`);
+    const ids = new Uint32Array(B * T); // (B, T) right-padded with 0
+    const targets = new Uint32Array(B * T); // (B, T) ids shifted left by one
+    const pos = new Uint32Array(B * T);
+    seqs.forEach((s, b) => {
+      assertIdsInRange(s, V, `sequence ${b}`);
+      for (let t = 0; t < T; t++) {
+        ids[b * T + t] = s[t] ?? 0;
+        targets[b * T + t] = s[t + 1] ?? 0;
+        pos[b * T + t] = t;
+      }
+    });
+    const gpu = this.gpu;
+    const tIds = gpu.upload(ids, [B * T], "score ids"), tPos = gpu.upload(pos, [B * T], "score pos"), tTargets = gpu.upload(targets, [B * T], "score targets");
+    const logits = this.model.forward(tIds, tPos, B, T);
+    const logp = gpu.empty([B * T], "score logp"), lse = gpu.empty([B * T], "score lse"), H = gpu.empty([B * T], "score entropy");
+    logprobsEntropyForward(gpu, logp, lse, H, logits, tTargets, { N: B * T, V });
+    const lp = await gpu.read(logp), ent = await gpu.read(H);
+    gpu.release(tIds, tPos, tTargets, logp, lse, H);
+    return {
+      logprobs: seqs.map((s, b) => Array.from(lp.subarray(b * T, b * T + s.length - 1))),
+      entropies: seqs.map((s, b) => Array.from(ent.subarray(b * T, b * T + s.length - 1))),
+    };
+  }
+
+  release(): void {
+    this.model.release();
+    this.weights.release();
+  }
+}
