@@ -131,8 +131,8 @@ export type Segment =
       markers: string[];
       /** Minimum distance in tokens between kept boundaries. */
       minGap: number;
-      /** "sentence": move each boundary to the start of its sentence; "none": keep it where it is. */
-      align: "sentence" | "none";
+      /** "sentence": move each boundary to the start of its sentence; "word": to the start of its word; "none": keep it. */
+      align: "sentence" | "word" | "none";
     }
   | { kind: "newline"; minGap: number }
   | { kind: "fixed"; length: number };

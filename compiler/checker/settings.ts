@@ -138,7 +138,7 @@ export function decodeSegment(ctx: SettingsCtx, s: A.Setting): P.Segment | undef
       candidates,
       markers: r.strings("markers", []),
       minGap: r.num("min_gap", { default: 1, int: true, min: 1 }),
-      align: r.word("align", ["sentence", "none"] as const, "none"),
+      align: r.word("align", ["sentence", "word", "none"] as const, "none"),
     };
     return r.ok ? out : undefined;
   }
