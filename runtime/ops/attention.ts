@@ -1,0 +1,280 @@
+// Causal multi-head attention with grouped-query heads, forward and backward, fp32.
+// Layouts are what HF's q/k/v projections produce, so no permutes are needed:
+//   q, out, dq, dout: (B, T, Hq, D)   k, v, dk, dv: (B, T, Hkv, D)   att, datt: (B, Hq, T, T)
+// Query head h reads kv head h / (Hq / Hkv), as HF's repeat_kv does. Scale 1/sqrt(D).
+//
+// What forward saves: the probabilities att (B, Hq, T, T), as llm.c does, not a per-row
+// logsumexp with recomputation (flash style). Per (row t, key j <= t) the saved-P backward
+// costs 4*D flops (dp = dout.v, dq += ds*k, dv += p*dout, dk += ds*q); the logsumexp
+// backward must also recompute s = q.k in both the query-side and key-side passes and dp in
+// the key-side pass: 7*D flops. On lavapipe attention is compute-bound (a few GFLOP/s
+// against ~10 GB/s of memory), so storing P costs ~12 bytes of traffic per entry (~1 ns)
+// where recomputing costs ~3*D = 192 flops at D = 64 (~40 ns). At the issue's largest size
+// (B 128, Hq 8, T 160) att is 105 MB per layer: affordable in host memory, which is where
+// lavapipe's "GPU" memory lives. The upper triangle of att is written as zeros.
+//
+// Backward runs two kernels, both deterministic (fixed summation order, no atomics):
+//   1. per query row (lanes = rows, like forward): dp_j = dout_t . v_j into datt, delta =
+//      sum_j p_j dp_j, then ds_j = scale * p_j (dp_j - delta) into datt and dq = sum_j ds_j k_j;
+//   2. per key row (lanes = keys j of one kv head): dv_j and dk_j summed over the G query
+//      heads sharing the kv head and over t >= j; the dout_t and q_t loads are uniform.
+import type { Gpu } from "../gpu.js";
+import type { Kernel } from "../kernel.js";
+import type { Tensor } from "../tensor.js";
+import { LOWEST, TILE, TILE_PARAMS, splitLoop, tileBounds } from "./attention-tile.js";
+
+export interface AttentionSizes {
+  B: number;
+  T: number;
+  Hq: number; // query heads
+  Hkv: number; // key/value heads; Hq % Hkv == 0
+  D: number; // head dim, a multiple of 4
+}
+
+const UNIFORMS: Kernel["uniforms"] = [
+  { name: "T", type: "u32" },
+  { name: "Hq", type: "u32" },
+  { name: "Hkv", type: "u32" },
+  { name: "scale", type: "f32" },
+];
+
+/** WGSL: dot product of private vec4 row `a` with rows of `buf` starting at vec4 index `at`. */
+const dotRow = (a: string, buf: string, at: string): string =>
+  `var s = 0.0;
+    for (var d = 0u; d < D4; d++) { s += dot(${a}[d], ${buf}[${at} + d]); }`;
+
+/** WGSL prelude of the per-query-row kernels: tile bounds and this lane's row. */
+const rowPrelude = /* wgsl */ `
+  let G = u.Hq / u.Hkv;
+  let kvh = wid.y;
+  let b = wid.z;
+  ${tileBounds("u.T", "G * u.T")}
+  let r = r0 + lid;
+  if (r >= G * u.T) { return; }
+  let t = r % u.T;
+  let h = kvh * G + r / u.T;
+  let rowQ = ((b * u.T + t) * u.Hq + h) * D4; // vec4 index of q/out row (b, t, h)
+  let kv0 = (b * u.T * u.Hkv + kvh) * D4; // vec4 index of k/v row (b, 0, kvh)
+  let kvStride = u.Hkv * D4; // between consecutive tokens
+  let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)`;
+
+const memo = new Map<string, Kernel>();
+function memoKernel(key: string, make: () => Kernel): Kernel {
+  let k = memo.get(key);
+  if (!k) memo.set(key, (k = make()));
+  return k;
+}
+
+function forwardKernel(D: number): Kernel {
+  return memoKernel(`fwd${D}`, () => ({
+    name: `attention_forward_d${D}`,
+    bindings: [
+      { name: "out", access: "read_write", type: "vec4<f32>" },
+      { name: "att", access: "read_write" },
+      { name: "q", access: "read", type: "vec4<f32>" },
+      { name: "k", access: "read", type: "vec4<f32>" },
+      { name: "v", access: "read", type: "vec4<f32>" },
+    ],
+    uniforms: UNIFORMS,
+    workgroupSize: [TILE, 1, 1],
+    body: /* wgsl */ `
+const D4 = ${D / 4}u;
+fn main(${TILE_PARAMS}) {
+  ${rowPrelude}
+  var qr: array<vec4<f32>, D4>;
+  for (var d = 0u; d < D4; d++) { qr[d] = q[rowQ + d]; }
+  // Pass 1: scores into att, running max. Future keys (j > t) are computed but not kept.
+  var m = ${LOWEST};
+  for (var j = 0u; j <= iMax; j++) {
+    ${dotRow("qr", "k", "kv0 + j * kvStride")}
+    if (j <= t) {
+      let sc = s * u.scale;
+      att[pRow + j] = sc;
+      m = max(m, sc);
+    }
+  }
+  // Pass 2: unnormalised probabilities, their sum, and the weighted sum of values.
+  var o: array<vec4<f32>, D4>;
+  var l = 0.0;
+  ${splitLoop("j", "0u", "iMin", "iMax", "j <= t", (valid) => /* wgsl */ `
+    var p = 0.0;
+    if (${valid}) {
+      p = exp(att[pRow + j] - m);
+      att[pRow + j] = p;
+      l += p;
+    }
+    let vj = kv0 + j * kvStride;
+    for (var d = 0u; d < D4; d++) {
+      ${valid === "true" ? "o[d] += p * v[vj + d];" : "o[d] = select(o[d], o[d] + p * v[vj + d], " + valid + ");"}
+    }`)}
+  let inv = 1.0 / l;
+  for (var j = 0u; j <= t; j++) { att[pRow + j] *= inv; }
+  for (var j = t + 1u; j < u.T; j++) { att[pRow + j] = 0.0; }
+  for (var d = 0u; d < D4; d++) { out[rowQ + d] = o[d] * inv; }
+}`,
+  }));
+}
+
+function backwardQueryKernel(D: number): Kernel {
+  return memoKernel(`bq${D}`, () => ({
+    name: `attention_backward_q_d${D}`,
+    bindings: [
+      { name: "dq", access: "read_write", type: "vec4<f32>" },
+      { name: "datt", access: "read_write" },
+      { name: "dout", access: "read", type: "vec4<f32>" },
+      { name: "k", access: "read", type: "vec4<f32>" },
+      { name: "v", access: "read", type: "vec4<f32>" },
+      { name: "att", access: "read" },
+    ],
+    uniforms: UNIFORMS,
+    workgroupSize: [TILE, 1, 1],
+    body: /* wgsl */ `
+const D4 = ${D / 4}u;
+fn main(${TILE_PARAMS}) {
+  ${rowPrelude}
+  var g: array<vec4<f32>, D4>;
+  for (var d = 0u; d < D4; d++) { g[d] = dout[rowQ + d]; }
+  // Pass 1: dp_j = dout_t . v_j into datt; delta = sum_j p_j dp_j (= dout_t . out_t).
+  var delta = 0.0;
+  for (var j = 0u; j <= iMax; j++) {
+    ${dotRow("g", "v", "kv0 + j * kvStride")}
+    if (j <= t) {
+      datt[pRow + j] = s;
+      delta += att[pRow + j] * s;
+    }
+  }
+  // Pass 2: ds_j = scale * p_j * (dp_j - delta), the gradient of the unscaled score q.k.
+  var acc: array<vec4<f32>, D4>;
+  ${splitLoop("j", "0u", "iMin", "iMax", "j <= t", (valid) => /* wgsl */ `
+    var ds = 0.0;
+    if (${valid}) {
+      ds = u.scale * att[pRow + j] * (datt[pRow + j] - delta);
+      datt[pRow + j] = ds;
+    }
+    let kj = kv0 + j * kvStride;
+    for (var d = 0u; d < D4; d++) {
+      ${valid === "true" ? "acc[d] += ds * k[kj + d];" : "acc[d] = select(acc[d], acc[d] + ds * k[kj + d], " + valid + ");"}
+    }`)}
+  for (var d = 0u; d < D4; d++) { dq[rowQ + d] = acc[d]; }
+}`,
+  }));
+}
+
+function backwardKvKernel(D: number): Kernel {
+  // Lanes are keys j of one (b, kv head); t runs over query rows. For t >= the tile's last
+  // key every lane is active; below it the mask j <= t applies.
+  const body = (valid: string): string => /* wgsl */ `
+      let pi = pBase + t * u.T + j;
+      let rowT = ((b * u.T + t) * u.Hq + h) * D4;
+      ${valid === "true"
+        ? `let p = att[pi];
+      let ds = datt[pi];
+      for (var d = 0u; d < D4; d++) {
+        dvAcc[d] += p * dout[rowT + d];
+        dkAcc[d] += ds * q[rowT + d];
+      }`
+        : `let p = select(0.0, att[pi], ${valid});
+      let ds = select(0.0, datt[pi], ${valid});
+      for (var d = 0u; d < D4; d++) {
+        dvAcc[d] = select(dvAcc[d], dvAcc[d] + p * dout[rowT + d], ${valid});
+        dkAcc[d] = select(dkAcc[d], dkAcc[d] + ds * q[rowT + d], ${valid});
+      }`}`;
+  return memoKernel(`bkv${D}`, () => ({
+    name: `attention_backward_kv_d${D}`,
+    bindings: [
+      { name: "dk", access: "read_write", type: "vec4<f32>" },
+      { name: "dv", access: "read_write", type: "vec4<f32>" },
+      { name: "dout", access: "read", type: "vec4<f32>" },
+      { name: "q", access: "read", type: "vec4<f32>" },
+      { name: "att", access: "read" },
+      { name: "datt", access: "read" },
+    ],
+    uniforms: UNIFORMS,
+    workgroupSize: [TILE, 1, 1],
+    body: /* wgsl */ `
+const D4 = ${D / 4}u;
+fn main(${TILE_PARAMS}) {
+  let G = u.Hq / u.Hkv;
+  let kvh = wid.y;
+  let b = wid.z;
+  let j0 = wid.x * ${TILE}u;
+  let jLast = min(j0 + ${TILE}u, u.T) - 1u;
+  let j = j0 + lid;
+  if (j >= u.T) { return; }
+  var dkAcc: array<vec4<f32>, D4>;
+  var dvAcc: array<vec4<f32>, D4>;
+  for (var g = 0u; g < G; g++) {
+    let h = kvh * G + g;
+    let pBase = (b * u.Hq + h) * u.T * u.T;
+    for (var t = j0; t < jLast; t++) {${body("j <= t")}
+    }
+    for (var t = jLast; t < u.T; t++) {${body("true")}
+    }
+  }
+  let rowK = ((b * u.T + j) * u.Hkv + kvh) * D4;
+  for (var d = 0u; d < D4; d++) {
+    dk[rowK + d] = dkAcc[d];
+    dv[rowK + d] = dvAcc[d];
+  }
+}`,
+  }));
+}
+
+/** Validate sizes and buffer lengths; returns the uniforms. */
+export function attentionUniforms(name: string, s: AttentionSizes): Record<string, number> {
+  const { B, T, Hq, Hkv, D } = s;
+  for (const [k, v] of Object.entries(s)) if (!Number.isInteger(v) || v < 1) throw new Error(`${name}: ${k}=${v} must be a positive integer`);
+  if (Hq % Hkv !== 0) throw new Error(`${name}: Hq=${Hq} must be a multiple of Hkv=${Hkv}`);
+  if (D % 4 !== 0) throw new Error(`${name}: head dim D=${D} must be a multiple of 4 (rows are read as vec4)`);
+  void B;
+  return { T, Hq, Hkv, scale: 1 / Math.sqrt(D) };
+}
+
+export function expectSize(name: string, t: Tensor, n: number, what: string): void {
+  if (t.size !== n) throw new Error(`${name}: '${what}' (${t.label}) has ${t.size} elements, expected ${n}`);
+}
+
+/** out = softmax(q k^T * scale, causal) v per head; saves the probabilities in att. */
+export function attentionForward(
+  gpu: Gpu,
+  out: Tensor, // (B, T, Hq, D)
+  att: Tensor, // (B, Hq, T, T) saved probabilities, upper triangle zero
+  q: Tensor, // (B, T, Hq, D)
+  k: Tensor, // (B, T, Hkv, D)
+  v: Tensor, // (B, T, Hkv, D)
+  s: AttentionSizes,
+): void {
+  const u = attentionUniforms("attentionForward", s);
+  const nq = s.B * s.T * s.Hq * s.D, nkv = s.B * s.T * s.Hkv * s.D;
+  for (const [t, n, w] of [[out, nq, "out"], [q, nq, "q"], [k, nkv, "k"], [v, nkv, "v"], [att, s.B * s.Hq * s.T * s.T, "att"]] as const) expectSize("attentionForward", t, n, w);
+  const G = s.Hq / s.Hkv;
+  gpu.dispatch(forwardKernel(s.D), [out, att, q, k, v], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
+}
+
+/**
+ * dq, dk, dv from dout and the forward's saved att. Overwrites dq, dk, dv; datt is scratch
+ * (B, Hq, T, T) that ends holding the score gradient on and below the diagonal. dk and dv
+ * are summed over the query heads that share each kv head.
+ */
+export function attentionBackward(
+  gpu: Gpu,
+  dq: Tensor, // (B, T, Hq, D)
+  dk: Tensor, // (B, T, Hkv, D)
+  dv: Tensor, // (B, T, Hkv, D)
+  datt: Tensor, // (B, Hq, T, T) scratch
+  dout: Tensor, // (B, T, Hq, D)
+  q: Tensor, // (B, T, Hq, D)
+  k: Tensor, // (B, T, Hkv, D)
+  v: Tensor, // (B, T, Hkv, D)
+  att: Tensor, // (B, Hq, T, T) from attentionForward
+  s: AttentionSizes,
+): void {
+  const u = attentionUniforms("attentionBackward", s);
+  const nq = s.B * s.T * s.Hq * s.D, nkv = s.B * s.T * s.Hkv * s.D, na = s.B * s.Hq * s.T * s.T;
+  for (const [t, n, w] of [[dq, nq, "dq"], [dout, nq, "dout"], [q, nq, "q"], [dk, nkv, "dk"], [dv, nkv, "dv"], [k, nkv, "k"], [v, nkv, "v"], [att, na, "att"], [datt, na, "datt"]] as const) {
+    expectSize("attentionBackward", t, n, w);
+  }
+  const G = s.Hq / s.Hkv;
+  gpu.dispatch(backwardQueryKernel(s.D), [dq, datt, dout, k, v, att], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
+  gpu.dispatch(backwardKvKernel(s.D), [dk, dv, dout, q, att, datt], u, [Math.ceil(s.T / TILE), s.Hkv, s.B]);
+}
