@@ -1,0 +1,166 @@
+import { describe, expect, it } from "vitest";
+import { attentionForward } from "../../runtime/ops/attention.js";
+import { attentionForwardRef } from "../../runtime/ops/attention.ref.js";
+import { type DecodeSizes, appendKV, attentionDecode } from "../../runtime/ops/attention-decode.js";
+import { appendKVRef, attentionDecodeRef } from "../../runtime/ops/attention-decode.ref.js";
+import type { Gpu } from "../../runtime/gpu.js";
+import type { Tensor } from "../../runtime/tensor.js";
+import { testGpu } from "../helpers/gpu.js";
+import { expectClose, f64, randArray, randInts } from "../helpers/numeric.js";
+
+/** Tokens [from, from + n) of each row's own offset: (B, T, H, D) -> (B, n, H, D). */
+function sliceTokens(x: Float32Array, B: number, T: number, HD: number, from: ArrayLike<number>, n: number): Float32Array {
+  const out = new Float32Array(B * n * HD);
+  for (let b = 0; b < B; b++) out.set(x.subarray((b * T + from[b]!) * HD, (b * T + from[b]! + n) * HD), b * n * HD);
+  return out;
+}
+
+async function decode(gpu: Gpu, kc: Tensor, vc: Tensor, q: Float32Array, start: Uint32Array, s: DecodeSizes, k?: Float32Array, v?: Float32Array): Promise<Float32Array> {
+  const ts = gpu.upload(start, [s.B], "start");
+  const tmp: Tensor[] = [ts];
+  if (k && v) {
+    const tk = gpu.upload(k, [s.B, s.Tq, s.Hkv, s.D], "k_new"), tv = gpu.upload(v, [s.B, s.Tq, s.Hkv, s.D], "v_new");
+    appendKV(gpu, kc, vc, tk, tv, ts, s);
+    tmp.push(tk, tv);
+  }
+  const tq = gpu.upload(q, [s.B, s.Tq, s.Hq, s.D], "q"), out = gpu.empty([s.B, s.Tq, s.Hq, s.D], "out");
+  attentionDecode(gpu, out, tq, kc, vc, ts, s);
+  const got = await gpu.read(out);
+  gpu.release(...tmp, tq, out);
+  return got;
+}
+
+describe("appendKV", () => {
+  it("writes each row at its own start and drops positions beyond the cache", async () => {
+    const gpu = await testGpu();
+    const s = { B: 3, Tq: 5, Hkv: 2, D: 8, Tmax: 13 };
+    const nc = s.B * s.Hkv * s.Tmax * s.D, n = s.B * s.Tq * s.Hkv * s.D;
+    const kc = new Float32Array(nc).fill(-7), vc = new Float32Array(nc).fill(-9);
+    const k = randArray(n, 1), v = randArray(n, 2);
+    const start = new Uint32Array([0, 6, 10]); // row 2 overflows at positions 13, 14
+    const tkc = gpu.upload(kc), tvc = gpu.upload(vc), ts = gpu.upload(start);
+    appendKV(gpu, tkc, tvc, gpu.upload(k), gpu.upload(v), ts, s);
+    appendKVRef(kc, vc, k, v, start, s.B, s.Tq, s.Hkv, s.D, s.Tmax);
+    expectClose(await gpu.read(tkc), kc, 0, 0, "k cache");
+    expectClose(await gpu.read(tvc), vc, 0, 0, "v cache");
+    expect(kc.filter((x) => x === -7).length).toBe(nc - (5 + 5 + 3) * s.Hkv * s.D);
+  });
+});
+
+describe("attentionDecode", () => {
+  it.each([
+    { B: 3, Tq: 1, Hq: 6, Hkv: 2, D: 16, Tmax: 40 },
+    { B: 2, Tq: 5, Hq: 4, Hkv: 4, D: 24, Tmax: 33 },
+    { B: 4, Tq: 7, Hq: 8, Hkv: 1, D: 16, Tmax: 70 },
+  ])("matches the reference, ignoring NaN past each query's position, for %o", async (s) => {
+    const gpu = await testGpu();
+    const nc = s.B * s.Hkv * s.Tmax * s.D;
+    const kc = randArray(nc, 3, -2, 2), vc = randArray(nc, 4);
+    const start = randInts(s.B, 5 + s.Tq, s.Tmax - s.Tq + 1);
+    start[0] = 0;
+    // Everything past the last position a row attends to is NaN: it must not leak in.
+    for (let b = 0; b < s.B; b++) {
+      for (let h = 0; h < s.Hkv; h++) {
+        for (let p = start[b]! + s.Tq; p < s.Tmax; p++) {
+          for (let d = 0; d < s.D; d++) kc[((b * s.Hkv + h) * s.Tmax + p) * s.D + d] = vc[((b * s.Hkv + h) * s.Tmax + p) * s.D + d] = NaN;
+        }
+      }
+    }
+    const q = randArray(s.B * s.Tq * s.Hq * s.D, 6, -2, 2);
+    const tkc = gpu.upload(kc), tvc = gpu.upload(vc);
+    const got = await decode(gpu, tkc, tvc, q, start, s);
+    const ref = new Float64Array(got.length);
+    attentionDecodeRef(ref, f64(q), f64(kc), f64(vc), start, s);
+    expect(got.every(Number.isFinite)).toBe(true);
+    expectClose(got, ref, 1e-6, 1e-4);
+    gpu.release(tkc, tvc);
+  });
+
+  it("gives NaN for queries past the cache capacity, and large logits stay finite", async () => {
+    const gpu = await testGpu();
+    const s = { B: 2, Tq: 3, Hq: 2, Hkv: 1, D: 16, Tmax: 10 };
+    const nc = s.B * s.Hkv * s.Tmax * s.D;
+    const kc = randArray(nc, 7, -30, 30), vc = randArray(nc, 8);
+    const q = randArray(s.B * s.Tq * s.Hq * s.D, 9, -30, 30);
+    const start = new Uint32Array([8, 2]); // row 0: positions 8, 9 fit, 10 does not
+    const got = await decode(gpu, gpu.upload(kc), gpu.upload(vc), q, start, s);
+    const ref = new Float64Array(got.length);
+    attentionDecodeRef(ref, f64(q), f64(kc), f64(vc), start, s);
+    const rowLen = s.Hq * s.D;
+    expect(got.subarray(2 * rowLen, 3 * rowLen).every(Number.isNaN)).toBe(true);
+    expect(got.subarray(0, 2 * rowLen).every(Number.isFinite) && got.subarray(3 * rowLen).every(Number.isFinite)).toBe(true);
+    expectClose(got, ref, 2e-3, 2e-3); // scores near 3600 carry ~2e-4 fp32 rounding
+  });
+});
+
+describe("KV-cache decoding equals the full causal forward", () => {
+  const s = { B: 3, T: 19, Hq: 6, Hkv: 2, D: 16 };
+  const Tmax = 24;
+  const q = randArray(s.B * s.T * s.Hq * s.D, 11, -2, 2);
+  const k = randArray(s.B * s.T * s.Hkv * s.D, 12, -2, 2);
+  const v = randArray(s.B * s.T * s.Hkv * s.D, 13);
+  const HDq = s.Hq * s.D, HDkv = s.Hkv * s.D;
+
+  async function full(): Promise<Float32Array> {
+    const gpu = await testGpu();
+    const out = gpu.empty([s.B, s.T, s.Hq, s.D]), att = gpu.empty([s.B, s.Hq, s.T, s.T]);
+    attentionForward(gpu, out, att, gpu.upload(q), gpu.upload(k), gpu.upload(v), s);
+    const got = await gpu.read(out);
+    const ref = new Float64Array(got.length);
+    attentionForwardRef(ref, new Float64Array(att.size), f64(q), f64(k), f64(v), s);
+    expectClose(got, ref, 1e-6, 1e-4, "full forward vs reference");
+    return got;
+  }
+
+  async function emptyCache(gpu: Gpu): Promise<[Tensor, Tensor]> {
+    // NaN-filled, so reading a slot that was never written would show.
+    const nan = new Float32Array(s.B * s.Hkv * Tmax * s.D).fill(NaN);
+    return [gpu.upload(nan), gpu.upload(nan)];
+  }
+
+  it("token by token", async () => {
+    const gpu = await testGpu();
+    const want = await full();
+    const [kc, vc] = await emptyCache(gpu);
+    for (let t = 0; t < s.T; t++) {
+      const at = new Uint32Array(s.B).fill(t);
+      const ds = { B: s.B, Tq: 1, Hq: s.Hq, Hkv: s.Hkv, D: s.D, Tmax };
+      const got = await decode(gpu, kc, vc, sliceTokens(q, s.B, s.T, HDq, at, 1), at, ds, sliceTokens(k, s.B, s.T, HDkv, at, 1), sliceTokens(v, s.B, s.T, HDkv, at, 1));
+      expectClose(got, sliceTokens(want, s.B, s.T, HDq, at, 1), 1e-6, 1e-4, `token ${t}`);
+    }
+    gpu.release(kc, vc);
+  });
+
+  it("in chunks of Tq > 1 (prefill 7, then 4, 4, 3, 1)", async () => {
+    const gpu = await testGpu();
+    const want = await full();
+    const [kc, vc] = await emptyCache(gpu);
+    let t = 0;
+    for (const n of [7, 4, 4, 3, 1]) {
+      const at = new Uint32Array(s.B).fill(t);
+      const ds = { B: s.B, Tq: n, Hq: s.Hq, Hkv: s.Hkv, D: s.D, Tmax };
+      const got = await decode(gpu, kc, vc, sliceTokens(q, s.B, s.T, HDq, at, n), at, ds, sliceTokens(k, s.B, s.T, HDkv, at, n), sliceTokens(v, s.B, s.T, HDkv, at, n));
+      expectClose(got, sliceTokens(want, s.B, s.T, HDq, at, n), 1e-6, 1e-4, `chunk at ${t}`);
+      t += n;
+    }
+    expect(t).toBe(s.T);
+    gpu.release(kc, vc);
+  });
+
+  it("with a different start per row over a fully written cache (scoring continuations)", async () => {
+    const gpu = await testGpu();
+    const want = await full();
+    const [kc, vc] = await emptyCache(gpu);
+    const zero = new Uint32Array(s.B);
+    const ds = { B: s.B, Tq: s.T, Hq: s.Hq, Hkv: s.Hkv, D: s.D, Tmax };
+    // Prefill all T tokens at once; it must equal the full forward too.
+    const pre = await decode(gpu, kc, vc, q, zero, ds, k, v);
+    expectClose(pre, want, 1e-6, 1e-4, "prefill");
+    const Tq = 5;
+    for (const at of [new Uint32Array([0, 3, 14]), new Uint32Array([9, 1, 6]), new Uint32Array([14, 14, 0])]) {
+      const got = await decode(gpu, kc, vc, sliceTokens(q, s.B, s.T, HDq, at, Tq), at, { ...ds, Tq });
+      expectClose(got, sliceTokens(want, s.B, s.T, HDq, at, Tq), 1e-6, 1e-4, `starts ${at}`);
+    }
+    gpu.release(kc, vc);
+  });
+});
