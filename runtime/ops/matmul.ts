@@ -11,6 +11,7 @@ import type { Tensor } from "../tensor.js";
 import type { MatmulShape } from "./matmul/layout.js";
 import { naiveKernel, naiveTile } from "./matmul/naive.js";
 import { registerKernel, registerTile } from "./matmul/register.js";
+import { registerVec4Kernel, vec4Applies, vec4Tile } from "./matmul/register-vec4.js";
 import { tiledKernel, tiledTile } from "./matmul/tiled.js";
 
 export { sumRows } from "./matmul/sum-rows.js";
@@ -40,17 +41,27 @@ export interface MatmulArgs {
   variant?: MatmulVariant;
 }
 
-interface Schedule {
-  kernel: (s: MatmulShape) => Kernel;
+interface Plan {
+  /** Memo key: which kernel of the schedule. */
+  key: string;
+  kernel: () => Kernel;
   /** Output rows and columns one workgroup covers. */
   tile: { rows: number; cols: number };
 }
 
+type Dims = { M: number; N: number; K: number; strideA: number; strideB: number };
+const fixed = (name: string, kernel: (s: MatmulShape) => Kernel, tile: Plan["tile"]) => (s: MatmulShape): Plan => ({ key: name, kernel: () => kernel(s), tile });
+
 const SCHEDULES = {
-  naive: { kernel: naiveKernel, tile: naiveTile },
-  tiled: { kernel: tiledKernel, tile: tiledTile },
-  register: { kernel: registerKernel, tile: registerTile },
-} satisfies Record<string, Schedule>;
+  naive: fixed("naive", naiveKernel, naiveTile),
+  tiled: fixed("tiled", tiledKernel, tiledTile),
+  /** CPU adapters: 16-byte loads where the layout allows, else the scalar form. */
+  register: (s: MatmulShape, d: Dims): Plan =>
+    vec4Applies(s, d.M, d.N, d.K, d.strideA, d.strideB)
+      ? { key: "register-vec4", kernel: () => registerVec4Kernel(s), tile: vec4Tile() }
+      : fixed("register-scalar", registerKernel, registerTile)(s),
+  "register-scalar": fixed("register-scalar", registerKernel, registerTile),
+} satisfies Record<string, (s: MatmulShape, d: Dims) => Plan>;
 
 export type MatmulVariant = keyof typeof SCHEDULES;
 export const MATMUL_VARIANTS = Object.keys(SCHEDULES) as MatmulVariant[];
@@ -69,10 +80,10 @@ export function matmulVariant(gpu: Gpu): MatmulVariant {
 }
 
 const kernels = new Map<string, Kernel>();
-function kernelFor(variant: MatmulVariant, s: MatmulShape): Kernel {
-  const key = `${variant}:${+s.transA}${+s.transB}`;
+function kernelFor(plan: Plan, s: MatmulShape): Kernel {
+  const key = `${plan.key}:${+s.transA}${+s.transB}`;
   let k = kernels.get(key);
-  if (!k) kernels.set(key, (k = SCHEDULES[variant].kernel(s)));
+  if (!k) kernels.set(key, (k = plan.kernel()));
   return k;
 }
 
@@ -106,8 +117,10 @@ export function matmul(
   if (M === 0 || N === 0 || batch === 0) return;
 
   const variant = args.variant ?? matmulVariant(gpu);
-  const { tile } = SCHEDULES[variant];
-  const kernel = kernelFor(variant, { transA, transB });
+  const shape = { transA, transB };
+  const plan = SCHEDULES[variant](shape, { M, N, K, strideA, strideB });
+  const { tile } = plan;
+  const kernel = kernelFor(plan, shape);
   // Without a bias, B stands in for the (unread) bias binding: two read-only bindings may share a buffer.
   const buffers = [out, a, b, bias ?? b];
   const groupsX = Math.ceil(N / tile.cols);

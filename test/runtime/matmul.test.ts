@@ -17,7 +17,11 @@ const SHAPES: [number, number, number][] = [
   [7, 13, 5],
   [33, 65, 17],
   [129, 31, 257],
-  [9, 300, 3], // wider than one register-variant workgroup (256 columns)
+  [9, 300, 3], // wider than one register-scalar workgroup (256 columns)
+  // Multiples of 4 take the register schedule's vec4 path; edges still cut through its tiles.
+  [4, 4, 4],
+  [36, 68, 20],
+  [12, 260, 8],
 ];
 const lname = (l: { transA: boolean; transB: boolean }): string => `${l.transA ? "T" : "N"}${l.transB ? "T" : "N"}`;
 
@@ -38,8 +42,12 @@ describe.each(MATMUL_VARIANTS)("matmul variant %s", (variant) => {
 
   it("batches with a shared weight (stride 0), alpha, beta and bias", async () => {
     const gpu = await testGpu();
-    const [batch, M, N, K] = [3, 10, 19, 23];
-    for (const layout of [LAYOUTS[0]!, LAYOUTS[3]!]) {
+    for (const [[batch, M, N, K], layout] of [
+      [[3, 10, 19, 23], LAYOUTS[0]!],
+      [[3, 10, 19, 23], LAYOUTS[3]!],
+      [[2, 12, 20, 8], LAYOUTS[1]!], // vec4-aligned
+      [[2, 12, 20, 8], LAYOUTS[2]!],
+    ] as const) {
       const a = randArray(batch * M * K, 1), w = randArray(K * N, 2), bias = randArray(N, 3), c0 = randArray(batch * M * N, 4);
       const args = { M, N, K, batch, ...layout, strideB: 0, alpha: 0.5, beta: 1 };
       const out = gpu.upload(c0), ta = gpu.upload(a), tw = gpu.upload(w), tbias = gpu.upload(bias);
@@ -51,9 +59,8 @@ describe.each(MATMUL_VARIANTS)("matmul variant %s", (variant) => {
     }
   });
 
-  it("propagates inf and NaN, overflows to inf, and never reads out when beta = 0", async () => {
+  it.each([[5, 11, 6], [5, 12, 8]])("propagates inf and NaN, overflows to inf, and never reads out when beta = 0 (%i x %i x %i)", async (M, N, K) => {
     const gpu = await testGpu();
-    const [M, N, K] = [5, 11, 6];
     const a = randArray(M * K, 5), b = randArray(K * N, 6, 0.5, 1); // b > 0: signs of inf are known
     a[0 * K + 2] = NaN; // row 0 -> all NaN
     a[1 * K + 1] = Infinity; // row 1 -> +inf

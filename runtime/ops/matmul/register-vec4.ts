@@ -1,0 +1,97 @@
+// The register-blocked schedule (register.ts) with every load 16 bytes wide, for operands
+// whose contiguous dimension is a multiple of 4. On lavapipe a load that differs across
+// lanes is split into one scalar access per lane, so what counts is FMAs per load
+// *instruction*: here each uniform vec4 load of A brings 4 values (4 k-steps of one row,
+// or 4 rows of one k-step), and each lane's vec4 load of B brings 4 k-steps of one column
+// (B stored (N, K)) or one k-step of 4 adjacent columns (B stored (K, N)). The k-loop
+// advances 4 at a time; K, and the dimensions the vec4 loads run along, must be multiples of 4.
+import type { Kernel } from "../../kernel.js";
+import { EPILOGUE, MATMUL_UNIFORMS, type MatmulShape, layoutName } from "./layout.js";
+
+export interface Vec4Tiles {
+  /** Lanes per workgroup. */
+  wg: number;
+  /** Output rows per workgroup (a multiple of 4 when A is stored (K, M)). */
+  tm: number;
+  /** Output columns per lane (a multiple of 4 when B is stored (K, N)). */
+  tn: number;
+}
+
+export const VEC4_TILES: Vec4Tiles = { wg: 32, tm: 8, tn: 4 };
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+const X = "xyzw";
+
+/** Can this product use the vec4 kernel? (Contiguous dims and batch strides multiples of 4.) */
+export function vec4Applies(s: MatmulShape, M: number, N: number, K: number, strideA: number, strideB: number): boolean {
+  const aDim = s.transA ? M : K;
+  const bDim = s.transB ? K : N;
+  return K % 4 === 0 && aDim % 4 === 0 && bDim % 4 === 0 && strideA % 4 === 0 && strideB % 4 === 0;
+}
+
+/** Output columns a lane owns: spaced wg apart (B along k), or in quads of 4 adjacent ones (B along n). */
+function laneColumn(s: MatmulShape, t: Vec4Tiles, j: number): string {
+  return s.transB ? `${j * t.wg}u` : `${4 * t.wg * Math.floor(j / 4) + (j % 4)}u`;
+}
+
+export function registerVec4Kernel(s: MatmulShape, t: Vec4Tiles = VEC4_TILES): Kernel {
+  const { wg, tm, tn } = t;
+  const I = range(tm), J = range(tn), C = range(4);
+  // A(row i, k-step c) and B(k-step c, column j) as WGSL expressions over the loaded vec4s.
+  const aVal = (i: number, c: number): string => (s.transA ? `a${c}_${i >> 2}.${X[i & 3]}` : `a${i}.${X[c]}`);
+  const bVal = (c: number, j: number): string => (s.transB ? `b${j}.${X[c]}` : `b${c}_${j >> 2}.${X[j & 3]}`);
+  // Loads for one k-quad kq (vec4 index units). A rows start at ar_i (row-major, in vec4s);
+  // A stored (K, M) is read at row k, vec4 column m0/4 + q; similarly for B.
+  const aLoads = s.transA
+    ? C.flatMap((c) => range(tm / 4).map((q) => `let a${c}_${q} = a[aBase + (kq * 4u + ${c}u) * M4 + ac${q}];`))
+    : I.map((i) => `let a${i} = a[ar${i} + kq];`);
+  const bLoads = s.transB
+    ? J.map((j) => `let b${j} = b[bc${j} + kq];`)
+    : C.flatMap((c) => range(tn / 4).map((q) => `let b${c}_${q} = b[bBase + (kq * 4u + ${c}u) * N4 + bc${q}];`));
+  const fmas = C.flatMap((c) => I.flatMap((i) => J.map((j) => `acc${i}_${j} = fma(${aVal(i, c)}, ${bVal(c, j)}, acc${i}_${j});`)));
+  const aSetup = s.transA
+    ? range(tm / 4).map((q) => `let ac${q} = min(m0 / 4u + ${q}u, M4 - 1u);`)
+    : I.map((i) => `let ar${i} = aBase + min(m0 + ${i}u, u.M - 1u) * K4;`);
+  const bSetup = s.transB
+    ? J.map((j) => `let bc${j} = bBase + min(n0 + ${j * wg}u, u.N - 1u) * K4;`)
+    : range(tn / 4).map((q) => `let bc${q} = min(n0 / 4u + ${q * wg}u, N4 - 1u);`);
+  const n0 = s.transB ? `wid.x * ${wg * tn}u + lid.x` : `wid.x * ${wg * tn}u + lid.x * 4u`;
+  const body = /* wgsl */ `
+${EPILOGUE}
+
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let m0 = u.rowOffset + wid.y * ${tm}u;
+  let n0 = ${n0};
+  let K4 = u.K / 4u;
+  let M4 = u.M / 4u;
+  let N4 = u.N / 4u;
+  let aBase = wid.z * u.strideA / 4u;
+  let bBase = wid.z * u.strideB / 4u;
+  // Past the edge, loads are clamped to valid elements and the results are not stored.
+  ${aSetup.join("\n  ")}
+  ${bSetup.join("\n  ")}
+  ${I.flatMap((i) => J.map((j) => `var acc${i}_${j} = 0.0;`)).join(" ")}
+  for (var kq = 0u; kq < K4; kq++) {
+    ${aLoads.join("\n    ")}
+    ${bLoads.join("\n    ")}
+    ${fmas.join("\n    ")}
+  }
+  let cBase = wid.z * u.strideC;
+  ${I.map((i) => `if (m0 + ${i}u < u.M) {\n    ${J.map((j) => `{ let n = n0 + ${laneColumn(s, t, j)}; if (n < u.N) { epilogue(cBase + (m0 + ${i}u) * u.N + n, n, acc${i}_${j}); } }`).join("\n    ")}\n  }`).join("\n  ")}
+}`;
+  return {
+    name: `matmul_reg4_${tm}x${tn}w${wg}_${layoutName(s)}`,
+    bindings: [
+      { name: "c", access: "read_write" },
+      { name: "a", access: "read", type: "vec4<f32>" },
+      { name: "b", access: "read", type: "vec4<f32>" },
+      { name: "bias", access: "read" },
+    ],
+    uniforms: MATMUL_UNIFORMS,
+    workgroupSize: [wg, 1, 1],
+    body,
+  };
+}
+
+/** Output rows and columns one workgroup covers. */
+export const vec4Tile = (t: Vec4Tiles = VEC4_TILES): { rows: number; cols: number } => ({ rows: t.tm, cols: t.wg * t.tn });
