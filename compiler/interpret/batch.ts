@@ -1,0 +1,80 @@
+// A batch as the interpreter (and replay) sees it: B responses right-padded to T token
+// slots, each in a group, with up to S steps. Flat row-major arrays; float64 so the
+// interpreter can serve as the oracle for float32 kernels and for finite differences.
+// spec/batch.md describes the JSON form; batch-file.ts (compiler/plan/) parses it into this.
+export interface Batch {
+  B: number; // responses
+  T: number; // token slots per response (prompt tokens, response, padding)
+  S: number; // step slots per response (>= 1)
+  nGroups: number;
+  group: Int32Array; // (B) group id in [0, nGroups)
+  reward: Float64Array; // (B)
+  correct: Float64Array; // (B) 0 or 1
+  length: Float64Array; // (B) response tokens
+  stepIdx: Int32Array; // (B*T) the token's step, -1 outside the response
+  ids: Int32Array; // (B*T) sampled token ids (used with logits)
+  oldLogp: Float64Array; // (B*T) rollout policy
+  refLogp: Float64Array | null; // (B*T) reference policy, when the stage has one
+  C: Float64Array; // (B*S) attribution per step
+  stepLength: Float64Array; // (B*S) tokens per step; 0 marks an unused step slot
+  stepEntropy: Float64Array; // (B*S) mean rollout entropy of the step
+  /** The current policy: logits (B*T, V), or per-token logp and H when logits are absent. */
+  V: number;
+  logits: Float64Array | null; // (B*T, V)
+  logp: Float64Array | null; // (B*T)
+  H: Float64Array | null; // (B*T)
+  steps: number; // optimizer steps taken in the stage
+  totalSteps: number;
+  seed: number; // u32 seed of `rand`
+}
+
+export const isResponse = (b: Batch, n: number): boolean => b.stepIdx[n]! >= 0;
+
+/** Per-token log p of the sampled token and entropy, from logits (float64, stable). */
+export function policyFromLogits(logits: Float64Array, ids: Int32Array, N: number, V: number): { logp: Float64Array; H: Float64Array; lse: Float64Array } {
+  const logp = new Float64Array(N);
+  const H = new Float64Array(N);
+  const lse = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, logits[n * V + v]!);
+    let s = 0;
+    let t = 0;
+    for (let v = 0; v < V; v++) {
+      const d = logits[n * V + v]! - m;
+      const e = Math.exp(d);
+      s += e;
+      if (e > 0) t += e * d;
+    }
+    const logs = Math.log(s);
+    lse[n] = m + logs;
+    H[n] = logs - t / s;
+    const id = ids[n]!;
+    logp[n] = id >= 0 && id < V ? logits[n * V + id]! - lse[n]! : NaN;
+  }
+  return { logp, H, lse };
+}
+
+/** Throws when the arrays disagree with the sizes (a caller bug, not a user error). */
+export function checkBatch(b: Batch): void {
+  const N = b.B * b.T;
+  const want: [string, { length: number } | null, number][] = [
+    ["group", b.group, b.B], ["reward", b.reward, b.B], ["correct", b.correct, b.B], ["length", b.length, b.B],
+    ["stepIdx", b.stepIdx, N], ["ids", b.ids, N], ["oldLogp", b.oldLogp, N], ["C", b.C, b.B * b.S],
+    ["stepLength", b.stepLength, b.B * b.S], ["stepEntropy", b.stepEntropy, b.B * b.S],
+  ];
+  if (b.refLogp) want.push(["refLogp", b.refLogp, N]);
+  if (b.logits) want.push(["logits", b.logits, N * b.V]);
+  else want.push(["logp", b.logp, N], ["H", b.H, N]);
+  for (const [name, arr, n] of want) {
+    if (!arr || arr.length !== n) throw new Error(`batch: ${name} has ${arr?.length ?? "no"} elements, expected ${n}`);
+  }
+  for (let i = 0; i < b.B; i++) {
+    const g = b.group[i]!;
+    if (g < 0 || g >= b.nGroups) throw new Error(`batch: group id ${g} of response ${i} outside [0, ${b.nGroups})`);
+  }
+  for (let n = 0; n < N; n++) {
+    const s = b.stepIdx[n]!;
+    if (s >= b.S) throw new Error(`batch: token ${n} is in step ${s}, but there are ${b.S} step slots`);
+  }
+}
