@@ -79,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }
 
 /** The tile sizes the library uses on CPU adapters (see the benchmark for the search). */
-export const REGISTER_TILES: RegisterTiles = { wg: 32, tm: 8, tn: 8, unroll: 1 };
+export const REGISTER_TILES: RegisterTiles = { wg: 32, tm: 8, tn: 4, unroll: 1 };
 
 /** Output rows and columns one workgroup covers. */
 export const registerTile = { rows: REGISTER_TILES.tm, cols: REGISTER_TILES.wg * REGISTER_TILES.tn };

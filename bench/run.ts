@@ -1,0 +1,71 @@
+// `npm run bench [-- --only NAME[,NAME]] [--quick] [--list]`: runs benchmark suites and
+// prints a table for each. Speed lives here, never in tests. Suites are listed in
+// bench/suites/index.ts.
+import { setPriority } from "node:os";
+import { Gpu } from "../runtime/gpu.js";
+import { renderTable } from "./lib/table.js";
+import type { BenchContext } from "./lib/types.js";
+import { SUITES } from "./suites/index.js";
+
+function parseArgs(argv: string[]): { only: string[] | null; quick: boolean; list: boolean } {
+  let only: string[] | null = null;
+  let quick = false, list = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--only") only = (argv[++i] ?? "").split(",").filter(Boolean);
+    else if (a.startsWith("--only=")) only = a.slice(7).split(",").filter(Boolean);
+    else if (a === "--quick") quick = true;
+    else if (a === "--list") list = true;
+    else throw new Error(`unknown argument '${a}' (use --only NAME[,NAME], --quick, --list)`);
+  }
+  return { only, quick, list };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (args.list) {
+    for (const s of SUITES) console.log(`${s.name.padEnd(18)} ${s.description}`);
+    return;
+  }
+  const unknown = (args.only ?? []).filter((n) => !SUITES.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(", ")}; known: ${SUITES.map((s) => s.name).join(", ")}`);
+  const suites = args.only ? SUITES.filter((s) => args.only!.includes(s.name)) : SUITES;
+
+  let gpu = null as Promise<Gpu> | null;
+  const ctx: BenchContext = {
+    quick: args.quick,
+    log: (msg) => process.stderr.write(`bench: ${msg}\n`),
+    gpu: () => {
+      gpu ??= Gpu.create().then((g) => {
+        if (g.info.isSoftware) {
+          // Dawn's node binding waits for the GPU by polling on the main thread, which would
+          // take one of the CPU cores the software rasteriser's worker threads compute on.
+          // Lower this thread's priority only (the workers, already started, keep theirs).
+          setPriority(19);
+          ctx.log("software adapter: main thread niced to 19 so Dawn's polling yields the cores to lavapipe's workers");
+        }
+        return g;
+      });
+      return gpu;
+    },
+  };
+  const load = (await import("node:os")).loadavg()[0]!;
+  console.log(`acpo bench ${new Date().toISOString()}  load average ${load.toFixed(2)} (other processes skew the figures)`);
+  for (const s of suites) {
+    ctx.log(`suite ${s.name}`);
+    for (const t of await s.run(ctx)) console.log(`\n${renderTable(t)}`);
+  }
+  if (gpu) {
+    const g = await gpu;
+    console.log(`\nadapter: ${g.info.description} [${g.info.architecture}], backend ${g.info.backend}`);
+    await g.destroy();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: Error) => {
+    process.stderr.write(`bench: ${e.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,8 @@
+// Every benchmark suite, in the order `npm run bench` runs them. To add one, write a
+// `Suite` (bench/lib/types.ts) in this folder and list it here; `--only NAME` selects it.
+import type { Suite } from "../lib/types.js";
+import { cpuPeakSuite } from "./cpu-peak.js";
+import { dispatchSuite } from "./dispatch.js";
+import { matmulSuite, matmulVariantsSuite } from "./matmul.js";
+
+export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite];
