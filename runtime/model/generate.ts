@@ -1,0 +1,134 @@
+// Batched generation: prefill every prompt into a KV cache, then sample one token per row
+// per step on the GPU. The sampled id goes straight from the sampler into the next step's
+// input; the CPU reads the generated ids only every few steps, to stop early once every row
+// has ended (EOS or a stop string), and once at the end.
+import type { Gpu } from "../gpu.js";
+import type { Tensor } from "../tensor.js";
+import { sampleTokens } from "../ops/sample.js";
+import { Decoder, KVCache } from "./decoder.js";
+import type { Policy } from "./policy.js";
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 = greedy. */
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  seed: number;
+  /** Token ids that end a response (included in it). Default: the tokenizer's EOS. */
+  stopIds?: number[];
+  /** Strings that end a response as soon as the decoded text contains one (included). */
+  stopStrings?: string[];
+  /** Read the generated ids back every this many steps to stop early (default 8). */
+  checkEvery?: number;
+  /** Keep the KV cache (caller releases it), e.g. for attribution over prefixes. */
+  keepCache?: boolean;
+}
+
+export interface Generation {
+  /** Generated ids per row, up to and including the stop token/string. */
+  tokens: number[][];
+  /** log p of each generated token under the sampling distribution (temperature-scaled). */
+  logprobs: number[][];
+  /** Entropy of each step's sampling distribution. */
+  entropies: number[][];
+  finish: ("eos" | "stop" | "length")[];
+  text: string[];
+  /** The cache holding prompt + generated keys/values, when keepCache. */
+  cache: KVCache | null;
+  promptLengths: number[];
+}
+
+export async function generate(policy: Policy, prompts: number[][], o: GenerateOptions): Promise<Generation> {
+  const gpu = policy.gpu, c = policy.config, V = c.vocabSize;
+  const B = prompts.length;
+  if (B === 0) return { tokens: [], logprobs: [], entropies: [], finish: [], text: [], cache: null, promptLengths: [] };
+  const lens = prompts.map((p) => p.length);
+  if (lens.some((l) => l === 0)) throw new Error("generate: every prompt needs at least one token");
+  const Tp = Math.max(...lens);
+  const maxNew = o.maxNewTokens;
+  const Tmax = Tp + maxNew;
+  if (Tmax > c.maxPositions) throw new Error(`generate: prompt (${Tp}) + max new tokens (${maxNew}) exceeds max_position_embeddings ${c.maxPositions}`);
+  const stopIds = new Set(o.stopIds ?? policy.tokenizer.eosIds);
+  const decoder = new Decoder(gpu, policy.model);
+  const cache = new KVCache(gpu, policy.model, B, Tmax);
+
+  // Prefill: right-padded prompts at positions 0..Tp-1; logits only at each prompt's last token.
+  const ids = new Uint32Array(B * Tp), pos = new Uint32Array(B * Tp);
+  prompts.forEach((p, b) => { for (let t = 0; t < Tp; t++) { ids[b * Tp + t] = p[t] ?? 0; pos[b * Tp + t] = t; } });
+  const posTable = new Uint32Array(maxNew * B); // (maxNew, B): position of the token fed at step i+1
+  for (let i = 0; i < maxNew; i++) for (let b = 0; b < B; b++) posTable[i * B + b] = lens[b]! + i;
+  const t: Record<string, Tensor> = {
+    ids: gpu.upload(ids, [B * Tp], "prefill ids"),
+    pos: gpu.upload(pos, [B * Tp], "prefill pos"),
+    zero: gpu.upload(new Uint32Array(B), [B], "prefill start"),
+    last: gpu.upload(Uint32Array.from(lens, (l, b) => b * Tp + l - 1), [B], "prefill last rows"),
+    posTable: gpu.upload(posTable, [maxNew, B], "positions"),
+    cur: gpu.empty([B], "current ids", "u32"),
+    curPos: gpu.empty([B], "current positions", "u32"),
+    outIds: gpu.zeros([maxNew, B], "generated ids", "u32"), // (maxNew, B), step-major
+    outLogp: gpu.zeros([maxNew, B], "generated logp"), // (maxNew, B)
+    outEnt: gpu.zeros([maxNew, B], "generated entropy"), // (maxNew, B)
+  };
+  const sample = (logits: Tensor, step: number) =>
+    sampleTokens(gpu, t.outIds!, t.outLogp!, t.outEnt!, logits, {
+      rows: B, V, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, step, idsStride: 1, idsCol: step * B, statStride: 1, statCol: step * B,
+    });
+  try {
+    sample(decoder.step(cache, t.ids!, t.pos!, t.zero!, Tp, t.last!), 0);
+    const checkEvery = o.checkEvery ?? 8;
+    let steps = maxNew;
+    for (let i = 1; i < maxNew; i++) {
+      gpu.copy(t.cur!, t.outIds!, B, (i - 1) * B);
+      gpu.copy(t.curPos!, t.posTable!, B, (i - 1) * B);
+      sample(decoder.step(cache, t.cur!, t.curPos!, t.curPos!, 1, null), i);
+      if (i % checkEvery === checkEvery - 1 && i + 1 < maxNew) {
+        const sofar = await gpu.readU32(t.outIds!);
+        if (allEnded(sofar, B, i + 1, stopIds, o.stopStrings, policy)) { steps = i + 1; break; }
+      }
+    }
+    const allIds = await gpu.readU32(t.outIds!), allLogp = await gpu.read(t.outLogp!), allEnt = await gpu.read(t.outEnt!);
+    const out: Generation = { tokens: [], logprobs: [], entropies: [], finish: [], text: [], cache: o.keepCache ? cache : null, promptLengths: lens };
+    for (let b = 0; b < B; b++) {
+      const row = Array.from({ length: steps }, (_, i) => allIds[i * B + b]!);
+      const { length, finish } = endOf(row, stopIds, o.stopStrings, policy);
+      const tokens = row.slice(0, length);
+      out.tokens.push(tokens);
+      out.logprobs.push(Array.from({ length }, (_, i) => allLogp[i * B + b]!));
+      out.entropies.push(Array.from({ length }, (_, i) => allEnt[i * B + b]!));
+      out.finish.push(finish);
+      out.text.push(policy.tokenizer.decode(tokens));
+    }
+    return out;
+  } finally {
+    gpu.release(...Object.values(t));
+    decoder.release();
+    if (!o.keepCache) cache.release();
+  }
+}
+
+/** Where a row's response ends: after the first stop id, or the token completing a stop string. */
+function endOf(row: number[], stopIds: Set<number>, stopStrings: string[] | undefined, policy: Policy): { length: number; finish: "eos" | "stop" | "length" } {
+  const idEnd = row.findIndex((id) => stopIds.has(id));
+  let end = idEnd >= 0 ? idEnd + 1 : row.length;
+  let finish: "eos" | "stop" | "length" = idEnd >= 0 ? "eos" : "length";
+  if (stopStrings && stopStrings.length > 0) {
+    const text = policy.tokenizer.decode(row.slice(0, end));
+    const hit = Math.min(...stopStrings.map((s) => { const i = text.indexOf(s); return i < 0 ? Infinity : i + s.length; }));
+    if (hit !== Infinity) {
+      // The shortest token prefix whose text reaches past the stop string.
+      for (let k = 1; k <= end; k++) {
+        if (policy.tokenizer.decode(row.slice(0, k)).length >= hit) { end = k; finish = "stop"; break; }
+      }
+    }
+  }
+  return { length: end, finish };
+}
+
+function allEnded(ids: Uint32Array, B: number, steps: number, stopIds: Set<number>, stopStrings: string[] | undefined, policy: Policy): boolean {
+  for (let b = 0; b < B; b++) {
+    const row = Array.from({ length: steps }, (_, i) => ids[i * B + b]!);
+    if (endOf(row, stopIds, stopStrings, policy).finish === "length") return false;
+  }
+  return true;
+}
