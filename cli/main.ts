@@ -5,6 +5,7 @@ import { registerDoctor } from "./commands/doctor.js";
 import { registerCheck } from "./commands/check.js";
 import { registerInitModel } from "./commands/init-model.js";
 import { registerLogprobs } from "./commands/logprobs.js";
+import { registerSample } from "./commands/sample.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -19,6 +20,7 @@ registerDoctor(program);
 registerCheck(program);
 registerInitModel(program);
 registerLogprobs(program);
+registerSample(program);
 
 try {
   await program.parseAsync(process.argv);
