@@ -19,7 +19,7 @@ import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
 import { expectSize } from "./attention.js";
-import { LOWEST, TILE, TILE_PARAMS, splitLoop, tileBounds } from "./attention-tile.js";
+import { LOWEST, TILE, TILE_PARAMS, maskedLoop, tileBounds } from "./attention-tile.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 
 export interface KVCacheSizes {
@@ -109,7 +109,6 @@ fn main(${TILE_PARAMS}) {
     for (var d = 0u; d < D4; d++) { out[rowQ + d] = nan; }
     return;
   }
-  let posMin = st + iMin; // uniform: every lane attends to [0, posMin]
   let posMax = min(st + iMax, u.Tmax - 1u);
   let kv0 = (b * u.Hkv + kvh) * u.Tmax * D4;
   var qr: array<vec4<f32>, D4>;
@@ -117,7 +116,7 @@ fn main(${TILE_PARAMS}) {
   var o: array<vec4<f32>, D4>;
   var m = ${LOWEST};
   var l = 0.0;
-  ${splitLoop("j", "0u", "posMin", "posMax", "j <= pos", (valid) => /* wgsl */ `
+  ${maskedLoop("j", "0u", "posMax", "j <= pos", (valid) => /* wgsl */ `
     let kj = kv0 + j * D4;
     var s = 0.0;
     for (var d = 0u; d < D4; d++) { s += dot(qr[d], kc[kj + d]); }
@@ -132,7 +131,7 @@ fn main(${TILE_PARAMS}) {
       m = mn;
     }
     for (var d = 0u; d < D4; d++) {
-      ${valid === "true" ? "o[d] = o[d] * c + p * vc[kj + d];" : `o[d] = select(o[d], o[d] * c + p * vc[kj + d], ${valid});`}
+      o[d] = select(o[d], o[d] * c + p * vc[kj + d], ${valid});
     }`)}
   let inv = 1.0 / l;
   for (var d = 0u; d < D4; d++) { out[rowQ + d] = o[d] * inv; }

@@ -4,9 +4,16 @@
 // workgroup reading the same kv head (the query heads of one GQA group are adjacent, so the
 // flattened row index r = g * T + t over a group's G heads keeps one kv head per tile).
 // Every lane then walks the same key index j at the same time, so the key/value loads are
-// uniform across the lanes (lavapipe turns them into one broadcast load for 8 lanes) and each
-// key/value row read from memory serves up to TILE query rows. Per lane the work is O(T*D):
-// no lane does O(T^2) serial work. Rows of one tile have different causal limits; the loop
+// uniform across the lanes and each key/value row read from memory serves up to TILE query
+// rows; per lane the work is O(T*D), no lane does O(T^2) serial work, and a (B, Hkv, row
+// tile) grid gives hundreds of workgroups at the issue's sizes.
+// Measured on Mesa 25.0 lavapipe: a loop counter lives in a vector register there, so any
+// address derived from j counts as divergent and every load in the j loop is split into one
+// scalar access per lane (and per vec4 component), even though all lanes read the same
+// address. Each loaded float feeds one FMA per lane, which bounds these kernels at about
+// 1-1.5 GFLOP per CPU-second (the same FMAs with register operands run at ~15). Blocking
+// several query rows per lane would reuse each load; it multiplies the registers per lane and
+// the shader compile time, so it is left for when attention shows up in end-to-end profiles. Rows of one tile have different causal limits; the loop
 // over j is split at the tile's smallest limit: below it every lane is active and the body
 // needs no mask, above it a select keeps masked (future) entries out — including NaN or inf
 // stored there, which a multiply by 0 would let through.
@@ -22,26 +29,24 @@ export const TILE_PARAMS = "@builtin(workgroup_id) wid: vec3<u32>, @builtin(loca
 
 /**
  * WGSL computing, for the tile of flattened rows [r0, r0 + TILE) of `rows` = G * `len` rows
- * (row r is head g = r / len, index i = r % len), the uniform values `iMin` and `iMax`: the
- * smallest and largest i in the tile (0 and len-1 when the tile spans two heads).
+ * (row r is head g = r / len, index i = r % len), the uniform value `iMax`: the largest i in
+ * the tile (len - 1 when the tile spans two heads).
  */
 export function tileBounds(len: string, rows: string): string {
   return /* wgsl */ `
   let r0 = wid.x * ${TILE}u;
   let rLast = min(r0 + ${TILE}u, ${rows}) - 1u;
-  let spans = r0 / ${len} != rLast / ${len};
-  let iMin = select(r0 % ${len}, 0u, spans);
-  let iMax = select(rLast % ${len}, ${len} - 1u, spans);`;
+  let iMax = select(rLast % ${len}, ${len} - 1u, r0 / ${len} != rLast / ${len});`;
 }
 
 /**
- * Two loops over `v` in [from, split] and (split, to], running `body(valid)`; in the first
- * `valid` is the literal `true` (every lane active), in the second it is `cond`.
+ * A loop over `v` in [from, to] whose body masks with `cond` (a select, not a multiply by 0,
+ * so NaN or inf stored in masked entries stays out). One masked body instead of an unmasked
+ * loop plus a masked tail: on lavapipe the loads dominate and a select is nearly free, while
+ * a second copy of the unrolled body doubles the shader's compile time.
  */
-export function splitLoop(v: string, from: string, split: string, to: string, cond: string, body: (valid: string) => string): string {
+export function maskedLoop(v: string, from: string, to: string, cond: string, body: (valid: string) => string): string {
   return /* wgsl */ `
-  for (var ${v} = ${from}; ${v} <= ${split}; ${v}++) {${body("true")}
-  }
-  for (var ${v} = ${split} + 1u; ${v} <= ${to}; ${v}++) {${body(cond)}
+  for (var ${v} = ${from}; ${v} <= ${to}; ${v}++) {${body(cond)}
   }`;
 }

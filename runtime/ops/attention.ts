@@ -21,7 +21,7 @@
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
-import { LOWEST, TILE, TILE_PARAMS, splitLoop, tileBounds } from "./attention-tile.js";
+import { LOWEST, TILE, TILE_PARAMS, maskedLoop, tileBounds } from "./attention-tile.js";
 
 export interface AttentionSizes {
   B: number;
@@ -96,7 +96,7 @@ fn main(${TILE_PARAMS}) {
   // Pass 2: unnormalised probabilities, their sum, and the weighted sum of values.
   var o: array<vec4<f32>, D4>;
   var l = 0.0;
-  ${splitLoop("j", "0u", "iMin", "iMax", "j <= t", (valid) => /* wgsl */ `
+  ${maskedLoop("j", "0u", "iMax", "j <= t", (valid) => /* wgsl */ `
     var p = 0.0;
     if (${valid}) {
       p = exp(att[pRow + j] - m);
@@ -105,7 +105,7 @@ fn main(${TILE_PARAMS}) {
     }
     let vj = kv0 + j * kvStride;
     for (var d = 0u; d < D4; d++) {
-      ${valid === "true" ? "o[d] += p * v[vj + d];" : "o[d] = select(o[d], o[d] + p * v[vj + d], " + valid + ");"}
+      o[d] = select(o[d], o[d] + p * v[vj + d], ${valid});
     }`)}
   let inv = 1.0 / l;
   for (var j = 0u; j <= t; j++) { att[pRow + j] *= inv; }
@@ -145,7 +145,7 @@ fn main(${TILE_PARAMS}) {
   }
   // Pass 2: ds_j = scale * p_j * (dp_j - delta), the gradient of the unscaled score q.k.
   var acc: array<vec4<f32>, D4>;
-  ${splitLoop("j", "0u", "iMin", "iMax", "j <= t", (valid) => /* wgsl */ `
+  ${maskedLoop("j", "0u", "iMax", "j <= t", (valid) => /* wgsl */ `
     var ds = 0.0;
     if (${valid}) {
       ds = u.scale * att[pRow + j] * (datt[pRow + j] - delta);
@@ -153,7 +153,7 @@ fn main(${TILE_PARAMS}) {
     }
     let kj = kv0 + j * kvStride;
     for (var d = 0u; d < D4; d++) {
-      ${valid === "true" ? "acc[d] += ds * k[kj + d];" : "acc[d] = select(acc[d], acc[d] + ds * k[kj + d], " + valid + ");"}
+      acc[d] = select(acc[d], acc[d] + ds * k[kj + d], ${valid});
     }`)}
   for (var d = 0u; d < D4; d++) { dq[rowQ + d] = acc[d]; }
 }`,
@@ -161,24 +161,7 @@ fn main(${TILE_PARAMS}) {
 }
 
 function backwardKvKernel(D: number): Kernel {
-  // Lanes are keys j of one (b, kv head); t runs over query rows. For t >= the tile's last
-  // key every lane is active; below it the mask j <= t applies.
-  const body = (valid: string): string => /* wgsl */ `
-      let pi = pBase + t * u.T + j;
-      let rowT = ((b * u.T + t) * u.Hq + h) * D4;
-      ${valid === "true"
-        ? `let p = att[pi];
-      let ds = datt[pi];
-      for (var d = 0u; d < D4; d++) {
-        dvAcc[d] += p * dout[rowT + d];
-        dkAcc[d] += ds * q[rowT + d];
-      }`
-        : `let p = select(0.0, att[pi], ${valid});
-      let ds = select(0.0, datt[pi], ${valid});
-      for (var d = 0u; d < D4; d++) {
-        dvAcc[d] = select(dvAcc[d], dvAcc[d] + p * dout[rowT + d], ${valid});
-        dkAcc[d] = select(dkAcc[d], dkAcc[d] + ds * q[rowT + d], ${valid});
-      }`}`;
+  // Lanes are keys j of one (b, kv head); t runs over the query rows that can see them.
   return memoKernel(`bkv${D}`, () => ({
     name: `attention_backward_kv_d${D}`,
     bindings: [
@@ -198,7 +181,6 @@ fn main(${TILE_PARAMS}) {
   let kvh = wid.y;
   let b = wid.z;
   let j0 = wid.x * ${TILE}u;
-  let jLast = min(j0 + ${TILE}u, u.T) - 1u;
   let j = j0 + lid;
   if (j >= u.T) { return; }
   var dkAcc: array<vec4<f32>, D4>;
@@ -206,9 +188,16 @@ fn main(${TILE_PARAMS}) {
   for (var g = 0u; g < G; g++) {
     let h = kvh * G + g;
     let pBase = (b * u.Hq + h) * u.T * u.T;
-    for (var t = j0; t < jLast; t++) {${body("j <= t")}
-    }
-    for (var t = jLast; t < u.T; t++) {${body("true")}
+    for (var t = j0; t < u.T; t++) {
+      let valid = j <= t;
+      let pi = pBase + t * u.T + j;
+      let rowT = ((b * u.T + t) * u.Hq + h) * D4;
+      let p = select(0.0, att[pi], valid);
+      let ds = select(0.0, datt[pi], valid);
+      for (var d = 0u; d < D4; d++) {
+        dvAcc[d] = select(dvAcc[d], dvAcc[d] + p * dout[rowT + d], valid);
+        dkAcc[d] = select(dkAcc[d], dkAcc[d] + ds * q[rowT + d], valid);
+      }
     }
   }
   let rowK = ((b * u.T + j) * u.Hkv + kvh) * D4;
