@@ -1,0 +1,58 @@
+// Supervised next-token loss (warm start / SFT): loss = -mean over masked positions of
+// log p(target), its gradient with respect to the logits, and the model's backward.
+import type { Gpu } from "../gpu.js";
+import type { Tensor } from "../tensor.js";
+import { logprobsBackward, logprobsForward } from "../ops/logprobs.js";
+import type { Transformer } from "./transformer.js";
+
+export interface LmBatch {
+  B: number;
+  T: number;
+  ids: Uint32Array; // (B, T) input tokens, right-padded
+  targets: Uint32Array; // (B, T) next tokens
+  mask: Float32Array; // (B, T) 1 where the target counts toward the loss
+}
+
+/** Build a batch from token sequences; `lossFrom[b]` is the first input position whose target counts. */
+export function lmBatch(seqs: number[][], lossFrom: number[]): LmBatch {
+  const B = seqs.length;
+  const T = Math.max(...seqs.map((s) => s.length)) - 1;
+  const ids = new Uint32Array(B * T), targets = new Uint32Array(B * T), mask = new Float32Array(B * T);
+  seqs.forEach((s, b) => {
+    for (let t = 0; t < T; t++) {
+      ids[b * T + t] = s[t] ?? 0;
+      targets[b * T + t] = s[t + 1] ?? 0;
+      mask[b * T + t] = t + 1 < s.length && t >= lossFrom[b]! ? 1 : 0;
+    }
+  });
+  return { B, T, ids, targets, mask };
+}
+
+/**
+ * Record forward, loss and backward for one batch (gradients are added to the model's
+ * weights.grads). Returns the per-position log-probabilities (B*T) and the loss weights
+ * so the caller can compute the loss on the CPU after one readback.
+ */
+export function lmLossStep(gpu: Gpu, model: Transformer, batch: LmBatch): { logp: Tensor; release: () => void } {
+  const { B, T } = batch, N = B * T, V = model.config.vocabSize;
+  const count = batch.mask.reduce((a, b) => a + b, 0);
+  if (count === 0) throw new Error("lmLossStep: the batch has no target positions");
+  const ids = gpu.upload(batch.ids, [N], "lm ids");
+  const targets = gpu.upload(batch.targets, [N], "lm targets");
+  const pos = gpu.upload(Uint32Array.from({ length: N }, (_, i) => i % T), [N], "lm pos");
+  const dlogpHost = Float32Array.from(batch.mask, (m) => -m / count); // d(-mean logp)/d logp
+  const dlogp = gpu.upload(dlogpHost, [N], "lm dlogp");
+  const logp = gpu.empty([N], "lm logp"), lse = gpu.empty([N], "lm lse"), dlogits = gpu.empty([N, V], "lm dlogits");
+  const logits = model.forward(ids, pos, B, T);
+  logprobsForward(gpu, logp, lse, logits, targets, { N, V });
+  logprobsBackward(gpu, dlogits, dlogp, logits, targets, lse, { N, V });
+  model.backward(dlogits);
+  return { logp, release: () => gpu.release(ids, targets, pos, dlogp, logp, lse, dlogits) };
+}
+
+/** -mean of logp over the mask. */
+export function maskedNll(logp: Float32Array, mask: Float32Array): number {
+  let s = 0, n = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i]! > 0) { s -= logp[i]!; n++; }
+  return s / n;
+}
