@@ -1,0 +1,146 @@
+// IR nodes to WGSL statements. An expression is evaluated at one element of a level (a
+// token, a step, ...): the element's index and the indices of the units above it are in
+// scope (i_token, i_step, i_seq, i_group), every node in the cone becomes one `let`, and
+// materialized values are read from `stats`. The same function serves reductions (their
+// argument at each element), the values kernel and the loss head.
+import type { Level } from "../levels.js";
+import type { Node } from "../ir/ops.js";
+import { f32Literal } from "./wgsl-lib.js";
+
+export interface EmitContext {
+  nodes: readonly Node[];
+  /** Level of the element being evaluated; coarser values use its units' indices. */
+  level: Level;
+  /** Offsets in `stats` (coefficients of NG, B, B*S, 1) of the values readable here. */
+  stats: Map<number, [number, number, number, number]>;
+  /** Where logp and H come from at a token: registers of the loss head, or the `pol` buffer. */
+  policy: "registers" | "buffer";
+}
+
+/** WGSL lines that bring the element `e` of `level` and its units into scope. */
+export function indexPrelude(level: Level): string[] {
+  switch (level) {
+    case "token":
+      return ["let i_token = e;", "let i_seq = e / u.T;", "let i_step = i_seq * u.S + u32(max(tstep[e], 0));", "let i_group = group_of(i_seq);"];
+    case "step":
+      return ["let i_step = e;", "let i_seq = e / u.S;", "let i_group = group_of(i_seq);"];
+    case "sequence":
+      return ["let i_seq = e;", "let i_group = group_of(i_seq);"];
+    case "group":
+      return ["let i_group = e;"];
+    default:
+      return [];
+  }
+}
+
+export function indexVar(l: Level): string {
+  switch (l) {
+    case "token": return "i_token";
+    case "step": return "i_step";
+    case "sequence": return "i_seq";
+    case "group": return "i_group";
+    default: return "0u";
+  }
+}
+
+export function offsetExpr(c: readonly number[]): string {
+  const terms: string[] = [];
+  const [g, b, s, one] = c as [number, number, number, number];
+  if (g) terms.push(`${g}u * u.NG`);
+  if (b) terms.push(`${b}u * u.B`);
+  if (s) terms.push(`${s}u * u.B * u.S`);
+  if (one || terms.length === 0) terms.push(`${one}u`);
+  return terms.join(" + ");
+}
+
+const INPUT_READ: Record<string, (policy: EmitContext["policy"]) => string> = {
+  logp: (p) => (p === "registers" ? "row_logp" : "pol[2u * i_token]"),
+  H: (p) => (p === "registers" ? "row_H" : "pol[2u * i_token + 1u]"),
+  old_logp: () => "old_logp[i_token]",
+  ref_logp: () => "ref_logp[i_token]",
+  position: () => "position_of(i_token)",
+  rand: () => "rand_at(u.seed, i_token)",
+  C: () => "stpin[3u * i_step]",
+  step_length: () => "stpin[3u * i_step + 1u]",
+  step_entropy: () => "stpin[3u * i_step + 2u]",
+  step_index: () => "f32(i_step % u.S)",
+  r: () => "seqin[4u * i_seq]",
+  correct: () => "(seqin[4u * i_seq + 1u] != 0.0)",
+  length: () => "seqin[4u * i_seq + 2u]",
+  steps: () => "u.steps",
+  total_steps: () => "u.total_steps",
+};
+
+const BIN_OP: Record<string, string> = { add: "+", sub: "-", mul: "*", div: "/", lt: "<", le: "<=", gt: ">", ge: ">=", eq: "==", ne: "!=", and: "&&", or: "||" };
+
+/**
+ * Emit the cone of `roots` in context `ctx`: returns the statements and the WGSL
+ * expression of every emitted node. `done` carries names already in scope (shared lets).
+ */
+export function emitCone(ctx: EmitContext, roots: number[], done: Map<number, string> = new Map()): { lines: string[]; names: Map<number, string> } {
+  const lines: string[] = [];
+  const visit = (id: number): string => {
+    const hit = done.get(id);
+    if (hit !== undefined) return hit;
+    const n = ctx.nodes[id]!;
+    let expr: string;
+    let alias = false;
+    const off = ctx.stats.get(id);
+    if (off && n.level !== "token") {
+      expr = `stats[${offsetExpr(off)} + ${indexVar(n.level)}]`;
+      if (n.type === "bool") expr = `(${expr} != 0.0)`;
+    } else {
+      switch (n.op) {
+        case "const":
+          expr = n.type === "bool" ? (n.value !== 0 ? "true" : "false") : f32Literal(n.value);
+          alias = true;
+          break;
+        case "param":
+          expr = `u.p_${n.name}`;
+          alias = true;
+          break;
+        case "input":
+          expr = INPUT_READ[n.name]!(ctx.policy);
+          break;
+        case "unary": {
+          const a = visit(n.args[0]);
+          expr = n.fn === "neg" ? `(-${a})` : n.fn === "not" ? `(!${a})` : n.fn === "sigmoid" ? `sigmoid_s(${a})` : n.fn === "tanh" ? `tanh_safe(${a})` : `${n.fn}(${a})`;
+          break;
+        }
+        case "binary": {
+          const a = visit(n.args[0]);
+          const b = visit(n.args[1]);
+          expr = n.fn === "pow" ? `pow_s(${a}, ${b})` : n.fn === "min" ? `min_s(${a}, ${b})` : n.fn === "max" ? `max_s(${a}, ${b})` : `(${a} ${BIN_OP[n.fn]} ${b})`;
+          break;
+        }
+        case "select": {
+          const [c, a, b] = n.args.map(visit) as [string, string, string];
+          expr = `select(${b}, ${a}, ${c})`;
+          break;
+        }
+        case "bcast":
+        case "detach":
+          expr = visit(n.args[0]);
+          alias = true;
+          break;
+        case "reduce":
+          throw new Error(`codegen: reduction %${id} is not materialized before its use`);
+      }
+    }
+    if (alias) {
+      done.set(id, expr);
+      return expr;
+    }
+    const name = `v${id}`;
+    lines.push(`let ${name}: ${n.type === "bool" ? "bool" : "f32"} = ${expr};`);
+    done.set(id, name);
+    return name;
+  };
+  for (const r of roots) visit(r);
+  return { lines, names: done };
+}
+
+/** A node's value as f32 for storage (bools as 0/1). */
+export function asF32(nodes: readonly Node[], id: number, name: string): string {
+  return nodes[id]!.type === "bool" ? `f32(${name})` : name;
+}

@@ -1,0 +1,33 @@
+// A CPU batch (interpret/batch.ts) as the GPU inputs of a StageRunner: what replay and the
+// tests use. The training loop builds the same tensors from its own buffers.
+import type { Gpu } from "../../runtime/gpu.js";
+import type { Tensor } from "../../runtime/tensor.js";
+import type { Batch } from "../interpret/batch.js";
+import { packSequences, packSteps, type StageInputs } from "./runner.js";
+
+export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
+  const N = b.B * b.T;
+  const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
+  const inp: StageInputs = {
+    dims: { B: b.B, T: b.T, S: b.S, NG: b.nGroups, V: b.V },
+    ids: gpu.upload(Uint32Array.from(b.ids, (x) => Math.max(0, x)), [N], "ids"),
+    tstep: gpu.upload(Int32Array.from(b.stepIdx), [N], "tstep"),
+    oldLogp: gpu.upload(f32(b.oldLogp), [N], "old_logp"),
+    seq: gpu.upload(packSequences(b.reward, b.correct, b.length, b.group), [b.B, 4], "seq"),
+    steps: gpu.upload(packSteps(b.C, b.stepLength, b.stepEntropy), [b.B * b.S, 3], "steps"),
+    counters: { steps: b.steps, totalSteps: b.totalSteps, seed: b.seed },
+  };
+  if (b.refLogp) inp.refLogp = gpu.upload(f32(b.refLogp), [N], "ref_logp");
+  if (b.logits) inp.logits = gpu.upload(f32(b.logits), [N, b.V], "logits");
+  else {
+    const pol = new Float32Array(N * 2);
+    for (let n = 0; n < N; n++) pol.set([b.logp![n]!, b.H![n]!], 2 * n);
+    inp.policy = gpu.upload(pol, [N, 2], "policy");
+  }
+  return inp;
+}
+
+export function releaseInputs(gpu: Gpu, inp: StageInputs): void {
+  const ts: (Tensor | undefined)[] = [inp.logits, inp.policy, inp.ids, inp.tstep, inp.oldLogp, inp.refLogp, inp.seq, inp.steps];
+  gpu.release(...ts);
+}
