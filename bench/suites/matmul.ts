@@ -99,6 +99,9 @@ export const matmulSuite: Suite = {
       const r = torchMatmul(MATMUL_SHAPES.map((s) => ({ m: s.M, n: s.N, k: s.K, transA: s.transA, transB: s.transB })), seconds);
       if (r.ok) {
         torch = r.gflops;
+        const perCore = Math.max(...torch) / r.threads;
+        const implied = perCore / (peak.lanes * peak.fmaPipes * 2);
+        if (implied > peak.ghz) notes.push(`PyTorch reaches ${fmt(perCore)} GFLOP/s per core, which implies a clock of at least ${implied.toFixed(2)} GHz: the nominal clock understates the peak`);
         notes.push(`PyTorch ${r.version} on the CPU: ${r.threads} intra-op thread(s), OPENBLAS_NUM_THREADS=1, OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (child process only)`);
       } else notes.push(`PyTorch baseline: skipped (${r.why})`);
     } else notes.push(`PyTorch baseline: skipped (${ready.why})`);
