@@ -4,5 +4,6 @@ import type { Suite } from "../lib/types.js";
 import { cpuPeakSuite } from "./cpu-peak.js";
 import { dispatchSuite } from "./dispatch.js";
 import { matmulSuite, matmulVariantsSuite } from "./matmul.js";
+import { modelSuite } from "./model.js";
 
-export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite];
+export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite];
