@@ -1,0 +1,28 @@
+// `acpo compile FILE.acpo -o DIR [--set name=value] [--explain]`: check a pipeline, lower each
+// stage to fused WGSL kernels, and write a self-contained plan (compiler/plan/plan.ts).
+// `--explain` also prints the resolved pipeline with every default filled in.
+import type { Command } from "commander";
+import { formatAll, loadPipeline, printPipeline } from "../../compiler/index.js";
+import { writePlan } from "../../compiler/plan/plan.js";
+import { UserError } from "../errors.js";
+
+export function registerCompile(program: Command): void {
+  program
+    .command("compile")
+    .description("compile a pipeline into a plan directory: plan.json, pipeline.acpo, kernels/*.wgsl")
+    .argument("<file>", "pipeline file")
+    .requiredOption("-o, --out <dir>", "plan directory to write")
+    .option("--set <name=value>", "override a param (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--explain", "print the resolved pipeline with every default filled in")
+    .action((file: string, opts: { out: string; set: string[]; explain?: boolean }) => {
+      const r = loadPipeline(file, { set: opts.set });
+      if (!r.pipeline) {
+        process.stderr.write(`${formatAll(r)}\n\n`);
+        throw new UserError(`${file}: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}; no plan written`);
+      }
+      if (opts.explain) process.stdout.write(printPipeline(r.pipeline));
+      const files = writePlan(opts.out, r.pipeline);
+      const kernels = files.filter((f) => f.endsWith(".wgsl")).length;
+      process.stdout.write(`${file}: plan for pipeline ${r.pipeline.name} written to ${opts.out} (${r.pipeline.stages.length} stage${r.pipeline.stages.length === 1 ? "" : "s"}, ${kernels} kernels)\n`);
+    });
+}

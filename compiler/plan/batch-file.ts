@@ -1,0 +1,200 @@
+// Reading a recorded batch (spec/batch.md): a JSON object with `trajectories`, or a
+// samples.jsonl file with one trajectory per line. Every problem is a BatchError naming the
+// file (and line) and the field.
+import { readFileSync } from "node:fs";
+import type { Batch } from "../interpret/batch.js";
+
+export class BatchError extends Error {}
+
+type Json = Record<string, unknown>;
+
+interface Traj {
+  where: string;
+  group: number;
+  reward: number;
+  correct: boolean;
+  tokens: number[];
+  oldLogp: number[];
+  refLogp: number[] | null;
+  logp: number[] | null;
+  entropy: number[] | null;
+  oldEntropy: number[] | null;
+  logits: number[][] | null;
+  stepStarts: number[];
+  C: number[] | null;
+  stepEntropy: number[] | null;
+}
+
+export interface BatchFile {
+  batch: Batch;
+  /** Tokens per trajectory, in order (token t of trajectory i is slot i*T + t). */
+  lengths: number[];
+  /** Group id of each trajectory as the file gives it (the batch renumbers them 0..nGroups-1). */
+  groups: number[];
+  /** Which optional per-step fields were given. */
+  has: { C: boolean; ref: boolean };
+}
+
+export function readBatchFile(path: string): BatchFile {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new BatchError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  const header: Json = {};
+  const raw: { obj: unknown; where: string }[] = [];
+  if (path.endsWith(".jsonl")) {
+    text.split("\n").forEach((line, i) => {
+      if (line.trim() === "") return;
+      raw.push({ obj: parse(line, `${path}:${i + 1}`), where: `${path}:${i + 1}` });
+    });
+  } else {
+    const top = parse(text, path);
+    if (!isObj(top)) throw new BatchError(`${path}: expected a JSON object with a 'trajectories' array`);
+    if (!Array.isArray(top.trajectories)) throw new BatchError(`${path}: field 'trajectories' must be an array`);
+    Object.assign(header, top);
+    top.trajectories.forEach((t, i) => raw.push({ obj: t, where: `${path}: trajectories[${i}]` }));
+  }
+  if (raw.length === 0) throw new BatchError(`${path}: no trajectories`);
+  const V = header.V === undefined ? undefined : int(header.V, `${path}: V`, 1);
+  const trajs = raw.map(({ obj, where }) => trajectory(obj, where, V));
+  return assemble(trajs, header, path);
+}
+
+function parse(s: string, where: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch (e) {
+    throw new BatchError(`${where}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+const isObj = (x: unknown): x is Json => typeof x === "object" && x !== null && !Array.isArray(x);
+
+function num(x: unknown, where: string): number {
+  // JSON has no NaN/inf literal; null stands for NaN so recorded non-finite values survive.
+  if (x === null) return NaN;
+  if (typeof x !== "number") throw new BatchError(`${where}: expected a number, found ${JSON.stringify(x)}`);
+  return x;
+}
+
+function int(x: unknown, where: string, min = 0): number {
+  const v = num(x, where);
+  if (!Number.isInteger(v) || v < min) throw new BatchError(`${where}: expected an integer >= ${min}, found ${JSON.stringify(x)}`);
+  return v;
+}
+
+function nums(o: Json, key: string, where: string, len: number | null, required: boolean): number[] | null {
+  const x = o[key];
+  if (x === undefined) {
+    if (required) throw new BatchError(`${where}: field '${key}' is required`);
+    return null;
+  }
+  if (!Array.isArray(x)) throw new BatchError(`${where}.${key}: expected an array of numbers`);
+  if (len !== null && x.length !== len) throw new BatchError(`${where}.${key}: expected ${len} numbers (one per token), found ${x.length}`);
+  return x.map((v, i) => num(v, `${where}.${key}[${i}]`));
+}
+
+function trajectory(o: unknown, where: string, V: number | undefined): Traj {
+  if (!isObj(o)) throw new BatchError(`${where}: expected an object`);
+  const tokens = nums(o, "tokens", where, null, true)!.map((t, i) => int(t, `${where}.tokens[${i}]`));
+  const L = tokens.length;
+  if (L === 0) throw new BatchError(`${where}.tokens: a trajectory needs at least one response token`);
+  let logits: number[][] | null = null;
+  if (o.logits !== undefined) {
+    if (!Array.isArray(o.logits) || o.logits.length !== L) throw new BatchError(`${where}.logits: expected ${L} rows (one per token)`);
+    logits = o.logits.map((row, t) => {
+      if (!Array.isArray(row)) throw new BatchError(`${where}.logits[${t}]: expected an array of numbers`);
+      if (V !== undefined && row.length !== V) throw new BatchError(`${where}.logits[${t}]: expected V = ${V} numbers, found ${row.length}`);
+      return row.map((v, k) => num(v, `${where}.logits[${t}][${k}]`));
+    });
+  }
+  const stepStarts = nums(o, "step_starts", where, null, false) ?? [0];
+  stepStarts.forEach((s, i) => {
+    if (!Number.isInteger(s) || s < 0 || s >= L || (i === 0 ? s !== 0 : s <= stepStarts[i - 1]!)) {
+      throw new BatchError(`${where}.step_starts[${i}]: step starts must begin at 0 and increase strictly below ${L}, found ${s}`);
+    }
+  });
+  const K = stepStarts.length;
+  const reward = num(o.reward, `${where}.reward`);
+  if (o.correct !== undefined && typeof o.correct !== "boolean") throw new BatchError(`${where}.correct: expected true or false`);
+  return {
+    where,
+    group: int(o.group, `${where}.group`),
+    reward,
+    correct: o.correct === undefined ? reward > 0 : (o.correct as boolean),
+    tokens,
+    oldLogp: nums(o, "old_logp", where, L, true)!,
+    refLogp: nums(o, "ref_logp", where, L, false),
+    logp: nums(o, "logp", where, L, logits === null),
+    entropy: nums(o, "entropy", where, L, logits === null),
+    oldEntropy: nums(o, "old_entropy", where, L, false),
+    logits,
+    stepStarts,
+    C: nums(o, "C", where, K, false),
+    stepEntropy: nums(o, "step_entropy", where, K, false),
+  };
+}
+
+function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
+  const withLogits = trajs.filter((t) => t.logits).length;
+  if (withLogits !== 0 && withLogits !== trajs.length) throw new BatchError(`${path}: either every trajectory has logits or none does (${withLogits} of ${trajs.length} do)`);
+  const V = withLogits ? trajs[0]!.logits![0]!.length : 0;
+  for (const t of trajs) if (t.logits && t.logits.some((r) => r.length !== V)) throw new BatchError(`${t.where}.logits: every row must have V = ${V} entries`);
+  const withRef = trajs.filter((t) => t.refLogp).length;
+  const groupIds = [...new Set(trajs.map((t) => t.group))].sort((a, b) => a - b);
+  const B = trajs.length;
+  const T = Math.max(...trajs.map((t) => t.tokens.length));
+  const S = Math.max(...trajs.map((t) => t.stepStarts.length));
+  const N = B * T;
+  const b: Batch = {
+    B, T, S, nGroups: groupIds.length,
+    group: Int32Array.from(trajs, (t) => groupIds.indexOf(t.group)),
+    reward: Float64Array.from(trajs, (t) => t.reward),
+    correct: Float64Array.from(trajs, (t) => (t.correct ? 1 : 0)),
+    length: Float64Array.from(trajs, (t) => t.tokens.length),
+    stepIdx: new Int32Array(N).fill(-1),
+    ids: new Int32Array(N),
+    oldLogp: new Float64Array(N),
+    refLogp: withRef === B ? new Float64Array(N) : null,
+    C: new Float64Array(B * S),
+    stepLength: new Float64Array(B * S),
+    stepEntropy: new Float64Array(B * S),
+    V,
+    logits: withLogits ? new Float64Array(N * V) : null,
+    logp: withLogits ? null : new Float64Array(N),
+    H: withLogits ? null : new Float64Array(N),
+    steps: header.steps === undefined ? 0 : int(header.steps, `${path}: steps`),
+    totalSteps: header.total_steps === undefined ? 0 : int(header.total_steps, `${path}: total_steps`),
+    seed: header.seed === undefined ? 0 : int(header.seed, `${path}: seed`) >>> 0,
+  };
+  trajs.forEach((t, i) => {
+    const L = t.tokens.length;
+    for (let k = 0; k < t.tokens.length; k++) {
+      const n = i * T + k;
+      let s = 0;
+      while (s + 1 < t.stepStarts.length && k >= t.stepStarts[s + 1]!) s++;
+      b.stepIdx[n] = s;
+      b.ids[n] = t.tokens[k]!;
+      if (t.logits && (t.tokens[k]! >= V)) throw new BatchError(`${t.where}.tokens[${k}]: id ${t.tokens[k]} is outside the vocabulary of the logits (V = ${V})`);
+      b.oldLogp[n] = t.oldLogp[k]!;
+      if (b.refLogp) b.refLogp[n] = t.refLogp![k]!;
+      if (b.logits) b.logits.set(t.logits![k]!, n * V);
+      else {
+        b.logp![n] = t.logp![k]!;
+        b.H![n] = t.entropy![k]!;
+      }
+    }
+    t.stepStarts.forEach((start, s) => {
+      const end = s + 1 < t.stepStarts.length ? t.stepStarts[s + 1]! : L;
+      const j = i * S + s;
+      b.stepLength[j] = end - start;
+      b.C[j] = t.C ? t.C[s]! : 0;
+      // The step's mean rollout entropy: given, or from old_entropy, else the current entropy.
+      const ent = t.oldEntropy ?? t.entropy;
+      b.stepEntropy[j] = t.stepEntropy ? t.stepEntropy[s]! : ent ? ent.slice(start, end).reduce((a, v) => a + v, 0) / (end - start) : NaN;
+    });
+  });
+  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null } };
+}

@@ -1,0 +1,181 @@
+// Compiled plans: a directory that runs without its source.
+//   DIR/plan.json      format, compiler version, source hash, model, task, rollout, optimizer,
+//                      params, and per stage: its IR program, layout, schedule and kernels
+//                      (role, bindings in order, uniforms, workgroup size, file, sha256)
+//   DIR/pipeline.acpo  the resolved pipeline as canonical text (`extends` flattened, every
+//                      default written out); the training loop reads until / sampling from it
+//   DIR/kernels/*.wgsl each kernel's complete WGSL (binding prelude + body), valid on its own
+//
+// The training loop's entry points (`acpo run DIR`):
+//   const plan = loadPlan(dir, { set });          // PlanError with a clear message when bad
+//   const runner = stageRunner(gpu, plan, name);  // compiler/codegen/runner.ts documents inputs/outputs
+// `set` overrides params at run time: params are kernel uniforms, so no recompilation.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Gpu } from "../../runtime/gpu.js";
+import { kernelSource, type Kernel } from "../../runtime/kernel.js";
+import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../index.js";
+import { BODY_MARKER } from "../codegen/common.js";
+import { generateStage, type StageKernels } from "../codegen/index.js";
+import { StageRunner } from "../codegen/runner.js";
+import { DEFAULT_SCHEDULE, type Schedule } from "../codegen/schedule.js";
+import { lowerStage, type StageProgram } from "../ir/stage.js";
+
+export const PLAN_FORMAT = "acpo-plan";
+export const PLAN_VERSION = 1;
+export const COMPILER_VERSION = "acpo-compiler 0.1.0";
+
+export class PlanError extends Error {}
+
+interface KernelEntry {
+  role: StageKernels["kernels"][number]["role"];
+  levels?: StageKernels["kernels"][number]["levels"];
+  name: string;
+  file: string;
+  sha256: string;
+  bindings: Kernel["bindings"];
+  uniforms: Kernel["uniforms"];
+  workgroupSize: Kernel["workgroupSize"];
+}
+
+export interface PlanJson {
+  format: string;
+  version: number;
+  compiler: string;
+  pipeline: string;
+  source: { file: string; sha256: string };
+  seed: number;
+  model: Pipeline["model"];
+  task: Pipeline["task"];
+  rollout: Pipeline["rollout"];
+  optimizer: Pipeline["optimizer"];
+  loss: Pipeline["loss"];
+  params: { name: string; value: number; min: number | null; max: number | null }[];
+  stages: {
+    name: string;
+    next: string | null;
+    reference: Pipeline["stages"][number]["reference"];
+    program: StageProgram;
+    schedule: Schedule;
+    layout: StageKernels["layout"];
+    params: Record<string, number>;
+    named: StageKernels["named"];
+    uses: StageKernels["uses"];
+    kernels: KernelEntry[];
+  }[];
+}
+
+export interface Plan {
+  dir: string;
+  json: PlanJson;
+  /** The resolved pipeline, reloaded from DIR/pipeline.acpo with run-time `set` applied. */
+  pipeline: Pipeline;
+  stages: Map<string, StageKernels>;
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** Hash of every source file the pipeline was read from (the file and its `extends` chain). */
+function sourceHash(p: Pipeline): string {
+  return sha256([p.file, ...p.extendsChain].map((f) => `${f}\n${existsSync(f) ? readFileSync(f, "utf8") : ""}`).join("\n\0"));
+}
+
+/** Write the plan of `p` into `dir`; returns the paths written. */
+export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT_SCHEDULE): string[] {
+  mkdirSync(join(dir, "kernels"), { recursive: true });
+  const written: string[] = [];
+  const stages: PlanJson["stages"] = p.stages.map((st) => {
+    const program = lowerStage(p, st);
+    const sk = generateStage(program, schedule);
+    const kernels = sk.kernels.map(({ role, levels, kernel }) => {
+      const file = `kernels/${kernel.name}.wgsl`;
+      const src = kernelSource(kernel);
+      writeFileSync(join(dir, file), src);
+      written.push(join(dir, file));
+      return { role, levels, name: kernel.name, file, sha256: sha256(src), bindings: kernel.bindings, uniforms: kernel.uniforms, workgroupSize: kernel.workgroupSize };
+    });
+    return { name: st.name, next: st.next, reference: st.reference, program, schedule, layout: sk.layout, params: sk.params, named: sk.named, uses: sk.uses, kernels };
+  });
+  const json: PlanJson = {
+    format: PLAN_FORMAT,
+    version: PLAN_VERSION,
+    compiler: COMPILER_VERSION,
+    pipeline: p.name,
+    source: { file: p.file, sha256: sourceHash(p) },
+    seed: p.seed,
+    model: p.model,
+    task: p.task,
+    rollout: p.rollout,
+    optimizer: p.optimizer,
+    loss: p.loss,
+    params: p.params.map((q) => ({ name: q.name, value: q.value, min: Number.isFinite(q.min) ? q.min : null, max: Number.isFinite(q.max) ? q.max : null })),
+    stages,
+  };
+  writeFileSync(join(dir, "pipeline.acpo"), printPipeline(p));
+  writeFileSync(join(dir, "plan.json"), `${JSON.stringify(json, null, 1)}\n`);
+  written.push(join(dir, "pipeline.acpo"), join(dir, "plan.json"));
+  return written;
+}
+
+/** Read and verify a plan directory. Every problem is a PlanError naming the file. */
+export function loadPlan(dirArg: string, opts: { set?: readonly string[] } = {}): Plan {
+  const dir = resolve(dirArg);
+  const planFile = join(dir, "plan.json");
+  if (!existsSync(planFile)) throw new PlanError(`${planFile}: no plan here (write one with 'acpo compile FILE.acpo -o ${dirArg}')`);
+  let json: PlanJson;
+  try {
+    json = JSON.parse(readFileSync(planFile, "utf8")) as PlanJson;
+  } catch (e) {
+    throw new PlanError(`${planFile}: not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (json?.format !== PLAN_FORMAT) throw new PlanError(`${planFile}: not an acpo plan (format is ${JSON.stringify(json?.format)})`);
+  if (json.version !== PLAN_VERSION) throw new PlanError(`${planFile}: plan version ${json.version}, this compiler reads version ${PLAN_VERSION}; recompile the pipeline`);
+  if (!Array.isArray(json.stages) || json.stages.length === 0) throw new PlanError(`${planFile}: field 'stages' is missing or empty`);
+  const pipeFile = join(dir, "pipeline.acpo");
+  if (!existsSync(pipeFile)) throw new PlanError(`${pipeFile}: missing (the plan's resolved pipeline)`);
+  const r = loadPipeline(pipeFile, { set: opts.set });
+  if (!r.pipeline) throw new PlanError(`${pipeFile}: does not check:\n${formatAll(r)}`);
+  const stages = new Map<string, StageKernels>();
+  for (const [i, s] of json.stages.entries()) {
+    const where = `${planFile}: stages[${i}]`;
+    if (typeof s?.name !== "string" || !Array.isArray(s.kernels) || !s.program || !s.layout) throw new PlanError(`${where}: missing name, program, layout or kernels`);
+    const st = r.pipeline.stages.find((x) => x.name === s.name);
+    if (!st) throw new PlanError(`${where}: stage '${s.name}' is not in ${pipeFile}`);
+    // Params are uniforms; anything else a --set changes would need new kernels.
+    const again = lowerStage(r.pipeline, st);
+    if (JSON.stringify(again.nodes) !== JSON.stringify(s.program.nodes)) {
+      throw new PlanError(`${where}: the kernels of stage '${s.name}' do not match ${pipeFile} after --set (a param used as a compile-time constant changed?); recompile`);
+    }
+    const kernels = s.kernels.map((k, j) => {
+      const file = join(dir, k.file ?? "");
+      if (!k.file || !existsSync(file)) throw new PlanError(`${where}.kernels[${j}]: kernel file ${k.file ?? "(none)"} is missing`);
+      const src = readFileSync(file, "utf8");
+      if (sha256(src) !== k.sha256) throw new PlanError(`${file}: contents do not match plan.json (edited or corrupt); recompile`);
+      const at = src.indexOf(BODY_MARKER);
+      if (at < 0) throw new PlanError(`${file}: not a generated stage kernel`);
+      const body = src.slice(at).replace(/@compute @workgroup_size\([^)]*\)\n(?=fn main)/, "");
+      const kernel: Kernel = { name: k.name, bindings: k.bindings, uniforms: k.uniforms, workgroupSize: k.workgroupSize, body };
+      if (kernelSource(kernel) !== src) throw new PlanError(`${file}: bindings in plan.json do not match the kernel file; recompile`);
+      return { role: k.role, levels: k.levels, kernel };
+    });
+    stages.set(s.name, { stage: s.name, schedule: s.schedule, layout: s.layout, params: { ...s.params, ...paramValues(r.pipeline, s.params) }, kernels, named: s.named, uses: s.uses });
+  }
+  return { dir, json, pipeline: r.pipeline, stages };
+}
+
+function paramValues(p: Pipeline, used: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of Object.keys(used)) {
+    const q = p.params.find((x) => x.name === name);
+    if (q) out[name] = q.value;
+  }
+  return out;
+}
+
+/** The object the training loop drives for one stage (see compiler/codegen/runner.ts). */
+export function stageRunner(gpu: Gpu, plan: Plan, stage: string): StageRunner {
+  const sk = plan.stages.get(stage);
+  if (!sk) throw new PlanError(`${plan.dir}: no stage '${stage}' (stages: ${[...plan.stages.keys()].join(", ")})`);
+  return new StageRunner(gpu, sk);
+}
