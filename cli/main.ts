@@ -5,6 +5,8 @@ import { registerDoctor } from "./commands/doctor.js";
 import { registerCheck } from "./commands/check.js";
 import { registerInitModel } from "./commands/init-model.js";
 import { registerLogprobs } from "./commands/logprobs.js";
+import { registerCompile } from "./commands/compile.js";
+import { registerReplay } from "./commands/replay.js";
 import { registerSample } from "./commands/sample.js";
 import { reportError } from "./errors.js";
 
@@ -20,6 +22,8 @@ registerDoctor(program);
 registerCheck(program);
 registerInitModel(program);
 registerLogprobs(program);
+registerCompile(program);
+registerReplay(program);
 registerSample(program);
 
 try {
