@@ -1,7 +1,6 @@
 // `npm run bench [-- --only NAME[,NAME]] [--quick] [--list]`: runs benchmark suites and
 // prints a table for each. Speed lives here, never in tests. Suites are listed in
 // bench/suites/index.ts.
-import { setPriority } from "node:os";
 import { Gpu } from "../runtime/gpu.js";
 import { renderTable } from "./lib/table.js";
 import type { BenchContext } from "./lib/types.js";
@@ -36,16 +35,8 @@ async function main(): Promise<void> {
     quick: args.quick,
     log: (msg) => process.stderr.write(`bench: ${msg}\n`),
     gpu: () => {
-      gpu ??= Gpu.create().then((g) => {
-        if (g.info.isSoftware) {
-          // Dawn's node binding waits for the GPU by polling on the main thread, which would
-          // take one of the CPU cores the software rasteriser's worker threads compute on.
-          // Lower this thread's priority only (the workers, already started, keep theirs).
-          setPriority(19);
-          ctx.log("software adapter: main thread niced to 19 so Dawn's polling yields the cores to lavapipe's workers");
-        }
-        return g;
-      });
+      // On a software adapter Gpu.create lowers the main thread's priority (see runtime/gpu.ts).
+      gpu ??= Gpu.create();
       return gpu;
     },
   };

@@ -1,6 +1,7 @@
 // The WebGPU context: device acquisition and teardown, buffer pool, upload/readback,
 // pipeline cache, dispatch recording (many dispatches per pass and per submit), and
 // error scopes that turn WebGPU errors into exceptions naming the kernel.
+import { setPriority } from "node:os";
 import { create, globals } from "webgpu";
 import { DeviceLostError, KernelError, NoAdapterError } from "./errors.js";
 import { type Kernel, kernelSource, packUniforms } from "./kernel.js";
@@ -106,7 +107,9 @@ export class Gpu {
     const wanted: GPUFeatureName[] = ["timestamp-query", "subgroups", "shader-f16"];
     const requiredFeatures = wanted.filter((f) => adapter!.features.has(f));
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "acpo" });
-    return new Gpu(instance, adapter, device, summarize(adapter, backend));
+    const info = summarize(adapter, backend);
+    if (info.isSoftware && process.env.ACPO_NO_NICE !== "1") yieldCoresToSoftwareAdapter();
+    return new Gpu(instance, adapter, device, info);
   }
 
   // ---- buffers -------------------------------------------------------------------------
@@ -373,6 +376,21 @@ export class Gpu {
     const bigger = new Uint32Array(Math.max(need, this.uniformStaging.length * 2));
     bigger.set(this.uniformStaging);
     this.uniformStaging = bigger;
+  }
+}
+
+/**
+ * Dawn's node binding waits for GPU work by polling on the JS main thread. With a software
+ * adapter the "GPU" is lavapipe's worker threads on the same CPU cores, so the poller steals a
+ * core from the work it waits for (measured: matmul 4-6 -> 12-15 GFLOP/s on 2 cores). Lower the
+ * main thread's priority only: on Linux setpriority acts per thread, and lavapipe's workers,
+ * started with the device, keep theirs. ACPO_NO_NICE=1 turns this off.
+ */
+function yieldCoresToSoftwareAdapter(): void {
+  try {
+    setPriority(19);
+  } catch {
+    // Not permitted here: run at normal priority.
   }
 }
 
