@@ -8,6 +8,8 @@ import { registerLogprobs } from "./commands/logprobs.js";
 import { registerCompile } from "./commands/compile.js";
 import { registerReplay } from "./commands/replay.js";
 import { registerSample } from "./commands/sample.js";
+import { registerSft } from "./commands/sft.js";
+import { registerEval } from "./commands/eval.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -25,6 +27,8 @@ registerLogprobs(program);
 registerCompile(program);
 registerReplay(program);
 registerSample(program);
+registerSft(program);
+registerEval(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,48 @@
+// `acpo eval --model DIR --task countdown [-k 8] [--problems N] [--temperature T]`:
+// Acc@k, pass@k and greedy accuracy on the task's held-out split.
+import type { Command } from "commander";
+import { type EvalResult, evaluate } from "../../runtime/eval/evaluate.js";
+import { Policy } from "../../runtime/model/policy.js";
+import { taskFromSpec } from "../../runtime/tasks/registry.js";
+import { UserError } from "../errors.js";
+import { type GpuFlags, withGpu } from "../gpu-options.js";
+import { parseFloatOption, parseIntOption } from "../options.js";
+
+interface EvalFlags extends GpuFlags {
+  model: string;
+  task: string;
+  k: number;
+  problems: number;
+  temperature: number;
+  maxTokens: number;
+  seed: number;
+  json?: boolean;
+}
+
+export function formatEval(r: EvalResult): string {
+  const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)} %`);
+  return `eval (${r.split}, ${r.problems} problems, k=${r.k}, T=${r.temperature}): Acc@${r.k} ${pct(r.accAtK)}  pass@${r.k} ${pct(r.passAtK)}  greedy ${pct(r.greedyAccuracy)}  mean response ${r.meanResponseTokens.toFixed(1)} tokens`;
+}
+
+export function registerEval(program: Command): void {
+  const cmd = program
+    .command("eval")
+    .description("Acc@k, pass@k and greedy accuracy of a policy on a task's held-out split")
+    .requiredOption("--model <dir>", "model folder")
+    .requiredOption("--task <name>", "built-in task: countdown or arith")
+    .option("-k, --k <n>", "samples per problem", parseIntOption, 8)
+    .option("--problems <n>", "held-out problems", parseIntOption, 128)
+    .option("--temperature <t>", "sampling temperature for Acc@k / pass@k", parseFloatOption, 1.0)
+    .option("--max-tokens <n>", "maximum response tokens", parseIntOption, 96)
+    .option("--seed <n>", "seed for problem choice and sampling", parseIntOption, 1)
+    .option("--json", "print the result as JSON");
+  withGpu(cmd).action(async (o: EvalFlags) => {
+    if (o.k < 1 || o.problems < 1) throw new UserError("-k and --problems must be at least 1");
+    const task = taskFromSpec({ name: o.task });
+    await withGpu.run(o, async (gpu) => {
+      const policy = Policy.load(gpu, o.model);
+      const r = await evaluate(policy, task, { problems: o.problems, k: o.k, temperature: o.temperature, maxNewTokens: o.maxTokens, seed: o.seed });
+      console.log(o.json ? JSON.stringify({ ...r, examples: r.examples.slice(0, 4) }) : formatEval(r));
+    });
+  });
+}

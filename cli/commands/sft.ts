@@ -1,0 +1,60 @@
+// `acpo sft --task countdown --model DIR -o DIR2`: warm start on a task's worked solutions,
+// then save the policy (HF layout) and report its accuracy on the held-out split.
+import type { Command } from "commander";
+import { evaluate } from "../../runtime/eval/evaluate.js";
+import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
+import { Policy } from "../../runtime/model/policy.js";
+import { taskFromSpec } from "../../runtime/tasks/registry.js";
+import { sft } from "../../runtime/train/sft.js";
+import { UserError } from "../errors.js";
+import { type GpuFlags, withGpu } from "../gpu-options.js";
+import { parseFloatOption, parseIntOption } from "../options.js";
+import { formatEval } from "./eval.js";
+
+interface SftFlags extends GpuFlags {
+  task: string;
+  model: string;
+  output: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  warmup: number;
+  seed: number;
+  evalProblems: number;
+}
+
+export function registerSft(program: Command): void {
+  const cmd = program
+    .command("sft")
+    .description("supervised warm start on a task's step-by-step solutions; saves the policy")
+    .requiredOption("--task <name>", "built-in task: countdown or arith")
+    .requiredOption("--model <dir>", "model folder to start from (e.g. from 'acpo init-model')")
+    .requiredOption("-o, --output <dir>", "folder for the trained policy")
+    .option("--steps <n>", "optimiser steps", parseIntOption, 300)
+    .option("--batch <n>", "solutions per step", parseIntOption, 32)
+    .option("--lr <x>", "peak learning rate (cosine decay to 10 %)", parseFloatOption, 3e-3)
+    .option("--warmup <n>", "linear warm-up steps", parseIntOption, 20)
+    .option("--seed <n>", "seed for problem order", parseIntOption, 0)
+    .option("--eval-problems <n>", "held-out problems to evaluate afterwards (0 = skip)", parseIntOption, 64);
+  withGpu(cmd).action(async (o: SftFlags) => {
+    if (o.steps < 1 || o.batch < 1) throw new UserError("--steps and --batch must be at least 1");
+    const task = taskFromSpec({ name: o.task });
+    await withGpu.run(o, async (gpu) => {
+      const policy = Policy.load(gpu, o.model);
+      const t0 = performance.now();
+      await sft(policy, task, {
+        steps: o.steps, batchSize: o.batch, seed: o.seed, weightDecay: 0.01, maxGradNorm: 1.0,
+        schedule: { lr: o.lr, warmupSteps: o.warmup, decay: "cosine", totalSteps: o.steps, minRatio: 0.1 },
+        logEvery: Math.max(1, Math.floor(o.steps / 20)),
+        onLog: (step, loss, lr) => console.log(`sft step ${step}/${o.steps}  loss ${loss.toFixed(4)}  lr ${lr.toExponential(2)}  ${((performance.now() - t0) / 1000).toFixed(0)} s`),
+      });
+      const ck = policy.checkpoint;
+      saveCheckpoint(o.output, { ...ck, weights: await policy.weights.download() });
+      console.log(`saved ${o.output}`);
+      if (o.evalProblems > 0) {
+        const r = await evaluate(policy, task, { problems: o.evalProblems, k: 8, temperature: 1, maxNewTokens: 96, seed: 1 });
+        console.log(formatEval(r));
+      }
+    });
+  });
+}

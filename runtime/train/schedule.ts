@@ -1,0 +1,19 @@
+// Learning-rate schedules: linear warm-up, then constant or cosine decay to a floor.
+
+export interface LrSchedule {
+  lr: number;
+  warmupSteps: number;
+  /** "cosine" decays to lr * minRatio at totalSteps; "constant" stays at lr. */
+  decay: "cosine" | "constant";
+  totalSteps: number;
+  minRatio: number;
+}
+
+/** Learning rate for step (1-based). */
+export function lrAt(s: LrSchedule, step: number): number {
+  if (s.warmupSteps > 0 && step <= s.warmupSteps) return (s.lr * step) / s.warmupSteps;
+  if (s.decay === "constant") return s.lr;
+  const span = Math.max(1, s.totalSteps - s.warmupSteps);
+  const progress = Math.min(1, (step - s.warmupSteps) / span);
+  return s.lr * (s.minRatio + (1 - s.minRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
