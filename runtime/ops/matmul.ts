@@ -11,7 +11,7 @@ import type { Tensor } from "../tensor.js";
 import type { MatmulShape } from "./matmul/layout.js";
 import { naiveKernel, naiveTile } from "./matmul/naive.js";
 import { registerKernel, registerTile } from "./matmul/register.js";
-import { registerVec4Kernel, vec4Applies, vec4Tile } from "./matmul/register-vec4.js";
+import { SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Applies, vec4Tile } from "./matmul/register-vec4.js";
 import { tiledKernel, tiledTile } from "./matmul/tiled.js";
 
 export { sumRows } from "./matmul/sum-rows.js";
@@ -49,21 +49,30 @@ interface Plan {
   tile: { rows: number; cols: number };
 }
 
-type Dims = { M: number; N: number; K: number; strideA: number; strideB: number };
+type Dims = { M: number; N: number; K: number; strideA: number; strideB: number; subgroups: boolean };
 const fixed = (name: string, kernel: (s: MatmulShape) => Kernel, tile: Plan["tile"]) => (s: MatmulShape): Plan => ({ key: name, kernel: () => kernel(s), tile });
 
-const SCHEDULES = {
+export type MatmulVariant = "naive" | "tiled" | "register" | "register-vec4" | "register-scalar";
+
+const SCHEDULES: Record<MatmulVariant, (s: MatmulShape, d: Dims) => Plan> = {
   naive: fixed("naive", naiveKernel, naiveTile),
   tiled: fixed("tiled", tiledKernel, tiledTile),
-  /** CPU adapters: 16-byte loads where the layout allows, else the scalar form. */
+  /**
+   * CPU adapters: 16-byte loads where the layout allows (with A's loads shared through
+   * subgroup broadcasts where the device has subgroups of >= 8 lanes), else the scalar form.
+   */
   register: (s: MatmulShape, d: Dims): Plan =>
+    d.subgroups && vec4Applies(s, d.M, d.N, d.K, d.strideA, d.strideB)
+      ? { key: "register-vec4-sg", kernel: () => registerVec4Kernel(s, SUBGROUP_VEC4_TILES), tile: vec4Tile(SUBGROUP_VEC4_TILES) }
+      : SCHEDULES["register-vec4"](s, d),
+  /** The register schedule without subgroup operations. */
+  "register-vec4": (s: MatmulShape, d: Dims): Plan =>
     vec4Applies(s, d.M, d.N, d.K, d.strideA, d.strideB)
       ? { key: "register-vec4", kernel: () => registerVec4Kernel(s), tile: vec4Tile() }
       : fixed("register-scalar", registerKernel, registerTile)(s),
   "register-scalar": fixed("register-scalar", registerKernel, registerTile),
-} satisfies Record<string, (s: MatmulShape, d: Dims) => Plan>;
+};
 
-export type MatmulVariant = keyof typeof SCHEDULES;
 export const MATMUL_VARIANTS = Object.keys(SCHEDULES) as MatmulVariant[];
 
 /**
@@ -77,6 +86,11 @@ export function matmulVariant(gpu: Gpu): MatmulVariant {
     return env as MatmulVariant;
   }
   return gpu.info.isSoftware ? "register" : "tiled";
+}
+
+/** Subgroup operations with at least 8 lanes per subgroup (what the subgroup schedules assume). */
+export function hasSubgroups8(gpu: Gpu): boolean {
+  return gpu.device.features.has("subgroups") && gpu.info.subgroupSize[0] >= 8;
 }
 
 const kernels = new Map<string, Kernel>();
@@ -118,7 +132,7 @@ export function matmul(
 
   const variant = args.variant ?? matmulVariant(gpu);
   const shape = { transA, transB };
-  const plan = SCHEDULES[variant](shape, { M, N, K, strideA, strideB });
+  const plan = SCHEDULES[variant](shape, { M, N, K, strideA, strideB, subgroups: hasSubgroups8(gpu) });
   const { tile } = plan;
   const kernel = kernelFor(plan, shape);
   // Without a bias, B stands in for the (unread) bias binding: two read-only bindings may share a buffer.

@@ -11,6 +11,14 @@ import { EPILOGUE, MATMUL_UNIFORMS, type MatmulShape, layoutName } from "./layou
 export interface Vec4Tiles {
   /** Lanes per workgroup. */
   wg: number;
+  /**
+   * Share A's loads across a subgroup (needs the 'subgroups' feature and subgroups of at
+   * least 8 lanes): lane l loads one vec4 of the tile (row l, or k-row l/2 and half l%2 when
+   * A is stored (K, M)) and subgroupBroadcast hands it to every lane. On lavapipe a load in
+   * the k-loop is a per-lane gather even when its address is uniform, so this turns tm/4*4
+   * redundant gathers per k-quad into one gather plus register broadcasts.
+   */
+  subgroupA?: boolean;
   /** Output rows per workgroup (a multiple of 4 when A is stored (K, M)). */
   tm: number;
   /** Output columns per lane (a multiple of 4 when B is stored (K, N)). */
@@ -18,6 +26,13 @@ export interface Vec4Tiles {
 }
 
 export const VEC4_TILES: Vec4Tiles = { wg: 32, tm: 8, tn: 4 };
+
+/**
+ * With subgroup broadcasts (measured on lavapipe at the policy's training shapes, load ~5:
+ * 4096x344x128 nt 52 -> 30 ms, 128x128x4096 tn 18 -> 9 ms): one 8-lane group per workgroup,
+ * 32 output columns, so narrow outputs (N = 108) waste little of the last tile.
+ */
+export const SUBGROUP_VEC4_TILES: Vec4Tiles = { wg: 8, tm: 8, tn: 4, subgroupA: true };
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const X = "xyzw";
@@ -35,21 +50,33 @@ function laneColumn(s: MatmulShape, t: Vec4Tiles, j: number): string {
 }
 
 export function registerVec4Kernel(s: MatmulShape, t: Vec4Tiles = VEC4_TILES): Kernel {
-  const { wg, tm, tn } = t;
+  const { wg, tm, tn, subgroupA = false } = t;
+  if (subgroupA && tm !== 8) throw new Error("registerVec4Kernel: subgroupA needs tm = 8 (one vec4 per lane of an 8-lane group)");
   const I = range(tm), J = range(tn), C = range(4);
   // A(row i, k-step c) and B(k-step c, column j) as WGSL expressions over the loaded vec4s.
   const aVal = (i: number, c: number): string => (s.transA ? `a${c}_${i >> 2}.${X[i & 3]}` : `a${i}.${X[c]}`);
   const bVal = (c: number, j: number): string => (s.transB ? `b${j}.${X[c]}` : `b${c}_${j >> 2}.${X[j & 3]}`);
   // Loads for one k-quad kq (vec4 index units). A rows start at ar_i (row-major, in vec4s);
   // A stored (K, M) is read at row k, vec4 column m0/4 + q; similarly for B.
-  const aLoads = s.transA
+  const aLoads = subgroupA
+    ? [`let aL = a[aLane + ${s.transA ? "kq * 4u * M4" : "kq"}];`,
+       ...(s.transA
+         ? C.flatMap((c) => range(tm / 4).map((q) => `let a${c}_${q} = subgroupBroadcast(aL, ${2 * c + q}u);`))
+         : I.map((i) => `let a${i} = subgroupBroadcast(aL, ${i}u);`))]
+    : s.transA
     ? C.flatMap((c) => range(tm / 4).map((q) => `let a${c}_${q} = a[aBase + (kq * 4u + ${c}u) * M4 + ac${q}];`))
     : I.map((i) => `let a${i} = a[ar${i} + kq];`);
   const bLoads = s.transB
     ? J.map((j) => `let b${j} = b[bc${j} + kq];`)
     : C.flatMap((c) => range(tn / 4).map((q) => `let b${c}_${q} = b[bBase + (kq * 4u + ${c}u) * N4 + bc${q}];`));
   const fmas = C.flatMap((c) => I.flatMap((i) => J.map((j) => `acc${i}_${j} = fma(${aVal(i, c)}, ${bVal(c, j)}, acc${i}_${j});`)));
-  const aSetup = s.transA
+  // Lane sg (of 8) loads A row m0 + sg, or k-row sg/2 and vec4 column sg%2 when A is stored (K, M).
+  const aLaneSetup = s.transA
+    ? "let aLane = aBase + (sg >> 1u) * M4 + min(m0 / 4u + (sg & 1u), M4 - 1u);"
+    : "let aLane = aBase + min(m0 + sg, u.M - 1u) * K4;";
+  const aSetup = subgroupA
+    ? ["let sg = sgid & 7u;", aLaneSetup]
+    : s.transA
     ? range(tm / 4).map((q) => `let ac${q} = min(m0 / 4u + ${q}u, M4 - 1u);`)
     : I.map((i) => `let ar${i} = aBase + min(m0 + ${i}u, u.M - 1u) * K4;`);
   const bSetup = s.transB
@@ -59,7 +86,7 @@ export function registerVec4Kernel(s: MatmulShape, t: Vec4Tiles = VEC4_TILES): K
   const body = /* wgsl */ `
 ${EPILOGUE}
 
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${subgroupA ? ", @builtin(subgroup_invocation_id) sgid: u32" : ""}) {
   let m0 = u.rowOffset + wid.y * ${tm}u;
   let n0 = ${n0};
   let K4 = u.K / 4u;
@@ -80,7 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   ${I.map((i) => `if (m0 + ${i}u < u.M) {\n    ${J.map((j) => `{ let n = n0 + ${laneColumn(s, t, j)}; if (n < u.N) { epilogue(cBase + (m0 + ${i}u) * u.N + n, n, acc${i}_${j}); } }`).join("\n    ")}\n  }`).join("\n  ")}
 }`;
   return {
-    name: `matmul_reg4_${tm}x${tn}w${wg}_${layoutName(s)}`,
+    name: `matmul_reg4${subgroupA ? "sg" : ""}_${tm}x${tn}w${wg}_${layoutName(s)}`,
     bindings: [
       { name: "c", access: "read_write" },
       { name: "a", access: "read", type: "vec4<f32>" },
@@ -90,6 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     uniforms: MATMUL_UNIFORMS,
     workgroupSize: [wg, 1, 1],
     body,
+    enables: subgroupA ? ["subgroups"] : [],
   };
 }
 
