@@ -9,11 +9,16 @@
 // element gives out NaN there (inf * 0), 0 elsewhere in its row, and a NaN dx row. A NaN
 // anywhere in a row makes that row's out, rstd and dx NaN (and dweight, a sum over rows).
 //
-// Kernels: one workgroup per row (tree reduction in workgroup memory, any C); dweight is a
-// deterministic two-pass column sum (wgsl-reduce.ts), no float atomics.
+// Kernels: two schedules for the row pass, the same arithmetic up to the order of the row sum.
+// "tree": one workgroup per row, tree reduction in workgroup memory (any C; what GPUs want).
+// "lane": one row per lane with vec4 loads and no barriers (C a multiple of 4; what CPU
+// rasterisers want: on lavapipe a workgroup barrier is expensive and a 128-lane tree for a
+// 128-wide row spends most of its time in them). dweight is a deterministic two-pass column
+// sum (wgsl-reduce.ts), no float atomics.
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
+import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 import { COL_WG, ROW_WG, WGSL_ROW_INDEX, WGSL_WG_SUM2, columnBlocks, columnSum, rowGrid } from "./wgsl-reduce.js";
 
 const ROW_PARAMS =
@@ -87,6 +92,58 @@ fn main(${ROW_PARAMS}) {
 }`,
 };
 
+/** Rows per workgroup of the one-row-per-lane kernels. */
+const LANE_WG = 32;
+
+const v4 = (name: string, access: "read" | "read_write") => ({ name, access, type: "vec4<f32>" as const });
+
+const forwardLaneKernel: Kernel = {
+  name: "rmsnorm_forward_lane4",
+  bindings: [v4("out", "read_write"), { name: "rstd", access: "read_write" }, v4("x", "read"), v4("weight", "read")],
+  uniforms: forwardKernel.uniforms,
+  workgroupSize: [LANE_WG, 1, 1],
+  body: /* wgsl */ `
+fn main(${GRID_PARAMS}) {
+  let row = ${FLAT_INDEX(LANE_WG)};
+  if (row >= u.N) { return; }
+  let C4 = u.C / 4u;
+  let base = row * C4;
+  var ss = vec4<f32>(0.0);
+  for (var c = 0u; c < C4; c++) {
+    let v = x[base + c];
+    ss += v * v;
+  }
+  let r = inverseSqrt((ss.x + ss.y + ss.z + ss.w) / f32(u.C) + u.eps);
+  rstd[row] = r;
+  for (var c = 0u; c < C4; c++) {
+    out[base + c] = (x[base + c] * r) * weight[c];
+  }
+}`,
+};
+
+const backwardDxLaneKernel: Kernel = {
+  name: "rmsnorm_backward_dx_lane4",
+  bindings: [v4("dx", "read_write"), v4("dout", "read"), v4("x", "read"), v4("weight", "read"), { name: "rstd", access: "read" }],
+  uniforms: backwardDxKernel.uniforms,
+  workgroupSize: [LANE_WG, 1, 1],
+  body: /* wgsl */ `
+fn main(${GRID_PARAMS}) {
+  let row = ${FLAT_INDEX(LANE_WG)};
+  if (row >= u.N) { return; }
+  let C4 = u.C / 4u;
+  let base = row * C4;
+  let r = rstd[row];
+  var d = vec4<f32>(0.0);
+  for (var c = 0u; c < C4; c++) {
+    d += (dout[base + c] * weight[c]) * (x[base + c] * r);
+  }
+  let m = (d.x + d.y + d.z + d.w) / f32(u.C);
+  for (var c = 0u; c < C4; c++) {
+    dx[base + c] = r * (dout[base + c] * weight[c] - (x[base + c] * r) * m);
+  }
+}`,
+};
+
 /** Pass 1 of dweight: part[p, c] = sum over rows n of block p of dout[n, c] * xhat[n, c]. */
 const dweightPartialKernel: Kernel = {
   name: "rmsnorm_dweight_partial",
@@ -116,9 +173,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`,
 };
 
+export type RmsnormSchedule = "tree" | "lane";
+
 export interface RmsnormSizes {
   N: number;
   C: number;
+  /** Row-pass schedule; default `rmsnormSchedule(gpu, C)`. */
+  schedule?: RmsnormSchedule;
+}
+
+/** One row per lane on CPU adapters when rows are whole vec4s, else the workgroup tree. */
+export function rmsnormSchedule(gpu: Gpu, C: number): RmsnormSchedule {
+  return gpu.info.isSoftware && C % 4 === 0 ? "lane" : "tree";
+}
+
+function useLane(gpu: Gpu, C: number, schedule: RmsnormSchedule | undefined): boolean {
+  const s = schedule ?? rmsnormSchedule(gpu, C);
+  if (s === "lane" && C % 4 !== 0) throw new Error(`rmsnorm: the 'lane' schedule needs C a multiple of 4, got ${C}`);
+  return s === "lane";
 }
 
 export function rmsnormForward(
@@ -127,9 +199,10 @@ export function rmsnormForward(
   rstd: Tensor, // (N)
   x: Tensor, // (N, C)
   weight: Tensor, // (C)
-  { N, C, eps }: RmsnormSizes & { eps: number },
+  { N, C, eps, schedule }: RmsnormSizes & { eps: number },
 ): void {
-  gpu.dispatch(forwardKernel, [out, rstd, x, weight], { N, C, eps }, rowGrid(N));
+  if (useLane(gpu, C, schedule)) gpu.dispatch(forwardLaneKernel, [out, rstd, x, weight], { N, C, eps }, grid1d(N, LANE_WG));
+  else gpu.dispatch(forwardKernel, [out, rstd, x, weight], { N, C, eps }, rowGrid(N));
 }
 
 /**
@@ -145,9 +218,10 @@ export function rmsnormBackward(
   x: Tensor, // (N, C)
   weight: Tensor, // (C)
   rstd: Tensor, // (N)
-  { N, C, accumulate = false }: RmsnormSizes & { accumulate?: boolean },
+  { N, C, accumulate = false, schedule }: RmsnormSizes & { accumulate?: boolean },
 ): void {
-  gpu.dispatch(backwardDxKernel, [dx, dout, x, weight, rstd], { N, C }, rowGrid(N));
+  if (useLane(gpu, C, schedule)) gpu.dispatch(backwardDxLaneKernel, [dx, dout, x, weight, rstd], { N, C }, grid1d(N, LANE_WG));
+  else gpu.dispatch(backwardDxKernel, [dx, dout, x, weight, rstd], { N, C }, rowGrid(N));
   const { P, R } = columnBlocks(N);
   const part = gpu.empty([P, C], "rmsnorm dweight partials");
   gpu.dispatch(dweightPartialKernel, [part, dout, x, rstd], { N, C, R }, [Math.ceil(C / COL_WG), P]);
