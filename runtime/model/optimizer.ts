@@ -47,11 +47,18 @@ export class AdamWOptimizer {
     this.scale = gpu.zeros([1], "clip coefficient");
   }
 
-  /** Record one update from weights.grads at learning rate `lr` (default: the config's). */
-  step(lr = this.config.lr): void {
+  /** Record the global gradient norm into `lastNorm` (so the caller can inspect it before stepping). */
+  measureNorm(): void {
+    gradNorm(this.gpu, this.lastNorm, [...this.weights.grads.values()]);
+  }
+
+  /**
+   * Record one update from weights.grads at learning rate `lr` (default: the config's).
+   * `normMeasured`: measureNorm() already ran on these gradients.
+   */
+  step(lr = this.config.lr, { normMeasured = false } = {}): void {
     const gpu = this.gpu, c = this.config;
-    const grads = [...this.weights.grads.values()];
-    gradNorm(gpu, this.lastNorm, grads);
+    if (!normMeasured) this.measureNorm();
     clipCoefficient(gpu, this.scale, this.lastNorm, { maxNorm: Number.isFinite(c.maxGradNorm) ? c.maxGradNorm : 3.4e38 });
     this.t++;
     for (const [name, p] of this.weights.params) {

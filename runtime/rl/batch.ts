@@ -1,0 +1,94 @@
+// The trajectories of one optimizer step as the GPU tensors the model and the compiled
+// stage kernels read (compiler/codegen/runner.ts). Token slot n = b * T + t holds input
+// token seq_b[t] and target seq_b[t+1], seq_b = prompt + response, right-padded; the
+// logits row at slot n scores the target, so per-token quantities live on target slots.
+import { packSequences, packSteps } from "../../compiler/codegen/runner.js";
+import type { Gpu } from "../gpu.js";
+import type { Tensor } from "../tensor.js";
+import type { Trajectory } from "./types.js";
+
+export interface GpuBatch {
+  B: number;
+  T: number;
+  /** Step slots per response (max steps over the batch, >= 1). */
+  S: number;
+  /** Number of prompt groups (group ids are 0..NG-1). */
+  NG: number;
+  inputs: Tensor; // (B*T) u32 input tokens
+  targets: Tensor; // (B*T) u32 the token each slot scores
+  pos: Tensor; // (B*T) u32 positions
+  tstep: Tensor; // (B*T) i32 step index of the target token, -1 outside the response
+  seq: Tensor; // (B, 4) r, correct, length, group
+  steps: Tensor; // (B*S, 3) C, length, mean rollout entropy
+  /** Rollout log-probs of the targets (B*T), 0 outside the response. */
+  rolloutLogp: Float32Array;
+  /** Response tokens in the batch. */
+  responseTokens: number;
+  release(): void;
+}
+
+/** Per-step token lengths and mean rollout entropies of one trajectory (one step without segmentation). */
+export function stepStats(t: Trajectory): { starts: number[]; lengths: number[]; entropy: number[] } {
+  const L = t.responseIds.length;
+  const starts = t.segmentation ? t.segmentation.boundaries.slice(0, -1) : [0];
+  if (starts.length === 0) starts.push(0);
+  const ends = [...starts.slice(1), L];
+  const lengths = starts.map((s, k) => ends[k]! - s);
+  const entropy = starts.map((s, k) => {
+    let sum = 0;
+    for (let i = s; i < ends[k]!; i++) sum += t.entropies[i]!;
+    return lengths[k]! > 0 ? sum / lengths[k]! : 0;
+  });
+  return { starts, lengths, entropy };
+}
+
+export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
+  const B = trajs.length;
+  const T = Math.max(...trajs.map((t) => t.promptIds.length + t.responseIds.length)) - 1;
+  const stats = trajs.map(stepStats);
+  const S = Math.max(1, ...stats.map((s) => s.starts.length));
+  // Group ids as 0..NG-1 in order of first appearance.
+  const groupIndex = new Map<number, number>();
+  for (const t of trajs) if (!groupIndex.has(t.group)) groupIndex.set(t.group, groupIndex.size);
+  const inputs = new Uint32Array(B * T), targets = new Uint32Array(B * T), pos = new Uint32Array(B * T);
+  const tstep = new Int32Array(B * T).fill(-1);
+  const rolloutLogp = new Float32Array(B * T);
+  const C = new Float32Array(B * S), stepLen = new Float32Array(B * S), stepEnt = new Float32Array(B * S);
+  let responseTokens = 0;
+  trajs.forEach((tr, b) => {
+    const seq = [...tr.promptIds, ...tr.responseIds];
+    const P = tr.promptIds.length;
+    for (let t = 0; t < T; t++) {
+      inputs[b * T + t] = seq[t] ?? 0;
+      targets[b * T + t] = seq[t + 1] ?? 0;
+      pos[b * T + t] = t;
+    }
+    const st = stats[b]!;
+    for (let i = 0; i < tr.responseIds.length; i++) {
+      const slot = b * T + P - 1 + i; // the slot whose target is response token i
+      let k = 0;
+      while (k + 1 < st.starts.length && st.starts[k + 1]! <= i) k++;
+      tstep[slot] = k;
+      rolloutLogp[slot] = tr.oldLogp[i]!;
+    }
+    st.starts.forEach((_, k) => {
+      C[b * S + k] = tr.C[k] ?? 0;
+      stepLen[b * S + k] = st.lengths[k]!;
+      stepEnt[b * S + k] = st.entropy[k]!;
+    });
+    responseTokens += tr.responseIds.length;
+  });
+  const seq = packSequences(
+    trajs.map((t) => t.verdict.reward), trajs.map((t) => (t.verdict.correct ? 1 : 0)),
+    trajs.map((t) => t.responseIds.length), trajs.map((t) => groupIndex.get(t.group)!),
+  );
+  const tensors = {
+    inputs: gpu.upload(inputs, [B * T], "batch inputs"),
+    targets: gpu.upload(targets, [B * T], "batch targets"),
+    pos: gpu.upload(pos, [B * T], "batch positions"),
+    tstep: gpu.upload(tstep, [B * T], "batch tstep"),
+    seq: gpu.upload(seq, [B, 4], "batch seq"),
+    steps: gpu.upload(packSteps(C, stepLen, stepEnt), [B * S, 3], "batch steps"),
+  };
+  return { B, T, S, NG: groupIndex.size, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
+}

@@ -1,0 +1,102 @@
+// The policy update of one optimizer step: old and reference log-probabilities, then for
+// each PPO epoch and minibatch: forward, the stage's compiled loss kernels, backward, and
+// AdamW — skipped (and counted) when the loss or the gradient norm is not finite.
+import type { StageRunner } from "../../compiler/codegen/runner.js";
+import type { Summary } from "../../compiler/interpret/summary.js";
+import type { Gpu } from "../gpu.js";
+import type { Tensor } from "../tensor.js";
+import { logprobsForward } from "../ops/logprobs.js";
+import type { AdamWOptimizer } from "../model/optimizer.js";
+import type { Transformer } from "../model/transformer.js";
+import { buildBatch, type GpuBatch } from "./batch.js";
+import type { Trajectory } from "./types.js";
+
+export interface UpdateContext {
+  gpu: Gpu;
+  model: Transformer;
+  optimizer: AdamWOptimizer;
+  runner: StageRunner;
+  /** The stage's reference policy (null when the stage has none). */
+  reference: Transformer | null;
+}
+
+export interface UpdateOptions {
+  lr: number;
+  ppoEpochs: number;
+  minibatches: number;
+  /** The rollout's log-probs are the policy's own (temperature 1, no truncation): use them as old_logp. */
+  rolloutLogpIsPolicy: boolean;
+  counters: { steps: number; totalSteps: number; seed: number };
+}
+
+export interface UpdateResult {
+  /** Summary of the first pass (before any update changed the policy), plus the last grad norm. */
+  summary: Summary;
+  gradNorm: number;
+  updates: number;
+  skipped: number;
+  /** Current-policy logp and H per target slot of the first minibatch's first pass, for samples.jsonl. */
+  firstPass: { batch: GpuBatch; tok: Record<string, Float32Array> } | null;
+}
+
+/** Split trajectories into `m` minibatches of whole prompt groups (group statistics stay intact). */
+export function minibatchesOf(trajs: Trajectory[], m: number): Trajectory[][] {
+  const groups = [...new Set(trajs.map((t) => t.group))];
+  const k = Math.max(1, Math.min(m, groups.length));
+  return Array.from({ length: k }, (_, i) => {
+    const mine = new Set(groups.filter((_, j) => j % k === i));
+    return trajs.filter((t) => mine.has(t.group));
+  });
+}
+
+/** log p of the batch targets under `model`, (B*T) on the GPU. */
+function targetLogp(gpu: Gpu, model: Transformer, b: GpuBatch, label: string): Tensor {
+  const V = model.config.vocabSize, N = b.B * b.T;
+  const logits = model.forward(b.inputs, b.pos, b.B, b.T);
+  const out = gpu.empty([N], label);
+  logprobsForward(gpu, out, null, logits, b.targets, { N, V });
+  return out;
+}
+
+export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: UpdateOptions): Promise<UpdateResult> {
+  const { gpu, model, optimizer, runner } = ctx;
+  const V = model.config.vocabSize;
+  const parts = minibatchesOf(trajs, o.minibatches).map((t) => buildBatch(gpu, t));
+  // Old and reference log-probs come from the policy before this step's updates.
+  const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogp(gpu, model, b, "old logp")));
+  const ref = parts.map((b) => (ctx.reference ? targetLogp(gpu, ctx.reference, b, "ref logp") : null));
+  let summary: Summary | null = null;
+  let gradNorm = NaN, updates = 0, skipped = 0;
+  let firstPass: UpdateResult["firstPass"] = null;
+  try {
+    for (let epoch = 0; epoch < o.ppoEpochs; epoch++) {
+      for (let i = 0; i < parts.length; i++) {
+        const b = parts[i]!;
+        model.weights.zeroGrads();
+        const logits = model.forward(b.inputs, b.pos, b.B, b.T);
+        const out = runner.run({
+          dims: { B: b.B, T: b.T, S: b.S, NG: b.NG, V }, logits, ids: b.targets, tstep: b.tstep,
+          oldLogp: old[i]!, refLogp: ref[i] ?? undefined, seq: b.seq, steps: b.steps, counters: o.counters,
+        });
+        model.backward(out.dlogits!);
+        optimizer.measureNorm();
+        const s = await runner.readSummary(out);
+        const norm = (await gpu.read(optimizer.lastNorm))[0]!;
+        if (!summary) summary = s;
+        if (!firstPass) firstPass = { batch: b, tok: await runner.readTokens(out, b.B * b.T) };
+        runner.release(out);
+        gradNorm = norm;
+        if (Number.isFinite(s.loss) && Number.isFinite(norm)) {
+          optimizer.step(o.lr, { normMeasured: true });
+          updates++;
+        } else {
+          skipped++;
+        }
+      }
+    }
+  } finally {
+    gpu.release(...old, ...ref);
+    for (const b of parts) if (b !== firstPass?.batch) b.release();
+  }
+  return { summary: summary!, gradNorm, updates, skipped, firstPass };
+}
