@@ -6,9 +6,10 @@ import { Policy } from "../../runtime/model/policy.js";
 import { taskFromSpec } from "../../runtime/tasks/registry.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
-import { parseFloatOption, parseIntOption } from "../options.js";
+import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";
 
 interface EvalFlags extends GpuFlags {
+  option: Record<string, unknown>;
   model: string;
   task: string;
   k: number;
@@ -30,6 +31,7 @@ export function registerEval(program: Command): void {
     .description("Acc@k, pass@k and greedy accuracy of a policy on a task's held-out split")
     .requiredOption("--model <dir>", "model folder")
     .requiredOption("--task <name>", "built-in task: countdown or arith")
+    .option("--option <key=value>", "task option, repeatable: numbers=3..4, values=1..20, target=1..60 (runtime/tasks/README.md)", collectTaskOption, {} as Record<string, unknown>)
     .option("-k, --k <n>", "samples per problem", parseIntOption, 8)
     .option("--problems <n>", "held-out problems", parseIntOption, 128)
     .option("--temperature <t>", "sampling temperature for Acc@k / pass@k", parseFloatOption, 1.0)
@@ -38,7 +40,7 @@ export function registerEval(program: Command): void {
     .option("--json", "print the result as JSON");
   withGpu(cmd).action(async (o: EvalFlags) => {
     if (o.k < 1 || o.problems < 1) throw new UserError("-k and --problems must be at least 1");
-    const task = taskFromSpec({ name: o.task });
+    const task = taskFromSpec({ name: o.task, options: o.option });
     await withGpu.run(o, async (gpu) => {
       const policy = Policy.load(gpu, o.model);
       const r = await evaluate(policy, task, { problems: o.problems, k: o.k, temperature: o.temperature, maxNewTokens: o.maxTokens, seed: o.seed });

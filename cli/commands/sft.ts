@@ -8,10 +8,11 @@ import { taskFromSpec } from "../../runtime/tasks/registry.js";
 import { sft } from "../../runtime/train/sft.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
-import { parseFloatOption, parseIntOption } from "../options.js";
+import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";
 import { formatEval } from "./eval.js";
 
 interface SftFlags extends GpuFlags {
+  option: Record<string, unknown>;
   task: string;
   model: string;
   output: string;
@@ -28,6 +29,7 @@ export function registerSft(program: Command): void {
     .command("sft")
     .description("supervised warm start on a task's step-by-step solutions; saves the policy")
     .requiredOption("--task <name>", "built-in task: countdown or arith")
+    .option("--option <key=value>", "task option, repeatable: numbers=3..4, values=1..20, target=1..60 (runtime/tasks/README.md)", collectTaskOption, {} as Record<string, unknown>)
     .requiredOption("--model <dir>", "model folder to start from (e.g. from 'acpo init-model')")
     .requiredOption("-o, --output <dir>", "folder for the trained policy")
     .option("--steps <n>", "optimiser steps", parseIntOption, 300)
@@ -38,7 +40,7 @@ export function registerSft(program: Command): void {
     .option("--eval-problems <n>", "held-out problems to evaluate afterwards (0 = skip)", parseIntOption, 64);
   withGpu(cmd).action(async (o: SftFlags) => {
     if (o.steps < 1 || o.batch < 1) throw new UserError("--steps and --batch must be at least 1");
-    const task = taskFromSpec({ name: o.task });
+    const task = taskFromSpec({ name: o.task, options: o.option });
     await withGpu.run(o, async (gpu) => {
       const policy = Policy.load(gpu, o.model);
       const t0 = performance.now();

@@ -23,6 +23,18 @@ export class GpuWeights {
     }
   }
 
+  /** A copy of `other` on the GPU (a frozen reference policy); no gradients. */
+  static clone(gpu: Gpu, other: GpuWeights): GpuWeights {
+    const w = Object.create(GpuWeights.prototype) as GpuWeights;
+    Object.assign(w, { gpu, config: other.config, params: new Map<string, Tensor>(), gradTensors: null });
+    for (const [name, t] of other.params) {
+      const c = gpu.empty(t.shape, `${name} (frozen)`);
+      gpu.copy(c, t);
+      w.params.set(name, c);
+    }
+    return w;
+  }
+
   get(name: string): Tensor {
     const t = this.params.get(name);
     if (!t) throw new Error(`model has no parameter '${name}'`);

@@ -1,0 +1,69 @@
+// The metrics.jsonl record of one optimizer step, from the step's trajectories, the loss
+// kernels' summary and the phase timings.
+import type { Summary } from "../../compiler/interpret/summary.js";
+import type { StepMetrics, Trajectory } from "./types.js";
+
+const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+const std = (xs: number[]): number => {
+  if (xs.length === 0) return NaN;
+  const m = mean(xs);
+  return Math.sqrt(mean(xs.map((x) => (x - m) ** 2)));
+};
+
+export interface StepTimes {
+  rollout: number;
+  verify: number;
+  segmentAttribution: number;
+  update: number;
+  total: number;
+}
+
+export function stepMetrics(
+  step: number, stage: string, trajs: Trajectory[], summary: Summary | null,
+  o: { gradNorm: number; lr: number; skipped: number; times: StepTimes },
+): StepMetrics {
+  const rewards = trajs.map((t) => t.verdict.reward);
+  const groups = new Map<number, number[]>();
+  for (const t of trajs) groups.set(t.group, [...(groups.get(t.group) ?? []), t.verdict.reward]);
+  const flat = [...groups.values()].filter((g) => g.every((r) => r === g[0])).length;
+  const lengths = trajs.map((t) => t.responseIds.length);
+  const entropies = trajs.flatMap((t) => t.entropies);
+  const C = trajs.flatMap((t) => t.C);
+  const tokens = lengths.reduce((a, b) => a + b, 0);
+  const s = summary;
+  return {
+    step, stage,
+    reward_mean: mean(rewards),
+    reward_std: std(rewards),
+    accuracy: mean(trajs.map((t) => (t.verdict.correct ? 1 : 0))),
+    zero_variance_groups: groups.size ? flat / groups.size : NaN,
+    response_length_mean: mean(lengths),
+    response_length_max: Math.max(0, ...lengths),
+    entropy_mean: mean(entropies),
+    steps_per_response: mean(trajs.map((t) => (t.segmentation ? Math.max(1, t.segmentation.boundaries.length - 1) : 1))),
+    attribution_mean: mean(C),
+    attribution_std: std(C),
+    attribution_negative_fraction: C.length ? C.filter((c) => c < 0).length / C.length : NaN,
+    loss: s?.loss ?? NaN,
+    advantage_mean: s?.adv_mean ?? NaN,
+    advantage_std: s?.adv_std ?? NaN,
+    advantage_min: s?.adv_min ?? NaN,
+    advantage_max: s?.adv_max ?? NaN,
+    kl_mean: s?.kl_mean ?? NaN,
+    clip_low_fraction: s?.clip_low ?? NaN,
+    clip_high_fraction: s?.clip_high ?? NaN,
+    dual_clip_fraction: s?.dual_clip ?? NaN,
+    ratio_mean: s?.ratio_mean ?? NaN,
+    ratio_min: s?.ratio_min ?? NaN,
+    ratio_max: s?.ratio_max ?? NaN,
+    grad_norm: o.gradNorm,
+    learning_rate: o.lr,
+    skipped_updates: o.skipped,
+    tokens_per_s: o.times.total > 0 ? tokens / o.times.total : NaN,
+    time_rollout_s: o.times.rollout,
+    time_verify_s: o.times.verify,
+    time_segment_attribution_s: o.times.segmentAttribution,
+    time_update_s: o.times.update,
+    time_step_s: o.times.total,
+  };
+}
