@@ -21,7 +21,9 @@
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
+import { backwardKvSgKernel, backwardQuerySgKernel, forwardSgKernel } from "./attention-sg.js";
 import { LOWEST, TILE, TILE_PARAMS, maskedLoop, tileBounds } from "./attention-tile.js";
+import { hasSubgroups8 } from "./matmul.js";
 
 export interface AttentionSizes {
   B: number;
@@ -29,6 +31,18 @@ export interface AttentionSizes {
   Hq: number; // query heads
   Hkv: number; // key/value heads; Hq % Hkv == 0
   D: number; // head dim, a multiple of 4
+}
+
+/**
+ * "lane": every lane loads each key/value row itself (GPUs, where uniform loads are cheap);
+ * "subgroup": 8-lane groups share key/value loads through subgroup broadcasts
+ * (attention-sg.ts; CPU rasterisers with subgroups of >= 8 lanes).
+ */
+export type AttentionSchedule = "lane" | "subgroup";
+
+/** The schedule for this adapter. */
+export function attentionSchedule(gpu: Gpu): AttentionSchedule {
+  return gpu.info.isSoftware && hasSubgroups8(gpu) ? "subgroup" : "lane";
 }
 
 const UNIFORMS: Kernel["uniforms"] = [
@@ -232,12 +246,14 @@ export function attentionForward(
   k: Tensor, // (B, T, Hkv, D)
   v: Tensor, // (B, T, Hkv, D)
   s: AttentionSizes,
+  schedule: AttentionSchedule = attentionSchedule(gpu),
 ): void {
   const u = attentionUniforms("attentionForward", s);
   const nq = s.B * s.T * s.Hq * s.D, nkv = s.B * s.T * s.Hkv * s.D;
   for (const [t, n, w] of [[out, nq, "out"], [q, nq, "q"], [k, nkv, "k"], [v, nkv, "v"], [att, s.B * s.Hq * s.T * s.T, "att"]] as const) expectSize("attentionForward", t, n, w);
   const G = s.Hq / s.Hkv;
-  gpu.dispatch(forwardKernel(s.D), [out, att, q, k, v], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
+  const kernel = schedule === "subgroup" ? memoKernel(`fwd-sg${s.D}`, () => forwardSgKernel(s.D)) : forwardKernel(s.D);
+  gpu.dispatch(kernel, [out, att, q, k, v], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
 }
 
 /**
@@ -257,6 +273,7 @@ export function attentionBackward(
   v: Tensor, // (B, T, Hkv, D)
   att: Tensor, // (B, Hq, T, T) from attentionForward
   s: AttentionSizes,
+  schedule: AttentionSchedule = attentionSchedule(gpu),
 ): void {
   const u = attentionUniforms("attentionBackward", s);
   const nq = s.B * s.T * s.Hq * s.D, nkv = s.B * s.T * s.Hkv * s.D, na = s.B * s.Hq * s.T * s.T;
@@ -264,6 +281,9 @@ export function attentionBackward(
     expectSize("attentionBackward", t, n, w);
   }
   const G = s.Hq / s.Hkv;
-  gpu.dispatch(backwardQueryKernel(s.D), [dq, datt, dout, k, v, att], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
-  gpu.dispatch(backwardKvKernel(s.D), [dk, dv, dout, q, att, datt], u, [Math.ceil(s.T / TILE), s.Hkv, s.B]);
+  const sg = schedule === "subgroup";
+  const kq = sg ? memoKernel(`bq-sg${s.D}`, () => backwardQuerySgKernel(s.D)) : backwardQueryKernel(s.D);
+  const kkv = sg ? memoKernel(`bkv-sg${s.D}`, () => backwardKvSgKernel(s.D)) : backwardKvKernel(s.D);
+  gpu.dispatch(kq, [dq, datt, dout, k, v, att], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
+  gpu.dispatch(kkv, [dk, dv, dout, q, att, datt], u, [Math.ceil(s.T / TILE), s.Hkv, s.B]);
 }

@@ -1,0 +1,219 @@
+// Subgroup schedule of the attention kernels (attention.ts) for CPU rasterisers, same
+// arithmetic per query row, same decomposition (one lane per query row, or per key row in
+// the dk/dv kernel, TILE rows per workgroup).
+//
+// Why: on lavapipe every load in the key loop is a per-lane gather, even where all lanes
+// read the same key/value row (attention-tile.ts). Here the loop walks keys in chunks of 8:
+// lane l of each 8-lane group loads the row of key (chunk + l), so one gather brings 8
+// different rows, and subgroupBroadcast(row, jj) - a register extract and splat for a
+// constant lane - hands key chunk + jj to every lane. The body of the chunk is unrolled
+// 8 times because the broadcast lane must be a constant. Lanes past the last row compute
+// a clamped copy and store nothing (no early return: the broadcasts need every lane of the
+// subgroup, in uniform control flow). Needs subgroups of at least 8 lanes.
+import type { Kernel } from "../kernel.js";
+import { LOWEST, TILE, tileBounds } from "./attention-tile.js";
+
+/** Keys (or query rows) per chunk: one per lane of an 8-lane subgroup. */
+const CHUNK = 8;
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+const PARAMS = "@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sgid: u32";
+
+const UNIFORMS: Kernel["uniforms"] = [
+  { name: "T", type: "u32" },
+  { name: "Hq", type: "u32" },
+  { name: "Hkv", type: "u32" },
+  { name: "scale", type: "f32" },
+];
+
+/** Query-row prelude: like attention.ts's, with the lane's row clamped instead of returning. */
+const rowPrelude = /* wgsl */ `
+  let G = u.Hq / u.Hkv;
+  let kvh = wid.y;
+  let b = wid.z;
+  ${tileBounds("u.T", "G * u.T")}
+  let live = r0 + lid < G * u.T;
+  let r = min(r0 + lid, G * u.T - 1u);
+  let t = r % u.T;
+  let h = kvh * G + r / u.T;
+  let rowQ = ((b * u.T + t) * u.Hq + h) * D4; // vec4 index of q/out row (b, t, h)
+  let kv0 = (b * u.T * u.Hkv + kvh) * D4; // vec4 index of k/v row (b, 0, kvh)
+  let kvStride = u.Hkv * D4; // between consecutive tokens
+  let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)
+  let sg = sgid & 7u;`;
+
+/** WGSL: a loop over chunks of 8 keys up to `last`; `load` fills this lane's rows for key jb + sg, `body(jj)` handles key jb + jj. */
+function chunkLoop(last: string, load: string, body: (jj: number) => string): string {
+  return /* wgsl */ `
+  for (var jb = 0u; jb <= ${last}; jb += ${CHUNK}u) {
+    let jl = kv0 + min(jb + sg, u.T - 1u) * kvStride;
+    ${load}
+    ${range(CHUNK).map((jj) => `{\n      let j = jb + ${jj}u;${body(jj)}\n    }`).join("\n    ")}
+  }`;
+}
+
+const loadRow = (name: string, buf: string, at: string): string =>
+  `var ${name}: array<vec4<f32>, D4>;
+    for (var d = 0u; d < D4; d++) { ${name}[d] = ${buf}[${at} + d]; }`;
+
+/** WGSL: s = dot of private row `a` with the broadcast row `rows` of lane jj. */
+const dotBroadcast = (a: string, rows: string, jj: number): string =>
+  `var s = 0.0;
+      for (var d = 0u; d < D4; d++) { s += dot(${a}[d], subgroupBroadcast(${rows}[d], ${jj}u)); }`;
+
+export function forwardSgKernel(D: number): Kernel {
+  return {
+    name: `attention_forward_sg_d${D}`,
+    bindings: [
+      { name: "out", access: "read_write", type: "vec4<f32>" },
+      { name: "att", access: "read_write" },
+      { name: "q", access: "read", type: "vec4<f32>" },
+      { name: "k", access: "read", type: "vec4<f32>" },
+      { name: "v", access: "read", type: "vec4<f32>" },
+    ],
+    uniforms: UNIFORMS,
+    workgroupSize: [TILE, 1, 1],
+    enables: ["subgroups"],
+    body: /* wgsl */ `
+const D4 = ${D / 4}u;
+fn main(${PARAMS}) {
+  ${rowPrelude}
+  var qr: array<vec4<f32>, D4>;
+  for (var d = 0u; d < D4; d++) { qr[d] = q[rowQ + d]; }
+  // Pass 1: scores into att, running max. Future keys (j > t) are computed but not kept.
+  var m = ${LOWEST};
+  ${chunkLoop("iMax", loadRow("kr", "k", "jl"), (jj) => `
+      ${dotBroadcast("qr", "kr", jj)}
+      if (live && j <= t) {
+        let sc = s * u.scale;
+        att[pRow + j] = sc;
+        m = max(m, sc);
+      }`)}
+  // Pass 2: unnormalised probabilities, their sum, and the weighted sum of values.
+  var o: array<vec4<f32>, D4>;
+  var l = 0.0;
+  ${chunkLoop("iMax", loadRow("vr", "v", "jl"), (jj) => `
+      let valid = live && j <= t;
+      var p = 0.0;
+      if (valid) {
+        p = exp(att[pRow + j] - m);
+        att[pRow + j] = p;
+        l += p;
+      }
+      for (var d = 0u; d < D4; d++) {
+        o[d] = select(o[d], o[d] + p * subgroupBroadcast(vr[d], ${jj}u), valid);
+      }`)}
+  if (!live) { return; }
+  let inv = 1.0 / l;
+  for (var j = 0u; j <= t; j++) { att[pRow + j] *= inv; }
+  for (var j = t + 1u; j < u.T; j++) { att[pRow + j] = 0.0; }
+  for (var d = 0u; d < D4; d++) { out[rowQ + d] = o[d] * inv; }
+}`,
+  };
+}
+
+export function backwardQuerySgKernel(D: number): Kernel {
+  return {
+    name: `attention_backward_q_sg_d${D}`,
+    bindings: [
+      { name: "dq", access: "read_write", type: "vec4<f32>" },
+      { name: "datt", access: "read_write" },
+      { name: "dout", access: "read", type: "vec4<f32>" },
+      { name: "k", access: "read", type: "vec4<f32>" },
+      { name: "v", access: "read", type: "vec4<f32>" },
+      { name: "att", access: "read" },
+    ],
+    uniforms: UNIFORMS,
+    workgroupSize: [TILE, 1, 1],
+    enables: ["subgroups"],
+    body: /* wgsl */ `
+const D4 = ${D / 4}u;
+fn main(${PARAMS}) {
+  ${rowPrelude}
+  var g: array<vec4<f32>, D4>;
+  for (var d = 0u; d < D4; d++) { g[d] = dout[rowQ + d]; }
+  // Pass 1: dp_j = dout_t . v_j into datt; delta = sum_j p_j dp_j (= dout_t . out_t).
+  var delta = 0.0;
+  ${chunkLoop("iMax", loadRow("vr", "v", "jl"), (jj) => `
+      ${dotBroadcast("g", "vr", jj)}
+      if (live && j <= t) {
+        datt[pRow + j] = s;
+        delta += att[pRow + j] * s;
+      }`)}
+  // Pass 2: ds_j = scale * p_j * (dp_j - delta), the gradient of the unscaled score q.k.
+  var acc: array<vec4<f32>, D4>;
+  ${chunkLoop("iMax", loadRow("kr", "k", "jl"), (jj) => `
+      let valid = live && j <= t;
+      var ds = 0.0;
+      if (valid) {
+        ds = u.scale * att[pRow + j] * (datt[pRow + j] - delta);
+        datt[pRow + j] = ds;
+      }
+      for (var d = 0u; d < D4; d++) {
+        acc[d] = select(acc[d], acc[d] + ds * subgroupBroadcast(kr[d], ${jj}u), valid);
+      }`)}
+  if (!live) { return; }
+  for (var d = 0u; d < D4; d++) { dq[rowQ + d] = acc[d]; }
+}`,
+  };
+}
+
+export function backwardKvSgKernel(D: number): Kernel {
+  // Lanes are keys j of one (b, kv head); query rows t run in chunks of 8, lane l loading row t + l.
+  return {
+    name: `attention_backward_kv_sg_d${D}`,
+    bindings: [
+      { name: "dk", access: "read_write", type: "vec4<f32>" },
+      { name: "dv", access: "read_write", type: "vec4<f32>" },
+      { name: "dout", access: "read", type: "vec4<f32>" },
+      { name: "q", access: "read", type: "vec4<f32>" },
+      { name: "att", access: "read" },
+      { name: "datt", access: "read" },
+    ],
+    uniforms: UNIFORMS,
+    workgroupSize: [TILE, 1, 1],
+    enables: ["subgroups"],
+    body: /* wgsl */ `
+const D4 = ${D / 4}u;
+fn main(${PARAMS}) {
+  let G = u.Hq / u.Hkv;
+  let kvh = wid.y;
+  let b = wid.z;
+  let j0 = wid.x * ${TILE}u;
+  let live = j0 + lid < u.T;
+  let j = min(j0 + lid, u.T - 1u);
+  let sg = sgid & 7u;
+  var dkAcc: array<vec4<f32>, D4>;
+  var dvAcc: array<vec4<f32>, D4>;
+  for (var g = 0u; g < G; g++) {
+    let h = kvh * G + g;
+    let pBase = (b * u.Hq + h) * u.T * u.T;
+    for (var tb = j0; tb < u.T; tb += ${CHUNK}u) {
+      let rowL = ((b * u.T + min(tb + sg, u.T - 1u)) * u.Hq + h) * D4;
+      ${loadRow("gr", "dout", "rowL")}
+      ${loadRow("qr", "q", "rowL")}
+      ${range(CHUNK).map((tt) => `{
+        let t = tb + ${tt}u;
+        let valid = live && j <= t && t < u.T;
+        var p = 0.0;
+        var ds = 0.0;
+        if (valid) {
+          p = att[pBase + t * u.T + j];
+          ds = datt[pBase + t * u.T + j];
+        }
+        for (var d = 0u; d < D4; d++) {
+          dvAcc[d] = select(dvAcc[d], dvAcc[d] + p * subgroupBroadcast(gr[d], ${tt}u), valid);
+          dkAcc[d] = select(dkAcc[d], dkAcc[d] + ds * subgroupBroadcast(qr[d], ${tt}u), valid);
+        }
+      }`).join("\n      ")}
+    }
+  }
+  if (!live) { return; }
+  let rowK = ((b * u.T + j) * u.Hkv + kvh) * D4;
+  for (var d = 0u; d < D4; d++) {
+    dk[rowK + d] = dkAcc[d];
+    dv[rowK + d] = dvAcc[d];
+  }
+}`,
+  };
+}
