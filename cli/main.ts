@@ -10,6 +10,7 @@ import { registerReplay } from "./commands/replay.js";
 import { registerSample } from "./commands/sample.js";
 import { registerSft } from "./commands/sft.js";
 import { registerEval } from "./commands/eval.js";
+import { registerReport } from "./commands/report.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -29,6 +30,7 @@ registerReplay(program);
 registerSample(program);
 registerSft(program);
 registerEval(program);
+registerReport(program);
 
 try {
   await program.parseAsync(process.argv);

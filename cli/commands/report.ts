@@ -1,0 +1,27 @@
+// `acpo report RUN_DIR... [-o report.html]`: one self-contained HTML file with the runs'
+// curves, a trajectory viewer for their samples and their configurations side by side.
+import type { Command } from "commander";
+import { resolve } from "node:path";
+import { writeReport } from "../../runtime/report/html.js";
+import { RunDirError } from "../../runtime/report/load.js";
+import { UserError } from "../errors.js";
+
+export function registerReport(program: Command): void {
+  program
+    .command("report")
+    .description("write an HTML report (curves, trajectories, configurations) for one or more run directories")
+    .argument("<runs...>", "run directories (runs/<name>-<time>)")
+    .option("-o, --out <file>", "HTML file to write", "report.html")
+    .option("--title <text>", "page title")
+    .action((runs: string[], o: { out: string; title?: string }) => {
+      let data;
+      try {
+        data = writeReport(runs, o.out, o.title);
+      } catch (e) {
+        if (e instanceof RunDirError) throw new UserError(e.message);
+        throw e;
+      }
+      const samples = data.samples.reduce((a, r) => a + r.samples.length, 0);
+      process.stdout.write(`report: ${data.runs.length} run${data.runs.length === 1 ? "" : "s"}, ${data.charts.length} charts, ${samples} sampled responses -> ${resolve(o.out)}\n`);
+    });
+}
