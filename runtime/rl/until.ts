@@ -1,0 +1,199 @@
+// Stage `until` conditions and curriculum `priority` expressions, evaluated by the IR
+// interpreter (compiler/interpret/eval.ts), the same definition the compiled kernels are
+// tested against, so a condition means in the loop what it means everywhere else.
+//
+// Each expression is lowered once (compiler/ir/lower.ts) into its own small graph; per
+// optimizer step the loop builds the interpreter's Batch from that step's trajectories and
+// counters and evaluates it:
+//   until     a batch-level condition, evaluated after each optimizer step; NaN counts as false
+//             (e.g. a mean over no tokens), so a stage never ends on a value it could not compute
+//   priority  a group-level number per prompt group, from the group just sampled
+// Counters: `steps` = optimizer steps completed in the current stage (including this one),
+// `total_steps` = completed in the whole run.
+import { Graph } from "../../compiler/ir/graph.js";
+import { Lowering } from "../../compiler/ir/lower.js";
+import type { Node } from "../../compiler/ir/ops.js";
+import type { Batch } from "../../compiler/interpret/batch.js";
+import { evaluate } from "../../compiler/interpret/eval.js";
+import type { Expr } from "../../compiler/ast.js";
+import type { Pipeline, Stage } from "../../compiler/pipeline.js";
+import { stepC, stepMeans, stepStarts } from "./run-dir-samples.js";
+import type { Trajectory } from "./types.js";
+
+export interface Counters {
+  /** Optimizer steps completed in the current stage. */
+  steps: number;
+  /** Optimizer steps completed in the run. */
+  totalSteps: number;
+}
+
+/**
+ * Per-token values of the current policy, one array per trajectory (each of its response
+ * length). Without them, logp is the rollout's old_logp and H the rollout entropy.
+ */
+export interface CurrentValues {
+  logp?: readonly ArrayLike<number>[];
+  entropy?: readonly ArrayLike<number>[];
+  refLogp?: readonly ArrayLike<number>[] | null;
+  /** u32 seed of `rand`. Default 0. */
+  seed?: number;
+}
+
+export interface TrajectoryBatch {
+  batch: Batch;
+  /** Group id (Trajectory.group) of each batch group 0..nGroups-1, increasing. */
+  groupIds: number[];
+  logp: Float64Array; // (B*T)
+  H: Float64Array; // (B*T)
+}
+
+function perToken(name: string, arrays: readonly ArrayLike<number>[] | undefined | null, trajs: readonly Trajectory[], fallback: (t: Trajectory) => ArrayLike<number>): (i: number) => ArrayLike<number> {
+  if (arrays && arrays.length !== trajs.length) throw new Error(`until: ${arrays.length} ${name} arrays for ${trajs.length} trajectories`);
+  return (i) => {
+    const a = arrays ? arrays[i]! : fallback(trajs[i]!);
+    const L = trajs[i]!.responseIds.length;
+    if (a.length !== L) throw new Error(`until: trajectory ${i} has ${L} tokens but ${a.length} ${name} values`);
+    return a;
+  };
+}
+
+/**
+ * The interpreter's batch for one optimizer step: rewards, correctness, lengths, group ids,
+ * step boundaries, C per step (0 for unscored steps), per-token entropies as H, counters.
+ */
+export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): TrajectoryBatch {
+  const groupIds = [...new Set(trajs.map((t) => t.group))].sort((a, b) => a - b);
+  const gIndex = new Map(groupIds.map((g, i) => [g, i]));
+  const starts = trajs.map(stepStarts);
+  const B = trajs.length;
+  const T = Math.max(1, ...trajs.map((t) => t.responseIds.length));
+  const S = Math.max(1, ...starts.map((s) => s.length));
+  const N = B * T;
+  const logpOf = perToken("logp", cur.logp, trajs, (t) => t.oldLogp);
+  const entOf = perToken("entropy", cur.entropy, trajs, (t) => t.entropies);
+  const refOf = cur.refLogp ? perToken("ref_logp", cur.refLogp, trajs, () => []) : null;
+  const b: Batch = {
+    B, T, S, nGroups: groupIds.length,
+    group: Int32Array.from(trajs, (t) => gIndex.get(t.group)!),
+    reward: Float64Array.from(trajs, (t) => t.verdict.reward),
+    correct: Float64Array.from(trajs, (t) => (t.verdict.correct ? 1 : 0)),
+    length: Float64Array.from(trajs, (t) => t.responseIds.length),
+    stepIdx: new Int32Array(N).fill(-1),
+    ids: new Int32Array(N),
+    oldLogp: new Float64Array(N),
+    refLogp: refOf ? new Float64Array(N) : null,
+    C: new Float64Array(B * S),
+    stepLength: new Float64Array(B * S),
+    stepEntropy: new Float64Array(B * S),
+    V: 0,
+    logits: null,
+    logp: new Float64Array(N),
+    H: new Float64Array(N),
+    steps: counters.steps,
+    totalSteps: counters.totalSteps,
+    seed: (cur.seed ?? 0) >>> 0,
+  };
+  trajs.forEach((t, i) => {
+    const L = t.responseIds.length;
+    const st = starts[i]!;
+    const lp = logpOf(i), ent = entOf(i), ref = refOf?.(i);
+    let s = 0;
+    for (let k = 0; k < L; k++) {
+      while (s + 1 < st.length && k >= st[s + 1]!) s++;
+      const n = i * T + k;
+      b.stepIdx[n] = s;
+      b.ids[n] = t.responseIds[k]!;
+      b.oldLogp[n] = t.oldLogp[k]!;
+      b.logp![n] = lp[k]!;
+      b.H![n] = ent[k]!;
+      if (ref) b.refLogp![n] = ref[k]!;
+    }
+    if (L === 0) return; // no tokens: its single step slot stays empty (length 0)
+    const C = stepC(t, st.length);
+    const means = stepMeans(t.entropies, st, L);
+    st.forEach((start, k) => {
+      const j = i * S + k;
+      b.stepLength[j] = (k + 1 < st.length ? st[k + 1]! : L) - start;
+      b.C[j] = C ? C[k]! : 0;
+      b.stepEntropy[j] = means[k]!;
+    });
+  });
+  return { batch: b, groupIds, logp: b.logp!, H: b.H! };
+}
+
+/** One expression lowered on its own: its nodes and the node of its value. */
+class Lowered {
+  readonly nodes: Node[];
+  readonly root: number;
+  readonly params: Record<string, number>;
+
+  constructor(p: Pipeline, e: Expr) {
+    const g = new Graph();
+    this.root = new Lowering(g, p).expr(e);
+    this.nodes = g.nodes;
+    this.params = Object.fromEntries(p.params.map((q) => [q.name, q.value]));
+  }
+
+  run(tb: TrajectoryBatch): Float64Array {
+    let vals: Float64Array[];
+    try {
+      vals = evaluate(this.nodes, tb.batch, { params: this.params, logp: tb.logp, H: tb.H });
+    } catch (e) {
+      // The one input a caller can forget: ref_logp for an expression that reads it.
+      const msg = e instanceof Error ? e.message : String(e);
+      throw msg.includes("ref_logp") ? new Error(`${msg} (pass refLogp in the current values)`) : e;
+    }
+    return vals[this.root]!;
+  }
+}
+
+/** A stage's `until` condition. */
+export class StageCondition {
+  private readonly expr: Lowered;
+
+  constructor(p: Pipeline, readonly stage: Stage) {
+    this.expr = new Lowered(p, stage.until);
+  }
+
+  /** Whether the stage is done after this optimizer step. */
+  holds(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): boolean {
+    return this.holdsOn(trajectoryBatch(trajs, counters, cur));
+  }
+
+  holdsOn(tb: TrajectoryBatch): boolean {
+    const v = this.expr.run(tb)[0]!;
+    return !Number.isNaN(v) && v !== 0;
+  }
+}
+
+export interface GroupPriority {
+  group: number;
+  /** The group's problem (the first trajectory's), which the curriculum ranks. */
+  problemId: string;
+  priority: number;
+}
+
+/** A `sample curriculum` stage's priority: one number per prompt group. */
+export class CurriculumPriority {
+  private readonly expr: Lowered;
+  /** Priority of prompts never sampled. */
+  readonly unseen: number;
+
+  constructor(p: Pipeline, stage: Stage) {
+    if (stage.sampling.kind !== "curriculum") throw new Error(`stage ${stage.name} does not sample by curriculum`);
+    this.expr = new Lowered(p, stage.sampling.priority);
+    this.unseen = stage.sampling.unseen;
+  }
+
+  /** Priorities of the groups in `trajs`, in increasing group id. */
+  evaluate(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): GroupPriority[] {
+    const tb = trajectoryBatch(trajs, counters, cur);
+    const v = this.expr.run(tb);
+    return tb.groupIds.map((g, i) => ({
+      group: g,
+      problemId: trajs.find((t) => t.group === g)!.problem.id,
+      // A scalar or batch-level priority is the same for every group.
+      priority: v.length === 1 ? v[0]! : v[i]!,
+    }));
+  }
+}
