@@ -9,7 +9,7 @@ import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
 import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
 import type { Trajectory } from "../../runtime/rl/types.js";
-import { CurriculumPriority, StageCondition, trajectoryBatch } from "../../runtime/rl/until.js";
+import { CurriculumPriority, groupPriorities, StageCondition, stageEnded, trajectoryBatch } from "../../runtime/rl/until.js";
 
 function pipeline(items: string, opts: { segment?: boolean } = {}): Pipeline {
   const seg = opts.segment ? "  segment entropy { top 0.2  markers []  min_gap 1  align none }\n  attribution loglik { judge policy }\n" : "";
@@ -155,6 +155,17 @@ describe("curriculum priorities", () => {
     const sd = Math.sqrt(r.reduce((x, v) => x + (v - mu) ** 2, 0) / r.length);
     expect(b.map((g) => g.priority)).toEqual([sd, sd].map((x) => expect.closeTo(x, 12) as unknown as number));
     expect(() => new CurriculumPriority(p, { ...p.stages[0]!, sampling: { kind: "all" } })).toThrow(/does not sample by curriculum/);
+  });
+});
+
+describe("one-call forms for the loop", () => {
+  it("stageEnded and groupPriorities agree with the classes; rand sees the seed", () => {
+    const p = pipeline("  stage a until steps >= 2 and mean(rand over batch) < 0.75 { kl 0  sample curriculum { priority 1 - accuracy } }");
+    const st = p.stages[0]!;
+    expect(stageEnded(p, st, BATCH, { steps: 1, totalSteps: 1, seed: 3 })).toBe(false);
+    expect(stageEnded(p, st, BATCH, { steps: 2, totalSteps: 2, seed: 3 })).toBe(new StageCondition(p, st).holds(BATCH, { steps: 2, totalSteps: 2 }, { seed: 3 }));
+    expect(stageEnded(p, st, BATCH, { steps: 2, totalSteps: 2, seed: 3 })).toBe(true); // 25 uniforms average near 0.5
+    expect([...groupPriorities(p, st, BATCH)]).toEqual([[2, 1 - 1 / 3], [5, 0.25]]);
   });
 });
 
