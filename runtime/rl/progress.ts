@@ -13,8 +13,8 @@ export interface ProgressStream {
 }
 
 export interface ProgressOptions {
-  /** Steps the run will take (the last step's number). */
-  total: number;
+  /** Steps the run will take (the last step's number); null when a stage ends on a condition (no bar, no ETA). */
+  total: number | null;
   /** Print nothing. */
   quiet?: boolean;
   stream?: ProgressStream;
@@ -37,7 +37,7 @@ const fixed = (x: number, digits: number): string => (Number.isFinite(x) ? x.toF
 
 export interface ProgressFields {
   step: number;
-  total: number;
+  total: number | null;
   stage: string;
   reward: number;
   accuracy: number;
@@ -48,16 +48,16 @@ export interface ProgressFields {
 
 /** The status text (without a bar): also the plain line printed when not on a TTY. */
 export function formatProgress(f: ProgressFields): string {
-  const eta = Number.isFinite(f.secondsPerStep) ? formatDuration(Math.max(0, f.total - f.step) * f.secondsPerStep) : "?";
-  return [
-    `step ${f.step}/${f.total}`,
+  const parts = [
+    f.total === null ? `step ${f.step}` : `step ${f.step}/${f.total}`,
     `[${f.stage}]`,
     `reward ${fixed(f.reward, 3)}`,
     `acc ${Number.isFinite(f.accuracy) ? `${(100 * f.accuracy).toFixed(1)}%` : "-"}`,
     `H ${fixed(f.entropy, 3)}`,
     `${fixed(f.secondsPerStep, 2)} s/step`,
-    `ETA ${eta}`,
-  ].join("  ");
+  ];
+  if (f.total !== null) parts.push(`ETA ${Number.isFinite(f.secondsPerStep) ? formatDuration(Math.max(0, f.total - f.step) * f.secondsPerStep) : "?"}`);
+  return parts.join("  ");
 }
 
 /** A bar of `width` cells for step/total. */
@@ -101,7 +101,7 @@ export class Progress {
       return;
     }
     const cols = this.stream.columns ?? 80;
-    const withBar = `${formatBar(m.step, this.o.total, 20)} ${text}`;
+    const withBar = this.o.total === null ? text : `${formatBar(m.step, this.o.total, 20)} ${text}`;
     // Never wrap: a wrapped line cannot be redrawn with a carriage return.
     const line = withBar.length < cols ? withBar : text.slice(0, Math.max(0, cols - 1));
     this.shown = line;

@@ -18,6 +18,11 @@ describe("progress display", () => {
       "step 12/300  [explore]  reward 0.412  acc 37.5%  H 1.235  4.20 s/step  ETA 20m10s",
     );
     expect(formatProgress({ step: 1, total: 2, stage: "s", reward: NaN, accuracy: NaN, entropy: NaN, secondsPerStep: NaN })).toBe("step 1/2  [s]  reward -  acc -  H -  - s/step  ETA ?");
+    // Unknown total (a stage that ends on a condition): no ETA, and no bar on a TTY.
+    expect(formatProgress({ step: 7, total: null, stage: "s", reward: 1, accuracy: 1, entropy: 0, secondsPerStep: 2 })).toBe("step 7  [s]  reward 1.000  acc 100.0%  H 0.000  2.00 s/step");
+    const { out, stream } = capture(true);
+    new Progress({ total: null, stream, now: () => 0 }).update(m(2));
+    expect(out[0]).toBe("\rstep 2  [explore]  reward 0.412  acc 37.5%  H 1.235  0.00 s/step\x1b[K");
   });
 
   it("prints one plain line per step when not a TTY, with s/step from the clock", () => {
