@@ -38,8 +38,8 @@ export function readJsonl(path: string): Record<string, unknown>[] {
     try {
       v = JSON.parse(line);
     } catch (e) {
-      // A run killed mid-write leaves a partial last line; that one is the only line we forgive.
-      if (i >= lines.length - 2 && !line.endsWith("}")) return;
+      // A run killed mid-write leaves a partial last line (no newline after it); that is the only line we forgive.
+      if (i === lines.length - 1) return;
       throw new RunDirError(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`);
     }
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new RunDirError(`${path}:${i + 1}: expected a JSON object`);
