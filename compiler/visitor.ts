@@ -246,12 +246,12 @@ export class AstBuilder {
       case "unary": {
         const operand = this.exprOf(n, "operand");
         if (!operand) return undefined;
-        if (!ch.Not && !ch.Minus) return operand;
-        const opTok = tok(ch, ch.Not ? "Not" : "Minus");
+        if (!ch.Kw_not && !ch.Minus) return operand;
+        const opTok = tok(ch, ch.Kw_not ? "Kw_not" : "Minus");
         const span = opTok ? joinSpans(this.tspan(opTok), operand.span) : operand.span;
         // Fold -<number> so that `-1` is a literal (constants stay constants).
         if (ch.Minus && operand.kind === "number") return { kind: "number", value: -operand.value, span };
-        return { kind: "unary", op: ch.Not ? "not" : "neg", operand, span };
+        return { kind: "unary", op: ch.Kw_not ? "not" : "neg", operand, span };
       }
       case "power": {
         const base = this.exprOf(n, "base");

@@ -21,7 +21,7 @@ export interface Trajectory {
   verdict: Verdict;
   /** Step boundaries over the response tokens; null when the pipeline has no segmentation. */
   segmentation: Segmentation | null;
-  /** Attribution C per step (one per boundary step); [] when attribution is off. */
+  /** Attribution C per reasoning step (segmentation.reasoningSteps of them; the answer step has none); [] when attribution is off. */
   C: number[];
 }
 
