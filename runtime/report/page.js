@@ -225,6 +225,7 @@
       h("span", null, "reward ", h("b", { text: fmt(s.reward) })),
       h("span", { class: good ? "ok" : "bad", text: s.correct === null ? "" : good ? "✓ correct" : "✗ incorrect" }),
       h("span", null, "answer: ", h("code", { text: s.answer === null ? "(none)" : s.answer })),
+      s.reason ? h("span", { class: "muted", text: s.reason }) : null,
       h("span", { class: "muted", text: (s.stage ? "stage " + s.stage + " · " : "") + s.tokens.length + " tokens · " + s.stepStarts.length + " step" + (s.stepStarts.length === 1 ? "" : "s") }));
     var box = h("div", { class: "traj" }, head);
     if (s.prompt !== null) box.appendChild(h("details", null, h("summary", { text: "prompt" }), h("pre", { text: s.prompt })));

@@ -26,7 +26,9 @@ export interface ViewSample {
   stepEntropy: (number | null)[] | null;
   prompt: string | null;
   text: string | null;
+  /** The verifier's extracted answer (else the last <answer> of the text) and its explanation. */
   answer: string | null;
+  reason: string | null;
 }
 
 export interface RunSamples {
@@ -101,7 +103,8 @@ export function viewSamples(run: RunData): RunSamples {
       stepEntropy: numbers(s.step_entropy),
       prompt: str(s.prompt),
       text,
-      answer: text === null ? null : (extractAnswer(text)?.text ?? null),
+      answer: "answer" in s ? str(s.answer) : text === null ? null : (extractAnswer(text)?.text ?? null),
+      reason: str(s.reason),
     };
   });
   return { run: run.name, samples, tokenNote: typeof pieces === "string" && run.samples.length ? `tokens shown as ids: ${pieces}` : null };

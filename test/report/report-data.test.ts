@@ -138,7 +138,10 @@ describe("samples", () => {
   it("shows ids with a reason when there is no tokenizer, and one step when unsegmented", () => {
     const v = viewSamples(run("a", [], { config: { pipeline: { model: { path: join(root, "gone") } } }, samples: [{ group: 1, reward: 0, tokens: [5, 6], entropy: [0.1, 0.2] }] }));
     expect(v.tokenNote).toBe(`tokens shown as ids: no tokenizer at ${join(root, "gone", "tokenizer.json")}`);
-    expect(v.samples[0]).toMatchObject({ pieces: null, stepStarts: [0], C: null, w: null, answer: null, correct: false, step: null });
+    expect(v.samples[0]).toMatchObject({ pieces: null, stepStarts: [0], C: null, w: null, answer: null, reason: null, correct: false, step: null });
+    // The verifier's own answer and reason, when the loop recorded them, win over the text.
+    const w = viewSamples(run("c", [], { samples: [{ tokens: [1], text: "<answer>2</answer>", answer: null, reason: "no <answer> tag" }] }));
+    expect(w.samples[0]).toMatchObject({ answer: null, reason: "no <answer> tag" });
     expect(viewSamples(run("b", [], { samples: [{ tokens: [1] }] })).tokenNote).toBe("tokens shown as ids: the run's config names no model");
   });
 });

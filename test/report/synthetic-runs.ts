@@ -41,14 +41,15 @@ export function writeTokenizerFolder(dir: string): TextTokenizer {
 
 const stageNames = (example: string): [string, string] => (example.startsWith("grpo") ? ["train", "train"] : ["explore", "converge"]);
 
-function fakeTrace(r: () => number): { text: string; correct: boolean } {
+function fakeTrace(r: () => number): { text: string; correct: boolean; answer: string; reason: string } {
   const a = 2 + Math.floor(r() * 18);
   const b = 2 + Math.floor(r() * 9);
   const c = 1 + Math.floor(r() * 20);
   const correct = r() < 0.5;
   const target = a * b - c;
   const ans = correct ? `${a}*${b}-${c}` : `${a}+${b}-${c}`;
-  return { text: `First, ${a}*${b}=${a * b}. Then, ${a * b}-${c}=${target}. So, <answer>${ans}</answer>`, correct };
+  const reason = correct ? "equals the target" : `evaluates to ${a + b - c}, target ${target}`;
+  return { text: `First, ${a}*${b}=${a * b}. Then, ${a * b}-${c}=${target}. So, <answer>${ans}</answer>`, correct, answer: ans, reason };
 }
 
 /** Write one run directory under `root`; returns its path. */
@@ -117,7 +118,7 @@ export function writeSyntheticRun(root: string, tok: TextTokenizer, spec: Synthe
     if (step % 5 === 0)
       for (let g = 0; g < 2; g++)
         for (let j = 0; j < 2; j++) {
-          const { text, correct } = fakeTrace(r);
+          const { text, correct, answer, reason } = fakeTrace(r);
           const tokens = tok.encode(text);
           const starts = [0, text.indexOf("Then"), text.indexOf("So")].map((c) => tok.encode(text.slice(0, c)).length);
           // Entropy spikes where a step begins (the segmentation's candidates), decays inside.
@@ -141,6 +142,8 @@ export function writeSyntheticRun(root: string, tok: TextTokenizer, spec: Synthe
             stage: stageAt(step),
             prompt: "Using the numbers [..], create an equation that equals the target.",
             text,
+            answer,
+            reason,
           };
           if (spec.attribution) {
             line.C = starts.map((_, k) => (k === K - 1 ? 0 : noise(0.8) + (correct ? 0.15 : -0.1)));
