@@ -1,6 +1,6 @@
 // Loading a pipeline: read and parse the file, follow `extends` (paths relative to the
 // extending file), merge the child's items over the parent's, and apply `--set`.
-import { dirname, resolve as resolvePath } from "node:path";
+import { dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import type * as A from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
 import { parseSource } from "./parse.js";
@@ -49,6 +49,7 @@ export function loadFile(path: string, diags: Diagnostics, sources: Map<string, 
 }
 
 function relativeTo(childPath: string, parentRef: string): string {
+  if (isAbsolute(parentRef)) return parentRef;
   const d = dirname(childPath);
   return d === "." ? parentRef : `${d}/${parentRef}`.replace(/\/\.\//g, "/");
 }

@@ -1,4 +1,4 @@
-// `not` reaches the AST (it was once dropped by the CST visitor) and round-trips through the printer.
+// Regressions: `not` reaches the AST (the CST visitor once dropped it); absolute `extends` paths.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
@@ -14,5 +14,15 @@ describe("the not operator", () => {
     expect(until.kind === "unary" && until.op).toBe("not");
     const again = loadPipeline("examples/grpo.acpo", { text: printPipeline(r.pipeline!) });
     expect(again.pipeline!.stages[0]!.until.kind).toBe("unary");
+  });
+});
+
+describe("extends with an absolute path", () => {
+  it("reads the parent at that path", () => {
+    const parent = `${process.cwd()}/examples/grpo.acpo`;
+    const r = loadPipeline("/tmp/child.acpo", { text: `pipeline child extends "${parent}" { seed 3 }` });
+    expect(r.diagnostics).toEqual([]);
+    expect(r.pipeline!.seed).toBe(3);
+    expect(r.pipeline!.extendsChain).toContain(parent);
   });
 });
