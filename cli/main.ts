@@ -10,6 +10,7 @@ import { registerReplay } from "./commands/replay.js";
 import { registerSample } from "./commands/sample.js";
 import { registerSft } from "./commands/sft.js";
 import { registerEval } from "./commands/eval.js";
+import { registerTrain } from "./commands/train.js";
 import { registerReport } from "./commands/report.js";
 import { reportError } from "./errors.js";
 
@@ -30,6 +31,7 @@ registerReplay(program);
 registerSample(program);
 registerSft(program);
 registerEval(program);
+registerTrain(program);
 registerReport(program);
 
 try {

@@ -35,8 +35,12 @@ export interface UpdateResult {
   gradNorm: number;
   updates: number;
   skipped: number;
-  /** Current-policy logp and H per target slot of the first minibatch's first pass, for samples.jsonl. */
-  firstPass: { batch: GpuBatch; tok: Record<string, Float32Array> } | null;
+  /**
+   * The first minibatch of the first pass, for samples.jsonl: its trajectories (in batch
+   * order), the per-token columns of the loss kernels (current logp, H, ...) and the
+   * reference log-probs, each (B*T) over target slots. The caller releases `batch`.
+   */
+  firstPass: { trajs: Trajectory[]; batch: GpuBatch; tok: Record<string, Float32Array>; refLogp: Float32Array | null } | null;
 }
 
 /** Split trajectories into `m` minibatches of whole prompt groups (group statistics stay intact). */
@@ -61,7 +65,8 @@ function targetLogp(gpu: Gpu, model: Transformer, b: GpuBatch, label: string): T
 export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: UpdateOptions): Promise<UpdateResult> {
   const { gpu, model, optimizer, runner } = ctx;
   const V = model.config.vocabSize;
-  const parts = minibatchesOf(trajs, o.minibatches).map((t) => buildBatch(gpu, t));
+  const groups = minibatchesOf(trajs, o.minibatches);
+  const parts = groups.map((t) => buildBatch(gpu, t));
   // Old and reference log-probs come from the policy before this step's updates.
   const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogp(gpu, model, b, "old logp")));
   const ref = parts.map((b) => (ctx.reference ? targetLogp(gpu, ctx.reference, b, "ref logp") : null));
@@ -83,7 +88,10 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
         const s = await runner.readSummary(out);
         const norm = (await gpu.read(optimizer.lastNorm))[0]!;
         if (!summary) summary = s;
-        if (!firstPass) firstPass = { batch: b, tok: await runner.readTokens(out, b.B * b.T) };
+        if (!firstPass) {
+          const r = ref[i];
+          firstPass = { trajs: groups[i]!, batch: b, tok: await runner.readTokens(out, b.B * b.T), refLogp: r ? await gpu.read(r) : null };
+        }
         runner.release(out);
         gradNorm = norm;
         if (Number.isFinite(s.loss) && Number.isFinite(norm)) {

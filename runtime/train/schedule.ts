@@ -3,8 +3,8 @@
 export interface LrSchedule {
   lr: number;
   warmupSteps: number;
-  /** "cosine" decays to lr * minRatio at totalSteps; "constant" stays at lr. */
-  decay: "cosine" | "constant";
+  /** "cosine" / "linear" decay to lr * minRatio at totalSteps; "constant" stays at lr. */
+  decay: "cosine" | "linear" | "constant";
   totalSteps: number;
   minRatio: number;
 }
@@ -15,5 +15,6 @@ export function lrAt(s: LrSchedule, step: number): number {
   if (s.decay === "constant") return s.lr;
   const span = Math.max(1, s.totalSteps - s.warmupSteps);
   const progress = Math.min(1, (step - s.warmupSteps) / span);
-  return s.lr * (s.minRatio + (1 - s.minRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+  const shape = s.decay === "linear" ? 1 - progress : 0.5 * (1 + Math.cos(Math.PI * progress));
+  return s.lr * (s.minRatio + (1 - s.minRatio) * shape);
 }

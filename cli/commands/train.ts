@@ -1,0 +1,59 @@
+// `acpo train FILE.acpo [--steps N] [--out DIR] [--seed S] [--set k=v] [--resume RUN_DIR]`
+// and `acpo run PLAN_DIR [...]`: the RL loop (runtime/rl/trainer.ts).
+import { existsSync } from "node:fs";
+import type { Command } from "commander";
+import { loadPlan } from "../../compiler/plan/plan.js";
+import { Gpu } from "../../runtime/gpu.js";
+import { type TrainOptions, type TrainResult, train } from "../../runtime/rl/trainer.js";
+import { UserError } from "../errors.js";
+import { type GpuFlags, withGpu } from "../gpu-options.js";
+import { parseIntOption } from "../options.js";
+
+interface TrainFlags extends GpuFlags {
+  steps?: number;
+  out?: string;
+  seed?: number;
+  set: string[];
+  resume?: string;
+  checkpointEvery: number;
+  quiet?: boolean;
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+function common(cmd: Command): Command {
+  return withGpu(cmd)
+    .option("--steps <n>", "optimizer steps (default: until the last stage ends)", parseIntOption)
+    .option("--out <dir>", "run directory (default: runs/<pipeline>-<time>)")
+    .option("--seed <n>", "seed of the run's random generator (default: the pipeline's)", parseIntOption)
+    .option("--set <name=value>", "override a param (repeatable)", collect, [] as string[])
+    .option("--checkpoint-every <n>", "checkpoint every n steps (and at the end)", parseIntOption, 25)
+    .option("--quiet", "no progress output");
+}
+
+async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
+  const gpu = await Gpu.create({ backend: flags.backend, adapter: flags.adapter });
+  let r: TrainResult;
+  try {
+    r = await train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, quiet: flags.quiet, argv: process.argv.slice(2) });
+  } finally {
+    await gpu.destroy().catch(() => undefined);
+  }
+  const ev = r.lastEval ? Object.entries(r.lastEval.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "no evaluation";
+  console.log(`run ${r.runDir}: ${r.steps} steps; final ${ev}`);
+}
+
+export function registerTrain(program: Command): void {
+  common(program.command("train").description("train a policy with an .acpo pipeline").argument("[file]", "the .acpo pipeline"))
+    .option("--resume <run_dir>", "continue a run from its latest checkpoint")
+    .action(async (file: string | undefined, flags: TrainFlags) => {
+      if (!file && !flags.resume) throw new UserError("give a pipeline file (acpo train examples/acpo.acpo) or --resume RUN_DIR");
+      if (file && !existsSync(file)) throw new UserError(`${file}: no such file`);
+      await runTraining(flags, { pipelinePath: file, set: flags.set, resume: flags.resume });
+    });
+  common(program.command("run").description("train from a compiled plan (acpo compile FILE.acpo -o DIR)").argument("<plan_dir>", "the plan directory"))
+    .action(async (dir: string, flags: TrainFlags) => {
+      const plan = loadPlan(dir, { set: flags.set });
+      await runTraining(flags, { plan: { pipeline: plan.pipeline, stages: plan.stages }, set: flags.set });
+    });
+}

@@ -1,0 +1,272 @@
+// The RL training loop: a pipeline (or a compiled plan) in, a run directory out.
+//
+// Per optimizer step: choose prompts (all / dynamic sampling / curriculum) -> G rollouts per
+// prompt on the GPU -> verify -> segment (rollout entropies) -> attribution C per step with
+// the judge, reusing the rollout's KV cache -> the stage's compiled loss kernels -> backward
+// -> AdamW -> metrics, samples, stage transition, evaluation, checkpoint.
+// Everything random flows from one seeded RNG whose state is checkpointed, and the kernels
+// are deterministic, so `--resume` continues a killed run with the same numbers.
+import { dirname } from "node:path";
+import type { StageKernels } from "../../compiler/codegen/index.js";
+import { formatAll, loadPipeline } from "../../compiler/index.js";
+import type { Pipeline } from "../../compiler/pipeline.js";
+import { evaluate } from "../eval/evaluate.js";
+import { Gpu } from "../gpu.js";
+import { AdamWOptimizer } from "../model/optimizer.js";
+import { Policy } from "../model/policy.js";
+import { GpuWeights } from "../model/weights.js";
+import { Rng } from "../rng.js";
+import { type LrSchedule, lrAt } from "../train/schedule.js";
+import { attributeSteps, resolveJudge } from "./attribution.js";
+import { collectRollouts, type SamplerState } from "./prompt-sampler.js";
+import { stepMetrics } from "./metrics.js";
+import { Progress } from "./progress.js";
+import { segmentRules } from "./rollout.js";
+import { RunDir } from "./run-dir.js";
+import { pickSamples, sampleLine } from "./run-dir-samples.js";
+import { StageSchedule } from "./stages.js";
+import { plannedSteps } from "./step-budget.js";
+import { taskFromPipeline } from "./task-of.js";
+import type { EvalRecord, StepMetrics } from "./types.js";
+import { StageCondition } from "./until.js";
+import { policyUpdate } from "./update.js";
+
+export interface TrainOptions {
+  /** The .acpo file (or, with `plan`, the compiled plan's pipeline is used instead). */
+  pipelinePath?: string;
+  /** Source text to use instead of reading pipelinePath (tests); `extends` and paths resolve against pipelinePath. */
+  pipelineText?: string;
+  /** A compiled plan: its pipeline and kernels (acpo run DIR). */
+  plan?: { pipeline: Pipeline; stages: Map<string, StageKernels> };
+  set?: string[];
+  /** Stop after this many optimizer steps (default: the stages' own end). */
+  steps?: number;
+  seed?: number;
+  outDir?: string;
+  /** Continue the run in this directory from its latest checkpoint. */
+  resume?: string;
+  quiet?: boolean;
+  /** Checkpoint every N steps (default 25) and at the end. */
+  checkpointEvery?: number;
+  /** Trajectories written to samples.jsonl per step (default 4). */
+  samplesPerStep?: number;
+  argv?: string[];
+  /** A GPU context to use (tests); by default the loop creates and destroys its own. */
+  gpu?: Gpu;
+}
+
+export interface TrainResult {
+  runDir: string;
+  steps: number;
+  lastMetrics: StepMetrics | null;
+  lastEval: EvalRecord | null;
+}
+
+/** A user-facing failure of the loop (bad pipeline, bad checkpoint, repeated non-finite updates). */
+export class TrainError extends Error {}
+
+/** Consecutive non-finite updates after which the run stops. */
+const MAX_CONSECUTIVE_SKIPS = 5;
+
+function loadResolved(o: TrainOptions): Pipeline {
+  if (o.plan) return o.plan.pipeline;
+  if (!o.pipelinePath) throw new TrainError("train: no pipeline given");
+  const r = loadPipeline(o.pipelinePath, { set: o.set, text: o.pipelineText });
+  if (!r.pipeline) throw new TrainError(`${o.pipelinePath} does not check:\n${formatAll(r)}`);
+  return r.pipeline;
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const gpu = o.gpu ?? (await Gpu.create());
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130); // a second Ctrl-C: stop now
+    interrupted = true;
+    process.stderr.write("\nacpo: interrupted; saving a checkpoint after this step (Ctrl-C again to stop at once)\n");
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    return await runLoop(gpu, o, () => interrupted);
+  } finally {
+    process.off("SIGINT", onSigint);
+    if (!o.gpu) await gpu.destroy();
+  }
+}
+
+async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): Promise<TrainResult> {
+  const resumed = o.resume ? RunDir.open(o.resume) : null;
+  const pipeline = resumed ? pipelineOfRun(resumed.run, o) : loadResolved(o);
+  const seed = (o.seed ?? pipeline.seed) >>> 0;
+  const task = taskFromPipeline(pipeline.task, dirname(pipeline.file));
+  const policy = Policy.load(gpu, resumed ? resumed.checkpoint.dir : pipeline.model.path);
+  const opt = pipeline.optimizer;
+  if (opt.kind !== "adamw") throw new TrainError(`optimizer ${opt.kind} is not supported by the training loop yet (use adamw)`);
+  const optimizer = new AdamWOptimizer(gpu, policy.weights, {
+    lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, maxGradNorm: opt.clipGradNorm > 0 ? opt.clipGradNorm : Infinity,
+  });
+  const stages = new StageSchedule(gpu, pipeline, o.plan?.stages);
+  await stages.compile();
+  const totalSteps = o.steps ?? plannedSteps(pipeline);
+  if (totalSteps === null && opt.schedule !== "constant") {
+    throw new TrainError(`the ${opt.schedule} learning-rate schedule needs a step count: pass --steps N (the stages end on conditions, not step counts)`);
+  }
+  const schedule: LrSchedule = { lr: opt.lr, warmupSteps: opt.warmupSteps, decay: opt.schedule, totalSteps: totalSteps ?? 1, minRatio: 0 };
+
+  let rng = new Rng(seed);
+  let step = 0, skipped = 0, consecutiveSkips = 0;
+  let sampler: SamplerState = {};
+  const run = resumed?.run ?? RunDir.create({ name: pipeline.name, out: o.outDir });
+  const log = (msg: string) => { if (!o.quiet) process.stderr.write(`${msg}\n`); };
+  let initial: Policy | null = null;
+  if (resumed) {
+    for (const n of resumed.notes) log(`acpo: ${n}`);
+    const c = resumed.checkpoint;
+    step = c.step;
+    skipped = c.skippedUpdates;
+    rng = new Rng(c.rng);
+    sampler = c.loop as SamplerState;
+    optimizer.loadState(c.optimizer.t, c.optimizer.tensors);
+    stages.index = pipeline.stages.findIndex((s) => s.name === c.stage);
+    if (stages.index < 0) throw new TrainError(`${c.dir}: stage '${c.stage}' is not in the pipeline`);
+    stages.startStep = c.stageStartStep;
+    for (const [name, ck] of Object.entries(c.references)) stages.restoreFrozen(name, new GpuWeights(gpu, ck.config, ck.weights));
+    log(`acpo: resuming ${run.path} at step ${step} (stage ${c.stage})`);
+  } else {
+    run.writeConfig({ pipeline, seed, adapter: gpu.info, set: o.set, argv: o.argv, steps: totalSteps });
+    stages.freeze("initial", policy.weights);
+  }
+  const attribution = pipeline.attribution && pipeline.segment ? pipeline.attribution : null;
+  if (attribution?.judge.kind === "initial" && !resumed) initial = new Policy(gpu, policy.checkpoint, policy.tokenizer, GpuWeights.clone(gpu, policy.weights));
+  if (attribution?.judge.kind === "initial" && resumed) {
+    const ref = resumed.checkpoint.references.initial;
+    if (!ref) throw new TrainError(`${resumed.checkpoint.dir}: the run's initial policy (the attribution judge) is missing from the checkpoint`);
+    initial = new Policy(gpu, ref, policy.tokenizer, new GpuWeights(gpu, ref.config, ref.weights));
+  }
+  const judges = new Map<string, Policy>();
+  const loadJudge = (path: string): Policy => {
+    if (!judges.has(path)) judges.set(path, Policy.load(gpu, path));
+    return judges.get(path)!;
+  };
+  const rules = segmentRules(pipeline.segment);
+  const conditions = new Map(pipeline.stages.map((s) => [s.name, new StageCondition(pipeline, s)]));
+  const progress = new Progress({ total: totalSteps, quiet: o.quiet === true });
+  let lastMetrics: StepMetrics | null = null, lastEval: EvalRecord | null = null;
+  let finished = false;
+
+  const saveCheckpoint = async () => {
+    const references: Record<string, Awaited<ReturnType<GpuWeights["download"]>>> = {};
+    for (const [name, w] of stages.frozenWeights()) references[name] = await w.download();
+    if (initial && !references.initial) references.initial = await initial.weights.download();
+    run.saveCheckpoint({
+      step, stage: stages.stage.name, stageStartStep: stages.startStep, skippedUpdates: skipped, rng: rng.state(), loop: sampler,
+      policy: { ...policy.checkpoint, weights: await policy.weights.download() },
+      optimizer: await optimizer.state(),
+      references,
+    });
+  };
+
+  try {
+    while (!finished && (totalSteps === null || step < totalSteps)) {
+      const tStart = performance.now();
+      const stage = stages.stage;
+      const stepSeed = rng.nextU32();
+      const judgeSpec = attribution ? resolveJudge(attribution.judge, policy, initial, loadJudge) : null;
+      const collected = await collectRollouts(policy, task, pipeline, stage, rules, {
+        seed: stepSeed, keepCache: judgeSpec?.reuseRolloutCache === true, state: sampler, rng,
+        counters: { steps: step - stages.startStep, totalSteps: step },
+      });
+      sampler = collected.state;
+      const trajs = collected.trajectories;
+      const tAttr = performance.now();
+      if (attribution && judgeSpec && trajs.length > 0) {
+        const C = await attributeSteps(judgeSpec.judge, collected.cache, trajs.map((t, i) => ({ ...t, cacheRow: collected.cacheRows[i] })), attribution.measure);
+        trajs.forEach((t, i) => (t.C = C[i]!));
+      }
+      collected.cache?.release();
+      const tUpdate = performance.now();
+      step++;
+      const lr = lrAt(schedule, step);
+      let result = null;
+      if (trajs.length > 0) {
+        result = await policyUpdate(
+          { gpu, model: policy.model, optimizer, runner: stages.runner, reference: stages.reference() },
+          trajs,
+          {
+            lr, ppoEpochs: opt.ppoEpochs, minibatches: opt.minibatches,
+            rolloutLogpIsPolicy: pipeline.rollout.temperature === 1 && pipeline.rollout.topP >= 1 && pipeline.rollout.topK === 0,
+            counters: { steps: step - stages.startStep, totalSteps: step, seed: stepSeed },
+          },
+        );
+        skipped += result.skipped;
+        consecutiveSkips = result.updates === 0 ? consecutiveSkips + 1 : 0;
+      }
+      const tEnd = performance.now();
+      const metrics = stepMetrics(step, stage.name, trajs, result?.summary ?? null, {
+        gradNorm: result?.gradNorm ?? NaN, lr, skipped,
+        times: {
+          rollout: collected.seconds.generate, verify: collected.seconds.verify,
+          segmentAttribution: collected.seconds.segment + (tUpdate - tAttr) / 1000,
+          update: (tEnd - tUpdate) / 1000, total: (tEnd - tStart) / 1000,
+        },
+      });
+      run.appendMetrics(metrics);
+      lastMetrics = metrics;
+      if (result?.firstPass) {
+        const { trajs: first, batch, tok, refLogp } = result.firstPass;
+        const lines = pickSamples(first, o.samplesPerStep ?? 4).map((i) => {
+          const t = first[i]!;
+          const start = i * batch.T + t.promptIds.length - 1; // target slot of response token 0
+          const end = start + t.responseIds.length;
+          return sampleLine(t, { logp: tok.logp!.subarray(start, end), entropy: tok.H!.subarray(start, end), refLogp: refLogp?.subarray(start, end) ?? null }, { step, stage: stage.name });
+        });
+        run.appendSamples(lines);
+        batch.release();
+      }
+      progress.update(metrics);
+      if (consecutiveSkips >= MAX_CONSECUTIVE_SKIPS) {
+        await saveCheckpoint();
+        throw new TrainError(`${MAX_CONSECUTIVE_SKIPS} updates in a row had a non-finite loss or gradient norm (step ${step}); the last checkpoint is in ${run.path}. Lower the learning rate or check the pipeline's expressions (acpo replay).`);
+      }
+      // Stage transition: `until` is evaluated after each optimizer step on its batch.
+      if (conditions.get(stage.name)!.holds(trajs, { steps: step - stages.startStep, totalSteps: step }, { seed: stepSeed })) {
+        const hasNext = stages.advance(policy.weights, step);
+        if (hasNext) log(`acpo: stage '${stage.name}' ended at step ${step}; entering '${stages.stage.name}'`);
+        else finished = true;
+      }
+      const last = finished || (totalSteps !== null && step >= totalSteps);
+      for (const ev of pipeline.evals) {
+        if (step % ev.every !== 0 && !last) continue;
+        const r = await evaluate(policy, task, { split: ev.split, problems: ev.problems || 128, k: ev.samples, temperature: ev.temperature, topP: ev.topP, maxNewTokens: ev.maxTokens, seed: seed + 17 });
+        const metricsOut: Record<string, number> = { greedy: r.greedyAccuracy ?? NaN };
+        for (const m of ev.metrics) metricsOut[`${m.kind}@${m.k}`] = m.kind === "acc" ? r.accAtK : r.passAtK;
+        lastEval = { step, stage: stage.name, split: r.split, problems: r.problems, samples: ev.samples, temperature: ev.temperature, metrics: metricsOut, mean_response_tokens: r.meanResponseTokens };
+        run.appendEval(lastEval);
+        progress.note(`eval at step ${step}: ${Object.entries(metricsOut).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ")}`);
+      }
+      if (last || interrupted() || step % (o.checkpointEvery ?? 25) === 0) await saveCheckpoint();
+      if (interrupted()) {
+        log(`acpo: stopped at step ${step}; continue with: npx acpo train --resume ${run.path}`);
+        break;
+      }
+    }
+  } finally {
+    progress.done();
+    run.close();
+    optimizer.release();
+    stages.release();
+    initial?.release();
+    for (const j of judges.values()) j.release();
+    policy.release();
+  }
+  return { runDir: run.path, steps: step, lastMetrics, lastEval };
+}
+
+/** The pipeline of a run being resumed: its source file with the run's own --set arguments. */
+function pipelineOfRun(run: RunDir, o: TrainOptions): Pipeline {
+  const cfg = run.readConfig() as { pipeline?: { file?: string }; set?: string[] };
+  const file = cfg.pipeline?.file;
+  if (typeof file !== "string") throw new TrainError(`${run.path}: config.resolved.json does not name the pipeline file`);
+  const r = loadPipeline(file, { set: cfg.set ?? o.set });
+  if (!r.pipeline) throw new TrainError(`${file} (the run's pipeline) no longer checks:\n${formatAll(r)}`);
+  return r.pipeline;
+}
