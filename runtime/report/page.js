@@ -97,11 +97,31 @@
     };
   }
 
+  // y range: uPlot's padded range, except where the data are (nearly) constant: a span
+  // below ~1e-6 of the values' magnitude (a ratio of 0.9999998 .. 1) is float noise, and
+  // uPlot's tick search loops forever on it; show a band of +-5 % around the value instead.
+  function flatRange(min, max) {
+    if (min === null || max === null) return [0, 1];
+    var mag = Math.max(Math.abs(min), Math.abs(max));
+    if (max - min <= 1e-6 * mag || mag === 0) {
+      var pad = mag > 0 ? mag * 0.05 : 1;
+      return [min - pad, max + pad];
+    }
+    return uPlot.rangeNum(min, max, 0.1, true);
+  }
+
+  var STEP_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000, 100000];
+
   function makePlot(chart, width) {
     var opts = {
       width: width,
       height: 230,
-      scales: { x: { time: false } },
+      // A run with one step (or one evaluation) gives a zero-width x range, which uPlot
+      // cannot divide into ticks; widen it by a step on each side. Same for flat y data.
+      scales: {
+        x: { time: false, range: function (u, min, max) { return min === max ? [min - 1, max + 1] : [min, max]; } },
+        y: { range: function (u, min, max) { return flatRange(min, max); } },
+      },
       cursor: { sync: { key: "steps" } },
       legend: { live: true },
       series: [{ label: "step", value: function (u, v) { return v === null || v === undefined ? "—" : String(v); } }].concat(chart.series.map(function (s) {
@@ -115,7 +135,8 @@
         };
       })),
       axes: [
-        { label: "optimizer step", stroke: "#444", grid: { stroke: "#eef0f2" }, ticks: { stroke: "#d0d7de" } },
+        // Steps are integers: no ticks at 1.5.
+        { label: "optimizer step", stroke: "#444", grid: { stroke: "#eef0f2" }, ticks: { stroke: "#d0d7de" }, incrs: STEP_INCRS },
         { label: chart.yLabel, stroke: "#444", size: 62, grid: { stroke: "#eef0f2" }, ticks: { stroke: "#d0d7de" }, values: function (u, splits) { return splits.map(fmt); } },
       ],
       hooks: { draw: [drawStageMarks(chart)] },
@@ -145,7 +166,13 @@
   cards.forEach(function (x) {
     var c = x.chart;
     var aligned = [c.x].concat(c.series.map(function (s) { return s.values; }));
-    plots.push({ plot: new uPlot(makePlot(c, chartWidth(x.card)), aligned, x.card), card: x.card });
+    try {
+      plots.push({ plot: new uPlot(makePlot(c, chartWidth(x.card)), aligned, x.card), card: x.card });
+    } catch (e) {
+      // One bad chart must not take the rest of the page with it; say which one failed.
+      x.card.appendChild(h("div", { class: "error", text: "could not draw this chart: " + e.message }));
+      console.error("chart " + c.id + ": " + (e && e.stack ? e.stack : e));
+    }
   });
   var resizeTimer = null;
   window.addEventListener("resize", function () {

@@ -2,7 +2,7 @@
 // model folder is missing), opened in headless Chromium from disk. Checks that every
 // chart drew on its canvas, that legends name every run, that the page logged no errors
 // and fetched nothing but the file itself, and that the viewer and config table work.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
@@ -132,6 +132,24 @@ describe("acpo report in Chromium", () => {
     const grpoInfo = await page.locator("#traj-list .step-info").allTextContents();
     for (const t of grpoInfo) expect(t).not.toMatch(/C [+-]?\d/);
     expect(problems).toEqual([]);
+  });
+
+  it("draws degenerate data: one step, one evaluation, constant values, float-noise ranges", async () => {
+    const line = (o: object) => `${JSON.stringify(o)}\n`;
+    const one = join(root, "one-step");
+    mkdirSync(one);
+    writeFileSync(join(one, "metrics.jsonl"), line({ step: 1, stage: "s", reward_mean: 0, accuracy: 0, kl_mean: null, ratio_mean: 0.9999998211860657, entropy_mean: 4.658362109486649 }));
+    writeFileSync(join(one, "eval.jsonl"), line({ step: 1, stage: "s", split: "test", metrics: { "acc@8": 0 } }));
+    const two = join(root, "two-steps");
+    mkdirSync(two);
+    writeFileSync(join(two, "metrics.jsonl"), line({ step: 1, stage: "s", reward_mean: 0, ratio_mean: 1, entropy_mean: 4.658128440380096 }) + line({ step: 2, stage: "s", reward_mean: 0, ratio_mean: 0.9999999403953552, entropy_mean: 4.6586 }));
+    const d = writeReport([one, two], join(root, "degenerate.html"));
+    expect(d.charts.map((c) => c.id)).toEqual(["eval-test-acc@8", "metric-reward_mean", "metric-accuracy", "metric-entropy_mean", "metric-ratio_mean"]);
+    const p = await open(join(root, "degenerate.html"));
+    expect(await p.locator(".chart canvas").count()).toBe(5);
+    expect(await p.locator(".chart .error").count()).toBe(0);
+    expect(problems).toEqual([]);
+    await p.close();
   });
 
   it("falls back to token ids when the run's model folder is gone", async () => {
