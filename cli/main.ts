@@ -12,6 +12,7 @@ import { registerSft } from "./commands/sft.js";
 import { registerEval } from "./commands/eval.js";
 import { registerTrain } from "./commands/train.js";
 import { registerReport } from "./commands/report.js";
+import { registerCompare } from "./commands/compare.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -33,6 +34,7 @@ registerSft(program);
 registerEval(program);
 registerTrain(program);
 registerReport(program);
+registerCompare(program);
 
 try {
   await program.parseAsync(process.argv);

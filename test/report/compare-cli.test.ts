@@ -1,0 +1,71 @@
+// `acpo compare` as a user runs it, with the real trainer: two tiny pipelines (GRPO and
+// ACPO over a freshly initialised tiny model, 2 prompts x 2 responses, 2 steps) on 2 seeds;
+// then the printed table, comparison.json and the report. And the refusal of pipelines
+// that disagree, before anything trains.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "acpo-compare-cli-"));
+  execFileSync("node", ["cli/acpo.js", "init-model", join(dir, "model")], { stdio: "pipe" });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function acpo(args: string[]): { status: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync("node", ["cli/acpo.js", ...args], { encoding: "utf8", stdio: "pipe", timeout: 300_000 });
+    return { status: 0, stdout, stderr: "" };
+  } catch (e) {
+    const x = e as { status: number; stdout: string; stderr: string };
+    return { status: x.status, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+/** A small variant of an example pipeline on the tiny model. */
+function tiny(name: string, parent: string, group = 2): string {
+  const file = join(dir, `${name}.acpo`);
+  writeFileSync(
+    file,
+    `pipeline ${name} extends "${relative(dir, resolve("examples", parent))}" {
+  model "model"
+  rollout { prompts 2  group ${group}  max_tokens 16 }
+  eval { every 2  split test  problems 3  samples 2  temperature 1.0  max_tokens 16  metrics [acc@2, pass@2] }
+}
+`,
+  );
+  return file;
+}
+
+describe("acpo compare", () => {
+  it("stops before training when the pipelines disagree, with one clear line", () => {
+    const r = acpo(["compare", tiny("g", "grpo.acpo"), tiny("g4", "grpo.acpo", 4), "--seeds", "2", "--out", join(dir, "refused")]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^acpo: error: pipelines disagree on rollout\.group: .*g\.acpo has 2, .*g4\.acpo has 4; compare runs every pipeline on the same model, task and budget$/);
+    expect(existsSync(join(dir, "refused"))).toBe(false);
+  });
+
+  it("trains every pipeline on every seed, prints the table and writes the report", () => {
+    const out = join(dir, "cmp");
+    const r = acpo(["compare", tiny("grpo_t", "grpo.acpo"), tiny("acpo_t", "acpo.acpo"), "--seeds", "2", "--steps", "2", "--out", out, "--quiet"]);
+    expect(r.stderr.replace(/^Warning: .*\n/gm, "")).toBe("");
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines.filter((l) => l.startsWith("compare: "))).toEqual(["compare: grpo_t seed 0 (2 steps)", "compare: acpo_t seed 0 (2 steps)", "compare: grpo_t seed 1 (2 steps)", "compare: acpo_t seed 1 (2 steps)"]);
+    expect(r.stdout).toContain("final evaluation at step 2 (test split), 2 seeds (0, 1); Δ in percentage points, paired by seed");
+    expect(r.stdout).toMatch(/\nacpo_t\s+\d+\.\d ± \d+\.\d\s+[+-]\d+\.\d \[/);
+    expect(readdirSync(out).sort()).toEqual(["acpo_t-seed0", "acpo_t-seed1", "comparison.json", "comparison.txt", "grpo_t-seed0", "grpo_t-seed1", "report.html"]);
+    const json = JSON.parse(readFileSync(join(out, "comparison.json"), "utf8")) as { seeds: number[]; metrics: string[]; steps: number; runs: { pipeline: string; seed: number; metrics: Record<string, number> }[] };
+    expect(json.seeds).toEqual([0, 1]);
+    expect(json.steps).toBe(2);
+    expect(json.metrics).toEqual(["acc@2", "pass@2"]);
+    expect(json.runs.map((x) => `${x.pipeline}/${x.seed}`)).toEqual(["grpo_t/0", "acpo_t/0", "grpo_t/1", "acpo_t/1"]);
+    // Each run really used its seed: the resolved configs say so.
+    for (const name of ["grpo_t-seed1", "acpo_t-seed1"]) expect(JSON.parse(readFileSync(join(out, name, "config.resolved.json"), "utf8")).seed).toBe(1);
+    const html = readFileSync(join(out, "report.html"), "utf8");
+    for (const name of ["grpo_t-seed0", "grpo_t-seed1", "acpo_t-seed0", "acpo_t-seed1"]) expect(html).toContain(`"name":"${name}"`);
+  });
+});
