@@ -18,24 +18,29 @@ export interface StepTimes {
   total: number;
 }
 
+/**
+ * `generated`: every response sampled this step (rollout statistics); `trajs`: those the
+ * update trained on (segmentation and attribution statistics). They differ under dynamic
+ * sampling, which drops groups whose rewards are all equal.
+ */
 export function stepMetrics(
-  step: number, stage: string, trajs: Trajectory[], summary: Summary | null,
+  step: number, stage: string, generated: Trajectory[], trajs: Trajectory[], summary: Summary | null,
   o: { gradNorm: number; lr: number; skipped: number; times: StepTimes },
 ): StepMetrics {
-  const rewards = trajs.map((t) => t.verdict.reward);
+  const rewards = generated.map((t) => t.verdict.reward);
   const groups = new Map<number, number[]>();
-  for (const t of trajs) groups.set(t.group, [...(groups.get(t.group) ?? []), t.verdict.reward]);
+  for (const t of generated) groups.set(t.group, [...(groups.get(t.group) ?? []), t.verdict.reward]);
   const flat = [...groups.values()].filter((g) => g.every((r) => r === g[0])).length;
-  const lengths = trajs.map((t) => t.responseIds.length);
-  const entropies = trajs.flatMap((t) => t.entropies);
+  const lengths = generated.map((t) => t.responseIds.length);
+  const entropies = generated.flatMap((t) => t.entropies);
   const C = trajs.flatMap((t) => t.C);
-  const tokens = lengths.reduce((a, b) => a + b, 0);
+  const tokens = lengths.reduce((a, b) => a + b, 0); // generated tokens, the work the step did
   const s = summary;
   return {
     step, stage,
     reward_mean: mean(rewards),
     reward_std: std(rewards),
-    accuracy: mean(trajs.map((t) => (t.verdict.correct ? 1 : 0))),
+    accuracy: mean(generated.map((t) => (t.verdict.correct ? 1 : 0))),
     zero_variance_groups: groups.size ? flat / groups.size : NaN,
     response_length_mean: mean(lengths),
     response_length_max: Math.max(0, ...lengths),

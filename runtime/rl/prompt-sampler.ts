@@ -23,7 +23,10 @@ export interface SamplerState {
 }
 
 export interface Collected {
+  /** The trajectories the step trains on. */
   trajectories: Trajectory[];
+  /** Every trajectory generated this step (dynamic sampling's dropped groups included), for rollout metrics. */
+  generated: Trajectory[];
   /** The rollout's KV cache when kept (single-round sampling) and its row of each trajectory. */
   cache: KVCache | null;
   cacheRows: number[];
@@ -50,16 +53,17 @@ export async function collectRollouts(
       for (const g of new CurriculumPriority(pipeline, stage).evaluate(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
       state = { ...o.state, priorities };
     }
-    return { trajectories: r.trajectories, cache: r.cache, cacheRows: r.trajectories.map((_, i) => i), seconds: r.seconds, state, rounds: 1 };
+    return { trajectories: r.trajectories, generated: r.trajectories, cache: r.cache, cacheRows: r.trajectories.map((_, i) => i), seconds: r.seconds, state, rounds: 1 };
   }
   // Dynamic sampling: several generations, so no single KV cache covers the kept rows.
-  const kept: Trajectory[] = [];
+  const kept: Trajectory[] = [], generated: Trajectory[] = [];
   const seconds = { generate: 0, verify: 0, segment: 0 };
   let rounds = 0, groups = 0;
   while (groups < P && rounds < s.maxRounds) {
     const problems = task.problems("train", P, (o.seed + rounds * 0x9e3779b1) >>> 0);
     const r = await rollout(policy, task, problems, pipeline.rollout, rules, { seed: (o.seed + rounds) >>> 0, firstGroup: rounds * P, keepCache: false });
     rounds++;
+    generated.push(...r.trajectories);
     for (const k of Object.keys(seconds) as (keyof typeof seconds)[]) seconds[k] += r.seconds[k];
     for (let g = 0; g < P && groups < P; g++) {
       const members = r.trajectories.filter((t) => t.group === rounds * P - P + g);
@@ -68,7 +72,7 @@ export async function collectRollouts(
       groups++;
     }
   }
-  return { trajectories: kept, cache: null, cacheRows: kept.map((_, i) => i), seconds, state: o.state, rounds };
+  return { trajectories: kept, generated, cache: null, cacheRows: kept.map((_, i) => i), seconds, state: o.state, rounds };
 }
 
 function drawCurriculum(task: Task, pipeline: Pipeline, unseen: number, P: number, o: { state: SamplerState; rng: Rng }): Problem[] {

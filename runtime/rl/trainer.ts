@@ -201,7 +201,7 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
         consecutiveSkips = result.updates === 0 ? consecutiveSkips + 1 : 0;
       }
       const tEnd = performance.now();
-      const metrics = stepMetrics(step, stage.name, trajs, result?.summary ?? null, {
+      const metrics = stepMetrics(step, stage.name, collected.generated, trajs, result?.summary ?? null, {
         gradNorm: result?.gradNorm ?? NaN, lr, skipped,
         times: {
           rollout: collected.seconds.generate, verify: collected.seconds.verify,

@@ -1,0 +1,109 @@
+// The training loop end to end on a tiny random policy: every example pipeline runs a few
+// steps and leaves a complete run directory; stages switch and freeze their reference; a
+// run killed with SIGKILL and resumed gives the same metrics as an uninterrupted one.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
+import { loadPipeline } from "../../compiler/index.js";
+import { readBatchFile } from "../../compiler/plan/batch-file.js";
+import { printPipeline } from "../../compiler/print.js";
+import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
+import { initWeights, presetConfig } from "../../runtime/model/presets.js";
+import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+import { train } from "../../runtime/rl/trainer.js";
+import { testGpu } from "../helpers/gpu.js";
+
+const EXAMPLES = ["acpo", "grpo", "dapo", "dr_grpo", "gspo", "entropy_top20", "clip_cov", "acpo_no_kl", "acpo_newline"];
+
+function tinyModel(): string {
+  const dir = mkdtempSync(join(tmpdir(), "acpo-rl-model-"));
+  const files = charTokenizerFiles(CHAR_TOKENIZER_WORDS);
+  const config = presetConfig("tiny", 108, 1, [2]);
+  const weights = initWeights(config, 4);
+  for (const [name, t] of weights) if (!name.endsWith("norm.weight")) for (let i = 0; i < t.data.length; i++) t.data[i]! *= 8;
+  saveCheckpoint(dir, { config, weights, tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig, generationConfig: {} });
+  return dir;
+}
+
+/**
+ * A small variant of an example: its resolved pipeline printed back (compiler/print.ts), with
+ * this model, tiny rollouts, every stage ending after `stageSteps` steps, and a tiny eval.
+ */
+function variant(example: string, model: string, stageSteps: number): { file: string; stages: string[] } {
+  const r = loadPipeline(resolve("examples", `${example}.acpo`));
+  if (!r.pipeline) throw new Error(`examples/${example}.acpo does not check`);
+  const text = printPipeline(r.pipeline)
+    .replace(/model "[^"]*"/, `model "${model}"`)
+    .replace(/task countdown \{[^}]*\}/, "task countdown { numbers 3..3  values 1..9  target 1..30 }")
+    .replace(/rollout \{[^}]*\}/, "rollout { prompts 2  group 4  temperature 1.0  top_p 1.0  max_tokens 24 }")
+    .replace(/until steps >= \d+/g, `until steps >= ${stageSteps}`)
+    .replace(/eval \{[^}]*\}/g, "eval { every 100  split test  problems 3  samples 2  temperature 1.0  max_tokens 24  metrics [acc@2, pass@2] }");
+  const file = join(mkdtempSync(join(tmpdir(), "acpo-rl-")), `${example}_small.acpo`);
+  writeFileSync(file, text);
+  return { file, stages: r.pipeline.stages.map((s) => s.name) };
+}
+
+const jsonl = (path: string) => readFileSync(path, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe("the training loop", () => {
+  const model = tinyModel();
+
+  it.each(EXAMPLES)("runs examples/%s.acpo for a few steps and leaves a complete run directory", async (example) => {
+    const gpu = await testGpu();
+    const out = join(mkdtempSync(join(tmpdir(), "acpo-run-")), "run");
+    const { file, stages } = variant(example, model, 2);
+    // Each stage ends after 2 steps, so a one-stage pipeline ends by itself at step 2 and a
+    // two-stage one is stopped by --steps in its second stage.
+    const steps = Math.min(3, 2 * stages.length);
+    const r = await train({ pipelinePath: file, steps: 3, outDir: out, quiet: true, gpu, checkpointEvery: 2 });
+    expect(r.steps).toBe(steps);
+    const metrics = jsonl(join(out, "metrics.jsonl"));
+    expect(metrics.map((m) => m.step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1));
+    for (const m of metrics) {
+      // Rollout statistics cover every response generated, also under dynamic sampling.
+      expect(m.response_length_mean as number).toBeGreaterThan(0);
+      expect(m.time_step_s as number).toBeGreaterThan(0);
+    }
+    // Stages switch after their `until`: two-stage pipelines are in their second stage at step 3.
+    if (stages.length > 1) expect(metrics.map((m) => m.stage)).toEqual([stages[0], stages[0], stages[1]]);
+    expect(jsonl(join(out, "eval.jsonl")).at(-1)!.step).toBe(steps);
+    // samples.jsonl is readable by acpo replay's parser (dynamic sampling may keep no group of a random policy).
+    const samples = join(out, "samples.jsonl");
+    if (metrics.some((m) => m.loss !== null)) expect(readBatchFile(samples).lengths.length).toBeGreaterThan(0);
+    const cks = readdirSync(out).filter((f) => f.startsWith("checkpoint-"));
+    expect(cks.sort()).toEqual(steps === 3 ? ["checkpoint-2", "checkpoint-3"] : ["checkpoint-2"]);
+    // A stage that compares against another stage's policy has that reference in its checkpoint.
+    if (/reference explore/.test(readFileSync(resolve("examples", `${example}.acpo`), "utf8"))) {
+      expect(existsSync(join(out, `checkpoint-${steps}`, "references", "explore", "model.safetensors"))).toBe(true);
+    }
+  });
+
+  it("resumes a run killed with SIGKILL and ends with the same metrics as an uninterrupted run", async () => {
+    const { file } = variant("grpo", model, 5);
+    const base = mkdtempSync(join(tmpdir(), "acpo-resume-"));
+    const cli = (args: string[]) => spawn(process.execPath, ["cli/acpo.js", "train", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    const done = (p: ReturnType<typeof cli>) => new Promise<number | null>((res) => p.on("exit", (code) => res(code)));
+    const whole = join(base, "whole"), killed = join(base, "killed");
+    expect(await done(cli([file, "--steps", "5", "--checkpoint-every", "2", "--out", whole, "--quiet"]))).toBe(0);
+    // Kill the second run once step 3 is in its metrics (after the step-2 checkpoint).
+    const p = cli([file, "--steps", "5", "--checkpoint-every", "2", "--out", killed, "--quiet"]);
+    const metricsFile = join(killed, "metrics.jsonl");
+    await new Promise<void>((res) => {
+      const poll = setInterval(() => {
+        if (existsSync(metricsFile) && readFileSync(metricsFile, "utf8").trim().split("\n").length >= 3) {
+          clearInterval(poll);
+          p.kill("SIGKILL");
+          res();
+        }
+      }, 50);
+    });
+    await done(p);
+    expect(await done(cli(["--resume", killed, "--quiet"]))).toBe(0);
+    const strip = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("time_") && k !== "tokens_per_s"));
+    expect(jsonl(metricsFile).map(strip)).toEqual(jsonl(join(whole, "metrics.jsonl")).map(strip));
+    expect(readFileSync(join(killed, "samples.jsonl"), "utf8")).toEqual(readFileSync(join(whole, "samples.jsonl"), "utf8"));
+  });
+});
