@@ -39,8 +39,10 @@ async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
   } finally {
     await gpu.destroy().catch(() => undefined);
   }
-  const ev = r.lastEval ? Object.entries(r.lastEval.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "no evaluation";
-  console.log(`run ${r.runDir}: ${r.steps} steps; final ${ev}`);
+  const fmt = (e: TrainResult["lastEval"]) => (e ? Object.entries(e.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "-");
+  console.log(`run ${r.runDir}: ${r.steps} steps`);
+  if (r.firstEval) console.log(`before (step 0):        ${fmt(r.firstEval)}`);
+  if (r.lastEval) console.log(`after  (step ${r.lastEval.step}):${" ".repeat(Math.max(1, 10 - String(r.lastEval.step).length))}${fmt(r.lastEval)}`);
 }
 
 export function registerTrain(program: Command): void {

@@ -59,6 +59,8 @@ export interface TrainResult {
   runDir: string;
   steps: number;
   lastMetrics: StepMetrics | null;
+  /** The evaluation before the first update (null when resumed or without eval blocks). */
+  firstEval: EvalRecord | null;
   lastEval: EvalRecord | null;
 }
 
@@ -165,7 +167,25 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
     });
   };
 
+  const runEval = async (ev: Pipeline["evals"][number], at: number, stageName: string): Promise<EvalRecord> => {
+    const r = await evaluate(policy, task, { split: ev.split, problems: ev.problems || 128, k: ev.samples, temperature: ev.temperature, topP: ev.topP, maxNewTokens: ev.maxTokens, seed: seed + 17 });
+    const metricsOut: Record<string, number> = { greedy: r.greedyAccuracy ?? NaN };
+    for (const m of ev.metrics) metricsOut[`${m.kind}@${m.k}`] = m.kind === "acc" ? r.accAtK : r.passAtK;
+    const rec: EvalRecord = { step: at, stage: stageName, split: r.split, problems: r.problems, samples: ev.samples, temperature: ev.temperature, metrics: metricsOut, mean_response_tokens: r.meanResponseTokens };
+    run.appendEval(rec);
+    progress.note(`eval at step ${at}: ${Object.entries(metricsOut).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ")}`);
+    return rec;
+  };
+  let firstEval: EvalRecord | null = null;
+
   try {
+    // The starting policy's scores, so every run shows where it began (eval.jsonl step 0).
+    if (!resumed) {
+      for (const ev of pipeline.evals) {
+        const rec = await runEval(ev, 0, stages.stage.name);
+        firstEval ??= rec;
+      }
+    }
     while (!finished && (totalSteps === null || step < totalSteps)) {
       const tStart = performance.now();
       const stage = stages.stage;
@@ -234,15 +254,7 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
         else finished = true;
       }
       const last = finished || (totalSteps !== null && step >= totalSteps);
-      for (const ev of pipeline.evals) {
-        if (step % ev.every !== 0 && !last) continue;
-        const r = await evaluate(policy, task, { split: ev.split, problems: ev.problems || 128, k: ev.samples, temperature: ev.temperature, topP: ev.topP, maxNewTokens: ev.maxTokens, seed: seed + 17 });
-        const metricsOut: Record<string, number> = { greedy: r.greedyAccuracy ?? NaN };
-        for (const m of ev.metrics) metricsOut[`${m.kind}@${m.k}`] = m.kind === "acc" ? r.accAtK : r.passAtK;
-        lastEval = { step, stage: stage.name, split: r.split, problems: r.problems, samples: ev.samples, temperature: ev.temperature, metrics: metricsOut, mean_response_tokens: r.meanResponseTokens };
-        run.appendEval(lastEval);
-        progress.note(`eval at step ${step}: ${Object.entries(metricsOut).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ")}`);
-      }
+      for (const ev of pipeline.evals) if (step % ev.every === 0 || last) lastEval = await runEval(ev, step, stage.name);
       if (last || interrupted() || step % (o.checkpointEvery ?? 25) === 0) await saveCheckpoint();
       if (interrupted()) {
         log(`acpo: stopped at step ${step}; continue with: npx acpo train --resume ${run.path}`);
@@ -258,7 +270,7 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
     for (const j of judges.values()) j.release();
     policy.release();
   }
-  return { runDir: run.path, steps: step, lastMetrics, lastEval };
+  return { runDir: run.path, steps: step, lastMetrics, firstEval, lastEval };
 }
 
 /** The pipeline of a run being resumed: its source file with the run's own --set arguments. */
