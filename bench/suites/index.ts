@@ -3,7 +3,8 @@
 import type { Suite } from "../lib/types.js";
 import { cpuPeakSuite } from "./cpu-peak.js";
 import { dispatchSuite } from "./dispatch.js";
+import { lossHeadSuite } from "./loss-head.js";
 import { matmulSuite, matmulVariantsSuite } from "./matmul.js";
 import { modelSuite } from "./model.js";
 
-export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite];
+export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite, lossHeadSuite];
