@@ -82,9 +82,21 @@ function writeTok(): string {
 
 export function lossHeadKernel(name: string, prog: StageProgram, stats: Offsets, params: string[], lanes: number): Kernel {
   const body = `${ROW_PRELUDE(lanes)}
+var<workgroup> row_in_response: u32;
 ${ROW_MAIN} {
   let row = wid.x + wid.y * nwg.x;
   if (row >= u.N) { return; }
+  // Prompt and padding rows have zero outputs and zero gradient: write them without the
+  // softmax work (in RL batches most rows are prompt). The flag is loaded uniformly so the
+  // barriers below stay in uniform control flow.
+  if (lid == 0u) { row_in_response = select(0u, 1u, tstep[row] >= 0); }
+  if (workgroupUniformLoad(&row_in_response) == 0u) {
+    for (var v = lid; v < u.V; v += ${lanes}u) { dlogits[row * u.V + v] = 0.0; }
+    if (lid == 0u) {
+      for (var c = 0u; c < ${K_TOK}u; c++) { tok[${K_TOK}u * row + c] = 0.0; }
+    }
+    return;
+  }
 ${rowState(lanes)}
   let e = row;
   ${tokenOutputs(prog, stats).join("\n  ")}
