@@ -6,5 +6,6 @@ import { dispatchSuite } from "./dispatch.js";
 import { lossHeadSuite } from "./loss-head.js";
 import { matmulSuite, matmulVariantsSuite } from "./matmul.js";
 import { modelSuite } from "./model.js";
+import { rlStepSuite } from "./rl-step.js";
 
-export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite, lossHeadSuite];
+export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite, lossHeadSuite, rlStepSuite];
