@@ -106,4 +106,16 @@ describe("the training loop", () => {
     expect(jsonl(metricsFile).map(strip)).toEqual(jsonl(join(whole, "metrics.jsonl")).map(strip));
     expect(readFileSync(join(killed, "samples.jsonl"), "utf8")).toEqual(readFileSync(join(whole, "samples.jsonl"), "utf8"));
   });
+
+  it("skips non-finite updates, counts them, and stops with a clear message after several in a row", async () => {
+    const gpu = await testGpu();
+    const { file } = variant("grpo", model, 20);
+    // An advantage that is NaN for every response: every update must be skipped.
+    writeFileSync(file, readFileSync(file, "utf8").replace(/advantage = [^\n]*/, "advantage = sqrt(0 - 1 - r)"));
+    const out = join(mkdtempSync(join(tmpdir(), "acpo-nan-")), "run");
+    await expect(train({ pipelinePath: file, steps: 20, outDir: out, quiet: true, gpu })).rejects.toThrow(/5 updates in a row had a non-finite loss or gradient norm \(step 5\).*Lower the learning rate/s);
+    const metrics = jsonl(join(out, "metrics.jsonl"));
+    expect(metrics.map((m) => m.skipped_updates)).toEqual([1, 2, 3, 4, 5]);
+    expect(existsSync(join(out, "checkpoint-5"))).toBe(true); // the state at the stop is kept
+  });
 });
