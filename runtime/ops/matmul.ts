@@ -11,7 +11,7 @@ import type { Tensor } from "../tensor.js";
 import type { MatmulShape } from "./matmul/layout.js";
 import { naiveKernel, naiveTile } from "./matmul/naive.js";
 import { registerKernel, registerTile } from "./matmul/register.js";
-import { SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Applies, vec4Tile } from "./matmul/register-vec4.js";
+import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Applies, vec4Tile } from "./matmul/register-vec4.js";
 import { tiledKernel, tiledTile } from "./matmul/tiled.js";
 
 export { sumRows } from "./matmul/sum-rows.js";
@@ -61,10 +61,13 @@ const SCHEDULES: Record<MatmulVariant, (s: MatmulShape, d: Dims) => Plan> = {
    * CPU adapters: 16-byte loads where the layout allows (with A's loads shared through
    * subgroup broadcasts where the device has subgroups of >= 8 lanes), else the scalar form.
    */
-  register: (s: MatmulShape, d: Dims): Plan =>
-    d.subgroups && vec4Applies(s, d.M, d.N, d.K, d.strideA, d.strideB)
-      ? { key: "register-vec4-sg", kernel: () => registerVec4Kernel(s, SUBGROUP_VEC4_TILES), tile: vec4Tile(SUBGROUP_VEC4_TILES) }
-      : SCHEDULES["register-vec4"](s, d),
+  register: (s: MatmulShape, d: Dims): Plan => {
+    if (!d.subgroups || !vec4Applies(s, d.M, d.N, d.K, d.strideA, d.strideB)) return SCHEDULES["register-vec4"](s, d);
+    // 32-row tiles load fewer floats per FMA (see SUBGROUP_VEC4_TALL_TILES) where the output has the rows to fill them.
+    const tall = s.transA && d.M >= SUBGROUP_VEC4_TALL_TILES.tm;
+    const tiles = tall ? SUBGROUP_VEC4_TALL_TILES : SUBGROUP_VEC4_TILES;
+    return { key: `register-vec4-sg${tiles.tm}`, kernel: () => registerVec4Kernel(s, tiles), tile: vec4Tile(tiles) };
+  },
   /** The register schedule without subgroup operations. */
   "register-vec4": (s: MatmulShape, d: Dims): Plan =>
     vec4Applies(s, d.M, d.N, d.K, d.strideA, d.strideB)

@@ -24,6 +24,8 @@ const SHAPES: [number, number, number][] = [
   [4, 4, 4],
   [36, 68, 20],
   [12, 260, 8],
+  // At least 32 rows: the subgroup form's 32-row tiles, cut by the edges in both directions.
+  [68, 36, 28],
 ];
 const lname = (l: { transA: boolean; transB: boolean }): string => `${l.transA ? "T" : "N"}${l.transB ? "T" : "N"}`;
 
@@ -51,6 +53,7 @@ describe.each(variants)("matmul variant %s", (variant) => {
       [[3, 10, 19, 23], LAYOUTS[3]!],
       [[2, 12, 20, 8], LAYOUTS[1]!], // vec4-aligned
       [[2, 12, 20, 8], LAYOUTS[2]!],
+      [[2, 36, 20, 8], LAYOUTS[2]!], // 32-row subgroup tiles
     ] as const) {
       const a = randArray(batch * M * K, 1), w = randArray(K * N, 2), bias = randArray(N, 3), c0 = randArray(batch * M * N, 4);
       const args = { M, N, K, batch, ...layout, strideB: 0, alpha: 0.5, beta: 1 };

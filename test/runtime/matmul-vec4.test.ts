@@ -2,9 +2,11 @@
 // subgroups run; `register` itself takes the subgroup-broadcast form where it can), in its
 // own file so its pipelines compile in parallel with the other schedule files.
 import { describe, expect, it } from "vitest";
-import { hasSubgroups8 } from "../../runtime/ops/matmul.js";
-import { registerVec4Kernel, SUBGROUP_VEC4_TILES } from "../../runtime/ops/matmul/register-vec4.js";
+import { hasSubgroups8, matmul } from "../../runtime/ops/matmul.js";
+import { matmulRef } from "../../runtime/ops/matmul.ref.js";
+import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Tile } from "../../runtime/ops/matmul/register-vec4.js";
 import { testGpu } from "../helpers/gpu.js";
+import { expectClose, randArray } from "../helpers/numeric.js";
 import { scheduleSuite } from "./matmul-schedule-cases.js";
 
 scheduleSuite(["register-vec4"]);
@@ -16,5 +18,36 @@ describe("subgroup-broadcast vec4 kernel", () => {
     const k = registerVec4Kernel({ transA: true, transB: false }, SUBGROUP_VEC4_TILES);
     expect(k.enables).toEqual(["subgroups"]);
     expect(k.workgroupSize).toEqual([8, 1, 1]);
+  });
+
+  it("rejects a row tile that is not whole vec4s per lane", () => {
+    expect(() => registerVec4Kernel({ transA: true, transB: false }, { ...SUBGROUP_VEC4_TALL_TILES, tm: 12 })).toThrow(/multiple of 8/);
+  });
+
+  // Every layout with 32-row tiles (several vec4 loads of A per lane), dispatched directly so
+  // that layouts the register schedule gives other tiles are covered too.
+  it.each([
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ])("with 32-row tiles matches the reference on irregular sizes (transA %s, transB %s)", async (transA, transB) => {
+    const gpu = await testGpu();
+    // Without 8-lane subgroups the kernel cannot compile here; the register schedule (its fallback) is checked instead.
+    const direct = hasSubgroups8(gpu);
+    const kernel = registerVec4Kernel({ transA, transB }, SUBGROUP_VEC4_TALL_TILES);
+    const tile = vec4Tile(SUBGROUP_VEC4_TALL_TILES);
+    let seed = 40;
+    for (const [M, N, K] of [[4, 8, 4], [36, 68, 20], [100, 36, 44], [68, 12, 132]] as const) {
+      const a = randArray(M * K, seed++), b = randArray(K * N, seed++), c0 = randArray(M * N, seed++);
+      const out = gpu.upload(c0), ta = gpu.upload(a), tb = gpu.upload(b);
+      const args = { M, N, K, strideA: M * K, strideB: K * N, strideC: M * N, rowOffset: 0, alpha: 0.5, beta: 1, hasBias: 0 };
+      if (direct) gpu.dispatch(kernel, [out, ta, tb, tb], args, [Math.ceil(N / tile.cols), Math.ceil(M / tile.rows), 1]);
+      else matmul(gpu, out, ta, tb, { M, N, K, transA, transB, alpha: 0.5, beta: 1, variant: "register" });
+      const ref = Float32Array.from(c0);
+      matmulRef(ref, a, b, { M, N, K, transA, transB, alpha: 0.5, beta: 1 });
+      expectClose(await gpu.read(out), ref, 2e-6 * K, 1e-5, `tall ${+transA}${+transB} ${M}x${N}x${K}`);
+      gpu.release(out, ta, tb);
+    }
   });
 });

@@ -34,6 +34,17 @@ export const VEC4_TILES: Vec4Tiles = { wg: 32, tm: 8, tn: 4 };
  */
 export const SUBGROUP_VEC4_TILES: Vec4Tiles = { wg: 8, tm: 8, tn: 4, subgroupA: true };
 
+/**
+ * The same with 32 rows per workgroup, for outputs of at least 32 rows. On lavapipe every
+ * per-lane load is a bounds-checked scalar access per component (about a dozen instructions
+ * each, more than the FMAs it feeds), so the cost per k-step is the tm + 8 * tn floats
+ * loaded; 32 rows halve the loads per FMA of 8 rows (128 accumulators per lane spill to the
+ * stack, which is cheap next to those loads). Measured at the weight-gradient shapes
+ * (A stored (K, M), K = 4096), load ~3.5, min of 15: 128x128 8.6 -> 4.9 ms, 344x128
+ * 22.0 -> 13.3 ms, 128x344 23.8 -> 16.1 ms, 108x128 7.5 -> 5.5 ms.
+ */
+export const SUBGROUP_VEC4_TALL_TILES: Vec4Tiles = { wg: 8, tm: 32, tn: 4, subgroupA: true };
+
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const X = "xyzw";
 
@@ -51,31 +62,37 @@ function laneColumn(s: MatmulShape, t: Vec4Tiles, j: number): string {
 
 export function registerVec4Kernel(s: MatmulShape, t: Vec4Tiles = VEC4_TILES): Kernel {
   const { wg, tm, tn, subgroupA = false } = t;
-  if (subgroupA && tm !== 8) throw new Error("registerVec4Kernel: subgroupA needs tm = 8 (one vec4 per lane of an 8-lane group)");
+  if (subgroupA && tm % 8 !== 0) throw new Error("registerVec4Kernel: subgroupA needs tm a multiple of 8 (whole vec4s per lane of an 8-lane group)");
   const I = range(tm), J = range(tn), C = range(4);
   // A(row i, k-step c) and B(k-step c, column j) as WGSL expressions over the loaded vec4s.
   const aVal = (i: number, c: number): string => (s.transA ? `a${c}_${i >> 2}.${X[i & 3]}` : `a${i}.${X[c]}`);
   const bVal = (c: number, j: number): string => (s.transB ? `b${j}.${X[c]}` : `b${c}_${j >> 2}.${X[j & 3]}`);
   // Loads for one k-quad kq (vec4 index units). A rows start at ar_i (row-major, in vec4s);
   // A stored (K, M) is read at row k, vec4 column m0/4 + q; similarly for B.
+  // With subgroupA, the tile's tm vec4s (per k-quad) are numbered v = 0..tm-1 (row i = v, or
+  // k-row c = v / (tm/4) and vec4 column q = v % (tm/4) when A is stored (K, M)); lane v % 8
+  // loads vec4 v in its load number v / 8, and broadcasts hand each one to every lane.
   const aLoads = subgroupA
-    ? [`let aL = a[aLane + ${s.transA ? "kq * 4u * M4" : "kq"}];`,
+    ? [...range(tm / 8).map((p) => `let aL${p} = a[aLane${p} + ${s.transA ? "kq * 4u * M4" : "kq"}];`),
        ...(s.transA
-         ? C.flatMap((c) => range(tm / 4).map((q) => `let a${c}_${q} = subgroupBroadcast(aL, ${2 * c + q}u);`))
-         : I.map((i) => `let a${i} = subgroupBroadcast(aL, ${i}u);`))]
+         ? C.flatMap((c) => range(tm / 4).map((q) => { const v = c * (tm / 4) + q; return `let a${c}_${q} = subgroupBroadcast(aL${v >> 3}, ${v & 7}u);`; }))
+         : I.map((i) => `let a${i} = subgroupBroadcast(aL${i >> 3}, ${i & 7}u);`))]
     : s.transA
     ? C.flatMap((c) => range(tm / 4).map((q) => `let a${c}_${q} = a[aBase + (kq * 4u + ${c}u) * M4 + ac${q}];`))
     : I.map((i) => `let a${i} = a[ar${i} + kq];`);
   const bLoads = s.transB
     ? J.map((j) => `let b${j} = b[bc${j} + kq];`)
     : C.flatMap((c) => range(tn / 4).map((q) => `let b${c}_${q} = b[bBase + (kq * 4u + ${c}u) * N4 + bc${q}];`));
-  const fmas = C.flatMap((c) => I.flatMap((i) => J.map((j) => `acc${i}_${j} = fma(${aVal(i, c)}, ${bVal(c, j)}, acc${i}_${j});`)));
-  // Lane sg (of 8) loads A row m0 + sg, or k-row sg/2 and vec4 column sg%2 when A is stored (K, M).
-  const aLaneSetup = s.transA
-    ? "let aLane = aBase + (sg >> 1u) * M4 + min(m0 / 4u + (sg & 1u), M4 - 1u);"
-    : "let aLane = aBase + min(m0 + sg, u.M - 1u) * K4;";
+  // The four k-steps of one accumulator are adjacent, so that an accumulator the compiler had to
+  // spill is reloaded once per k-quad rather than once per k-step (same order of the sum).
+  const fmas = I.flatMap((i) => J.flatMap((j) => C.map((c) => `acc${i}_${j} = fma(${aVal(i, c)}, ${bVal(c, j)}, acc${i}_${j});`)));
+  // Lane sg (of 8), load p: vec4 v = 8p + sg, i.e. A row m0 + v, or (A stored (K, M)) k-row
+  // v / (tm/4) and vec4 column m0/4 + v % (tm/4).
+  const aLaneSetup = (p: number): string => s.transA
+    ? `let aLane${p} = aBase + ((sg + ${8 * p}u) / ${tm / 4}u) * M4 + min(m0 / 4u + (sg + ${8 * p}u) % ${tm / 4}u, M4 - 1u);`
+    : `let aLane${p} = aBase + min(m0 + sg + ${8 * p}u, u.M - 1u) * K4;`;
   const aSetup = subgroupA
-    ? ["let sg = sgid & 7u;", aLaneSetup]
+    ? ["let sg = sgid & 7u;", ...range(tm / 8).map(aLaneSetup)]
     : s.transA
     ? range(tm / 4).map((q) => `let ac${q} = min(m0 / 4u + ${q}u, M4 - 1u);`)
     : I.map((i) => `let ar${i} = aBase + min(m0 + ${i}u, u.M - 1u) * K4;`);
