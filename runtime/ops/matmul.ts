@@ -64,7 +64,7 @@ const SCHEDULES: Record<MatmulVariant, (s: MatmulShape, d: Dims) => Plan> = {
   register: (s: MatmulShape, d: Dims): Plan => {
     if (!d.subgroups || !vec4Applies(s, d.M, d.N, d.K, d.strideA, d.strideB)) return SCHEDULES["register-vec4"](s, d);
     // 32-row tiles load fewer floats per FMA (see SUBGROUP_VEC4_TALL_TILES) where the output has the rows to fill them.
-    const tall = s.transA && d.M >= SUBGROUP_VEC4_TALL_TILES.tm;
+    const tall = d.M >= SUBGROUP_VEC4_TALL_TILES.tm;
     const tiles = tall ? SUBGROUP_VEC4_TALL_TILES : SUBGROUP_VEC4_TILES;
     return { key: `register-vec4-sg${tiles.tm}`, kernel: () => registerVec4Kernel(s, tiles), tile: vec4Tile(tiles) };
   },
