@@ -41,8 +41,9 @@ async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
   }
   const fmt = (e: TrainResult["lastEval"]) => (e ? Object.entries(e.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "-");
   console.log(`run ${r.runDir}: ${r.steps} steps`);
-  if (r.firstEval) console.log(`before (step 0):        ${fmt(r.firstEval)}`);
-  if (r.lastEval) console.log(`after  (step ${r.lastEval.step}):${" ".repeat(Math.max(1, 10 - String(r.lastEval.step).length))}${fmt(r.lastEval)}`);
+  const width = `after (step ${r.lastEval?.step ?? 0}):`.length + 2;
+  if (r.firstEval) console.log(`${"before (step 0):".padEnd(width)}${fmt(r.firstEval)}`);
+  if (r.lastEval) console.log(`${`after (step ${r.lastEval.step}):`.padEnd(width)}${fmt(r.lastEval)}`);
 }
 
 export function registerTrain(program: Command): void {
