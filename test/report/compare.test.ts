@@ -33,7 +33,7 @@ function load(file: string): ComparedPipeline {
 describe("checkComparable", () => {
   it("accepts the example methods: same model, task, budget and evaluation; returns their common length", () => {
     const items = ["grpo.acpo", "acpo.acpo", "acpo_no_kl.acpo"].map((f) => load(resolve("examples", f)));
-    expect(checkComparable(items)).toBe(300);
+    expect(checkComparable(items)).toBe(60);
     expect(checkComparable(items, 7)).toBe(7);
   });
 
@@ -55,7 +55,7 @@ describe("checkComparable", () => {
   it("asks for --steps when the stages end at different steps, and checks --steps", () => {
     const a = load(resolve("examples", "acpo.acpo"));
     const s = load(variant("short", "acpo.acpo", "stage explore until steps >= 10 { kl 0  token_weight 1 }"));
-    expect(() => checkComparable([a, s])).toThrow(/disagree on the number of steps: .* runs 300, .* runs 160; give --steps N/);
+    expect(() => checkComparable([a, s])).toThrow(/disagree on the number of steps: .* runs 60, .* runs 40; give --steps N/);
     expect(checkComparable([a, s], 20)).toBe(20);
     expect(() => checkComparable([a, s], 0)).toThrow(/--steps must be a positive integer/);
     expect(() => checkComparable([a])).toThrow(/at least two pipelines/);

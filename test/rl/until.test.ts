@@ -59,18 +59,18 @@ const allH = BATCH.flatMap((t) => t.entropies);
 const meanH = allH.reduce((a, v) => a + v, 0) / allH.length;
 
 describe("until conditions", () => {
-  it("step counts from the examples: acpo.acpo switches stages after 150 steps, grpo.acpo ends after 300", () => {
+  it("step counts from the examples: acpo.acpo switches stages after 30 steps, grpo.acpo ends after 60", () => {
     const acpo = loadPipeline("examples/acpo.acpo").pipeline!;
     const explore = new StageCondition(acpo, acpo.stages[0]!);
-    expect(explore.holds(BATCH, { steps: 149, totalSteps: 149 })).toBe(false);
-    expect(explore.holds(BATCH, { steps: 150, totalSteps: 150 })).toBe(true);
+    expect(explore.holds(BATCH, { steps: 29, totalSteps: 29 })).toBe(false);
+    expect(explore.holds(BATCH, { steps: 30, totalSteps: 30 })).toBe(true);
     const converge = new StageCondition(acpo, acpo.stages[1]!);
     // `steps` counts within the stage, not the run.
-    expect(converge.holds(BATCH, { steps: 149, totalSteps: 299 })).toBe(false);
-    expect(converge.holds(BATCH, { steps: 150, totalSteps: 300 })).toBe(true);
+    expect(converge.holds(BATCH, { steps: 29, totalSteps: 59 })).toBe(false);
+    expect(converge.holds(BATCH, { steps: 30, totalSteps: 60 })).toBe(true);
     const grpo = loadPipeline("examples/grpo.acpo").pipeline!;
     const train = new StageCondition(grpo, grpo.stages[0]!);
-    expect([299, 300, 301].map((s) => train.holds([], { steps: s, totalSteps: s }))).toEqual([false, true, true]);
+    expect([59, 60, 61].map((s) => train.holds([], { steps: s, totalSteps: s }))).toEqual([false, true, true]);
   });
 
   it("inline `until steps >= 3` and `until total_steps == 4` hold exactly when the counters say so", () => {
