@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium } from "playwright-core";
 
 export const CHROMIUM = "/usr/bin/chromium";
-const INSTALL = "apt-get update && apt-get install -y chromium";
+// An unreachable extra apt source must not stop the install: update, then install regardless.
+const INSTALL = "apt-get update || true; apt-get install -y chromium";
 
 /** Make sure /usr/bin/chromium exists, installing Debian's package when we may. */
 export function ensureChromium(): string {
