@@ -44,7 +44,7 @@ export interface ChainConfig {
 export function grpoChainConfig(p: Pipeline, stage: Stage): ChainConfig {
   const l = p.loss;
   if (l.ratio !== "token" || l.dualClip !== null) throw new Error("unfused chain: needs ratio token and no dual clip");
-  if (l.aggregate !== "token_mean" && l.aggregate !== "seq_mean_token_mean") throw new Error(`unfused chain: aggregate ${l.aggregate} is not implemented`);
+  if (l.aggregate !== "token_mean" && l.aggregate !== "seq_mean_token_mean") throw new Error(`unfused chain: the baseline covers token_mean and seq_mean_token_mean aggregation, not ${l.aggregate}`);
   let klCoef = 0;
   if (stage.kl) {
     const beta = p.params.find((q) => q.name === "beta");
