@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
 import { loadPipeline } from "../../compiler/index.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
+import { loadPlan, writePlan } from "../../compiler/plan/plan.js";
 import { printPipeline } from "../../compiler/print.js";
 import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { initWeights, presetConfig } from "../../runtime/model/presets.js";
@@ -117,5 +118,19 @@ describe("the training loop", () => {
     const metrics = jsonl(join(out, "metrics.jsonl"));
     expect(metrics.map((m) => m.skipped_updates)).toEqual([1, 2, 3, 4, 5]);
     expect(existsSync(join(out, "checkpoint-5"))).toBe(true); // the state at the stop is kept
+  });
+
+  it("trains from a compiled plan (acpo compile, then acpo run) exactly as from the source", async () => {
+    const gpu = await testGpu();
+    const { file } = variant("grpo", model, 2);
+    const planDir = join(mkdtempSync(join(tmpdir(), "acpo-plan-")), "plan");
+    writePlan(planDir, loadPipeline(file).pipeline!);
+    const plan = loadPlan(planDir);
+    const fromPlan = join(mkdtempSync(join(tmpdir(), "acpo-run-")), "run");
+    const fromSource = join(mkdtempSync(join(tmpdir(), "acpo-run-")), "run");
+    await train({ plan: { pipeline: plan.pipeline, stages: plan.stages }, outDir: fromPlan, quiet: true, gpu });
+    await train({ pipelinePath: file, outDir: fromSource, quiet: true, gpu });
+    const strip = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("time_") && k !== "tokens_per_s"));
+    expect(jsonl(join(fromPlan, "metrics.jsonl")).map(strip)).toEqual(jsonl(join(fromSource, "metrics.jsonl")).map(strip));
   });
 });
