@@ -106,7 +106,7 @@ describe("the training loop", () => {
     const strip = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("time_") && k !== "tokens_per_s"));
     expect(jsonl(metricsFile).map(strip)).toEqual(jsonl(join(whole, "metrics.jsonl")).map(strip));
     expect(readFileSync(join(killed, "samples.jsonl"), "utf8")).toEqual(readFileSync(join(whole, "samples.jsonl"), "utf8"));
-  });
+  }, 900_000); // three CLI processes; each compiles its shaders on a fresh machine
 
   it("skips non-finite updates, counts them, and stops with a clear message after several in a row", async () => {
     const gpu = await testGpu();
