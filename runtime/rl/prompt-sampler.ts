@@ -35,6 +35,9 @@ export interface Collected {
   rounds: number;
 }
 
+/** Each stage's lowered priority expression, built once (lowering per step would be wasted work). */
+const priorityOf = new WeakMap<Stage, CurriculumPriority>();
+
 /** Problems in the curriculum pool: a fixed slice of the training split. */
 const CURRICULUM_POOL = 1024;
 
@@ -50,7 +53,9 @@ export async function collectRollouts(
     let state = o.state;
     if (s.kind === "curriculum") {
       const priorities = { ...(o.state.priorities ?? {}) };
-      for (const g of new CurriculumPriority(pipeline, stage).evaluate(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
+      let pri = priorityOf.get(stage);
+      if (!pri) priorityOf.set(stage, (pri = new CurriculumPriority(pipeline, stage)));
+      for (const g of pri.evaluate(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
       state = { ...o.state, priorities };
     }
     return { trajectories: r.trajectories, generated: r.trajectories, cache: r.cache, cacheRows: r.trajectories.map((_, i) => i), seconds: r.seconds, state, rounds: 1 };

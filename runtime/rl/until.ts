@@ -197,22 +197,3 @@ export class CurriculumPriority {
     }));
   }
 }
-
-// One-call forms for the loop. Lowered graphs are cached per expression object (each
-// belongs to one resolved pipeline, whose params it reads), so per-step calls only evaluate.
-const conditions = new WeakMap<Stage, StageCondition>();
-const priorities = new WeakMap<Stage, CurriculumPriority>();
-
-/** Whether `stage`'s `until` holds after this optimizer step; `seed` seeds `rand` (default 0). */
-export function stageEnded(p: Pipeline, stage: Stage, trajs: readonly Trajectory[], c: Counters & { seed?: number }, cur: CurrentValues = {}): boolean {
-  let cond = conditions.get(stage);
-  if (!cond) conditions.set(stage, (cond = new StageCondition(p, stage)));
-  return cond.holds(trajs, c, { seed: c.seed, ...cur });
-}
-
-/** Curriculum priority of each group in `trajs`, by Trajectory.group (counters at 0: `steps` is not allowed in a priority). */
-export function groupPriorities(p: Pipeline, stage: Stage, trajs: readonly Trajectory[], cur: CurrentValues = {}): Map<number, number> {
-  let pri = priorities.get(stage);
-  if (!pri) priorities.set(stage, (pri = new CurriculumPriority(p, stage)));
-  return new Map(pri.evaluate(trajs, { steps: 0, totalSteps: 0 }, cur).map((g) => [g.group, g.priority]));
-}

@@ -133,4 +133,17 @@ describe("the training loop", () => {
     const strip = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("time_") && k !== "tokens_per_s"));
     expect(jsonl(join(fromPlan, "metrics.jsonl")).map(strip)).toEqual(jsonl(join(fromSource, "metrics.jsonl")).map(strip));
   });
+
+  it("samples prompts by curriculum priority and keeps the priorities in its checkpoint", async () => {
+    const gpu = await testGpu();
+    const { file } = variant("grpo", model, 3);
+    writeFileSync(file, readFileSync(file, "utf8").replace("sample all", "sample curriculum { priority 1 - accuracy }"));
+    const out = join(mkdtempSync(join(tmpdir(), "acpo-cur-")), "run");
+    const r = await train({ pipelinePath: file, outDir: out, quiet: true, gpu, checkpointEvery: 3 });
+    expect(r.steps).toBe(3);
+    const state = JSON.parse(readFileSync(join(out, "checkpoint-3", "trainer_state.json"), "utf8")) as { loop: { priorities?: Record<string, number> } };
+    const pri = Object.values(state.loop.priorities ?? {});
+    expect(pri.length).toBeGreaterThanOrEqual(2); // one per prompt seen (2 prompts per step)
+    for (const v of pri) expect(v).toBeGreaterThanOrEqual(0);
+  });
 });

@@ -9,7 +9,7 @@ import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
 import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
 import type { Trajectory } from "../../runtime/rl/types.js";
-import { CurriculumPriority, groupPriorities, StageCondition, stageEnded, trajectoryBatch } from "../../runtime/rl/until.js";
+import { CurriculumPriority, StageCondition, trajectoryBatch } from "../../runtime/rl/until.js";
 
 function pipeline(items: string, opts: { segment?: boolean } = {}): Pipeline {
   const seg = opts.segment ? "  segment entropy { top 0.2  markers []  min_gap 1  align none }\n  attribution loglik { judge policy }\n" : "";
@@ -158,14 +158,15 @@ describe("curriculum priorities", () => {
   });
 });
 
-describe("one-call forms for the loop", () => {
-  it("stageEnded and groupPriorities agree with the classes; rand sees the seed", () => {
+describe("conditions and priorities as the loop uses them", () => {
+  it("rand in a condition sees the seed; priorities come per group with its problem", () => {
     const p = pipeline("  stage a until steps >= 2 and mean(rand over batch) < 0.75 { kl 0  sample curriculum { priority 1 - accuracy } }");
     const st = p.stages[0]!;
-    expect(stageEnded(p, st, BATCH, { steps: 1, totalSteps: 1, seed: 3 })).toBe(false);
-    expect(stageEnded(p, st, BATCH, { steps: 2, totalSteps: 2, seed: 3 })).toBe(new StageCondition(p, st).holds(BATCH, { steps: 2, totalSteps: 2 }, { seed: 3 }));
-    expect(stageEnded(p, st, BATCH, { steps: 2, totalSteps: 2, seed: 3 })).toBe(true); // 25 uniforms average near 0.5
-    expect([...groupPriorities(p, st, BATCH)]).toEqual([[2, 1 - 1 / 3], [5, 0.25]]);
+    const cond = new StageCondition(p, st);
+    expect(cond.holds(BATCH, { steps: 1, totalSteps: 1 }, { seed: 3 })).toBe(false);
+    expect(cond.holds(BATCH, { steps: 2, totalSteps: 2 }, { seed: 3 })).toBe(true); // 25 uniforms average near 0.5
+    const pri = new CurriculumPriority(p, st).evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    expect(pri.map((g) => [g.group, g.priority])).toEqual([[2, 1 - 1 / 3], [5, 0.25]]);
   });
 });
 
