@@ -77,14 +77,14 @@ export function statsSize(l: StageLayout, d: Dims): number {
 /** Ids of `roots` and every node they read, stopping below nodes in `stop`. */
 export function cone(nodes: readonly Node[], roots: number[], stop: (n: Node) => boolean = () => false): Set<number> {
   const seen = new Set<number>();
-  const todo = [...roots];
-  while (todo.length) {
-    const id = todo.pop()!;
+  const pending = [...roots];
+  while (pending.length) {
+    const id = pending.pop()!;
     if (seen.has(id)) continue;
     seen.add(id);
     const n = nodes[id]!;
     if (stop(n) && !roots.includes(id)) continue;
-    for (const a of argsOf(n)) todo.push(a);
+    for (const a of argsOf(n)) pending.push(a);
   }
   return seen;
 }
