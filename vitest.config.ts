@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // Installs the Debian packages some tests use, once, before any test file runs.
+    globalSetup: ["test/global-setup.ts"],
     // Each worker owns one Dawn device; lavapipe already uses every core for a dispatch.
     pool: "forks",
     maxWorkers: 2,

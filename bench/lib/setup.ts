@@ -1,18 +1,18 @@
-// Makes sure the PyTorch baseline can run: scripts/setup-bench.mjs checks, and on Debian
+// Makes sure the PyTorch baseline can run: scripts/setup-system.mjs checks, and on Debian
 // as root installs python3-torch and libopenblas0-pthread. Runs once per bench process.
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts", "setup-bench.mjs");
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts", "setup-system.mjs");
 let result: { ok: true } | { ok: false; why: string } | null = null;
 
 export function ensureTorch(log: (msg: string) => void): { ok: true } | { ok: false; why: string } {
   if (result) return result;
-  log("checking the PyTorch baseline (scripts/setup-bench.mjs)");
-  const r = spawnSync(process.execPath, [SCRIPT], { encoding: "utf8", stdio: ["ignore", "inherit", "pipe"], timeout: 1_800_000 });
+  log("checking the PyTorch baseline (scripts/setup-system.mjs torch)");
+  const r = spawnSync(process.execPath, [SCRIPT, "torch"], { encoding: "utf8", stdio: ["ignore", "inherit", "pipe"], timeout: 1_800_000 });
   const lines = (r.stderr ?? "").trim().split("\n").filter(Boolean);
   for (const l of lines) log(l);
-  result = r.status === 0 ? { ok: true } : { ok: false, why: lines.pop()?.replace(/^setup-bench: /, "") ?? `setup-bench exited ${r.status}` };
+  result = r.status === 0 ? { ok: true } : { ok: false, why: lines.pop()?.replace(/^acpo setup-system: /, "") ?? `setup-system exited ${r.status}` };
   return result;
 }

@@ -1,13 +1,15 @@
-// Debian's PyTorch as an independent implementation to compare against. Tests that need
-// it install it on first use through the benchmark's installer (scripts/setup-bench.mjs:
-// Debian, root), as the README's test command must work on a fresh machine; elsewhere they
-// fail with what to install. The child environment is the benchmark's (bench/lib/torch.ts).
+// Debian's PyTorch as an independent implementation to compare against. The suite's global
+// set-up (test/global-setup.ts) installs it before any test runs; a test never installs it.
+// Where it is missing, tests fail with the command that provides it. The child environment
+// is the benchmark's (bench/lib/torch.ts).
 import { spawnSync } from "node:child_process";
 import { TORCH_PYTHON, torchEnv } from "../../bench/lib/torch.js";
 
 export function ensureTorch(): void {
-  const r = spawnSync(process.execPath, ["scripts/setup-bench.mjs"], { encoding: "utf8", timeout: 1_800_000 });
-  if (r.status !== 0) throw new Error(`this test needs PyTorch for ${TORCH_PYTHON}: ${(r.stderr ?? "").trim().split("\n").pop()}`);
+  const r = spawnSync(TORCH_PYTHON, ["-c", "import torch"], { encoding: "utf8", env: torchEnv(), timeout: 120_000 });
+  if (r.status !== 0) {
+    throw new Error(`this test needs PyTorch for ${TORCH_PYTHON} ('import torch' failed: ${(r.stderr ?? r.error?.message ?? "").trim().split("\n").pop()}); install it with 'node scripts/setup-system.mjs torch' as root on Debian, or 'apt-get install -y python3-torch libopenblas0-pthread'`);
+  }
 }
 
 /** Run a Python script with the system interpreter and parse its JSON stdout. */

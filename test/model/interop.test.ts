@@ -14,7 +14,7 @@ const SCRIPT = "test/model/fixtures/hf_torch_reference.py";
 const IDS = [1, 5, 9, 22, 40, 7, 3, 3, 51, 0, 17];
 
 describe("checkpoints written by PyTorch", () => {
-  beforeAll(() => ensureTorch(), 600_000);
+  beforeAll(() => ensureTorch());
 
   it.each([
     ["LlamaForCausalLM", "F32"],

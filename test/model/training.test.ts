@@ -14,7 +14,7 @@ import { testGpu } from "../helpers/gpu.js";
 import { ensureTorch, runTorchScript } from "../helpers/torch.js";
 
 describe("training steps against PyTorch", () => {
-  beforeAll(() => ensureTorch(), 600_000);
+  beforeAll(() => ensureTorch());
 
   it("8 AdamW steps on a tiny Llama give torch's losses and gradient norms", async () => {
     const gpu = await testGpu();

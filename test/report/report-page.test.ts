@@ -47,9 +47,9 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "acpo-report-"));
   const dirs = writeSyntheticComparison(root);
   data = writeReport(dirs, join(root, "report.html"));
-  browser = await launchChromium(); // installs Debian's chromium when missing (minutes)
+  browser = await launchChromium();
   page = await open(join(root, "report.html"));
-}, 900_000);
+}, 120_000);
 
 afterAll(async () => {
   await browser?.close();
