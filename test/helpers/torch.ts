@@ -8,7 +8,7 @@ import { TORCH_PYTHON, torchEnv } from "../../bench/lib/torch.js";
 export function ensureTorch(): void {
   const r = spawnSync(TORCH_PYTHON, ["-c", "import torch"], { encoding: "utf8", env: torchEnv(), timeout: 120_000 });
   if (r.status !== 0) {
-    throw new Error(`this test needs PyTorch for ${TORCH_PYTHON} ('import torch' failed: ${(r.stderr ?? r.error?.message ?? "").trim().split("\n").pop()}); install it with 'node scripts/setup-system.mjs torch' as root on Debian, or 'apt-get install -y python3-torch libopenblas0-pthread'`);
+    throw new Error(`this test needs PyTorch for ${TORCH_PYTHON} ('import torch' failed: ${(r.stderr ?? r.error?.message ?? "").trim().split("\n").pop()}); install it with 'node scripts/setup-system.mjs torch' (as root on Debian; elsewhere install PyTorch for that interpreter)`);
   }
 }
 

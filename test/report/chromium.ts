@@ -11,7 +11,7 @@ export const CHROMIUM = "/usr/bin/chromium";
 /** /usr/bin/chromium, or a failure that names the command that provides it. */
 export function ensureChromium(): string {
   if (existsSync(CHROMIUM)) return CHROMIUM;
-  throw new Error(`report tests need Chromium at ${CHROMIUM}; install it with 'node scripts/setup-system.mjs chromium' as root on Debian, or 'apt-get install -y chromium'`);
+  throw new Error(`report tests need Chromium at ${CHROMIUM}; install it with 'node scripts/setup-system.mjs chromium' (as root on Debian; elsewhere install Chromium there)`);
 }
 
 // No network, no background services, nothing kept between runs.
