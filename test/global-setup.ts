@@ -1,7 +1,7 @@
 // Runs once, before any test file: installs the Debian packages the suite uses beside Node
 // (PyTorch for the oracles, Chromium for the report's browser tests) through
-// scripts/setup-system.mjs, serially, so that no test calls apt and no two apt runs race
-// for the dpkg lock. When a package cannot be provided, the suite still runs and the tests
+// scripts/setup-system.mjs, serially, so that no test installs anything and no two installs race
+// for the package manager's lock. When a package cannot be provided, the suite still runs and the tests
 // that need it fail with the command that fixes it (test/helpers/torch.ts, chromium.ts).
 import { spawnSync } from "node:child_process";
 
