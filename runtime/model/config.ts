@@ -30,6 +30,25 @@ export interface ModelConfig {
   raw: Record<string, unknown>;
 }
 
+/**
+ * Upper bounds on config.json sizes. Far above every Llama / Qwen2 model published (vocab
+ * 152k, hidden 8192, 80 layers, 1M positions), low enough that the tables the runtime
+ * derives from the config alone (RoPE: max_position_embeddings x head_dim/2, twice) fit in
+ * memory, so an absurd value is an error naming the field instead of a failed allocation.
+ */
+export const CONFIG_LIMITS = {
+  vocab_size: 1 << 24,
+  hidden_size: 1 << 16,
+  intermediate_size: 1 << 18,
+  num_hidden_layers: 1024,
+  num_attention_heads: 1024,
+  num_key_value_heads: 1024,
+  head_dim: 1024,
+  max_position_embeddings: 1 << 22,
+} as const;
+/** Elements of each RoPE table (cos and sin): 2^27 floats is 512 MiB. */
+export const MAX_ROPE_TABLE = 1 << 27;
+
 /** Parse and validate a config.json object; `file` names the source in errors. */
 export function parseConfig(raw: Record<string, unknown>, file = "config.json"): ModelConfig {
   const archs = raw.architectures;
@@ -37,14 +56,22 @@ export function parseConfig(raw: Record<string, unknown>, file = "config.json"):
   if (!arch || !ARCHITECTURES.includes(arch as Architecture)) {
     throw new CheckpointError(`${file}: architecture ${JSON.stringify(arch ?? null)} is not supported (supported: ${ARCHITECTURES.join(", ")})`);
   }
-  const int = (key: string, fallback?: number): number => {
+  const int = (key: keyof typeof CONFIG_LIMITS, fallback?: number): number => {
     const v = raw[key] ?? fallback;
-    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new CheckpointError(`${file}: '${key}' must be a positive integer, got ${JSON.stringify(v ?? null)}`);
+    const max = CONFIG_LIMITS[key];
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0 || v > max) {
+      throw new CheckpointError(`${file}: '${key}' must be an integer from 1 to ${max}, got ${JSON.stringify(v ?? null)}`);
+    }
     return v;
   };
   const num = (key: string, fallback: number): number => {
     const v = raw[key] ?? fallback;
-    if (typeof v !== "number" || !(v > 0)) throw new CheckpointError(`${file}: '${key}' must be a positive number, got ${JSON.stringify(v)}`);
+    if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new CheckpointError(`${file}: '${key}' must be a positive finite number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const bool = (key: string): boolean => {
+    const v = raw[key] ?? false;
+    if (typeof v !== "boolean") throw new CheckpointError(`${file}: '${key}' must be true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const hiddenSize = int("hidden_size");
@@ -59,12 +86,24 @@ export function parseConfig(raw: Record<string, unknown>, file = "config.json"):
   if (raw.rope_scaling) throw new CheckpointError(`${file}: rope_scaling is not supported yet; remove it or use a model without it`);
   const act = raw.hidden_act ?? "silu";
   if (act !== "silu") throw new CheckpointError(`${file}: hidden_act '${String(act)}' is not supported (Llama and Qwen2 use 'silu')`);
+  const maxPositions = int("max_position_embeddings", 2048);
+  if (maxPositions * (headDim / 2) > MAX_ROPE_TABLE) {
+    // Without rope_scaling, the tables for positions below a smaller limit are the same.
+    throw new CheckpointError(`${file}: max_position_embeddings ${maxPositions} with head dimension ${headDim} needs RoPE tables of ${maxPositions * (headDim / 2)} values each (limit ${MAX_ROPE_TABLE}); lower max_position_embeddings to at most ${Math.floor(MAX_ROPE_TABLE / (headDim / 2))}, the longest sequence acpo will then accept`);
+  }
+  const vocabSize = int("vocab_size");
+  const tokenId = (key: string, v: unknown): number => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= vocabSize) {
+      throw new CheckpointError(`${file}: '${key}' must be a token id from 0 to ${vocabSize - 1} (vocab_size - 1), got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
   const isQwen = arch === "Qwen2ForCausalLM";
-  const attentionBias = raw.attention_bias === true;
-  const eos = raw.eos_token_id;
+  const attentionBias = bool("attention_bias");
+  const eos = raw.eos_token_id ?? [];
   return {
     architecture: arch as Architecture,
-    vocabSize: int("vocab_size"),
+    vocabSize,
     hiddenSize,
     intermediateSize: int("intermediate_size"),
     numLayers: int("num_hidden_layers"),
@@ -73,13 +112,13 @@ export function parseConfig(raw: Record<string, unknown>, file = "config.json"):
     headDim,
     rmsNormEps: num("rms_norm_eps", 1e-6),
     ropeTheta: num("rope_theta", 10000),
-    maxPositions: int("max_position_embeddings", 2048),
+    maxPositions,
     // LlamaConfig and Qwen2Config both default tie_word_embeddings to false.
-    tieWordEmbeddings: raw.tie_word_embeddings === true,
+    tieWordEmbeddings: bool("tie_word_embeddings"),
     qkvBias: isQwen || attentionBias,
     oBias: !isQwen && attentionBias,
-    bosTokenId: typeof raw.bos_token_id === "number" ? raw.bos_token_id : null,
-    eosTokenId: Array.isArray(eos) ? (eos as number[]) : typeof eos === "number" ? [eos] : [],
+    bosTokenId: raw.bos_token_id === undefined || raw.bos_token_id === null ? null : tokenId("bos_token_id", raw.bos_token_id),
+    eosTokenId: (Array.isArray(eos) ? eos : [eos]).map((v) => tokenId("eos_token_id", v)),
     raw,
   };
 }

@@ -4,7 +4,7 @@ import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import type { ModelConfig } from "./config.js";
 import { parameterSpecs } from "./layout.js";
-import type { TensorMap } from "./safetensors.js";
+import { CheckpointError, type TensorMap } from "./safetensors.js";
 
 export class GpuWeights {
   /** Parameters by HF name, shapes as in the checkpoint. */
@@ -18,7 +18,9 @@ export class GpuWeights {
   ) {
     for (const spec of parameterSpecs(config)) {
       const t = weights.get(spec.name);
-      if (!t) throw new Error(`missing tensor '${spec.name}'`);
+      if (!t) throw new CheckpointError(`missing tensor '${spec.name}' (expected shape [${spec.shape}] from config.json)`);
+      const n = spec.shape.reduce((a, b) => a * b, 1);
+      if (t.data.length !== n) throw new CheckpointError(`tensor '${spec.name}' has ${t.data.length} values but config.json implies shape [${spec.shape}] (${n} values)`);
       this.params.set(spec.name, gpu.upload(t.data, spec.shape, spec.name));
     }
   }

@@ -101,7 +101,7 @@ describe("HF checkpoint folders", () => {
   it("rejects unsupported architectures and inconsistent configs by name", () => {
     expect(() => tinyConfig("GPT2LMHeadModel" as never)).toThrow(/architecture "GPT2LMHeadModel" is not supported/);
     expect(() => tinyConfig("LlamaForCausalLM", { num_key_value_heads: 3 })).toThrow(/multiple of num_key_value_heads/);
-    expect(() => tinyConfig("LlamaForCausalLM", { hidden_size: -4 })).toThrow(/'hidden_size' must be a positive integer/);
+    expect(() => tinyConfig("LlamaForCausalLM", { hidden_size: -4 })).toThrow("config.json: 'hidden_size' must be an integer from 1 to 65536, got -4");
     const dir = tmp();
     expect(() => loadCheckpoint(dir)).toThrow(/not a model folder/);
     writeFileSync(join(dir, "config.json"), "{ not json");
