@@ -18,19 +18,14 @@ export class TextTokenizer {
     readonly config: Record<string, unknown> = {},
     source = "tokenizer.json",
   ) {
+    // Our own checks first, so that the common malformations get a message that says which field.
+    this.pieces = tokenPieces(json, source);
     try {
       this.tok = new Tokenizer(json as never, config as never);
     } catch (e) {
       throw new CheckpointError(`${source}: cannot build a tokenizer (${(e as Error).message})`);
     }
-    const model = json.model as { vocab?: Record<string, number> | [string, number][] } | undefined;
-    const pieces: string[] = [];
-    const vocab = model?.vocab;
-    if (Array.isArray(vocab)) vocab.forEach(([piece], i) => (pieces[i] = piece)); // Unigram: [piece, score][]
-    else if (vocab) for (const [piece, id] of Object.entries(vocab)) pieces[id] = piece;
-    for (const t of (json.added_tokens ?? []) as { id: number; content: string }[]) pieces[t.id] = t.content;
-    this.pieces = pieces;
-    this.vocabSize = pieces.length;
+    this.vocabSize = this.pieces.length;
     const idOf = (key: string): number | null => {
       const v = config[key];
       const s = typeof v === "string" ? v : (v as { content?: string } | undefined)?.content;
@@ -60,6 +55,39 @@ export class TextTokenizer {
     const i = this.pieces.indexOf(token);
     return i >= 0 ? i : undefined;
   }
+}
+
+/** Largest token id a tokenizer.json may use (config.ts bounds vocab_size the same way). */
+const MAX_TOKEN_ID = (1 << 24) - 1;
+
+/**
+ * id -> piece from the vocabulary and the added tokens. Ids are checked here because they
+ * index an array: a hostile id (1e12, -1, "7") would otherwise make a huge sparse array or
+ * a vocabulary size that means nothing.
+ */
+function tokenPieces(json: Record<string, unknown>, source: string): string[] {
+  const fail = (what: string): never => {
+    throw new CheckpointError(`${source}: ${what}`);
+  };
+  const id = (v: unknown, where: string): number =>
+    typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_TOKEN_ID ? v : fail(`${where} must be a token id from 0 to ${MAX_TOKEN_ID}, got ${JSON.stringify(v)}`);
+  const pieces: string[] = [];
+  const vocab = (json.model as { vocab?: unknown } | undefined)?.vocab;
+  if (Array.isArray(vocab)) {
+    // Unigram: [piece, score][]
+    vocab.forEach((entry, i) => (pieces[i] = Array.isArray(entry) && typeof entry[0] === "string" ? entry[0] : fail(`model.vocab[${i}] must be [piece, score]`)));
+  } else if (vocab !== undefined && vocab !== null) {
+    if (typeof vocab !== "object") fail("model.vocab must be an object of piece -> id");
+    for (const [piece, v] of Object.entries(vocab)) pieces[id(v, `model.vocab[${JSON.stringify(piece)}]`)] = piece;
+  }
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) fail("added_tokens must be an array");
+  (added as unknown[]).forEach((t, i) => {
+    const c = (t as { content?: unknown } | null)?.content;
+    if (typeof c !== "string") fail(`added_tokens[${i}].content must be a string`);
+    pieces[id((t as { id?: unknown }).id, `added_tokens[${i}].id`)] = c as string;
+  });
+  return pieces;
 }
 
 export const SPECIAL_TOKENS = { pad: "<pad>", bos: "<bos>", eos: "<eos>" } as const;

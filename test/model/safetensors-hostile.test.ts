@@ -10,6 +10,7 @@ import { loadCheckpoint, saveCheckpoint } from "../../runtime/model/checkpoint.j
 import { type ModelConfig, parseConfig, readConfig } from "../../runtime/model/config.js";
 import { parameterSpecs } from "../../runtime/model/layout.js";
 import { CheckpointError, type TensorMap, readSafetensors } from "../../runtime/model/safetensors.js";
+import { TextTokenizer, charTokenizerFiles } from "../../runtime/model/tokenizer.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "acpo-hostile-"));
 
@@ -185,5 +186,32 @@ describe("non-finite weights", () => {
     expect(() => loadCheckpoint(dir)).toThrow(new CheckpointError(`${join(dir, "model.safetensors.index.json")}: tensor 'model.norm.weight' maps to "../../etc/passwd"; a shard must be a file name in the same folder`));
     writeFileSync(join(dir, "model.safetensors.index.json"), "null");
     expect(() => loadCheckpoint(dir)).toThrow(/model\.safetensors\.index\.json: not a valid safetensors index \('weight_map' must be an object/);
+  });
+});
+
+describe("hostile tokenizer.json", () => {
+  const base = () => charTokenizerFiles(["First"]).tokenizer as Record<string, unknown> & { model: Record<string, unknown> };
+  function tokFailure(json: Record<string, unknown>): string {
+    try {
+      new TextTokenizer(json, {}, "T");
+      return "ok";
+    } catch (e) {
+      expect(e, String(e)).toBeInstanceOf(CheckpointError);
+      return (e as Error).message;
+    }
+  }
+  const withVocab = (vocab: unknown) => {
+    const j = base();
+    return { ...j, model: { ...j.model, vocab } };
+  };
+
+  it.each([
+    ["a vocabulary id of 10^12", withVocab({ a: 0, b: 1e12 }), 'T: model.vocab["b"] must be a token id from 0 to 16777215, got 1000000000000'],
+    ["a negative vocabulary id", withVocab({ a: 0, b: -1 }), 'T: model.vocab["b"] must be a token id from 0 to 16777215, got -1'],
+    ["added_tokens that is not an array", { ...base(), added_tokens: { id: 1 } }, "T: added_tokens must be an array"],
+    ["an added token without content", { ...base(), added_tokens: [{ id: 1 }] }, "T: added_tokens[0].content must be a string"],
+    ["an added token with a string id", { ...base(), added_tokens: [{ id: "7", content: "x" }] }, 'T: added_tokens[0].id must be a token id from 0 to 16777215, got "7"'],
+  ] as [string, Record<string, unknown>, string][])("%s", (_what, json, message) => {
+    expect(tokFailure(json)).toBe(message);
   });
 });
