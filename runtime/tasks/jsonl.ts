@@ -5,20 +5,26 @@
 //   a trailing newline at the end of the file reads). Every other line must be a JSON object.
 // - Bad JSON, a non-object, a missing field or a field of the wrong type is an error that
 //   names file:line, the field, and what to write instead. Loading stops at the first one.
-// - A UTF-8 byte-order mark at the start and CRLF line ends are accepted.
+// - A UTF-8 byte-order mark at the start and CRLF line ends are accepted. Lines must be UTF-8
+//   (a bad byte is an error naming file:line, never replaced by U+FFFD) and at most
+//   MAX_LINE_BYTES long; the file is read in chunks, so a huge line never sits in memory.
+//   The path must be a regular file (a FIFO or a device is refused: it would hang or never end).
 //
 // Split policy: a record with a `split` field ("train" or "test") goes there. A record
 // without one is assigned by hashing its prompt text (deterministic, independent of line
 // order and of the run's seed; equal prompts always share a split, so no prompt is in
 // both). With separate `train` and `test` files, each file is its split.
-import { readFileSync } from "node:fs";
 import { basename, resolve } from "node:path";
+import { readLines } from "../line-reader.js";
 import { countdownKey, countdownPrompt, countdownTrace } from "./countdown.js";
 import { ANSWER_CLOSE, ANSWER_OPEN, parseDecimal } from "./answer.js";
 import { OptionReader } from "./options.js";
 import { mixSeed, Rng, splitOf } from "./rng.js";
 import { TaskSpecError, type Problem, type Split, type Task, type Verdict } from "./types.js";
 import { verifyCountdown, verifyExact, verifyNumeric } from "./verifiers.js";
+
+/** Longest record line, in bytes (runtime/tasks/README.md): far above any prompt a model here can read. */
+export const MAX_LINE_BYTES = 1 << 20;
 
 export type JsonlVerifier = "exact" | "numeric" | "countdown";
 
@@ -103,18 +109,10 @@ export class JsonlTask implements Task<JsonlProblem> {
 
   /** `role`: the split every record of this file belongs to, or null to read each record's. */
   private load(file: string, role: Split | null): void {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new TaskSpecError(`task jsonl: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the path`);
-    }
-    if (text.startsWith("\uFEFF")) text = text.slice(1);
-    const lines = text.split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!.endsWith("\r") ? lines[i]!.slice(0, -1) : lines[i]!;
-      if (line.trim() === "") continue;
-      const row = this.parseLine(file, i + 1, line, role);
+    const lines = readLines(file, { maxLineBytes: MAX_LINE_BYTES, error: (what) => new TaskSpecError(`task jsonl: ${what}`) });
+    for (const { no, text } of lines) {
+      if (text.trim() === "") continue;
+      const row = this.parseLine(file, no, text, role);
       this.rows[row.split].push(row);
     }
   }

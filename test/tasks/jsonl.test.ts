@@ -1,8 +1,9 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { JsonlTask } from "../../runtime/tasks/jsonl.js";
+import { JsonlTask, MAX_LINE_BYTES } from "../../runtime/tasks/jsonl.js";
 import { TaskSpecError } from "../../runtime/tasks/types.js";
 
 const dir = mkdtempSync(join(tmpdir(), "acpo-jsonl-"));
@@ -58,8 +59,32 @@ describe("jsonl task: malformed lines", () => {
     expect(errorOf("\n \n")).toMatch(/no records/);
     expect(errorOf("")).toMatch(/no records/);
   });
+  it("refuses a line over MAX_LINE_BYTES by file:line, and accepts one at the limit", () => {
+    const rec = (n: number) => JSON.stringify({ prompt: "p".repeat(n), answer: "1" });
+    const pad = rec(0).length;
+    // Exactly at the limit (the line end does not count), then one byte over.
+    const atLimit = file(lines({ prompt: "a", answer: "1" }, rec(MAX_LINE_BYTES - pad)));
+    expect(new JsonlTask({ path: atLimit }).size("train") + new JsonlTask({ path: atLimit }).size("test")).toBe(2);
+    expect(errorOf(lines({ prompt: "a", answer: "1" }, rec(MAX_LINE_BYTES - pad + 1)))).toBe(
+      "task jsonl: FILE:2: line is longer than 1 MiB, the limit for one record; shorten or split it (is this a JSON-lines file?)",
+    );
+    // Tens of MB in one line: refused when the limit is passed, before the rest is read.
+    expect(errorOf(`${rec(40 << 20)}\n`)).toMatch(/^task jsonl: FILE:1: line is longer than 1 MiB/);
+  });
+  it("refuses bytes that are not UTF-8 by file:line, instead of reading them as U+FFFD", () => {
+    const p = join(dir, "latin1.jsonl");
+    writeFileSync(p, Buffer.concat([Buffer.from(`${JSON.stringify({ prompt: "ok", answer: "1" })}\n{"prompt": "caf`), Buffer.from([0xe9]), Buffer.from('", "answer": "2"}\n')]));
+    expect(() => new JsonlTask({ path: p })).toThrow(new TaskSpecError(`task jsonl: ${p}:2: not valid UTF-8 (byte 16 of the line is 0xe9); save the file as UTF-8`));
+  });
+  it("refuses a device or a FIFO as the dataset instead of reading forever", () => {
+    expect(() => new JsonlTask({ path: "/dev/zero" })).toThrow(new TaskSpecError("task jsonl: /dev/zero: is a device, not a regular file; write the records to a file and give its path"));
+    const fifo = join(dir, "fifo.jsonl");
+    execFileSync("mkfifo", [fifo]);
+    expect(() => new JsonlTask({ path: fifo })).toThrow(new TaskSpecError(`task jsonl: ${fifo}: is a FIFO, not a regular file; write the records to a file and give its path`));
+    expect(() => new JsonlTask({ path: dir })).toThrow(new TaskSpecError(`task jsonl: ${dir}: is a directory, not a regular file; write the records to a file and give its path`));
+  });
   it("names a missing file and a required trace field", () => {
-    expect(() => new JsonlTask({ path: join(dir, "absent.jsonl") })).toThrow(/cannot read .*absent\.jsonl \(ENOENT\); check the path/);
+    expect(() => new JsonlTask({ path: join(dir, "absent.jsonl") })).toThrow(/^task jsonl: .*absent\.jsonl: cannot read \(ENOENT\); check the path$/);
     expect(errorOf(lines({ prompt: "a", answer: "1" }), { traceField: "solution" })).toMatch(/FILE:1: missing field "solution"/);
   });
 });
