@@ -1,19 +1,20 @@
 // Answer log-likelihoods after many prefixes of one response, reusing a KV cache: the
 // prefix's keys and values are already cached (attention is causal, so the tokens after a
-// prefix never change it), so each L(prefix, Y) costs only |Y| new tokens, not a forward
-// pass over prompt + prefix + answer.
+// prefix never change it), so each L(prefix, Y) costs only |suffix| + |Y| new tokens, not a
+// forward pass over prompt + prefix + suffix + answer.
 //
-// One query = (source cache row, prefix end e, answer Y of m tokens). Its scoring row is a
-// copy of the source row; we feed [t_{e-1}, Y_0, ..., Y_{m-2}] at absolute positions
-// P+e-1 .. P+e+m-2 (P = prompt length, t_{e-1} the last prefix token: the prompt's last
-// token when e = 0), so logits row j predicts Y_j. The first fed token overwrites its own
-// cached key/value with the same values; attention for positions >= P+e-1 reads cached
+// One query = (source cache row, prefix end e, unscored suffix S of s tokens, answer Y of m
+// tokens). Its scoring row is a copy of the source row; with Z = S then Y (n = s + m tokens)
+// we feed [t_{e-1}, Z_0, ..., Z_{n-2}] at absolute positions P+e-1 .. P+e+n-2 (P = prompt
+// length, t_{e-1} the last prefix token: the prompt's last token when e = 0), so logits row j
+// predicts Z_j; only rows j >= s (the answer) are summed. The first fed token overwrites its
+// own cached key/value with the same values; attention for positions >= P+e-1 reads cached
 // entries only below P+e-1, and the copied entries above that are overwritten before they
-// are read. Rows of a chunk are right-padded to the chunk's longest answer; padded query
-// slots compute garbage (NaN when they run past Tmax) that is never read, since every row
-// is independent (matmuls, norms and log-softmax are per row; attention is per cache row).
+// are read. Rows of a chunk are right-padded to the chunk's longest Z; padded query slots
+// compute garbage (NaN when they run past Tmax) that is never read, since every row is
+// independent (matmuls, norms and log-softmax are per row; attention is per cache row).
 //
-// Memory per chunk of R rows with Tq = longest answer: the chunk's cache
+// Memory per chunk of R rows with Tq = longest Z: the chunk's cache
 // R * layers * 2 * Hkv * Tmax * D * 4 bytes (a whole copied row each), the decoder's work
 // R * Tq * (4C + 2Hq*D + 2Hkv*D + 3F + V) * 4 bytes (logits dominate for large vocabularies),
 // and R * Tq floats of log-probabilities kept until the single read at the end. Chunks are
@@ -34,9 +35,14 @@ export interface PrefixQuery {
   lastToken: number;
   /** Prefix end e: the prefix is response tokens [0, e). */
   end: number;
-  /** Y, m >= 1 tokens. */
+  /** S: fed after the prefix and before Y, not scored (the answer's opening tag); may be empty. */
+  suffix: readonly number[];
+  /** Y, m >= 1 tokens, scored. */
   answer: readonly number[];
 }
+
+/** The tokens fed after the prefix: the suffix, then the answer. */
+const fedOf = (q: PrefixQuery): readonly number[] => (q.suffix.length === 0 ? q.answer : [...q.suffix, ...q.answer]);
 
 export interface ChunkLimits {
   /** Most scoring rows per chunk. */
@@ -73,8 +79,8 @@ export function chunksOf(lengths: readonly number[], limits: ChunkLimits): [numb
 }
 
 /**
- * sum_j log p(Y_j | cached row up to P+e-1, Y_<j) for each query, under `judge`, whose model
- * must be the one that filled `source`. One GPU read at the end.
+ * sum_j log p(Y_j | cached row up to P+e-1, S, Y_<j) for each query, under `judge`, whose
+ * model must be the one that filled `source`. One GPU read at the end.
  */
 export async function answerLogliksFromCache(judge: Policy, source: KVCache, queries: readonly PrefixQuery[], limits: ChunkLimits): Promise<Float64Array> {
   const gpu = judge.gpu, V = judge.config.vocabSize;
@@ -82,27 +88,30 @@ export async function answerLogliksFromCache(judge: Policy, source: KVCache, que
   for (const q of queries) {
     if (!(q.row >= 0 && q.row < source.B)) throw new Error(`attribution: cache row ${q.row} out of range (cache has ${source.B} rows)`);
     if (q.answer.length < 1) throw new Error("attribution: empty answer");
-    const last = q.promptLength + q.end + q.answer.length - 2; // position of the last fed real token
-    if (q.promptLength < 1 || last >= source.Tmax) throw new Error(`attribution: prompt ${q.promptLength} + prefix ${q.end} + answer ${q.answer.length} exceeds the cache's ${source.Tmax} positions`);
+    const last = q.promptLength + q.end + q.suffix.length + q.answer.length - 2; // position of the last fed real token
+    if (q.promptLength < 1 || last >= source.Tmax) throw new Error(`attribution: prompt ${q.promptLength} + prefix ${q.end} + suffix ${q.suffix.length} + answer ${q.answer.length} exceeds the cache's ${source.Tmax} positions`);
   }
-  // Longest answers first, so a chunk's rows pad to similar lengths.
-  const order = Array.from(queries.keys()).sort((a, b) => queries[b]!.answer.length - queries[a]!.answer.length || a - b);
-  const chunks = chunksOf(order.map((i) => queries[i]!.answer.length), limits);
+  const fed = queries.map(fedOf);
+  // Longest first, so a chunk's rows pad to similar lengths.
+  const order = Array.from(queries.keys()).sort((a, b) => fed[b]!.length - fed[a]!.length || a - b);
+  const chunks = chunksOf(order.map((i) => fed[i]!.length), limits);
   const decoder = new Decoder(gpu, judge.model);
   const pending: { logp: Tensor; rows: number[]; Tq: number }[] = [];
   try {
     for (const [c0, c1] of chunks) {
       const rows = order.slice(c0, c1);
-      const Tq = Math.max(...rows.map((i) => queries[i]!.answer.length));
-      pending.push({ logp: scoreChunk(gpu, decoder, source, rows.map((i) => queries[i]!), Tq, V), rows, Tq });
+      const Tq = Math.max(...rows.map((i) => fed[i]!.length));
+      pending.push({ logp: scoreChunk(gpu, decoder, source, rows.map((i) => ({ q: queries[i]!, fed: fed[i]! })), Tq, V), rows, Tq });
       decoder.release(); // work buffers back to the pool: a later chunk of another shape reuses them
     }
     const out = new Float64Array(queries.length);
     for (const p of pending) {
       const lp = await gpu.read(p.logp);
       p.rows.forEach((qi, r) => {
+        // Rows j < |S| predict the suffix (not scored); rows |S| .. |S|+m-1 predict Y.
+        const q = queries[qi]!;
         let s = 0;
-        for (let j = 0; j < queries[qi]!.answer.length; j++) s += lp[r * p.Tq + j]!;
+        for (let j = q.suffix.length; j < q.suffix.length + q.answer.length; j++) s += lp[r * p.Tq + j]!;
         out[qi] = s;
       });
     }
@@ -113,17 +122,17 @@ export async function answerLogliksFromCache(judge: Policy, source: KVCache, que
   }
 }
 
-/** Records one chunk's scoring; returns its (R*Tq) log-probabilities of the targets. */
-function scoreChunk(gpu: Gpu, decoder: Decoder, source: KVCache, qs: PrefixQuery[], Tq: number, V: number): Tensor {
+/** Records one chunk's scoring; returns its (R*Tq) log-probabilities of the targets Z (suffix then answer). */
+function scoreChunk(gpu: Gpu, decoder: Decoder, source: KVCache, qs: { q: PrefixQuery; fed: readonly number[] }[], Tq: number, V: number): Tensor {
   const R = qs.length;
   const ids = new Uint32Array(R * Tq), pos = new Uint32Array(R * Tq), targets = new Uint32Array(R * Tq), start = new Uint32Array(R);
-  qs.forEach((q, r) => {
+  qs.forEach(({ q, fed }, r) => {
     const s = q.promptLength + q.end - 1;
     start[r] = s;
     for (let j = 0; j < Tq; j++) {
-      ids[r * Tq + j] = j === 0 ? q.lastToken : (q.answer[j - 1] ?? 0);
+      ids[r * Tq + j] = j === 0 ? q.lastToken : (fed[j - 1] ?? 0);
       pos[r * Tq + j] = s + j;
-      targets[r * Tq + j] = q.answer[j] ?? 0;
+      targets[r * Tq + j] = fed[j] ?? 0;
     }
   });
   const cache = new KVCache(gpu, source.model, R, source.Tmax);
@@ -133,7 +142,7 @@ function scoreChunk(gpu: Gpu, decoder: Decoder, source: KVCache, qs: PrefixQuery
     start: gpu.upload(start, [R], "attr start"),
     targets: gpu.upload(targets, [R * Tq], "attr targets"),
   };
-  cache.copyRowsFrom(source, qs.map((q) => q.row));
+  cache.copyRowsFrom(source, qs.map(({ q }) => q.row));
   const logits = decoder.step(cache, t.ids, t.pos, t.start, Tq, null); // (R*Tq, V)
   const logp = gpu.empty([R * Tq], "attr logp");
   logprobsForward(gpu, logp, null, logits, t.targets, { N: R * Tq, V });

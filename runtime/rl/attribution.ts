@@ -1,22 +1,29 @@
 // Step attribution (ACPO section 2.1.2): how much each reasoning step changes the judge's
 // belief in the final answer.
 //
-// A response is segmented into steps S_1..S_K (segment.ts); Y = the tokens of its final
-// `<answer>...</answer>`, tags included; L(prefix, Y) = sum_j log p(Y_j | prompt, prefix, Y_<j),
-// with Y placed right after the prefix. For the reasoning steps i = 1..reasoningSteps the
-// prefix S_1..S_i is response tokens [0, e_i) with e_i = min(b_i, answer start) (the clamp
-// matters only when the answer is not a step boundary: a prefix never includes the answer
-// it scores), and e_0 = 0 is the prompt alone.
+// A response is segmented into steps S_1..S_K (segment.ts). Y is the CONTENT of its final
+// `<answer>...</answer>` (tokens [contentStart, contentEnd)): not the tags, not the EOS.
+// Scoring the tags too made L(prefix, Y) mostly -log p("<answer>" | mid-trace), large
+// after every prefix but the last, so C piled up on the step just before the answer. So
+// the prefix is followed by a fixed answer-eliciting suffix, the same for every prefix of
+// the trajectory: its own opening-tag tokens [start, contentStart). Then
+//   L(prefix, Y) = sum_j log p(Y_j | prompt, prefix, open tag, Y_<j)   (content tokens only).
+// For the reasoning steps i = 1..reasoningSteps the prefix S_1..S_i is response tokens
+// [0, e_i) with e_i = min(b_i, answer start) (the clamp matters only when the answer is not
+// a step boundary: a prefix never includes the answer it scores), and e_0 = 0 is the
+// prompt alone.
 //   measure "loglik":     C_i = L(e_i) - L(e_{i-1})
 //   measure "perplexity": C_i = PPL(e_{i-1}) - PPL(e_i),  PPL(e) = exp(-L(e) / |Y|)
 // Both are positive when step i makes the answer more likely.
 // Conventions: a trajectory without segmentation gets [] (attribution off for it); one
-// without a complete answer gets C = 0 for every reasoning step (there is no Y to explain,
-// and 0 leaves its advantage to the base term); one with no reasoning steps gets [].
+// without a complete answer, or whose answer is empty (`<answer></answer>`), gets C = 0 for
+// every reasoning step (there is no Y to explain, and 0 leaves its advantage to the base
+// term); one with no reasoning steps gets [].
 //
 // attributeSteps is the fast path (attribution-kv.ts): prefixes' keys/values come from a
-// KV cache, so each L costs |Y| tokens. attributeStepsExplicit is the reference: one full
-// forward of prompt + prefix + answer per (trajectory, prefix), no cache. Tests hold them equal.
+// KV cache, so each L costs |suffix| + |Y| tokens. attributeStepsExplicit is the reference:
+// one full forward of prompt + prefix + suffix + Y per (trajectory, prefix), no cache.
+// Tests hold them equal.
 //
 // Judges (compiler/pipeline.ts Attribution.judge): "policy" scores with the policy that
 // sampled the rollouts, whose generate(keepCache) cache is reused; "initial" (a frozen copy
@@ -39,8 +46,11 @@ export interface AttributionInput {
   cacheRow?: number;
 }
 
-/** What one trajectory needs scored: its answer and the distinct prefix ends e_0 = 0 < ... */
+/** What one trajectory needs scored: its suffix, its answer and the distinct prefix ends e_0 = 0 < ... */
 interface Plan {
+  /** The answer-eliciting suffix fed after every prefix, not scored: the opening-tag tokens. */
+  suffix: number[];
+  /** Y: the answer's content tokens, scored. */
   answer: number[];
   /** e_0..e_K for the K reasoning steps (non-decreasing; equal after the clamp). */
   ends: number[];
@@ -50,15 +60,19 @@ interface Plan {
 function planOf(t: AttributionInput, index: number): Plan | null {
   const seg = t.segmentation;
   if (seg === null || seg.answer === null || seg.reasoningSteps === 0) return null;
-  const T = t.responseIds.length, { start, end } = seg.answer;
+  const T = t.responseIds.length, { start, end, contentStart, contentEnd } = seg.answer;
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end && end <= T)) {
     throw new RangeError(`attribution: trajectory ${index}: answer span [${start}, ${end}) outside its ${T} response tokens`);
   }
+  if (!(Number.isInteger(contentStart) && Number.isInteger(contentEnd) && start <= contentStart && contentStart <= contentEnd && contentEnd <= end)) {
+    throw new RangeError(`attribution: trajectory ${index}: answer content [${contentStart}, ${contentEnd}) outside its answer span [${start}, ${end})`);
+  }
   if (seg.boundaries.length < seg.reasoningSteps + 1) throw new RangeError(`attribution: trajectory ${index}: ${seg.reasoningSteps} reasoning steps but ${seg.boundaries.length} boundaries`);
   if (t.promptIds.length < 1) throw new RangeError(`attribution: trajectory ${index}: empty prompt`);
+  if (contentStart === contentEnd) return null; // an empty answer: no Y to explain
   const ends = [0];
   for (let i = 1; i <= seg.reasoningSteps; i++) ends.push(Math.min(seg.boundaries[i]!, start));
-  return { answer: t.responseIds.slice(start, end), ends };
+  return { suffix: t.responseIds.slice(start, contentStart), answer: t.responseIds.slice(contentStart, contentEnd), ends };
 }
 
 /** One scoring query per distinct (trajectory, prefix end). */
@@ -121,7 +135,7 @@ export async function attributeSteps(
   const toPrefix = (q: Query, row: number): PrefixQuery => {
     const t = trajs[q.traj]!;
     return {
-      row, promptLength: t.promptIds.length, end: q.end, answer: plans[q.traj]!.answer,
+      row, promptLength: t.promptIds.length, end: q.end, suffix: plans[q.traj]!.suffix, answer: plans[q.traj]!.answer,
       lastToken: q.end > 0 ? t.responseIds[q.end - 1]! : t.promptIds[t.promptIds.length - 1]!,
     };
   };
@@ -132,12 +146,13 @@ export async function attributeSteps(
     // Prefill groups of trajectories within the limits, then score each group's prefixes from its cache.
     const scored = plans.flatMap((p, i) => (p ? [i] : []));
     const prefillLen = (i: number) => trajs[i]!.promptIds.length + trajs[i]!.segmentation!.answer!.start;
+    // The scoring reaches positions up to the content's end (prompt + contentEnd - 1).
     for (const [g0, g1] of chunksOf(scored.map(prefillLen), limits)) {
       const group = scored.slice(g0, g1);
       const rowOf = new Map(group.map((traj, r) => [traj, r]));
       const source = prefillCache(judge, group.map((i) => {
         const t = trajs[i]!, a = t.segmentation!.answer!;
-        return { tokens: [...t.promptIds, ...t.responseIds.slice(0, a.start)], positions: t.promptIds.length + a.end };
+        return { tokens: [...t.promptIds, ...t.responseIds.slice(0, a.start)], positions: t.promptIds.length + a.contentEnd };
       }));
       try {
         const qi = queries.flatMap((q, k) => (rowOf.has(q.traj) ? [k] : []));
@@ -153,7 +168,7 @@ export async function attributeSteps(
 
 /**
  * The reference: the same C from full forwards (Policy.score, no cache) of prompt + prefix +
- * answer for every (trajectory, prefix), `batch` sequences per forward.
+ * suffix + answer for every (trajectory, prefix), `batch` sequences per forward.
  */
 export async function attributeStepsExplicit(judge: Policy, trajs: readonly AttributionInput[], measure: AttributionMeasure, batch = 32): Promise<number[][]> {
   const plans = trajs.map(planOf);
@@ -161,11 +176,11 @@ export async function attributeStepsExplicit(judge: Policy, trajs: readonly Attr
   const L = new Float64Array(queries.length);
   for (let q0 = 0; q0 < queries.length; q0 += batch) {
     const qs = queries.slice(q0, q0 + batch);
-    const seqs = qs.map(({ traj, end }) => [...trajs[traj]!.promptIds, ...trajs[traj]!.responseIds.slice(0, end), ...plans[traj]!.answer]);
+    const seqs = qs.map(({ traj, end }) => [...trajs[traj]!.promptIds, ...trajs[traj]!.responseIds.slice(0, end), ...plans[traj]!.suffix, ...plans[traj]!.answer]);
     const { logprobs } = await judge.score(seqs);
     qs.forEach(({ traj, end }, k) => {
-      // logprobs[i] = log p(seq[i+1] | seq[..i]); Y_j sits at P + end + j.
-      const first = trajs[traj]!.promptIds.length + end - 1;
+      // logprobs[i] = log p(seq[i+1] | seq[..i]); Y_j sits at P + end + |suffix| + j.
+      const first = trajs[traj]!.promptIds.length + end + plans[traj]!.suffix.length - 1;
       let s = 0;
       for (let j = 0; j < plans[traj]!.answer.length; j++) s += logprobs[k]![first + j]!;
       L[q0 + k] = s;

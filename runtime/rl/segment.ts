@@ -7,10 +7,12 @@
 // A pure function of its arguments.
 //
 // Entropy rules, in order:
-// 1. Candidates: the ceil(fraction * T) highest-entropy tokens of this response (ties go
-//    to the earlier token), or every token with H >= a threshold given by the caller (a
-//    batch-level quantile, see `entropyThreshold`); in both cases also every token with
-//    H > `absolute` when given. NaN entropies are never candidates.
+// 1. Candidates, among the reasoning tokens only (tokens [0, R), R of rule 4: the final
+//    answer's tags, content and the EOS after it are not reasoning, and hot answer digits
+//    must not use up the budget): the ceil(fraction * R) highest-entropy reasoning tokens
+//    (ties go to the earlier token), or every reasoning token with H >= a threshold given
+//    by the caller (a batch-level quantile, see `entropyThreshold`); in both cases also
+//    every reasoning token with H > `absolute` when given. NaN entropies are never candidates.
 // 2. Markers: a candidate is kept if, after skipping whitespace from its first character,
 //    the text lies inside an occurrence of a marker (case-insensitive whole word, see
 //    `markerAt`). So a candidate may be the marker's first token, any later token of it
@@ -60,8 +62,14 @@ export type SegmentRules = (
 export interface Segmentation {
   /** 0 = b_0 < ... < b_K = T; step k is tokens [b_k, b_{k+1}). [0] alone for an empty response. */
   boundaries: number[];
-  /** Tokens [start, end) of the last complete `<answer>...</answer>`, tags included; null without one. */
-  answer: { start: number; end: number } | null;
+  /**
+   * Tokens [start, end) of the last complete `<answer>...</answer>`, tags included; null
+   * without one. Its content is tokens [contentStart, contentEnd): the tokens that begin
+   * inside the text between the tags (a token straddling the opening tag and the content
+   * counts as tag, one straddling the content and the closing tag as content), so
+   * start <= contentStart <= contentEnd <= end; contentStart = contentEnd when it is empty.
+   */
+  answer: { start: number; end: number; contentStart: number; contentEnd: number } | null;
   /** Steps before the answer (those attribution scores); all K when the answer is not a boundary. */
   reasoningSteps: number;
 }
@@ -70,20 +78,19 @@ function checkInt(name: string, v: number, min: number): void {
   if (!Number.isInteger(v) || v < min) throw new RangeError(`segment: ${name} must be an integer >= ${min}, got ${v}`);
 }
 
-/** Candidate tokens by rule 1. */
-function entropyCandidates(entropies: ArrayLike<number>, c: Extract<SegmentRules, { kind: "entropy" }>): number[] {
-  const T = entropies.length;
+/** Candidate tokens by rule 1, among the reasoning tokens [0, R). */
+function entropyCandidates(entropies: ArrayLike<number>, R: number, c: Extract<SegmentRules, { kind: "entropy" }>): number[] {
   const out = new Set<number>();
   if (c.candidates.by === "top") {
     const f = c.candidates.fraction;
     if (!(f >= 0 && f <= 1)) throw new RangeError(`segment: top fraction must be in [0, 1], got ${f}`);
-    const order = Array.from({ length: T }, (_, t) => t).filter((t) => !Number.isNaN(entropies[t]!));
+    const order = Array.from({ length: R }, (_, t) => t).filter((t) => !Number.isNaN(entropies[t]!));
     order.sort((a, b) => entropies[b]! - entropies[a]! || a - b);
-    for (const t of order.slice(0, Math.ceil(f * T))) out.add(t);
+    for (const t of order.slice(0, Math.ceil(f * R))) out.add(t);
   } else {
-    for (let t = 0; t < T; t++) if (entropies[t]! >= c.candidates.value) out.add(t);
+    for (let t = 0; t < R; t++) if (entropies[t]! >= c.candidates.value) out.add(t);
   }
-  if (c.absolute !== undefined) for (let t = 0; t < T; t++) if (entropies[t]! > c.absolute) out.add(t);
+  if (c.absolute !== undefined) for (let t = 0; t < R; t++) if (entropies[t]! > c.absolute) out.add(t);
   return [...out];
 }
 
@@ -123,8 +130,7 @@ function applyMinGap(cuts: number[], minGap: number, R: number, answerIsBoundary
 export function segmentResponse(pieces: readonly string[], entropies: ArrayLike<number> | null, rules: SegmentRules): Segmentation {
   const T = pieces.length;
   const tt = new TokenText(pieces);
-  const m = extractAnswer(tt.text);
-  const answer = m === null ? null : { start: tt.tokenAt(m.start), end: tt.tokenAt(m.end - 1) + 1 };
+  const answer = answerTokens(tt);
   const answerIsBoundary = answer !== null && (rules.answerBoundary ?? true);
   const R = answerIsBoundary ? answer.start : T;
 
@@ -137,8 +143,7 @@ export function segmentResponse(pieces: readonly string[], entropies: ArrayLike<
       checkInt("minGap", rules.minGap, 1);
       const markers = rules.markers.map((s) => s.trim());
       if (markers.some((s) => s === "")) throw new RangeError("segment: empty marker");
-      for (const t of entropyCandidates(entropies, rules)) {
-        if (t >= R) continue;
+      for (const t of entropyCandidates(entropies, R, rules)) {
         const b = alignCandidate(tt, t, markers, rules.align);
         if (b !== null) cuts.push(b);
       }
@@ -165,6 +170,23 @@ export function segmentResponse(pieces: readonly string[], entropies: ArrayLike<
   if (T > 0) boundaries.push(T);
   const reasoningSteps = answerIsBoundary ? boundaries.indexOf(R) : boundaries.length - 1;
   return { boundaries, answer, reasoningSteps };
+}
+
+/** The first token that begins at or after character offset c (tt.length when none does). */
+function firstTokenFrom(tt: TokenText, c: number): number {
+  if (c >= tt.text.length) return tt.length;
+  const t = tt.tokenAt(c);
+  return tt.starts[t]! < c ? t + 1 : t;
+}
+
+/** Token span of the last complete answer and of its content (see Segmentation.answer), or null. */
+function answerTokens(tt: TokenText): Segmentation["answer"] {
+  const m = extractAnswer(tt.text);
+  if (m === null) return null;
+  const start = tt.tokenAt(m.start), end = tt.tokenAt(m.end - 1) + 1;
+  const contentStart = firstTokenFrom(tt, m.contentStart);
+  const contentEnd = Math.max(contentStart, firstTokenFrom(tt, m.contentEnd));
+  return { start, end, contentStart, contentEnd };
 }
 
 /** Sorted distinct values in (0, R). */

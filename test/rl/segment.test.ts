@@ -37,7 +37,7 @@ describe("entropy segmentation on character-level tokens", () => {
   it("cuts at high-entropy marker starts and makes the answer its own step", () => {
     const s = segmentResponse(P, ent(P.length, [at(TRACE, "Then"), at(TRACE, "So")]), entropyRules({ candidates: { by: "top", fraction: 0.04 } }));
     expect(steps(P, s.boundaries)).toEqual(["First, 7*3=21. ", "Then, 21+4=25. ", "So, ", "<answer>7*3+4</answer>"]);
-    expect(s.answer).toEqual({ start: at(TRACE, "<answer>"), end: P.length });
+    expect(s.answer).toEqual({ start: at(TRACE, "<answer>"), end: P.length, contentStart: at(TRACE, "7*3+4"), contentEnd: at(TRACE, "</answer>") });
     expect(s.reasoningSteps).toBe(3);
   });
 
@@ -46,14 +46,42 @@ describe("entropy segmentation on character-level tokens", () => {
     e[at(TRACE, "So")] = 1.0; // third-highest token overall once two more are raised
     e[at(TRACE, "21", 0)] = 1.5;
     e[at(TRACE, "25")] = 1.5;
-    // ceil(0.05 * 56) = 3 candidates: Then (2.0) and the two digits (1.5); So (1.0) misses.
+    // ceil(0.05 * 35) = 2 candidates among the 35 reasoning tokens: Then (2.0) and the first
+    // digit at 1.5; So (1.0) misses.
     const s = segmentResponse(P, e, entropyRules());
     expect(steps(P, s.boundaries)).toEqual(["First, 7*3=21. ", "Then, 21+4=25. So, ", "<answer>7*3+4</answer>"]);
-    // Ties go to the earlier token: raise So to 1.5 too and it still loses to the digits before it.
+    // Ties go to the earlier token: raise So to 1.5 too and it still loses to the digit before it.
     e[at(TRACE, "So")] = 1.5;
     expect(segmentResponse(P, e, entropyRules()).boundaries).toEqual(s.boundaries);
     // A larger fraction reaches it.
     expect(segmentResponse(P, e, entropyRules({ candidates: { by: "top", fraction: 0.1 } })).boundaries).toContain(at(TRACE, "So"));
+  });
+
+  it("the top-fraction budget counts reasoning tokens only: hot answer digits and EOS cannot use it up", () => {
+    // Regression: the budget was ceil(0.05 * all 57 tokens) = 3, all three taken by the answer's
+    // digits and the EOS (ignored, since they lie after <answer>), so no step was cut.
+    const p = [...P, "<eos>"];
+    const e = ent(p.length, [at(TRACE, "Then")]);
+    e[at(TRACE, "So")] = 1.0;
+    for (const t of [at(TRACE, "7*3+4"), at(TRACE, "7*3+4", 0, 2), at(TRACE, "7*3+4", 0, 4), p.length - 1]) e[t] = 3;
+    // Now ceil(0.05 * 35 reasoning tokens) = 2: Then and So.
+    const s = segmentResponse(p, e, entropyRules());
+    expect(steps(p, s.boundaries)).toEqual(["First, 7*3=21. ", "Then, 21+4=25. ", "So, ", "<answer>7*3+4</answer><eos>"]);
+    // The batch threshold and absolute rules likewise see reasoning tokens only.
+    expect(segmentResponse(p, e, entropyRules({ candidates: { by: "threshold", value: 2.5 } })).boundaries).toEqual([0, at(TRACE, "<answer>"), p.length]);
+    expect(segmentResponse(p, e, entropyRules({ candidates: { by: "top", fraction: 0 }, absolute: 2.5 })).boundaries).toEqual([0, at(TRACE, "<answer>"), p.length]);
+  });
+
+  it("locates the answer's content between the tags, in tokens", () => {
+    // Tokens straddling a tag: "><" style pieces. A piece that begins in the opening tag is tag;
+    // one that begins in the content is content, even when it runs into the closing tag.
+    const pieces = ["So", " <answer", ">1", "2", "3</", "answer>", "<eos>"];
+    expect(segmentResponse(pieces, null, { kind: "none" }).answer).toEqual({ start: 1, end: 6, contentStart: 3, contentEnd: 5 });
+    // Empty content: contentStart = contentEnd.
+    expect(segmentResponse(chars("x<answer></answer>"), null, { kind: "none" }).answer).toEqual({ start: 1, end: 18, contentStart: 9, contentEnd: 9 });
+    // The last complete answer counts; an unclosed one after it is reasoning text.
+    const text = "<answer>1</answer> no, <answer>22</answer>";
+    expect(segmentResponse(chars(text), null, { kind: "none" }).answer).toEqual({ start: at(text, "<answer>", 1), end: text.length, contentStart: at(text, "22"), contentEnd: at(text, "22", 0, 2) });
   });
 
   it("drops candidates that start no marker, and respects whole words", () => {
@@ -151,7 +179,7 @@ describe("entropy segmentation on multi-character tokens", () => {
     const pieces = ["First", ",", " 7*3=21", ".", " Then", ",", " 21+4=25", ".", " So", ",", " ", "<answer>", "7*3+4", "</answer>"];
     const s = segmentResponse(pieces, ent(pieces.length, [4, 8]), entropyRules({ candidates: { by: "threshold", value: 1 }, minGap: 2 }));
     expect(s.boundaries).toEqual([0, 4, 8, 11, 14]);
-    expect(s.answer).toEqual({ start: 11, end: 14 });
+    expect(s.answer).toEqual({ start: 11, end: 14, contentStart: 12, contentEnd: 13 });
     expect(steps(pieces, s.boundaries)).toEqual(["First, 7*3=21.", " Then, 21+4=25.", " So, ", "<answer>7*3+4</answer>"]);
   });
 
@@ -187,10 +215,11 @@ describe("other segmentation kinds", () => {
 
   it("none: one step (plus the answer step unless answerBoundary is off)", () => {
     const p = chars(TRACE);
-    expect(segmentResponse(p, null, { kind: "none", answerBoundary: false })).toEqual({ boundaries: [0, p.length], answer: { start: at(TRACE, "<answer>"), end: p.length }, reasoningSteps: 1 });
+    const answer = { start: at(TRACE, "<answer>"), end: p.length, contentStart: at(TRACE, "7*3+4"), contentEnd: at(TRACE, "</answer>") };
+    expect(segmentResponse(p, null, { kind: "none", answerBoundary: false })).toEqual({ boundaries: [0, p.length], answer, reasoningSteps: 1 });
     expect(segmentResponse(p, null, { kind: "none" }).boundaries).toEqual([0, at(TRACE, "<answer>"), p.length]);
     const only = chars("<answer>5</answer> extra");
-    expect(segmentResponse(only, null, { kind: "none" })).toEqual({ boundaries: [0, only.length], answer: { start: 0, end: 18 }, reasoningSteps: 0 });
+    expect(segmentResponse(only, null, { kind: "none" })).toEqual({ boundaries: [0, only.length], answer: { start: 0, end: 18, contentStart: 8, contentEnd: 9 }, reasoningSteps: 0 });
     expect(segmentResponse(chars("no answer"), null, { kind: "none" }).boundaries).toEqual([0, 9]);
   });
 
@@ -228,6 +257,10 @@ describe("segmentation invariants (property)", () => {
           expect(b[0]).toBe(0);
           expect(b[b.length - 1]).toBe(T);
           for (let k = 1; k < b.length; k++) expect(b[k]!).toBeGreaterThan(b[k - 1]!);
+          if (s.answer !== null) {
+            const a = s.answer;
+            expect(a.start <= a.contentStart && a.contentStart <= a.contentEnd && a.contentEnd <= a.end).toBe(true);
+          }
           if (s.answer !== null && answerBoundary) {
             expect(b[s.reasoningSteps]).toBe(s.answer.start);
           } else {
