@@ -60,6 +60,7 @@ function randomInputs(gpu: Gpu, B: number, T: number, V: number, seed: number): 
     seq: gpu.upload(packSequences(reward, reward, length, group), [B, 4], "seq"),
     steps: gpu.upload(packSteps(new Float32Array(B), new Float32Array(B), new Float32Array(B)), [B, 3], "steps"), // unused by GRPO
     counters: { steps: 0, totalSteps: 0, seed: seed >>> 0 },
+    temperature: 1,
   };
   return { inp, tstep };
 }

@@ -19,12 +19,12 @@ export const BUFFERS: readonly Binding[] = [
   { name: "stats", access: "read" }, //             (stats size) reductions and per-level values
   { name: "tok", access: "read" }, //               (N, K_TOK) per-token outputs
   { name: "dlogits", access: "read" }, //           (N, V) gradient of the loss
-  { name: "summary", access: "read" }, //           (16) batch diagnostics
+  { name: "summary", access: "read" }, //           (SUMMARY_FIELDS) batch diagnostics
 ];
 
 export function commonUniforms(params: string[]): Uniform[] {
   const u: Uniform[] = ["N", "T", "V", "B", "S", "NG", "seed", "zero"].map((name) => ({ name, type: "u32" as const }));
-  u.push({ name: "steps", type: "f32" }, { name: "total_steps", type: "f32" });
+  u.push({ name: "steps", type: "f32" }, { name: "total_steps", type: "f32" }, { name: "inv_temp", type: "f32" });
   for (const p of params) u.push({ name: `p_${p}`, type: "f32" });
   return u;
 }

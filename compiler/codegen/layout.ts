@@ -9,7 +9,7 @@ import { argsOf, type Node } from "../ir/ops.js";
 import type { StageProgram, TokenOutputs } from "../ir/stage.js";
 
 /** Per-token output columns of the loss head, in `tok` (N, K) order. */
-export const TOK_COLUMNS = ["advantage", "weight", "mask", "ratio", "clipLow", "clipHigh", "dual", "kl", "tokenLoss", "contribution", "dlogp", "dH", "logp", "H"] as const satisfies readonly (keyof TokenOutputs)[];
+export const TOK_COLUMNS = ["advantage", "weight", "mask", "ratio", "clipLow", "clipHigh", "dual", "kl", "klEstimate", "klLoss", "tokenLoss", "contribution", "dlogp", "dH", "logp", "H"] as const satisfies readonly (keyof TokenOutputs)[];
 export const K_TOK = TOK_COLUMNS.length;
 
 /** A materialized value: its node and level; its offset in `stats` follows from the dims. */

@@ -23,13 +23,16 @@ import { SLOTS } from "./schedule.js";
 
 type Offsets = Map<number, [number, number, number, number]>;
 
-/** Softmax state of row `row` into lse, row_logp, row_H (all lanes). Uniform control flow. */
+/**
+ * Softmax state of row `row` of z = logits / T (the policy at the rollout temperature, as
+ * the sampler and TRL define it) into lse, row_logp, row_H (all lanes). Uniform control flow.
+ */
 function rowState(lanes: number): string {
   return /* wgsl */ `
   let base = row * u.V;
   for (var k = lid; k < ${SLOTS}u; k += ${lanes}u) {
     var st = vec4<f32>(LOWEST, 0.0, 0.0, 0.0);
-    for (var v = k; v < u.V; v += ${SLOTS}u) { st = push(st, logits[base + v]); }
+    for (var v = k; v < u.V; v += ${SLOTS}u) { st = push(st, logits[base + v] * u.inv_temp); }
     rpart[k] = st;
   }
   workgroupBarrier();
@@ -43,7 +46,7 @@ function rowState(lanes: number): string {
   let logs = log(rs.y);
   let lse = rs.x + logs;
   let id = ids[row];
-  let row_logp = nan_if(bad || id >= u.V, (logits[base + min(id, u.V - 1u)] - rs.x) - logs);
+  let row_logp = nan_if(bad || id >= u.V, (logits[base + min(id, u.V - 1u)] * u.inv_temp - rs.x) - logs);
   let row_H = nan_if(bad, logs - rs.z / rs.y);`;
 }
 
@@ -104,12 +107,13 @@ ${rowState(lanes)}
     ${writeTok()}
   }
   for (var v = lid; v < u.V; v += ${lanes}u) {
-    let lp = logits[base + v] - lse;
+    let lp = logits[base + v] * u.inv_temp - lse;
     let p = exp(lp);
     var gr = o_dlogp * (select(0.0, 1.0, v == id) - p);
     // p == 0 (masked or underflowed) contributes 0, not 0 * -inf.
     gr += select(0.0, o_dH * (-p * (lp + row_H)), p > 0.0);
-    dlogits[base + v] = select(0.0, gr, inresp);
+    // z = logits / T: d/dlogits = (1/T) d/dz.
+    dlogits[base + v] = select(0.0, gr * u.inv_temp, inresp);
   }
 }`;
   return makeKernel(name, body, ["tok", "dlogits"], params, lanes);

@@ -2,14 +2,15 @@
 // minibatch, and what `acpo replay` and the tests use.
 //
 //   const runner = new StageRunner(gpu, stageKernels);       // from generateStage or loadPlan
-//   const out = runner.run({ dims, logits, ids, tstep, oldLogp, refLogp, seq, steps, counters });
+//   const out = runner.run({ dims, logits, ids, tstep, oldLogp, refLogp, seq, steps, counters, temperature });
 //   policy.backward(out.dlogits!);                           // dlogits already aggregated
 //   const s = await runner.readSummary(out);                 // loss, clip fractions, ...
 //   runner.release(out);
 //
 // `run` only records dispatches (many per submit, no readback); the reads flush. Inputs the
 // caller keeps on the GPU, N = B*T right-padded token slots (prompt, response, padding):
-//   logits   (N, V) f32   current policy, or `policy` (N, 2) f32 [logp, H] without logits
+//   logits   (N, V) f32   current policy (divided by `temperature` in the kernels), or
+//                         `policy` (N, 2) f32 [logp, H] without logits
 //   ids      (N)    u32   sampled token at each slot (ignored outside the response)
 //   tstep    (N)    i32   step index of the token, -1 outside the response (the response mask);
 //                         0 for every response token when the pipeline has no segmentation
@@ -21,7 +22,7 @@
 // Outputs (fresh tensors unless `out` is passed back in):
 //   dlogits  (N, V)  d loss / d logits, scaled by the aggregation rule (null without logits)
 //   tok      (N, K_TOK) per-token columns TOK_COLUMNS (0 outside the response)
-//   summary  (16)    SUMMARY_FIELDS
+//   summary  (17)    SUMMARY_FIELDS
 //   stats    reductions and per-level values (readNamed reads the named ones)
 import type { Gpu } from "../../runtime/gpu.js";
 import type { Tensor } from "../../runtime/tensor.js";
@@ -46,6 +47,11 @@ export interface StageInputs {
   seq: Tensor; // (B, 4)
   steps?: Tensor; // (B*S, 3)
   counters: { steps: number; totalSteps: number; seed: number };
+  /**
+   * The rollout temperature T: the policy is softmax(logits / T), the distribution the
+   * sampler drew from (spec/algorithms.md); ignored with `policy` instead of logits.
+   */
+  temperature: number;
   /** Param overrides (run-time --set); defaults are the plan's values. */
   params?: Record<string, number>;
 }
@@ -53,7 +59,7 @@ export interface StageInputs {
 export interface StageOutputs {
   dlogits: Tensor | null; // (N, V)
   tok: Tensor; // (N, K_TOK)
-  summary: Tensor; // (16)
+  summary: Tensor; // (17) SUMMARY_FIELDS
   stats: Tensor; // (statsSize)
   pol: Tensor | null; // (N, 2) prepass output
 }
@@ -89,7 +95,7 @@ export class StageRunner {
     };
     const uniforms: Record<string, number> = {
       N, T: d.T, V: d.V, B: d.B, S: d.S, NG: d.NG, seed: inp.counters.seed >>> 0, zero: 0,
-      steps: inp.counters.steps, total_steps: inp.counters.totalSteps,
+      steps: inp.counters.steps, total_steps: inp.counters.totalSteps, inv_temp: 1 / inp.temperature,
     };
     for (const [k, v] of Object.entries({ ...sk.params, ...inp.params })) uniforms[`p_${k}`] = v;
     for (const { role, levels, kernel } of sk.kernels) {
@@ -140,6 +146,7 @@ function checkInputs(sk: StageKernels, inp: StageInputs): void {
     if (!t) throw new Error(`stage '${sk.stage}': input ${name} is required`);
     if (t.size < n) throw new Error(`stage '${sk.stage}': input ${name} has ${t.size} elements, needs ${n}`);
   };
+  if (!(inp.temperature > 0 && Number.isFinite(inp.temperature))) throw new Error(`stage '${sk.stage}': temperature must be a positive number, got ${inp.temperature}`);
   if ((inp.logits === undefined) === (inp.policy === undefined)) throw new Error(`stage '${sk.stage}': pass exactly one of logits and policy`);
   if (inp.logits) need("logits", inp.logits, N * d.V);
   if (inp.policy) need("policy", inp.policy, N * 2);

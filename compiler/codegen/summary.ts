@@ -1,6 +1,8 @@
 // The batch summary kernel: one workgroup folds the loss head's per-token columns into the
 // fields of interpret/summary.ts (same order): the total loss, the number of tokens in the
-// loss, clip fractions, ratio / KL / entropy / advantage / weight statistics. Deterministic
+// loss, clip fractions, ratio / KL / entropy / advantage / weight statistics. The KL
+// figures run over every response token (kl: the raw estimator's mean; kl_loss: the sum of
+// the per-token shares of the KL term), the others over the tokens in the loss. Deterministic
 // slot folds (common.ts), so the loss read back does not depend on the schedule.
 import type { Kernel } from "../../runtime/kernel.js";
 import { makeKernel, slotTree } from "./common.js";
@@ -25,7 +27,8 @@ fn ${fn}(lid: u32, a: vec4<f32>) -> vec4<f32> {
 }`;
   const body = `${slotTree(lanes)}
 ${pass("p_loss", 0, "vec4<f32>(0.0)", `vec4<f32>(${col("contribution")}, select(0.0, 1.0, inloss), select(0.0, ${col("clipLow")}, inloss), select(0.0, ${col("clipHigh")}, inloss))`, true)}
-${pass("p_means", 0, "vec4<f32>(0.0)", `vec4<f32>(${col("dual")}, ${col("ratio")}, ${col("kl")}, ${col("H")})`)}
+${pass("p_means", 0, "vec4<f32>(0.0)", `vec4<f32>(${col("dual")}, ${col("ratio")}, 0.0, ${col("H")})`)}
+${pass("p_kl", 0, "vec4<f32>(0.0)", `vec4<f32>(${col("klLoss")}, ${col("klEstimate")}, 1.0, 0.0)`, true)}
 ${pass("p_adv", 0, "vec4<f32>(0.0)", `vec4<f32>(${col("advantage")}, ${col("weight")}, ${col("logp")}, 0.0)`)}
 ${pass("p_ext", 3, "vec4<f32>(inf_f(), -inf_f(), inf_f(), -inf_f())", `vec4<f32>(${col("ratio")}, ${col("ratio")}, ${col("advantage")}, ${col("advantage")})`)}
 ${pass("p_var", 0, "vec4<f32>(0.0)", `vec4<f32>((${col("advantage")} - a.x) * (${col("advantage")} - a.x), 0.0, 0.0, 0.0)`)}
@@ -36,6 +39,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   let m = p_means(lid, z);
   let a = p_adv(lid, z);
   let x = p_ext(lid, z);
+  let k = p_kl(lid, z);
   let n = l.y;
   let none = n == 0.0;
   let adv_mean = select(a.x / n, nan_f(), none);
@@ -50,14 +54,15 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     summary[5] = select(m.y / n, q, none);
     summary[6] = select(x.x, q, none);
     summary[7] = select(x.y, q, none);
-    summary[8] = select(m.z / n, q, none);
-    summary[9] = select(m.w / n, q, none);
-    summary[10] = adv_mean;
-    summary[11] = select(sqrt(v.x / n), q, none);
-    summary[12] = select(x.z, q, none);
-    summary[13] = select(x.w, q, none);
-    summary[14] = select(a.y / n, q, none);
-    summary[15] = select(a.z / n, q, none);
+    summary[8] = select(k.y / k.z, q, k.z == 0.0);
+    summary[9] = k.x;
+    summary[10] = select(m.w / n, q, none);
+    summary[11] = adv_mean;
+    summary[12] = select(sqrt(v.x / n), q, none);
+    summary[13] = select(x.z, q, none);
+    summary[14] = select(x.w, q, none);
+    summary[15] = select(a.y / n, q, none);
+    summary[16] = select(a.z / n, q, none);
   }
 }`;
   return makeKernel(name, body, ["summary"], [], lanes);

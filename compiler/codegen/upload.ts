@@ -16,6 +16,7 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
     seq: gpu.upload(packSequences(b.reward, b.correct, b.length, b.group), [b.B, 4], "seq"),
     steps: gpu.upload(packSteps(b.C, b.stepLength, b.stepEntropy), [b.B * b.S, 3], "steps"),
     counters: { steps: b.steps, totalSteps: b.totalSteps, seed: b.seed },
+    temperature: b.temperature,
   };
   if (b.refLogp) inp.refLogp = gpu.upload(f32(b.refLogp), [N], "ref_logp");
   if (b.logits) inp.logits = gpu.upload(f32(b.logits), [N, b.V], "logits");

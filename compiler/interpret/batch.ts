@@ -18,8 +18,13 @@ export interface Batch {
   C: Float64Array; // (B*S) attribution per step
   stepLength: Float64Array; // (B*S) tokens per step; 0 marks an unused step slot
   stepEntropy: Float64Array; // (B*S) mean rollout entropy of the step
-  /** The current policy: logits (B*T, V), or per-token logp and H when logits are absent. */
+  /**
+   * The current policy: logits (B*T, V), or per-token logp and H when logits are absent.
+   * With logits the policy is softmax(logits / temperature), the distribution the rollout
+   * sampled from (spec/algorithms.md, "Temperature"); given logp and H are used as they are.
+   */
   V: number;
+  temperature: number;
   logits: Float64Array | null; // (B*T, V)
   logp: Float64Array | null; // (B*T)
   H: Float64Array | null; // (B*T)
@@ -30,18 +35,23 @@ export interface Batch {
 
 export const isResponse = (b: Batch, n: number): boolean => b.stepIdx[n]! >= 0;
 
-/** Per-token log p of the sampled token and entropy, from logits (float64, stable). */
-export function policyFromLogits(logits: Float64Array, ids: Int32Array, N: number, V: number): { logp: Float64Array; H: Float64Array; lse: Float64Array } {
+/**
+ * Per-token log p of the sampled token and entropy of softmax(logits / temperature), and
+ * the row logsumexp of logits / temperature (float64, stable).
+ */
+export function policyFromLogits(logits: Float64Array, ids: Int32Array, N: number, V: number, temperature: number): { logp: Float64Array; H: Float64Array; lse: Float64Array } {
+  const inv = 1 / temperature;
+  const z = (i: number) => logits[i]! * inv;
   const logp = new Float64Array(N);
   const H = new Float64Array(N);
   const lse = new Float64Array(N);
   for (let n = 0; n < N; n++) {
     let m = -Infinity;
-    for (let v = 0; v < V; v++) m = Math.max(m, logits[n * V + v]!);
+    for (let v = 0; v < V; v++) m = Math.max(m, z(n * V + v));
     let s = 0;
     let t = 0;
     for (let v = 0; v < V; v++) {
-      const d = logits[n * V + v]! - m;
+      const d = z(n * V + v) - m;
       const e = Math.exp(d);
       s += e;
       if (e > 0) t += e * d;
@@ -50,7 +60,7 @@ export function policyFromLogits(logits: Float64Array, ids: Int32Array, N: numbe
     lse[n] = m + logs;
     H[n] = logs - t / s;
     const id = ids[n]!;
-    logp[n] = id >= 0 && id < V ? logits[n * V + id]! - lse[n]! : NaN;
+    logp[n] = id >= 0 && id < V ? z(n * V + id) - lse[n]! : NaN;
   }
   return { logp, H, lse };
 }
@@ -64,6 +74,7 @@ export function checkBatch(b: Batch): void {
     ["stepLength", b.stepLength, b.B * b.S], ["stepEntropy", b.stepEntropy, b.B * b.S],
   ];
   if (b.refLogp) want.push(["refLogp", b.refLogp, N]);
+  if (!(b.temperature > 0 && Number.isFinite(b.temperature))) throw new Error(`batch: temperature must be a positive number, got ${b.temperature}`);
   if (b.logits) want.push(["logits", b.logits, N * b.V]);
   else want.push(["logp", b.logp, N], ["H", b.H, N]);
   for (const [name, arr, n] of want) {

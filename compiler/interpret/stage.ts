@@ -1,8 +1,9 @@
 // Running one stage's program on a batch in the interpreter: the reference for the
 // compiled kernels (codegen/) and what `acpo replay` reports. Given logits it also forms
 // the logits gradient the kernels write:
-//   dlogits[n, v] = dlogp[n] (onehot(ids[n])_v - p_v) + dH[n] (-p_v (log p_v + H[n]))
-// (dH/dz_v = -p_v (log p_v + H)); rows outside the response get 0.
+//   dlogits[n, v] = (dlogp[n] (onehot(ids[n])_v - p_v) + dH[n] (-p_v (log p_v + H[n]))) / T
+// with p = softmax(z), z = logits / T the rollout temperature (dH/dz_v = -p_v (log p_v + H),
+// dz/dlogits = 1/T); rows outside the response get 0.
 import type { StageProgram } from "../ir/stage.js";
 import { policyFromLogits, type Batch } from "./batch.js";
 import { evaluate, isValid, levelSize } from "./eval.js";
@@ -17,6 +18,8 @@ export interface TokenResult {
   clipHigh: Float64Array;
   dual: Float64Array;
   kl: Float64Array;
+  klEstimate: Float64Array;
+  klLoss: Float64Array;
   tokenLoss: Float64Array;
   contribution: Float64Array;
   dlogp: Float64Array;
@@ -44,7 +47,7 @@ export function interpretStage(prog: StageProgram, b: Batch, opts: InterpretOpti
   const N = b.B * b.T;
   let logp: Float64Array;
   let H: Float64Array;
-  if (b.logits) ({ logp, H } = policyFromLogits(b.logits, b.ids, N, b.V));
+  if (b.logits) ({ logp, H } = policyFromLogits(b.logits, b.ids, N, b.V, b.temperature));
   else {
     logp = b.logp!;
     H = b.H!;
@@ -60,6 +63,7 @@ export function interpretStage(prog: StageProgram, b: Batch, opts: InterpretOpti
   const tokens: TokenResult = {
     advantage: tok(t.advantage), weight: tok(t.weight), mask: tok(t.mask), ratio: tok(t.ratio),
     clipLow: tok(t.clipLow), clipHigh: tok(t.clipHigh), dual: tok(t.dual), kl: tok(t.kl),
+    klEstimate: tok(t.klEstimate), klLoss: tok(t.klLoss),
     tokenLoss: tok(t.tokenLoss), contribution: tok(t.contribution), dlogp: tok(t.dlogp), dH: tok(t.dH),
     logp: tok(t.logp), H: tok(t.H),
   };
@@ -74,14 +78,15 @@ export function interpretStage(prog: StageProgram, b: Batch, opts: InterpretOpti
   if (b.logits) {
     const V = b.V;
     dlogits = new Float64Array(N * V);
-    const { lse } = policyFromLogits(b.logits, b.ids, N, V);
+    const { lse } = policyFromLogits(b.logits, b.ids, N, V, b.temperature);
+    const inv = 1 / b.temperature;
     for (let n = 0; n < N; n++) {
       if (!isValid(b, "token", n)) continue;
       for (let v = 0; v < V; v++) {
-        const lp = b.logits[n * V + v]! - lse[n]!;
+        const lp = b.logits[n * V + v]! * inv - lse[n]!;
         const p = Math.exp(lp);
         const ent = p > 0 ? tokens.dH[n]! * (-p * (lp + H[n]!)) : 0;
-        dlogits[n * V + v] = tokens.dlogp[n]! * ((v === b.ids[n] ? 1 : 0) - p) + ent;
+        dlogits[n * V + v] = (tokens.dlogp[n]! * ((v === b.ids[n] ? 1 : 0) - p) + ent) * inv;
       }
     }
   }

@@ -4,16 +4,22 @@
 //
 // Per token t of response i (only response tokens take part; `m` is the stage's mask):
 //   A  = detach(advantage),  w = detach(token_weight)       (stop-gradient, as in PPO)
-//   log ρ = logp - old_logp  (ratio token)  |  mean(logp - old_logp over seq)  (ratio sequence, GSPO)
-//   ℓ  = -w · min(ρ A, clip(ρ, 1 - eps_low, 1 + eps_high) A)
-//   dual clip c:  ℓ = A < 0 ? min(ℓ, -c A) : ℓ
-//   ℓ += kl - entropy_bonus · H
+//   log ρ = logp - old_logp  (ratio token)
+//         | sum(m (logp - old_logp) over seq) / max(sum(m over seq), 1)   (ratio sequence, GSPO)
+//   u  = -min(ρ A, clip(ρ, 1 - eps_low, 1 + eps_high) A)
+//   dual clip c:  u = A < 0 ? min(u, -c A) : u
+//   ℓ  = w · u + kl - entropy_bonus · H          (the weight scales both branches of the dual clip)
 //   contribution = m ? a · ℓ : 0, with a the aggregation weight:
 //     token_mean 1/N · seq_mean_token_mean 1/(M n_i) · seq_mean_token_sum 1/M · token_sum_norm 1/(M c)
 //     (N = masked-in tokens of the batch, n_i of response i, M = responses in the batch;
 //      a = 0 for a response with n_i = 0, so no 0 · inf appears)
 //   loss = sum(contribution over batch)
-// GSPO's mean runs over all response tokens (the stage mask does not shorten |o_i|).
+// GSPO's mean runs over the tokens in the loss (masked tokens do not enter the sequence
+// ratio, as in TRL's GSPO: (log_ratio * mask).sum / mask.sum().clamp(min=1)).
+// Diagnostics beside the loss: klEstimate, the raw KL estimator the `kl` term uses (k1, k2
+// or k3; k3 when it uses none or several; NaN without a reference), and klLoss, each
+// token's share of the KL term in the loss (m ? a · kl : 0), which sums to the KL term.
+import type { NameExpr } from "../ast.js";
 import type { Level } from "../levels.js";
 import type { Pipeline, Stage } from "../pipeline.js";
 import { gradient } from "./grad.js";
@@ -35,6 +41,10 @@ export interface TokenOutputs {
   /** The dual clip bound -c A is taken (0 when dual clip is off). */
   dual: number;
   kl: number;
+  /** The raw KL estimator (k1, k2 or k3 against the reference), NaN without a reference. */
+  klEstimate: number;
+  /** The token's share of the KL term of the loss: m ? a · kl : 0 (sums to the KL term). */
+  klLoss: number;
   /** ℓ before aggregation. */
   tokenLoss: number;
   contribution: number;
@@ -73,26 +83,27 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
   const H = g.input("H");
   const loss = p.loss;
 
+  // A constant mask (the default `true`) still needs one element per token to be counted.
+  const mNum = g.node(m).op === "const" ? g.binary("mul", g.ones("token"), g.toNum(m)) : g.toNum(m);
   const logRatioTok = g.binary("sub", logp, g.input("old_logp"));
-  const logRatio = loss.ratio === "sequence" ? tok(g.reduce("mean", logRatioTok, "sequence")) : logRatioTok;
+  const logRatio = loss.ratio === "sequence" ? tok(sequenceLogRatio(g, logRatioTok, m, mNum)) : logRatioTok;
   const rho = g.unary("exp", logRatio);
   const lo = g.const(1 - loss.epsLow);
   const hi = g.const(1 + loss.epsHigh);
   const surr = g.binary("min", g.binary("mul", rho, A), g.binary("mul", g.binary("min", g.binary("max", rho, lo), hi), A));
-  let pg = g.unary("neg", g.binary("mul", w, surr));
+  let unweighted = g.unary("neg", surr);
   const negA = g.binary("lt", A, g.const(0));
   let dual = g.const(0, "bool");
   if (loss.dualClip !== null) {
     const bound = g.unary("neg", g.binary("mul", g.const(loss.dualClip), A));
-    dual = g.binary("and", negA, g.binary("lt", bound, pg));
-    pg = g.select(negA, g.binary("min", pg, bound), pg);
+    dual = g.binary("and", negA, g.binary("lt", bound, unweighted));
+    unweighted = g.select(negA, g.binary("min", unweighted, bound), unweighted);
   }
+  const pg = g.binary("mul", w, unweighted);
   const kl = stage.kl ? tok(low.expr(stage.kl)) : g.const(0);
   let ell = g.binary("add", pg, kl);
   if (loss.entropyBonus !== 0) ell = g.binary("sub", ell, g.binary("mul", g.const(loss.entropyBonus), H));
 
-  // A constant mask (the default `true`) still needs one element per token to be counted.
-  const mNum = g.node(m).op === "const" ? g.binary("mul", g.ones("token"), g.toNum(m)) : g.toNum(m);
   const M = g.reduce("sum", g.ones("sequence"), "batch");
   let agg: number;
   if (loss.aggregate === "token_mean") {
@@ -123,6 +134,8 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
     clipHigh: g.binary("and", g.binary("gt", rho, hi), g.binary("gt", A, g.const(0))),
     dual,
     kl: tok(kl),
+    klEstimate: klEstimate(g, low, stage),
+    klLoss: g.select(m, g.binary("mul", tok(agg), tok(kl)), g.const(0)),
     tokenLoss: ell,
     contribution,
     dlogp: tok(dlogp!),
@@ -147,6 +160,26 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
       rand: reads.has("rand"),
     },
   };
+}
+
+/**
+ * GSPO's per-response log ratio: the mean of logp - old_logp over the response's tokens in
+ * the loss (mask m), 0 for a response with none (TRL clamps the count at 1).
+ */
+function sequenceLogRatio(g: Graph, logRatioTok: number, m: number, mNum: number): number {
+  const inLoss = g.reduce("sum", g.select(m, logRatioTok, g.const(0)), "sequence");
+  return g.binary("div", inLoss, g.binary("max", g.reduce("sum", mNum, "sequence"), g.const(1)));
+}
+
+/**
+ * The raw KL estimator for the `kl` metric: the one the stage's `kl` term uses, k3 (TRL's
+ * and verl's low_var_kl) when it uses none or several; NaN when the stage has no reference.
+ */
+function klEstimate(g: Graph, low: Lowering, stage: Stage): number {
+  if (stage.reference.kind === "none") return g.const(NaN);
+  const name = stage.klEstimators.length === 1 ? stage.klEstimators[0]! : "k3";
+  const e: NameExpr = { kind: "name", name, ref: { kind: "builtin", name }, span: stage.until.span, level: "token", type: "num" };
+  return g.bcast(low.expr(e), "token");
 }
 
 /**

@@ -162,6 +162,7 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
     stepLength: new Float64Array(B * S),
     stepEntropy: new Float64Array(B * S),
     V,
+    temperature: 1, // replay reads logits at the pipeline's rollout temperature (replay.ts)
     logits: withLogits ? new Float64Array(N * V) : null,
     logp: withLogits ? null : new Float64Array(N),
     H: withLogits ? null : new Float64Array(N),

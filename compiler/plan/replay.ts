@@ -42,7 +42,8 @@ export async function replay(pipeline: Pipeline, stageName: string | undefined, 
   const stage = stageName === undefined ? pipeline.stages[0]! : pipeline.stages.find((s) => s.name === stageName);
   if (!stage) throw new BatchError(`pipeline ${pipeline.name} has no stage '${stageName}' (stages: ${pipeline.stages.map((s) => s.name).join(", ")})`);
   const prog = lowerStage(pipeline, stage);
-  const b = file.batch;
+  // Logits are read as the training loop reads them: divided by the rollout temperature.
+  const b = { ...file.batch, temperature: pipeline.rollout.temperature };
   if (prog.uses.ref && !file.has.ref) throw new BatchError(`${path}: stage '${stage.name}' compares with a reference policy; every trajectory needs 'ref_logp'`);
   if (prog.nodes.some((n) => n.op === "input" && n.name === "C") && !file.has.C) throw new BatchError(`${path}: the pipeline uses the attribution score C; every trajectory needs 'C' (one per step)`);
   const params = { ...prog.params, ...opts.params };

@@ -37,7 +37,7 @@ export const METRIC_CHARTS: readonly MetricDef[] = [
   { key: "zero_variance_groups", section: "Outcome", title: "Groups with zero reward variance", yLabel: "fraction of groups" },
   { key: "reward_std", section: "Outcome", title: "Reward std", yLabel: "reward" },
   { key: "entropy_mean", section: "Policy", title: "Token entropy (mean)", yLabel: "nats" },
-  { key: "kl_mean", section: "Policy", title: "KL to reference (mean)", yLabel: "nats / token" },
+  { key: "kl", section: "Policy", title: "KL to reference (estimator mean)", yLabel: "nats / token" },
   { key: "response_length_mean", section: "Policy", title: "Response length (mean)", yLabel: "tokens" },
   { key: "response_length_max", section: "Policy", title: "Response length (max)", yLabel: "tokens" },
   { key: "steps_per_response", section: "Credit assignment", title: "Reasoning steps per response", yLabel: "steps" },

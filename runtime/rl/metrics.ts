@@ -1,6 +1,7 @@
 // The metrics.jsonl record of one optimizer step, from the step's trajectories, the loss
 // kernels' summary and the phase timings.
 import type { Summary } from "../../compiler/interpret/summary.js";
+import type { DynamicSampling } from "./prompt-sampler.js";
 import type { StepMetrics, Trajectory } from "./types.js";
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -25,7 +26,7 @@ export interface StepTimes {
  */
 export function stepMetrics(
   step: number, stage: string, generated: Trajectory[], trajs: Trajectory[], summary: Summary | null,
-  o: { gradNorm: number; lr: number; skipped: number; times: StepTimes },
+  o: { gradNorm: number; lr: number; skipped: number; times: StepTimes; sampling?: DynamicSampling | null },
 ): StepMetrics {
   const rewards = generated.map((t) => t.verdict.reward);
   const groups = new Map<number, number[]>();
@@ -54,7 +55,8 @@ export function stepMetrics(
     advantage_std: s?.adv_std ?? NaN,
     advantage_min: s?.adv_min ?? NaN,
     advantage_max: s?.adv_max ?? NaN,
-    kl_mean: s?.kl_mean ?? NaN,
+    kl: s?.kl ?? NaN,
+    kl_loss: s?.kl_loss ?? NaN,
     clip_low_fraction: s?.clip_low ?? NaN,
     clip_high_fraction: s?.clip_high ?? NaN,
     dual_clip_fraction: s?.dual_clip ?? NaN,
@@ -63,6 +65,7 @@ export function stepMetrics(
     ratio_max: s?.ratio_max ?? NaN,
     grad_norm: o.gradNorm,
     learning_rate: o.lr,
+    ...(o.sampling ? { dynamic_sampling_kept: o.sampling.kept, dynamic_sampling_short: o.sampling.wanted - o.sampling.kept, dynamic_sampling_empty_attempts: o.sampling.emptyAttempts } : {}),
     skipped_updates: o.skipped,
     tokens_per_s: o.times.total > 0 ? tokens / o.times.total : NaN,
     time_rollout_s: o.times.rollout,

@@ -2,7 +2,10 @@
 //   all        P fresh training problems per step;
 //   dynamic    DAPO's dynamic sampling: roll out P prompts at a time, keep only groups whose
 //              rewards are not all equal, repeat until P groups are kept or maxRounds
-//              generations were made (then train on the groups kept so far);
+//              generations were made. Short of P groups, the step trains on the groups kept
+//              (reported as dynamic_sampling_short); with none kept it is not a step at all:
+//              sampling starts over with a fresh seed, and after MAX_EMPTY_ATTEMPTS such
+//              attempts in a row the run stops with a SamplingError (verl raises at once);
 //   curriculum draw P problems from a fixed pool of the training split with probability
 //              proportional to the group-level `priority` of their last rollout (problems not
 //              yet seen have priority `unseen`).
@@ -22,6 +25,24 @@ export interface SamplerState {
   [key: string]: unknown;
 }
 
+/** What dynamic sampling gathered for one step (spec/algorithms.md, DAPO). */
+export interface DynamicSampling {
+  /** Prompt groups kept (rewards not all equal), at most `wanted`. */
+  kept: number;
+  /** Groups the step asked for (rollout.prompts). */
+  wanted: number;
+  /** Generation rounds of the attempt that kept something. */
+  rounds: number;
+  /** Whole attempts of max_rounds rounds before it that kept no group. */
+  emptyAttempts: number;
+}
+
+/** Consecutive dynamic-sampling attempts that keep no group, after which the run stops. */
+export const MAX_EMPTY_ATTEMPTS = 5;
+
+/** Dynamic sampling found no group with a learning signal, attempt after attempt. */
+export class SamplingError extends Error {}
+
 export interface Collected {
   /** The trajectories the step trains on. */
   trajectories: Trajectory[];
@@ -33,6 +54,8 @@ export interface Collected {
   seconds: { generate: number; verify: number; segment: number };
   state: SamplerState;
   rounds: number;
+  /** Dynamic sampling's counts; null for the other sampling modes. */
+  sampling: DynamicSampling | null;
 }
 
 /** Each stage's lowered priority expression, built once (lowering per step would be wasted work). */
@@ -43,7 +66,7 @@ const CURRICULUM_POOL = 1024;
 
 export async function collectRollouts(
   policy: Policy, task: Task, pipeline: Pipeline, stage: Stage, rules: SegmentRules | null,
-  o: { seed: number; keepCache: boolean; state: SamplerState; rng: Rng; counters: Counters },
+  o: { seed: number; keepCache: boolean; state: SamplerState; rng: Rng; counters: Counters; log?: (msg: string) => void },
 ): Promise<Collected> {
   const P = pipeline.rollout.prompts;
   const s = stage.sampling;
@@ -58,15 +81,54 @@ export async function collectRollouts(
       for (const g of pri.evaluate(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
       state = { ...o.state, priorities };
     }
-    return { trajectories: r.trajectories, generated: r.trajectories, cache: r.cache, cacheRows: r.trajectories.map((_, i) => i), seconds: r.seconds, state, rounds: 1 };
+    return { trajectories: r.trajectories, generated: r.trajectories, cache: r.cache, cacheRows: r.trajectories.map((_, i) => i), seconds: r.seconds, state, rounds: 1, sampling: null };
   }
-  // Dynamic sampling: several generations, so no single KV cache covers the kept rows.
+  return collectDynamic(policy, task, pipeline, s.maxRounds, rules, o);
+}
+
+/**
+ * Dynamic sampling: attempts of up to `maxRounds` rounds until one keeps a group; each
+ * empty attempt draws a fresh seed from the run's RNG, and MAX_EMPTY_ATTEMPTS in a row stop
+ * the run. Rollout statistics cover every response generated, empty attempts included.
+ */
+async function collectDynamic(
+  policy: Policy, task: Task, pipeline: Pipeline, maxRounds: number, rules: SegmentRules | null,
+  o: { seed: number; state: SamplerState; rng: Rng; log?: (msg: string) => void },
+): Promise<Collected> {
+  const P = pipeline.rollout.prompts;
+  const generated: Trajectory[] = [];
+  const seconds = { generate: 0, verify: 0, segment: 0 };
+  let seed = o.seed;
+  for (let emptyAttempts = 0; ; ) {
+    const a = await dynamicAttempt(policy, task, pipeline, maxRounds, rules, seed);
+    generated.push(...a.generated);
+    for (const k of Object.keys(seconds) as (keyof typeof seconds)[]) seconds[k] += a.seconds[k];
+    if (a.groups > 0) {
+      const sampling = { kept: a.groups, wanted: P, rounds: a.rounds, emptyAttempts };
+      return { trajectories: a.kept, generated, cache: null, cacheRows: a.kept.map((_, i) => i), seconds, state: o.state, rounds: a.rounds, sampling };
+    }
+    emptyAttempts++;
+    if (emptyAttempts >= MAX_EMPTY_ATTEMPTS) {
+      throw new SamplingError(
+        `dynamic sampling kept no prompt group in ${MAX_EMPTY_ATTEMPTS} attempts of ${maxRounds} rounds (${MAX_EMPTY_ATTEMPTS * maxRounds * P} prompts): ` +
+        "every group's rewards were equal, so no step had a learning signal. The problems are too hard (or too easy) for the policy: " +
+        "change the task's difficulty, raise `max_rounds`, or use `sample all`",
+      );
+    }
+    o.log?.(`acpo: dynamic sampling kept no group in ${maxRounds} rounds (all rewards equal in every group); not a step, sampling again (${emptyAttempts} of ${MAX_EMPTY_ATTEMPTS} attempts)`);
+    seed = o.rng.nextU32();
+  }
+}
+
+/** One attempt: up to `maxRounds` rounds of P prompts, keeping groups whose rewards differ (renumbered 0..). */
+async function dynamicAttempt(policy: Policy, task: Task, pipeline: Pipeline, maxRounds: number, rules: SegmentRules | null, seed: number) {
+  const P = pipeline.rollout.prompts;
   const kept: Trajectory[] = [], generated: Trajectory[] = [];
   const seconds = { generate: 0, verify: 0, segment: 0 };
   let rounds = 0, groups = 0;
-  while (groups < P && rounds < s.maxRounds) {
-    const problems = task.problems("train", P, (o.seed + rounds * 0x9e3779b1) >>> 0);
-    const r = await rollout(policy, task, problems, pipeline.rollout, rules, { seed: (o.seed + rounds) >>> 0, firstGroup: rounds * P, keepCache: false });
+  while (groups < P && rounds < maxRounds) {
+    const problems = task.problems("train", P, (seed + rounds * 0x9e3779b1) >>> 0);
+    const r = await rollout(policy, task, problems, pipeline.rollout, rules, { seed: (seed + rounds) >>> 0, firstGroup: rounds * P, keepCache: false });
     rounds++;
     generated.push(...r.trajectories);
     for (const k of Object.keys(seconds) as (keyof typeof seconds)[]) seconds[k] += r.seconds[k];
@@ -77,7 +139,7 @@ export async function collectRollouts(
       groups++;
     }
   }
-  return { trajectories: kept, generated, cache: null, cacheRows: kept.map((_, i) => i), seconds, state: o.state, rounds };
+  return { kept, generated, seconds, rounds, groups };
 }
 
 function drawCurriculum(task: Task, pipeline: Pipeline, unseen: number, P: number, o: { state: SamplerState; rng: Rng }): Problem[] {

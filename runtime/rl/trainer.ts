@@ -193,7 +193,7 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
       const judgeSpec = attribution ? resolveJudge(attribution.judge, policy, initial, loadJudge) : null;
       const collected = await collectRollouts(policy, task, pipeline, stage, rules, {
         seed: stepSeed, keepCache: judgeSpec?.reuseRolloutCache === true, state: sampler, rng,
-        counters: { steps: step - stages.startStep, totalSteps: step },
+        counters: { steps: step - stages.startStep, totalSteps: step }, log,
       });
       sampler = collected.state;
       const trajs = collected.trajectories;
@@ -214,6 +214,7 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
           {
             lr, ppoEpochs: opt.ppoEpochs, minibatches: opt.minibatches,
             rolloutLogpIsPolicy: pipeline.rollout.temperature === 1 && pipeline.rollout.topP >= 1 && pipeline.rollout.topK === 0,
+            temperature: pipeline.rollout.temperature,
             counters: { steps: step - stages.startStep, totalSteps: step, seed: stepSeed },
           },
         );
@@ -222,7 +223,7 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
       }
       const tEnd = performance.now();
       const metrics = stepMetrics(step, stage.name, collected.generated, trajs, result?.summary ?? null, {
-        gradNorm: result?.gradNorm ?? NaN, lr, skipped,
+        gradNorm: result?.gradNorm ?? NaN, lr, skipped, sampling: collected.sampling,
         times: {
           rollout: collected.seconds.generate, verify: collected.seconds.verify,
           segmentAttribution: collected.seconds.segment + (tUpdate - tAttr) / 1000,

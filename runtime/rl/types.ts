@@ -50,7 +50,10 @@ export interface StepMetrics {
   advantage_std: number;
   advantage_min: number;
   advantage_max: number;
-  kl_mean: number;
+  /** Mean raw KL estimator (k1/k2/k3 vs the reference) over response tokens: TRL's `kl`; null without a reference. */
+  kl: number;
+  /** The KL term's part of `loss` (coefficient included, aggregated as the loss); 0 without a KL term. */
+  kl_loss: number;
   clip_low_fraction: number;
   clip_high_fraction: number;
   dual_clip_fraction: number;
@@ -59,6 +62,14 @@ export interface StepMetrics {
   ratio_max: number;
   grad_norm: number;
   learning_rate: number;
+  /**
+   * Dynamic sampling only (absent otherwise): prompt groups kept for the update, and how
+   * many the batch still lacked when max_rounds ran out (0 when it was filled).
+   */
+  dynamic_sampling_kept?: number;
+  dynamic_sampling_short?: number;
+  /** Dynamic sampling only: whole sampling attempts before this step that kept no group (not counted as steps). */
+  dynamic_sampling_empty_attempts?: number;
   /** Updates skipped because the loss or gradients were not finite (cumulative). */
   skipped_updates: number;
   /** Response tokens processed per second over the whole step. */

@@ -86,6 +86,7 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
     stepLength: new Float64Array(B * S),
     stepEntropy: new Float64Array(B * S),
     V: 0,
+    temperature: 1, // no logits: logp and H are given
     logits: null,
     logp: new Float64Array(N),
     H: new Float64Array(N),

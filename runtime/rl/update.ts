@@ -2,9 +2,11 @@
 // each PPO epoch and minibatch: forward, the stage's compiled loss kernels, backward, and
 // AdamW — skipped (and counted) when the loss or the gradient norm is not finite.
 import type { StageRunner } from "../../compiler/codegen/runner.js";
+import { minibatchSeed } from "../../compiler/interpret/rand.js";
 import type { Summary } from "../../compiler/interpret/summary.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
+import { scaleGrads } from "../ops/gradnorm.js";
 import { logprobsForward } from "../ops/logprobs.js";
 import type { AdamWOptimizer } from "../model/optimizer.js";
 import type { Transformer } from "../model/transformer.js";
@@ -24,8 +26,14 @@ export interface UpdateOptions {
   lr: number;
   ppoEpochs: number;
   minibatches: number;
-  /** The rollout's log-probs are the policy's own (temperature 1, no truncation): use them as old_logp. */
+  /** The rollout's log-probs are the policy's own (no truncation): use them as old_logp. */
   rolloutLogpIsPolicy: boolean;
+  /**
+   * The rollout temperature T. Every log-prob of the update (old, reference, current) and
+   * the entropy H are of softmax(logits / T), the distribution the rollout sampled from.
+   */
+  temperature: number;
+  /** `seed`: the step's `rand` seed; each epoch and minibatch draws from minibatchSeed of it. */
   counters: { steps: number; totalSteps: number; seed: number };
 }
 
@@ -53,10 +61,16 @@ export function minibatchesOf(trajs: Trajectory[], m: number): Trajectory[][] {
   });
 }
 
-/** log p of the batch targets under `model`, (B*T) on the GPU. */
-function targetLogp(gpu: Gpu, model: Transformer, b: GpuBatch, label: string): Tensor {
+/** log p of the batch targets under softmax(logits / temperature) of `model`, (B*T) on the GPU. */
+function targetLogp(gpu: Gpu, model: Transformer, b: GpuBatch, temperature: number, label: string): Tensor {
   const V = model.config.vocabSize, N = b.B * b.T;
   const logits = model.forward(b.inputs, b.pos, b.B, b.T);
+  if (temperature !== 1) {
+    // The same f32 product logits * (1/T) as the sampler and the loss kernels (u.inv_temp).
+    const inv = gpu.upload(Float32Array.of(1 / temperature), [1], "inverse temperature");
+    scaleGrads(gpu, [logits], inv);
+    gpu.release(inv);
+  }
   const out = gpu.empty([N], label);
   logprobsForward(gpu, out, null, logits, b.targets, { N, V });
   return out;
@@ -68,8 +82,8 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
   const groups = minibatchesOf(trajs, o.minibatches);
   const parts = groups.map((t) => buildBatch(gpu, t));
   // Old and reference log-probs come from the policy before this step's updates.
-  const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogp(gpu, model, b, "old logp")));
-  const ref = parts.map((b) => (ctx.reference ? targetLogp(gpu, ctx.reference, b, "ref logp") : null));
+  const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogp(gpu, model, b, o.temperature, "old logp")));
+  const ref = parts.map((b) => (ctx.reference ? targetLogp(gpu, ctx.reference, b, o.temperature, "ref logp") : null));
   let summary: Summary | null = null;
   let gradNorm = NaN, updates = 0, skipped = 0;
   let firstPass: UpdateResult["firstPass"] = null;
@@ -81,7 +95,8 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
         const logits = model.forward(b.inputs, b.pos, b.B, b.T);
         const out = runner.run({
           dims: { B: b.B, T: b.T, S: b.S, NG: b.NG, V }, logits, ids: b.targets, tstep: b.tstep,
-          oldLogp: old[i]!, refLogp: ref[i] ?? undefined, seq: b.seq, steps: b.steps, counters: o.counters,
+          oldLogp: old[i]!, refLogp: ref[i] ?? undefined, seq: b.seq, steps: b.steps, temperature: o.temperature,
+          counters: { ...o.counters, seed: minibatchSeed(o.counters.seed, epoch, i, parts.length) },
         });
         model.backward(out.dlogits!);
         optimizer.measureNorm();

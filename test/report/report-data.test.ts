@@ -26,13 +26,13 @@ function run(name: string, metrics: object[], extra: { evals?: object[]; samples
 
 describe("charts", () => {
   const a = run("a", [
-    { step: 1, stage: "explore", reward_mean: 0.1, kl_mean: 0, attribution_mean: null, time_rollout_s: 2, time_update_s: 1 },
-    { step: 2, stage: "explore", reward_mean: 0.2, kl_mean: 0, attribution_mean: null, time_rollout_s: 4, time_update_s: 1 },
-    { step: 3, stage: "converge", reward_mean: 0.3, kl_mean: 0.01, attribution_mean: null, time_rollout_s: 3, time_update_s: 1 },
+    { step: 1, stage: "explore", reward_mean: 0.1, kl: 0, attribution_mean: null, time_rollout_s: 2, time_update_s: 1 },
+    { step: 2, stage: "explore", reward_mean: 0.2, kl: 0, attribution_mean: null, time_rollout_s: 4, time_update_s: 1 },
+    { step: 3, stage: "converge", reward_mean: 0.3, kl: 0.01, attribution_mean: null, time_rollout_s: 3, time_update_s: 1 },
   ], { evals: [{ step: 2, split: "test", metrics: { "acc@8": 0.4, "pass@8": 0.7 } }] });
   const b = run("b", [
-    { step: 2, stage: "train", reward_mean: 0.5, kl_mean: 0.02 },
-    { step: 4, stage: "train", reward_mean: 0.6, kl_mean: null },
+    { step: 2, stage: "train", reward_mean: 0.5, kl: 0.02 },
+    { step: 4, stage: "train", reward_mean: 0.6, kl: null },
   ], { evals: [{ step: 4, split: "test", metrics: { "acc@8": 0.5 } }] });
   const charts = buildCharts([a, b]);
 
@@ -43,7 +43,7 @@ describe("charts", () => {
       { run: "a", values: [0.1, 0.2, 0.3, null] },
       { run: "b", values: [null, 0.5, null, 0.6] },
     ]);
-    const kl = charts.find((c) => c.id === "metric-kl_mean")!;
+    const kl = charts.find((c) => c.id === "metric-kl")!;
     expect(kl.series[1]!.values).toEqual([null, 0.02, null, null]); // JSON null (NaN) is a gap
   });
 

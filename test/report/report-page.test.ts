@@ -64,7 +64,7 @@ describe("acpo report in Chromium", () => {
   });
 
   it("draws every chart: a non-blank canvas per metric, evaluation curves included", async () => {
-    expect(data.charts.map((c) => c.id)).toEqual(expect.arrayContaining(["eval-test-acc@8", "eval-test-pass@8", "metric-reward_mean", "metric-entropy_mean", "metric-kl_mean", "metric-clip_low_fraction", "metric-attribution_mean", "metric-grad_norm", "metric-time_step_s"]));
+    expect(data.charts.map((c) => c.id)).toEqual(expect.arrayContaining(["eval-test-acc@8", "eval-test-pass@8", "metric-reward_mean", "metric-entropy_mean", "metric-kl", "metric-clip_low_fraction", "metric-attribution_mean", "metric-grad_norm", "metric-time_step_s"]));
     const drawn = await page.evaluate(() =>
       Array.from(document.querySelectorAll(".chart")).map((card) => {
         const canvas = card.querySelector("canvas");
@@ -138,7 +138,7 @@ describe("acpo report in Chromium", () => {
     const line = (o: object) => `${JSON.stringify(o)}\n`;
     const one = join(root, "one-step");
     mkdirSync(one);
-    writeFileSync(join(one, "metrics.jsonl"), line({ step: 1, stage: "s", reward_mean: 0, accuracy: 0, kl_mean: null, ratio_mean: 0.9999998211860657, entropy_mean: 4.658362109486649 }));
+    writeFileSync(join(one, "metrics.jsonl"), line({ step: 1, stage: "s", reward_mean: 0, accuracy: 0, kl: null, ratio_mean: 0.9999998211860657, entropy_mean: 4.658362109486649 }));
     writeFileSync(join(one, "eval.jsonl"), line({ step: 1, stage: "s", split: "test", metrics: { "acc@8": 0 } }));
     const two = join(root, "two-steps");
     mkdirSync(two);

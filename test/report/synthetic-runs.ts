@@ -75,6 +75,7 @@ export function writeSyntheticRun(root: string, tok: TextTokenizer, spec: Synthe
     const p = progress(step);
     const acc = Math.min(1, Math.max(0, 0.22 + 0.35 * p + noise(0.12)));
     const second = stageAt(step) === s2;
+    let kl = 0;
     metrics.push({
       step,
       stage: stageAt(step),
@@ -94,7 +95,8 @@ export function writeSyntheticRun(root: string, tok: TextTokenizer, spec: Synthe
       advantage_std: 0.8 + noise(0.1),
       advantage_min: -2 + noise(0.2),
       advantage_max: 2 + noise(0.2),
-      kl_mean: second || spec.example.startsWith("grpo") ? 0.002 * (step - (spec.switchAt ?? 0)) ** 0.7 + Math.abs(noise(0.002)) : 0,
+      kl: (kl = second || spec.example.startsWith("grpo") ? 0.002 * (step - (spec.switchAt ?? 0)) ** 0.7 + Math.abs(noise(0.002)) : 0),
+      kl_loss: (spec.example.startsWith("grpo") ? 0.04 : 0.01) * kl,
       clip_low_fraction: Math.abs(0.01 + noise(0.01)),
       clip_high_fraction: Math.abs(0.015 + noise(0.01)),
       dual_clip_fraction: 0,

@@ -30,7 +30,7 @@ function fakeMetrics(step: number, stage: string, rng: Rng): StepMetrics {
     step, stage, reward_mean: v(), reward_std: v(), accuracy: v(), zero_variance_groups: v(), response_length_mean: 40 * v(),
     response_length_max: 96, entropy_mean: v(), steps_per_response: 3 * v(), attribution_mean: v() - 0.5, attribution_std: v(),
     attribution_negative_fraction: v(), loss: v(), advantage_mean: 0, advantage_std: v(), advantage_min: -v(), advantage_max: v(),
-    kl_mean: v() * 1e-3, clip_low_fraction: 0, clip_high_fraction: v() * 0.1, dual_clip_fraction: 0, ratio_mean: 1, ratio_min: 1 - v() * 0.1,
+    kl: v() * 1e-3, kl_loss: v() * 1e-5, clip_low_fraction: 0, clip_high_fraction: v() * 0.1, dual_clip_fraction: 0, ratio_mean: 1, ratio_min: 1 - v() * 0.1,
     ratio_max: 1 + v() * 0.1, grad_norm: v(), learning_rate: 1e-6, skipped_updates: 0, tokens_per_s: 1000 * v(),
     time_rollout_s: v(), time_verify_s: v(), time_segment_attribution_s: v(), time_update_s: v(), time_step_s: 4 * v(),
   };
@@ -113,14 +113,14 @@ describe("run directory files", () => {
     const run = RunDir.create({ name: "t", out: join(tmp("metrics"), "r") });
     const rng = new Rng(1);
     const m1 = fakeMetrics(1, "explore", rng);
-    const m2 = { ...fakeMetrics(2, "explore", rng), loss: NaN, grad_norm: Infinity, kl_mean: -Infinity };
+    const m2 = { ...fakeMetrics(2, "explore", rng), loss: NaN, grad_norm: Infinity, kl: -Infinity };
     run.appendMetrics(m1);
     run.appendMetrics(m2);
     const ev: EvalRecord = { step: 2, stage: "explore", split: "test", problems: 50, samples: 8, temperature: 1, metrics: { "acc@8": 0.41, "pass@8": NaN }, mean_response_tokens: 37.5 };
     run.appendEval(ev);
     run.close();
     const ms = lines(join(run.path, "metrics.jsonl"));
-    expect(ms).toEqual([m1, { ...m2, loss: null, grad_norm: null, kl_mean: null }]);
+    expect(ms).toEqual([m1, { ...m2, loss: null, grad_norm: null, kl: null }]);
     expect(lines(join(run.path, "eval.jsonl"))).toEqual([{ ...ev, metrics: { "acc@8": 0.41, "pass@8": null } }]);
   });
 

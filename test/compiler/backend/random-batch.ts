@@ -11,6 +11,8 @@ export interface BatchShape {
   /** Max steps per response (1: every response token is in step 0). */
   S: number;
   logits?: boolean;
+  /** Rollout temperature the logits are read at (default 1). */
+  temperature?: number;
 }
 
 export function randomBatch(shape: BatchShape, seed: number): Batch {
@@ -73,7 +75,7 @@ export function randomBatch(shape: BatchShape, seed: number): Batch {
   }
   return {
     B, T, S, nGroups: groups, group, reward, correct, length, stepIdx, ids, oldLogp, refLogp,
-    C, stepLength, stepEntropy, V, logits, logp: logits ? null : logp, H: logits ? null : H,
+    C, stepLength, stepEntropy, V, temperature: shape.temperature ?? 1, logits, logp: logits ? null : logp, H: logits ? null : H,
     steps: 3, totalSteps: 7, seed: seed >>> 0,
   };
 }
