@@ -44,6 +44,7 @@ export type Task =
       values: [number, number];
       /** Range of the target. */
       target: [number, number];
+      /** Problems in the train / test split; 0 = the whole space, drawn on demand. */
       trainSize: number;
       testSize: number;
       /** Accepts an arithmetic expression that uses each given number at most once and equals the target. */
@@ -55,6 +56,7 @@ export type Task =
       operands: [number, number];
       values: [number, number];
       ops: string[];
+      /** Problems in the train / test split; 0 = the whole space, drawn on demand. */
       trainSize: number;
       testSize: number;
       /** Accepts a final number equal to the exact value. */

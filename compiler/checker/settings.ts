@@ -5,6 +5,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import type * as A from "../ast.js";
 import type { Diagnostics } from "../diagnostics.js";
 import type * as P from "../pipeline.js";
+import { MAX_SPLIT_SIZE } from "../../runtime/tasks/split-pool.js";
 import { BlockReader } from "./block.js";
 import type { ExprChecker } from "./expr.js";
 
@@ -49,8 +50,9 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
       numbers: r.range("numbers", 2, [3, 4]),
       values: r.range("values", 1, [1, 20]),
       target: r.range("target", 1, [1, 60]),
-      trainSize: r.num("train_size", { default: 10000, int: true, min: 1 }),
-      testSize: r.num("test_size", { default: 200, int: true, min: 1 }),
+      // 0 = the split's whole problem space, drawn on demand (runtime/tasks/split-pool.ts).
+      trainSize: r.num("train_size", { default: 0, int: true, min: 0, max: MAX_SPLIT_SIZE }),
+      testSize: r.num("test_size", { default: 200, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       verifier: r.word("verifier", ["countdown"] as const, "countdown"),
     };
     return r.ok ? t : undefined;
@@ -63,8 +65,9 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
       operands: r.range("operands", 2, [2, 3]),
       values: r.range("values", 0, [0, 99]),
       ops,
-      trainSize: r.num("train_size", { default: 10000, int: true, min: 1 }),
-      testSize: r.num("test_size", { default: 200, int: true, min: 1 }),
+      // 0 = the split's whole problem space, drawn on demand (runtime/tasks/split-pool.ts).
+      trainSize: r.num("train_size", { default: 0, int: true, min: 0, max: MAX_SPLIT_SIZE }),
+      testSize: r.num("test_size", { default: 200, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       verifier: r.word("verifier", ["numeric"] as const, "numeric"),
     };
     if (r.has("ops") && ops.length === 0 && r.ok) {

@@ -1,13 +1,15 @@
-// Evaluation on a task's held-out split: k samples per problem at a temperature (Acc@k,
-// unbiased pass@k) and one greedy sample per problem (greedy accuracy).
+// Evaluation on a task's held-out split: n samples per problem at a temperature (Acc@k,
+// unbiased pass@k for any k <= n) and one greedy sample per problem (greedy accuracy).
 import { generate } from "../model/generate.js";
 import type { Policy } from "../model/policy.js";
-import type { Problem, Split, Task, Verdict } from "../tasks/types.js";
-import { accAtK, mean, meanPassAtK } from "./estimators.js";
+import { type Problem, type Split, type Task, TaskSpecError, type Verdict } from "../tasks/types.js";
+import { accAtK, mean, meanPassAtK, type SampleCounts } from "./estimators.js";
 
 export interface EvalOptions {
   split?: Split; // default "test"
+  /** Problems to evaluate; 0 = every problem of the split (an error for a split drawn on demand). */
   problems: number;
+  /** Samples per problem (n). */
   k: number;
   temperature: number;
   topP?: number;
@@ -26,8 +28,10 @@ export interface EvalResult {
   temperature: number;
   /** Mean accuracy over the k samples of every problem. */
   accAtK: number;
-  /** Unbiased pass@k (with n = k samples it is the fraction of problems solved at least once). */
+  /** Unbiased pass@k with k = n samples: the fraction of problems solved at least once. */
   passAtK: number;
+  /** Samples (n) and correct ones (c) per problem, for pass@k at any k <= n (`metricValue`). */
+  counts: SampleCounts[];
   greedyAccuracy: number | null;
   meanResponseTokens: number;
   /** One example per problem: the first sample's text and verdict. */
@@ -62,9 +66,20 @@ export async function sampleResponses(
   return { text, tokens };
 }
 
+/** How many problems `problems` asks for: itself, or with 0 the whole split (which must have a size). */
+export function problemCount(task: Task, split: Split, problems: number): number {
+  if (!Number.isInteger(problems) || problems < 0) throw new RangeError(`eval: problems must be an integer >= 0 (0 = the whole split), got ${problems}`);
+  if (problems > 0) return problems;
+  const size = task.size(split);
+  if (size === null) {
+    throw new TaskSpecError(`eval: problems 0 means the whole ${split} split, but task ${task.name} draws its ${split} problems on demand (no fixed size); give a number of problems, or give the task a ${split}_size (task option ${split}Size)`);
+  }
+  return size;
+}
+
 export async function evaluate(policy: Policy, task: Task, o: EvalOptions): Promise<EvalResult> {
   const split = o.split ?? "test";
-  const problems = task.problems(split, o.problems, o.seed);
+  const problems = task.problems(split, problemCount(task, split, o.problems), o.seed);
   const { text, tokens } = await sampleResponses(policy, problems, o.k, o);
   const verdicts = problems.map((p, i) => text[i]!.map((t) => task.verify(p, t)));
   const correct = verdicts.map((vs) => vs.filter((v) => v.correct).length);
@@ -74,15 +89,26 @@ export async function evaluate(policy: Policy, task: Task, o: EvalOptions): Prom
     greedyAccuracy = problems.filter((p, i) => task.verify(p, g.text[i]![0]!).correct).length / problems.length;
   }
   const allTokens = tokens.flat();
+  const counts = correct.map((c) => ({ n: o.k, c }));
   return {
     split,
     problems: problems.length,
     k: o.k,
     temperature: o.temperature,
-    accAtK: accAtK(correct.map((c) => ({ n: o.k, c }))),
-    passAtK: meanPassAtK(correct.map((c) => ({ n: o.k, c })), o.k),
+    accAtK: accAtK(counts),
+    passAtK: meanPassAtK(counts, o.k),
+    counts,
     greedyAccuracy,
     meanResponseTokens: mean(allTokens),
     examples: problems.map((p, i) => ({ problem: p.prompt, response: text[i]![0]!, verdict: verdicts[i]![0]! })),
   };
+}
+
+/**
+ * A pipeline metric from an evaluation's n samples per problem: `pass@k` is the unbiased
+ * estimator 1 - C(n-c, k)/C(n, k) with the metric's own k (not n); `acc@k` is the mean
+ * accuracy c/n, the unbiased estimate of the accuracy of k samples for any k <= n.
+ */
+export function metricValue(r: EvalResult, m: { kind: "acc" | "pass"; k: number }): number {
+  return m.kind === "acc" ? accAtK(r.counts) : meanPassAtK(r.counts, m.k);
 }

@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import type { StageKernels } from "../../compiler/codegen/index.js";
 import { formatAll, loadPipeline } from "../../compiler/index.js";
 import type { Pipeline } from "../../compiler/pipeline.js";
-import { evaluate } from "../eval/evaluate.js";
+import { evaluate, metricValue } from "../eval/evaluate.js";
 import { Gpu } from "../gpu.js";
 import { AdamWOptimizer } from "../model/optimizer.js";
 import { Policy } from "../model/policy.js";
@@ -168,9 +168,9 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
   };
 
   const runEval = async (ev: Pipeline["evals"][number], at: number, stageName: string): Promise<EvalRecord> => {
-    const r = await evaluate(policy, task, { split: ev.split, problems: ev.problems || 128, k: ev.samples, temperature: ev.temperature, topP: ev.topP, maxNewTokens: ev.maxTokens, seed: seed + 17 });
+    const r = await evaluate(policy, task, { split: ev.split, problems: ev.problems, k: ev.samples, temperature: ev.temperature, topP: ev.topP, maxNewTokens: ev.maxTokens, seed: seed + 17 });
     const metricsOut: Record<string, number> = { greedy: r.greedyAccuracy ?? NaN };
-    for (const m of ev.metrics) metricsOut[`${m.kind}@${m.k}`] = m.kind === "acc" ? r.accAtK : r.passAtK;
+    for (const m of ev.metrics) metricsOut[`${m.kind}@${m.k}`] = metricValue(r, m);
     const rec: EvalRecord = { step: at, stage: stageName, split: r.split, problems: r.problems, samples: ev.samples, temperature: ev.temperature, metrics: metricsOut, mean_response_tokens: r.meanResponseTokens };
     run.appendEval(rec);
     progress.note(`eval at step ${at}: ${Object.entries(metricsOut).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ")}`);

@@ -3,6 +3,7 @@
 // handful of one-operation steps a tiny model can learn.
 import { formatTrace } from "./answer.js";
 import { OptionReader } from "./options.js";
+import { MAX_SPLIT_SIZE, SplitPool } from "./split-pool.js";
 import { hash32, mixSeed, Rng, splitOf } from "./rng.js";
 import { TaskSpecError, type Problem, type Split, type Task, type Verdict } from "./types.js";
 import { verifyNumeric } from "./verifiers.js";
@@ -26,6 +27,9 @@ export interface ArithOptions {
   maxValue: number;
   ops: ArithOp[];
   testFraction: number;
+  /** Problems in the train / test split: 0 = the split's whole space, drawn on demand (split-pool.ts). */
+  trainSize: number;
+  testSize: number;
   /** Numeric verifier tolerance: |answer - value| <= tolerance. */
   tolerance: number;
   formatReward: number;
@@ -33,7 +37,7 @@ export interface ArithOptions {
 
 // 2-4 operations by default: the traces then stay under ~90 characters; the option
 // reaches 6 (and beyond) for longer chains.
-export const ARITH_DEFAULTS: ArithOptions = { steps: [2, 4], values: [1, 9], maxValue: 99, ops: [...ALL_OPS], testFraction: 0.2, tolerance: 1e-6, formatReward: 0 };
+export const ARITH_DEFAULTS: ArithOptions = { steps: [2, 4], values: [1, 9], maxValue: 99, ops: [...ALL_OPS], testFraction: 0.2, trainSize: 0, testSize: 0, tolerance: 1e-6, formatReward: 0 };
 
 export function readArithOptions(raw: Readonly<Record<string, unknown>>): ArithOptions {
   const r = new OptionReader("arith", raw);
@@ -43,6 +47,8 @@ export function readArithOptions(raw: Readonly<Record<string, unknown>>): ArithO
     maxValue: r.number("maxValue", ARITH_DEFAULTS.maxValue, { integer: true, min: 1, max: 1_000_000 }),
     ops: r.stringList("ops", ARITH_DEFAULTS.ops) as ArithOp[],
     testFraction: r.number("testFraction", ARITH_DEFAULTS.testFraction, { min: 0, max: 1 }),
+    trainSize: r.number("trainSize", ARITH_DEFAULTS.trainSize, { integer: true, min: 0, max: MAX_SPLIT_SIZE }),
+    testSize: r.number("testSize", ARITH_DEFAULTS.testSize, { integer: true, min: 0, max: MAX_SPLIT_SIZE }),
     tolerance: r.number("tolerance", ARITH_DEFAULTS.tolerance, { min: 0 }),
     formatReward: r.number("formatReward", ARITH_DEFAULTS.formatReward, { min: 0, max: 1 }),
   };
@@ -70,9 +76,11 @@ const MAX_FRUITLESS_DRAWS = 20_000;
 export class ArithTask implements Task<ArithProblem> {
   readonly name = "arith";
   readonly options: Readonly<ArithOptions>;
+  private readonly splits: SplitPool<ArithProblem>;
 
   constructor(options: Partial<ArithOptions> = {}) {
     this.options = readArithOptions(options as Record<string, unknown>);
+    this.splits = new SplitPool("arith", { train: this.options.trainSize, test: this.options.testSize }, (split, count, seed) => this.generate(split, count, seed));
   }
 
   /** One chain: at each step an operation (uniform among those with a legal operand), then a legal operand. */
@@ -102,7 +110,17 @@ export class ArithTask implements Task<ArithProblem> {
     return { start, steps, answer: value };
   }
 
+  /** `count` problems of `split`: fresh ones, or from the fixed split when it has a size. */
   problems(split: Split, count: number, seed: number): ArithProblem[] {
+    return this.splits.problems(split, count, seed);
+  }
+
+  size(split: Split): number | null {
+    return this.splits.size(split);
+  }
+
+  /** `count` distinct problems of `split`'s whole space, drawn under `seed`. */
+  private generate(split: Split, count: number, seed: number): ArithProblem[] {
     const rng = new Rng(mixSeed(seed, `arith/${split}`));
     const out: ArithProblem[] = [];
     const seen = new Set<string>();
@@ -120,10 +138,6 @@ export class ArithTask implements Task<ArithProblem> {
       fruitless = 0;
     }
     return out;
-  }
-
-  size(): number | null {
-    return null;
   }
 
   verify(problem: ArithProblem, response: string): Verdict {

@@ -4,6 +4,7 @@ import { formatTrace } from "./answer.js";
 import { solveCountdown, reachableValues, expressionSteps } from "./countdown-solver.js";
 import { printExpr } from "./expr.js";
 import { OptionReader } from "./options.js";
+import { MAX_SPLIT_SIZE, SplitPool } from "./split-pool.js";
 import { hash32, mixSeed, Rng, splitOf } from "./rng.js";
 import { TaskSpecError, type Problem, type Split, type Task, type Verdict } from "./types.js";
 import { verifyCountdown } from "./verifiers.js";
@@ -23,11 +24,14 @@ export interface CountdownOptions {
   target: [number, number];
   /** Share of the problem space held out as the test split. */
   testFraction: number;
+  /** Problems in the train / test split: 0 = the split's whole space, drawn on demand (split-pool.ts). */
+  trainSize: number;
+  testSize: number;
   /** Reward for a complete but wrong answer (the convention's format score). */
   formatReward: number;
 }
 
-export const COUNTDOWN_DEFAULTS: CountdownOptions = { numbers: [3, 4], values: [1, 20], target: [1, 60], testFraction: 0.2, formatReward: 0 };
+export const COUNTDOWN_DEFAULTS: CountdownOptions = { numbers: [3, 4], values: [1, 20], target: [1, 60], testFraction: 0.2, trainSize: 0, testSize: 0, formatReward: 0 };
 
 export function countdownPrompt(numbers: readonly number[], target: number): string {
   return `Use ${numbers.join(" ")} once each with + - * / to make ${target}. Show steps, then <answer>equation</answer>.\n`;
@@ -45,6 +49,8 @@ export function readCountdownOptions(raw: Readonly<Record<string, unknown>>): Co
     values: r.range("values", COUNTDOWN_DEFAULTS.values, { integer: true, min: 1, max: 10_000 }),
     target: r.range("target", COUNTDOWN_DEFAULTS.target, { integer: true }),
     testFraction: r.number("testFraction", COUNTDOWN_DEFAULTS.testFraction, { min: 0, max: 1 }),
+    trainSize: r.number("trainSize", COUNTDOWN_DEFAULTS.trainSize, { integer: true, min: 0, max: MAX_SPLIT_SIZE }),
+    testSize: r.number("testSize", COUNTDOWN_DEFAULTS.testSize, { integer: true, min: 0, max: MAX_SPLIT_SIZE }),
     formatReward: r.number("formatReward", COUNTDOWN_DEFAULTS.formatReward, { min: 0, max: 1 }),
   };
   r.finish();
@@ -58,16 +64,28 @@ const MAX_FRUITLESS_DRAWS = 20_000;
 export class CountdownTask implements Task<CountdownProblem> {
   readonly name = "countdown";
   readonly options: Readonly<CountdownOptions>;
+  private readonly splits: SplitPool<CountdownProblem>;
 
   constructor(options: Partial<CountdownOptions> = {}) {
     this.options = readCountdownOptions(options as Record<string, unknown>);
+    this.splits = new SplitPool("countdown", { train: this.options.trainSize, test: this.options.testSize }, (split, count, seed) => this.generate(split, count, seed));
+  }
+
+  /** `count` problems of `split`: fresh ones, or from the fixed split when it has a size. */
+  problems(split: Split, count: number, seed: number): CountdownProblem[] {
+    return this.splits.problems(split, count, seed);
+  }
+
+  size(split: Split): number | null {
+    return this.splits.size(split);
   }
 
   /**
-   * Draws numbers, then a target uniformly among the in-range values they can reach, so
-   * every problem is solvable; keeps those whose key hashes into `split`, without repeats.
+   * `count` distinct problems of `split`'s whole space, drawn under `seed`: numbers, then a
+   * target uniformly among the in-range values they can reach, so every problem is solvable;
+   * keeps those whose key hashes into `split`, without repeats.
    */
-  problems(split: Split, count: number, seed: number): CountdownProblem[] {
+  private generate(split: Split, count: number, seed: number): CountdownProblem[] {
     const { numbers: [nlo, nhi], values: [vlo, vhi], target: [tlo, thi], testFraction } = this.options;
     const rng = new Rng(mixSeed(seed, `countdown/${split}`));
     const out: CountdownProblem[] = [];
@@ -91,10 +109,6 @@ export class CountdownTask implements Task<CountdownProblem> {
       fruitless = 0;
     }
     return out;
-  }
-
-  size(): number | null {
-    return null;
   }
 
   verify(problem: CountdownProblem, response: string): Verdict {
