@@ -68,6 +68,7 @@ export const FUNCTIONS: Readonly<Record<string, FunctionSig>> = {
   sqrt: { arity: 1, reduction: false, argType: "num", doc: "square root" },
   sigmoid: { arity: 1, reduction: false, argType: "num", doc: "1 / (1 + e^-x)" },
   tanh: { arity: 1, reduction: false, argType: "num", doc: "hyperbolic tangent" },
+  floor: { arity: 1, reduction: false, argType: "num", doc: "largest integer <= x (zero derivative)" },
   clip: { arity: 3, reduction: false, argType: "num", doc: "clip(x, lo, hi) = min(max(x, lo), hi)" },
   min: { arity: 2, reduction: true, argType: "num", doc: "min(a, b) elementwise, or min(x over L)" },
   max: { arity: 2, reduction: true, argType: "num", doc: "max(a, b) elementwise, or max(x over L)" },

@@ -249,8 +249,10 @@ export class ExprChecker {
       const a = e.args[1]!.value;
       const t = this.check(a, ctx, scope, uses);
       if (!t || !this.expectType(a, t, "num", `\`${extra.name}\``)) return undefined;
-      if (t.level !== "scalar") {
-        this.diags.error("E0301", `\`${extra.name}\` of \`${e.callee}\` must be a scalar, found a ${t.level}-level value`, a.span);
+      // quantile's q may depend on the batch (e.g. its token count: Clip-Cov picks a count of tokens).
+      const batchOk = extra.name === "q" && t.level === "batch";
+      if (t.level !== "scalar" && !batchOk) {
+        this.diags.error("E0301", `\`${extra.name}\` of \`${e.callee}\` must be ${extra.name === "q" ? "a scalar or batch-level value" : "a scalar"}, found a ${t.level}-level value`, a.span);
         return undefined;
       }
       const v = this.constValue(a);
@@ -383,6 +385,7 @@ function elementwiseValue(f: string, v: number[]): number | undefined {
     case "sqrt": return Math.sqrt(a);
     case "sigmoid": return 1 / (1 + Math.exp(-a));
     case "tanh": return Math.tanh(a);
+    case "floor": return Math.floor(a);
     case "min": return v.length === 2 ? Math.min(a, b) : undefined;
     case "max": return v.length === 2 ? Math.max(a, b) : undefined;
     case "clip": return v.length === 3 ? Math.min(Math.max(a, b), c) : undefined;

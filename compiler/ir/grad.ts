@@ -26,6 +26,7 @@ const UNARY_RULES: Record<string, (g: Graph, x: number, y: number, adj: number) 
   sqrt: (g, _x, y, a) => gd(g, a, gm(g, g.const(2), y)),
   sigmoid: (g, _x, y, a) => gm(g, a, gm(g, y, g.binary("sub", g.const(1), y))),
   tanh: (g, _x, y, a) => gm(g, a, g.binary("sub", g.const(1), gm(g, y, y))),
+  floor: () => null, // piecewise constant
 };
 
 export const RULES: Record<Node["op"], Rule> = {

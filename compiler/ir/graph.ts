@@ -92,14 +92,14 @@ export class Graph {
     return this.add({ op: "select", args: [lc, lx, ly], level, type: this.node(x).type }, `s:${lc}:${lx}:${ly}`);
   }
 
-  /** `fn(x over level)`; `q` (quantile) is a scalar node. */
+  /** `fn(x over level)`; `q` (quantile) is a scalar or batch-level node (one value per batch). */
   reduce(fn: ReduceFn, x: number, level: Level, extra: { ddof?: number; q?: number } = {}): number {
     const n = this.node(x);
     if (!isFinerThan(n.level, level)) throw new Error(`IR: reduce over ${level} needs a finer value, got ${n.level}`);
     const ddof = extra.ddof ?? 0;
     if (fn === "quantile") {
       const q = extra.q;
-      if (q === undefined || rank(this.node(q).level) > rank("scalar")) throw new Error("IR: quantile needs a scalar q");
+      if (q === undefined || rank(this.node(q).level) > rank("batch")) throw new Error("IR: quantile needs a scalar or batch-level q");
       return this.add({ op: "reduce", fn, ddof: 0, args: [x, q], level, type: "num" }, `r:${fn}:${level}:${x}:${q}`);
     }
     return this.add({ op: "reduce", fn, ddof, args: [x], level, type: "num" }, `r:${fn}:${level}:${x}:${ddof}`);
@@ -135,6 +135,7 @@ export function unaryValue(fn: UnaryFn, x: number): number {
     case "sqrt": return Math.sqrt(x);
     case "sigmoid": return 1 / (1 + Math.exp(-x));
     case "tanh": return Math.tanh(x);
+    case "floor": return Math.floor(x);
   }
 }
 

@@ -24,7 +24,7 @@ const BIN: Record<A.BinaryOp, BinaryFn> = {
   "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne", and: "and", or: "or",
 };
 
-const ELEMENTWISE_UNARY = new Set(["abs", "exp", "log", "sqrt", "sigmoid", "tanh"]);
+const ELEMENTWISE_UNARY = new Set(["abs", "exp", "log", "sqrt", "sigmoid", "tanh", "floor"]);
 
 export class Lowering {
   private readonly lets = new Map<string, number>();

@@ -41,6 +41,7 @@ export const UNARY = {
   sqrt: "square root",
   sigmoid: "1 / (1 + e^-x)",
   tanh: "hyperbolic tangent",
+  floor: "largest integer <= x (piecewise constant: zero derivative)",
 } as const;
 export type UnaryFn = keyof typeof UNARY;
 
