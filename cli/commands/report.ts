@@ -21,7 +21,10 @@ export function registerReport(program: Command): void {
         if (e instanceof RunDirError) throw new UserError(e.message);
         throw e;
       }
+      // Left-out lines are warnings, not failures: the report was written and shows the rest.
+      for (const p of data.problems) process.stderr.write(`acpo: warning: ${p}\n`);
       const samples = data.samples.reduce((a, r) => a + r.samples.length, 0);
-      process.stdout.write(`report: ${data.runs.length} run${data.runs.length === 1 ? "" : "s"}, ${data.charts.length} charts, ${samples} sampled responses -> ${resolve(o.out)}\n`);
+      const left = data.problems.length ? ` (${data.problems.length} sample line${data.problems.length === 1 ? "" : "s"} left out, listed above and on the page)` : "";
+      process.stdout.write(`report: ${data.runs.length} run${data.runs.length === 1 ? "" : "s"}, ${data.charts.length} charts, ${samples} sampled responses${left} -> ${resolve(o.out)}\n`);
     });
 }

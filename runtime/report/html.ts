@@ -21,6 +21,8 @@ export interface ReportData {
   /** Entropy (nats) at which token colour saturates. */
   entropyMax: number;
   config: ConfigTable;
+  /** Lines left out because they could not be shown (file:line: what is wrong), all runs. */
+  problems: string[];
 }
 
 // Tableau 10: distinguishable, and readable on white.
@@ -59,6 +61,7 @@ export function reportData(runs: readonly RunData[], title: string): ReportData 
     samples,
     entropyMax: entropyScale(samples),
     config: configTable(runs),
+    problems: runs.flatMap((r) => r.problems),
   };
 }
 

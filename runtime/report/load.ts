@@ -1,10 +1,13 @@
 // Reading a run directory for reports: metrics.jsonl, eval.jsonl, samples.jsonl and
 // config.resolved.json (runtime/rl/types.ts and spec/batch.md define the records). Every
 // file but metrics.jsonl is optional, so a run killed early still reports what it has;
-// a malformed line is an error naming the file and line, never silently skipped.
+// a malformed line of metrics or eval is an error naming the file and line, never silently
+// skipped; a samples line the viewer cannot show is left out and reported (RunData.problems).
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import { readLines } from "../line-reader.js";
 import { RunDirError } from "../rl/run-dir-jsonl.js";
+import { sampleProblem } from "./sample-check.js";
 
 export { RunDirError };
 
@@ -18,6 +21,8 @@ export interface RunData {
   samples: Record<string, unknown>[];
   /** config.resolved.json, or null when the run has none. */
   config: Record<string, unknown> | null;
+  /** Lines left out of the report, each "file:line: what is wrong; line left out". */
+  problems: string[];
 }
 
 
@@ -28,24 +33,65 @@ export const RUN_FILES = {
   config: "config.resolved.json",
 } as const;
 
-/** Parse a JSON-lines file into objects; blank lines are allowed, anything else must be an object. */
-export function readJsonl(path: string): Record<string, unknown>[] {
-  const out: Record<string, unknown>[] = [];
-  const lines = readFileSync(path, "utf8").split("\n");
-  lines.forEach((line, i) => {
-    if (line.trim() === "") return;
+/**
+ * Longest line of a run file, in bytes. The loop's longest lines are samples with six
+ * per-token arrays (about 1 MB at 8k tokens); the limit keeps a damaged or foreign file
+ * from being read whole.
+ */
+export const MAX_RUN_LINE_BYTES = 16 << 20;
+
+/** A record with the line it came from. */
+export interface JsonlRecord {
+  line: number;
+  value: Record<string, unknown>;
+}
+
+/**
+ * The records of a JSON-lines file: blank lines are allowed; a line that is not a JSON object
+ * goes to `bad` (file:line and what is wrong). A run killed mid-write leaves a partial last
+ * line (no newline after it): that is the only line forgiven silently.
+ */
+export function readJsonlRecords(path: string): { records: JsonlRecord[]; bad: { line: number; problem: string }[] } {
+  const records: JsonlRecord[] = [];
+  const bad: { line: number; problem: string }[] = [];
+  for (const { no, text, terminated } of readLines(path, { maxLineBytes: MAX_RUN_LINE_BYTES, error: (what) => new RunDirError(what) })) {
+    if (text.trim() === "") continue;
     let v: unknown;
     try {
-      v = JSON.parse(line);
+      v = JSON.parse(text);
     } catch (e) {
-      // A run killed mid-write leaves a partial last line (no newline after it); that is the only line we forgive.
-      if (i === lines.length - 1) return;
-      throw new RunDirError(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`);
+      if (!terminated) continue;
+      bad.push({ line: no, problem: `not valid JSON (${(e as Error).message})` });
+      continue;
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new RunDirError(`${path}:${i + 1}: expected a JSON object`);
-    out.push(v as Record<string, unknown>);
-  });
-  return out;
+    if (typeof v !== "object" || v === null || Array.isArray(v)) bad.push({ line: no, problem: "expected a JSON object" });
+    else records.push({ line: no, value: v as Record<string, unknown> });
+  }
+  return { records, bad };
+}
+
+/** Parse a JSON-lines file into objects; any line that is not a JSON object is an error naming file:line. */
+export function readJsonl(path: string): Record<string, unknown>[] {
+  const { records, bad } = readJsonlRecords(path);
+  if (bad.length > 0) throw new RunDirError(`${path}:${bad[0]!.line}: ${bad[0]!.problem}`);
+  return records.map((r) => r.value);
+}
+
+/**
+ * samples.jsonl, which only the trajectory viewer reads: a line the viewer cannot show is
+ * left out and reported (file:line: what is wrong), so one bad line costs one trajectory,
+ * not the page.
+ */
+function readSamples(path: string): { samples: Record<string, unknown>[]; problems: string[] } {
+  const { records, bad } = readJsonlRecords(path);
+  const samples: Record<string, unknown>[] = [];
+  for (const r of records) {
+    const problem = sampleProblem(r.value);
+    if (problem === null) samples.push(r.value);
+    else bad.push({ line: r.line, problem });
+  }
+  bad.sort((a, b) => a.line - b.line);
+  return { samples, problems: bad.map((b) => `${path}:${b.line}: ${b.problem}; line left out`) };
 }
 
 export function loadRun(dir: string): RunData {
@@ -61,8 +107,10 @@ export function loadRun(dir: string): RunData {
     } catch (e) {
       throw new RunDirError(`${file(RUN_FILES.config)}: not valid JSON (${(e as Error).message})`);
     }
+    if (typeof config !== "object" || config === null || Array.isArray(config)) throw new RunDirError(`${file(RUN_FILES.config)}: expected a JSON object`);
   }
-  return { name: basename(abs), dir: abs, metrics: readJsonl(file(RUN_FILES.metrics)), evals: opt(RUN_FILES.evals), samples: opt(RUN_FILES.samples), config };
+  const { samples, problems } = existsSync(file(RUN_FILES.samples)) ? readSamples(file(RUN_FILES.samples)) : { samples: [], problems: [] };
+  return { name: basename(abs), dir: abs, metrics: readJsonl(file(RUN_FILES.metrics)), evals: opt(RUN_FILES.evals), samples, config, problems };
 }
 
 /** Load several runs; names made unique (`name`, `name (2)`) so legends stay unambiguous. */

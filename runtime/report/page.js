@@ -216,6 +216,14 @@
   var filterSel = h("select", { id: "traj-filter" }, h("option", { value: "all", text: "all responses" }), h("option", { value: "correct", text: "correct only" }), h("option", { value: "wrong", text: "incorrect only" }));
   data.samples.forEach(function (rs, i) { runSel.appendChild(h("option", { value: String(i), text: rs.run + " (" + rs.samples.length + ")" })); });
   app.appendChild(h("div", { class: "controls" }, h("label", null, "run ", runSel), h("label", null, "step ", stepSel), h("label", null, "show ", filterSel)));
+  // Lines the loader left out (runtime/report/load.ts): say which and why, above the viewer.
+  var SHOWN_PROBLEMS = 50;
+  if (data.problems.length > 0) {
+    var list = h("ul");
+    data.problems.slice(0, SHOWN_PROBLEMS).forEach(function (p) { list.appendChild(h("li", { text: p })); });
+    if (data.problems.length > SHOWN_PROBLEMS) list.appendChild(h("li", { text: "… and " + (data.problems.length - SHOWN_PROBLEMS) + " more (acpo report lists them all on stderr)" }));
+    app.appendChild(h("div", { class: "problems", id: "traj-problems" }, h("b", { text: data.problems.length + " sample line" + (data.problems.length === 1 ? " was" : "s were") + " left out:" }), list));
+  }
   var trajNote = h("div", { class: "section-note" });
   var trajList = h("div", { id: "traj-list" });
   app.appendChild(trajNote);
@@ -281,6 +289,18 @@
     var v = xs.filter(function (x) { return x !== null; });
     return v.length ? v.reduce(function (a, b) { return a + b; }, 0) / v.length : null;
   }
+  // A failure while drawing trajectories is shown in their place; the configuration
+  // below must still render (the loader validates samples, so this is a last resort).
+  function guarded(f) {
+    return function () {
+      try {
+        f();
+      } catch (e) {
+        trajList.appendChild(h("div", { class: "error", text: "could not show these trajectories: " + e.message }));
+        console.error("trajectories: " + (e && e.stack ? e.stack : e));
+      }
+    };
+  }
   function renderTrajectories() {
     trajList.innerHTML = "";
     var rs = data.samples[Number(runSel.value)];
@@ -297,14 +317,13 @@
     if (shown.length === 0) trajList.appendChild(h("p", { class: "muted", text: "No responses match." }));
     shown.forEach(function (s) { trajList.appendChild(renderSample(s)); });
   }
-  runSel.addEventListener("change", function () { fillSteps(); renderTrajectories(); });
-  stepSel.addEventListener("change", renderTrajectories);
-  filterSel.addEventListener("change", renderTrajectories);
+  runSel.addEventListener("change", guarded(function () { fillSteps(); renderTrajectories(); }));
+  stepSel.addEventListener("change", guarded(renderTrajectories));
+  filterSel.addEventListener("change", guarded(renderTrajectories));
   // Open on the first run whose samples carry attribution: that is what the viewer is for.
   var withC = data.samples.findIndex(function (rs) { return rs.samples.some(function (s) { return s.C; }); });
   runSel.value = String(Math.max(0, withC));
-  fillSteps();
-  renderTrajectories();
+  guarded(function () { fillSteps(); renderTrajectories(); })();
 
   // ---- configuration ----
   app.appendChild(h("h2", { id: "configuration", text: "Configuration" }));

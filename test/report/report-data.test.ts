@@ -21,7 +21,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const jsonl = (rows: object[]) => rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
 
 function run(name: string, metrics: object[], extra: { evals?: object[]; samples?: object[]; config?: object } = {}): RunData {
-  return { name, dir: `/runs/${name}`, metrics: metrics as Record<string, unknown>[], evals: (extra.evals ?? []) as Record<string, unknown>[], samples: (extra.samples ?? []) as Record<string, unknown>[], config: (extra.config ?? null) as Record<string, unknown> | null };
+  return { name, dir: `/runs/${name}`, metrics: metrics as Record<string, unknown>[], evals: (extra.evals ?? []) as Record<string, unknown>[], samples: (extra.samples ?? []) as Record<string, unknown>[], config: (extra.config ?? null) as Record<string, unknown> | null, problems: [] };
 }
 
 describe("charts", () => {

@@ -2,12 +2,12 @@
 // model folder is missing), opened in headless Chromium from disk. Checks that every
 // chart drew on its canvas, that legends name every run, that the page logged no errors
 // and fetched nothing but the file itself, and that the viewer and config table work.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ReportData, writeReport } from "../../runtime/report/html.js";
+import { type ReportData, renderReport, reportData, writeReport } from "../../runtime/report/html.js";
 import { type Headless, launchChromium } from "./chromium.js";
 import { writeSyntheticComparison, writeSyntheticRun, writeTokenizerFolder } from "./synthetic-runs.js";
 
@@ -149,6 +149,45 @@ describe("acpo report in Chromium", () => {
     expect(await p.locator(".chart canvas").count()).toBe(5);
     expect(await p.locator(".chart .error").count()).toBe(0);
     expect(problems).toEqual([]);
+    await p.close();
+  });
+
+  it("leaves out samples lines it cannot show, lists them by file:line, and renders the rest", async () => {
+    const tok = writeTokenizerFolder(join(root, "tok-bad"));
+    const run = writeSyntheticRun(join(root, "bad-samples"), tok, { example: "acpo.acpo", seed: 3, steps: 10, switchAt: 5, evalEvery: 5, gain: 2, attribution: true, modelDir: join(root, "tok-bad") });
+    const file = join(run, "samples.jsonl");
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    const first = JSON.parse(lines[0]!) as Record<string, unknown>;
+    // The two malformations that used to stop the page's script, in the middle of the file.
+    lines.splice(1, 0, JSON.stringify({ ...first, tokens: "oops" }), JSON.stringify({ ...first, step_starts: [0, 100000] }));
+    writeFileSync(file, `${lines.join("\n")}\n`);
+    const d = writeReport([run], join(root, "bad-samples.html"));
+    expect(d.problems).toEqual([
+      `${file}:2: field 'tokens' must be a non-empty array of token ids, got "oops"; line left out`,
+      `${file}:3: field 'step_starts': entry 1 is 100000, out of range for a response of ${(first.tokens as number[]).length} tokens; line left out`,
+    ]);
+    const p = await open(join(root, "bad-samples.html"));
+    expect(await p.locator("#traj-problems li").allTextContents()).toEqual(d.problems);
+    expect(await p.textContent("#traj-problems b")).toBe("2 sample lines were left out:");
+    expect(await p.locator("#traj-list .traj").count()).toBe(d.samples[0]!.samples.filter((s) => s.step === d.samples[0]!.samples[0]!.step).length);
+    expect(await p.locator("#config-table tr[data-key]").count()).toBe(d.config.rows.length);
+    expect(Number(await p.getAttribute("body", "data-rendered"))).toBe(d.charts.length);
+    expect(problems).toEqual([]);
+    await p.close();
+  });
+
+  it("a sample that slips past the loader costs the trajectory list, not the page", async () => {
+    // Built by hand, so the loader's check is bypassed: the page's own guard must hold.
+    // With a tokenizer, a step that runs past the tokens reads a piece that does not exist.
+    const model = join(root, "tok-raw");
+    writeTokenizerFolder(model);
+    const r = { name: "raw", dir: "/runs/raw", metrics: [{ step: 1, reward_mean: 0.5 }, { step: 2, reward_mean: 0.6 }], evals: [], samples: [{ step: 1, tokens: [40, 41], step_starts: [0, 5] }], config: { seed: 1, pipeline: { model: { path: model } } }, problems: [] };
+    writeFileSync(join(root, "raw.html"), renderReport(reportData([r], "raw")));
+    const p = await open(join(root, "raw.html"));
+    expect(await p.textContent("#traj-list .error")).toMatch(/^could not show these trajectories: /);
+    expect(await p.locator("#config-table tr[data-key]").count()).toBe(2);
+    expect(problems).toEqual([expect.stringMatching(/^error: trajectories: TypeError/)]);
+    problems.length = 0;
     await p.close();
   });
 
