@@ -13,6 +13,7 @@ import { registerEval } from "./commands/eval.js";
 import { registerTrain } from "./commands/train.js";
 import { registerReport } from "./commands/report.js";
 import { registerCompare } from "./commands/compare.js";
+import { registerExport } from "./commands/export.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -35,6 +36,7 @@ registerEval(program);
 registerTrain(program);
 registerReport(program);
 registerCompare(program);
+registerExport(program);
 
 try {
   await program.parseAsync(process.argv);

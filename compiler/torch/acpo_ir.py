@@ -28,8 +28,8 @@ class Layout:
         self.S = self.step_length.shape[1]
         self.group = x["group"].long()  # (B,) group id in [0, G)
         self.G = int(x["n_groups"])
-        self.dtype = x["old_logp"].dtype
-        self.device = x["old_logp"].device
+        self.dtype = self.step_length.dtype  # the float dtype every value is computed in
+        self.device = self.step_length.device
         self.tok_valid = self.step_idx >= 0
         self.step_valid = self.step_length > 0
 

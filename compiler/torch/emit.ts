@@ -89,7 +89,7 @@ export function pyString(s: string): string {
 }
 
 /** Ids of the nodes the outputs need, stopping at provided nodes. */
-function cone(nodes: readonly Node[], roots: number[], provided: Record<number, string>): Set<number> {
+export function cone(nodes: readonly Node[], roots: number[], provided: Record<number, string>): Set<number> {
   const seen = new Set<number>();
   const stack = [...roots];
   while (stack.length > 0) {

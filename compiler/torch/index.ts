@@ -5,7 +5,7 @@
 import type { StageProgram, TokenOutputs } from "../ir/stage.js";
 import { emitModule, type TorchFunction } from "./emit.js";
 
-export { emitFunction, emitModule, pyFloat, pyString, type TorchFunction } from "./emit.js";
+export { cone, emitFunction, emitModule, pyFloat, pyString, type TorchFunction } from "./emit.js";
 
 /** Absolute path of the runtime module every generated module imports. */
 export const TORCH_RUNTIME = new URL("./acpo_ir.py", import.meta.url);

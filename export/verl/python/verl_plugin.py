@@ -1,0 +1,27 @@
+"""Registers the pipeline's advantage estimator and policy loss with verl, under the
+name acpo_<pipeline> (REGISTRY_NAME) (verl.plugins entry point; see README.md).
+
+NOT EXECUTED HERE: verl is not installable on the machines acpo is tested on. This file is
+kept to the registration calls; everything it calls (adapters.py, numerics.py) runs in
+acpo's tests. Signatures follow verl/trainer/ppo/core_algos.py (register_adv_est:
+token_level_rewards, response_mask, index, config -> (advantages, returns);
+register_policy_loss: old_log_prob, log_prob, advantages, response_mask, loss_agg_mode,
+config, rollout_is_weights -> (loss, metrics)).
+"""
+from verl.trainer.ppo.core_algos import register_adv_est, register_policy_loss
+
+from . import numerics as N
+from .adapters import advantage_from_verl, policy_loss_from_verl
+
+
+@register_adv_est(N.REGISTRY_NAME)
+def acpo_advantage(token_level_rewards, response_mask, index=None, config=None, **kwargs):
+    return advantage_from_verl(token_level_rewards, response_mask, index)
+
+
+@register_policy_loss(N.REGISTRY_NAME)
+def acpo_policy_loss(old_log_prob, log_prob, advantages, response_mask, loss_agg_mode="token-mean", config=None, rollout_is_weights=None):
+    if loss_agg_mode != N.VERL_LOSS_AGG_MODE:
+        raise ValueError(f"acpo pipeline {N.NAME} aggregates with {N.AGGREGATE} (verl: {N.VERL_LOSS_AGG_MODE}), but actor.loss_agg_mode is {loss_agg_mode}")
+    info = dict(getattr(config, "global_batch_info", None) or {})
+    return policy_loss_from_verl(old_log_prob, log_prob, advantages, response_mask, info, rollout_is_weights)
