@@ -71,7 +71,7 @@ describe("acpo export verl", () => {
       const rewards = new Array<number>(N).fill(0);
       for (let i = 0; i < b.B; i++) rewards[i * b.T + b.stepIdx.slice(i * b.T).findIndex((s) => s >= 0)] = b.reward[i]!;
       const common = { B: b.B, L: b.T, rewards, mask, index: Array.from(b.group, (g) => `uid-${g}`), old: Array.from(b.oldLogp), logp: Array.from(b.logp!), advantages: Array.from(refAdv) };
-      const tokens = mask.reduce((a, v) => a + v, 0);
+      const tokens = mask.reduce<number>((a, v) => a + v, 0);
       const global = { dp_size: 2, batch_num_tokens: 3 * tokens, global_batch_size: 3 * b.B };
       const spec = { dir, pkg: `acpo_${p.name}`, jobs: [{ ...common, info: {} }, { ...common, info: global }] };
       const jobFile = join(dir, "jobs.json");
