@@ -12,6 +12,8 @@ export const CODES = {
   E0101: "unexpected character",
   E0102: "syntax error",
   E0103: "unterminated string",
+  E0104: "invalid number",
+  E0105: "nested too deeply",
   E0201: "unknown name",
   E0202: "duplicate definition",
   E0203: "unknown setting",

@@ -11,6 +11,17 @@ export const StringLit = createToken({ name: "StringLit", pattern: /"(?:[^"\\\n]
 export const UnterminatedString = createToken({ name: "UnterminatedString", pattern: /"(?:[^"\\\n]|\\.)*/, label: "an unterminated string" });
 // Digits after a '.' are required, so `3..4` lexes as 3, .., 4.
 export const NumberLit = createToken({ name: "NumberLit", pattern: /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/, label: "a number" });
+/**
+ * A number run straight into letters or `_`: `0x10`, `1_000`, `2e`, `10steps`. Lexed as one
+ * token so that the diagnostic names it (instead of "found 'x10'" further on); its category
+ * is NumberLit, so the parser takes it where a number goes and reports nothing twice.
+ */
+export const MalformedNumber = createToken({
+  name: "MalformedNumber",
+  pattern: /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![eE][+-]?\d)[A-Za-z_][A-Za-z0-9_]*(?:\.\d+)?/,
+  categories: [NumberLit],
+  label: "a number",
+});
 /** A metric at k samples: acc@8, pass@16. */
 export const MetricAtK = createToken({ name: "MetricAtK", pattern: /[A-Za-z_][A-Za-z0-9_]*@\d+/, label: "a metric such as acc@8" });
 export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: "a name" });
@@ -72,6 +83,7 @@ export const allTokens: TokenType[] = [
   Comment,
   StringLit,
   UnterminatedString,
+  MalformedNumber,
   NumberLit,
   MetricAtK,
   ...KEYWORDS,

@@ -8,6 +8,9 @@
 // (the full EBNF is in spec/language.md)
 import { CstParser, EOF, type CstNode, type IParserErrorMessageProvider, type IRecognitionException, type IToken, type TokenType } from "chevrotain";
 import * as T from "./lexer.js";
+import { MAX_NESTING } from "./limits.js";
+
+export { MAX_NESTING };
 
 function tokenText(t: IToken): string {
   if (t.tokenType === EOF) return "end of file";
@@ -50,10 +53,38 @@ const messages: IParserErrorMessageProvider = {
   },
 };
 
+
+/** Thrown from inside the parser when input nests deeper than MAX_NESTING; ends the parse. */
+export class TooDeep extends Error {
+  constructor(readonly token: IToken) {
+    super(`nested more than ${MAX_NESTING} levels deep`);
+  }
+}
+
 class AcpoParser extends CstParser {
+  private depth = 0;
+
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, errorMessageProvider: messages, maxLookahead: 3, nodeLocationTracking: "onlyOffset" });
     this.performSelfAnalysis();
+  }
+
+  /** Run `body` one nesting level deeper; past MAX_NESTING, stop the parse at the current token. */
+  private nested(body: () => void): void {
+    this.ACTION(() => {
+      if (++this.depth > MAX_NESTING) throw new TooDeep(this.LA(1));
+    });
+    try {
+      body();
+    } finally {
+      this.ACTION(() => this.depth--);
+    }
+  }
+
+  /** Start a parse of `tokens`. */
+  begin(tokens: IToken[]): void {
+    this.depth = 0;
+    this.input = tokens;
   }
 
   file = this.RULE("file", () => {
@@ -145,9 +176,11 @@ class AcpoParser extends CstParser {
   });
 
   block = this.RULE("block", () => {
-    this.CONSUME(T.LCurly);
-    this.MANY(() => this.SUBRULE(this.setting));
-    this.CONSUME(T.RCurly);
+    this.nested(() => {
+      this.CONSUME(T.LCurly);
+      this.MANY(() => this.SUBRULE(this.setting));
+      this.CONSUME(T.RCurly);
+    });
   });
 
   value = this.RULE("value", () => {
@@ -178,17 +211,29 @@ class AcpoParser extends CstParser {
     this.CONSUME(T.RBracket);
   });
 
+  // Every nesting of the grammar (parentheses, call arguments, `if` parts, blocks) passes
+  // through `expr` or `block`; `nested` bounds how deep they go before the recursion of the
+  // parser (and of every pass after it) could exhaust the stack.
   expr = this.RULE("expr", () => {
-    this.OR([{ ALT: () => this.SUBRULE(this.ifExpr) }, { ALT: () => this.SUBRULE(this.orExpr) }]);
+    this.nested(() => this.OR([{ ALT: () => this.SUBRULE(this.ifExpr) }, { ALT: () => this.SUBRULE(this.orExpr) }]));
   });
 
+  // `else if` chains are a flat list here, not a nesting: a chain of 1,000 `else if`s costs
+  // no stack. The last `else` takes a non-`if` expression; any `else if` is a chain link.
   ifExpr = this.RULE("ifExpr", () => {
     this.CONSUME(T.If);
     this.SUBRULE(this.expr, { LABEL: "cond" });
     this.CONSUME(T.Then);
     this.SUBRULE2(this.expr, { LABEL: "yes" });
-    this.CONSUME(T.Else);
-    this.SUBRULE3(this.expr, { LABEL: "no" });
+    this.MANY(() => {
+      this.CONSUME(T.Else, { LABEL: "elifs" });
+      this.CONSUME2(T.If);
+      this.SUBRULE3(this.expr, { LABEL: "cond" });
+      this.CONSUME2(T.Then);
+      this.SUBRULE4(this.expr, { LABEL: "yes" });
+    });
+    this.CONSUME3(T.Else);
+    this.SUBRULE(this.orExpr, { LABEL: "no" });
   });
 
   orExpr = this.RULE("orExpr", () => {
@@ -207,16 +252,10 @@ class AcpoParser extends CstParser {
     });
   });
 
+  // `not not c` is a list of prefixes, not a nesting.
   notExpr = this.RULE("notExpr", () => {
-    this.OR([
-      {
-        ALT: () => {
-          this.CONSUME(T.Not);
-          this.SUBRULE(this.notExpr, { LABEL: "operand" });
-        },
-      },
-      { ALT: () => this.SUBRULE(this.cmpExpr, { LABEL: "operand" }) },
-    ]);
+    this.MANY(() => this.CONSUME(T.Not, { LABEL: "ops" }));
+    this.SUBRULE(this.cmpExpr, { LABEL: "operand" });
   });
 
   cmpExpr = this.RULE("cmpExpr", () => {
@@ -250,25 +289,26 @@ class AcpoParser extends CstParser {
     });
   });
 
+  // `- - x` is a list of prefixes, not a nesting.
   unary = this.RULE("unary", () => {
-    this.OR([
-      {
-        ALT: () => {
-          this.CONSUME(T.Minus);
-          this.SUBRULE(this.unary, { LABEL: "operand" });
-        },
-      },
-      { ALT: () => this.SUBRULE(this.power, { LABEL: "operand" }) },
-    ]);
+    this.MANY(() => this.CONSUME(T.Minus, { LABEL: "ops" }));
+    this.SUBRULE(this.power, { LABEL: "operand" });
   });
 
-  // Right-associative, binds tighter than unary minus on its left: -x^2 = -(x^2).
+  // Right-associative, binds tighter than unary minus on its left: -x^2 = -(x^2), and
+  // a ^ -b ^ c = a ^ (-(b ^ c)). A chain is a flat list of exponents; the visitor folds it
+  // from the right.
   power = this.RULE("power", () => {
     this.SUBRULE(this.atom, { LABEL: "base" });
-    this.OPTION(() => {
-      this.CONSUME(T.Caret);
-      this.SUBRULE(this.unary, { LABEL: "exponent" });
+    this.MANY(() => {
+      this.CONSUME(T.Caret, { LABEL: "carets" });
+      this.SUBRULE(this.exponent, { LABEL: "exponents" });
     });
+  });
+
+  exponent = this.RULE("exponent", () => {
+    this.MANY(() => this.CONSUME(T.Minus, { LABEL: "ops" }));
+    this.SUBRULE(this.atom, { LABEL: "operand" });
   });
 
   atom = this.RULE("atom", () => {
@@ -311,6 +351,8 @@ export const parser = new AcpoParser();
 
 export interface ParseOutput {
   cst: CstNode | undefined;
+  /** Set when the input nested deeper than MAX_NESTING: the parse stopped at this token. */
+  tooDeep?: IToken;
   lexErrors: { offset: number; length: number; message: string }[];
   parseErrors: IRecognitionException[];
   tokens: IToken[];
@@ -318,12 +360,21 @@ export interface ParseOutput {
 
 export function parseText(text: string): ParseOutput {
   const lexed = T.lexer.tokenize(text);
-  parser.input = lexed.tokens.filter((t) => t.tokenType !== T.UnterminatedString);
-  const cst = parser.file();
+  parser.begin(lexed.tokens.filter((t) => t.tokenType !== T.UnterminatedString));
+  let cst: CstNode | undefined;
+  let tooDeep: IToken | undefined;
+  try {
+    cst = parser.file();
+  } catch (e) {
+    if (!(e instanceof TooDeep)) throw e;
+    tooDeep = e.token;
+  }
   return {
     cst,
+    tooDeep,
     lexErrors: lexed.errors.map((e) => ({ offset: e.offset, length: e.length, message: e.message })),
-    parseErrors: parser.errors,
+    // Stopping early leaves input unread; chevrotain then adds "not all input parsed", which would only repeat the point.
+    parseErrors: tooDeep ? parser.errors.filter((e) => e.name !== "NotAllInputParsedException") : parser.errors,
     tokens: lexed.tokens,
   };
 }

@@ -3,11 +3,45 @@
 // pipeline (tested), so `acpo compile --explain` can show exactly what will run.
 import type * as A from "./ast.js";
 import type * as P from "./pipeline.js";
+import { foldExpr } from "./walk.js";
 
 const PREC: Record<A.BinaryOp, number> = { or: 1, and: 2, "<": 4, "<=": 4, ">": 4, ">=": 4, "==": 4, "!=": 4, "+": 5, "-": 5, "*": 6, "/": 6, "^": 8 };
 
-/** An expression in canonical form, parenthesised only where precedence needs it. */
+/** A printed operand and the precedence of its outermost operator (Infinity: an atom). */
+interface Printed {
+  s: string;
+  prec: number;
+}
+
+/** `p` as an operand that needs at least precedence `min`: parenthesised when it binds looser. */
+function operand(p: Printed, min: number): string {
+  return p.prec < min ? `(${p.s})` : p.s;
+}
+
+/** An expression in canonical form, parenthesised only where precedence needs it (`outer`: the precedence its place needs). */
 export function printExpr(e: A.Expr, outer = 0): string {
+  const printed = foldExpr<Printed>(
+    e,
+    // A negative literal prints with its minus, so it binds like unary minus: (-1) ^ 2.
+    (x) => ({ s: printAtom(x), prec: x.kind === "number" && (x.value < 0 || Object.is(x.value, -0)) ? 7 : Infinity }),
+    (x, [a, b, c]) => {
+      if (x.kind === "unary") return x.op === "not" ? { s: `not ${operand(a!, 3)}`, prec: 3 } : { s: `-${operand(a!, 7)}`, prec: 7 };
+      if (x.kind === "binary") {
+        const p = PREC[x.op];
+        // Left-associative except ^; comparisons do not chain, so both sides bind tighter.
+        const lp = x.op === "^" || p === 4 ? p + 1 : p;
+        const rp = x.op === "^" ? p : p + 1;
+        return { s: `${operand(a!, lp)} ${x.op} ${operand(b!, rp)}`, prec: p };
+      }
+      // if: any operand position needs parentheses; a condition or branch needs none.
+      return { s: `if ${a!.s} then ${b!.s} else ${c!.s}`, prec: 0 };
+    },
+  );
+  return operand(printed, outer === 0 ? 0 : Math.max(outer, 1));
+}
+
+/** A literal, name or call (calls print their arguments, which the parser's nesting limit bounds). */
+function printAtom(e: A.Expr): string {
   switch (e.kind) {
     case "number":
       return num(e.value);
@@ -17,29 +51,16 @@ export function printExpr(e: A.Expr, outer = 0): string {
       return JSON.stringify(e.value);
     case "name":
       return e.name;
-    case "unary": {
-      const s = e.op === "not" ? `not ${printExpr(e.operand, 3)}` : `-${printExpr(e.operand, 7)}`;
-      return (e.op === "not" ? 3 : 7) < outer ? `(${s})` : s;
-    }
-    case "binary": {
-      const p = PREC[e.op];
-      // Left-associative except ^; comparisons do not chain, so both sides bind tighter.
-      const lp = e.op === "^" || p === 4 ? p + 1 : p;
-      const rp = e.op === "^" ? p : p + 1;
-      const s = `${printExpr(e.left, lp)} ${e.op} ${printExpr(e.right, rp)}`;
-      return p < outer ? `(${s})` : s;
-    }
-    case "if": {
-      const s = `if ${printExpr(e.cond)} then ${printExpr(e.then)} else ${printExpr(e.else)}`;
-      return outer > 0 ? `(${s})` : s;
-    }
     case "call":
       return `${e.callee}(${e.args.map((a) => printExpr(a.value) + (a.over ? ` over ${a.over.name}` : "")).join(", ")})`;
+    default:
+      throw new Error(`print: ${e.kind} is not an atom`);
   }
 }
 
 function num(v: number): string {
   if (v === Infinity) return "1e309";
+  if (Object.is(v, -0)) return "-0";
   if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
   const s = String(v);
   return s.includes("e") ? s.replace("e+", "e") : s;

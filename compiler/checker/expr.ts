@@ -4,6 +4,8 @@ import type * as A from "../ast.js";
 import { FUNCTIONS, QUANTITIES, type Context } from "../builtins.js";
 import { suggest, type Diagnostics } from "../diagnostics.js";
 import { finer, isFinerThan, REDUCTION_TARGETS, type Level } from "../levels.js";
+import { MAX_EXPANSION, MAX_NESTING } from "../limits.js";
+import { cloneExpr, exprSize, foldExpr } from "../walk.js";
 
 export interface Typed {
   level: Level;
@@ -40,20 +42,47 @@ export class ExprChecker {
   /** Built-in quantities used anywhere outside stage-local settings (for requirement checks). */
   readonly usedBuiltins = new Map<string, A.Span>();
 
+  /** Lets, params and fn calls being resolved inside one another right now. */
+  private active = 0;
+  /** Expression nodes copied into fn call sites so far. */
+  private expanded = 0;
+
   constructor(private readonly env: ExprEnv, private readonly diags: Diagnostics) {}
 
-  /** Check `e` and annotate it; undefined when an error was reported inside it. */
-  check(e: A.Expr, ctx: Context, scope?: Map<string, Binding>, uses?: Map<string, A.Span>): Typed | undefined {
-    const t = this.infer(e, ctx, scope, uses ?? this.usedBuiltins);
-    if (t) {
-      e.level = t.level;
-      e.type = t.type;
+  /**
+   * Resolving a let, param or fn call checks its definition first; those that refer to one
+   * another recurse, so their chain is bounded like nesting (each level costs stack here
+   * and in lowering). Reports and returns false past the limit; on true the caller must
+   * decrement `active` when done.
+   */
+  private enterDefinition(what: string, span: A.Span): boolean {
+    if (this.active >= MAX_NESTING) {
+      this.diags.error("E0105", `${what} is defined through a chain of more than ${MAX_NESTING} lets, params or fn calls`, span, "each definition that uses another counts one level; flatten the chain");
+      return false;
     }
-    return t;
+    this.active++;
+    return true;
   }
 
-  private infer(e: A.Expr, ctx: Context, scope: Map<string, Binding> | undefined, uses: Map<string, A.Span>): Typed | undefined {
-    const sub = (x: A.Expr): Typed | undefined => this.check(x, ctx, scope, uses);
+  /** Check `e` and annotate it; undefined when an error was reported inside it. Chains of operators are walked without recursion. */
+  check(e: A.Expr, ctx: Context, scope?: Map<string, Binding>, uses?: Map<string, A.Span>): Typed | undefined {
+    const u = uses ?? this.usedBuiltins;
+    const annotate = (x: A.Expr, t: Typed | undefined): Typed | undefined => {
+      if (t) {
+        x.level = t.level;
+        x.type = t.type;
+      }
+      return t;
+    };
+    return foldExpr<Typed | undefined>(
+      e,
+      (x) => annotate(x, this.leaf(x, ctx, scope, u)),
+      (x, parts) => annotate(x, this.combine(x, parts)),
+    );
+  }
+
+  /** The type of a node without operands: a literal, a name or a call. */
+  private leaf(e: A.Expr, ctx: Context, scope: Map<string, Binding> | undefined, uses: Map<string, A.Span>): Typed | undefined {
     switch (e.kind) {
       case "number":
         return { level: "scalar", type: "num" };
@@ -64,16 +93,25 @@ export class ExprChecker {
         return undefined;
       case "name":
         return this.name(e, ctx, scope, uses);
+      case "call":
+        return this.call(e, ctx, scope, uses);
+      default:
+        throw new Error(`checker: ${e.kind} has operands`);
+    }
+  }
+
+  /** The type of a unary, binary or `if` node from its operands' types (undefined: an error was reported inside). */
+  private combine(e: A.Expr, parts: (Typed | undefined)[]): Typed | undefined {
+    switch (e.kind) {
       case "unary": {
-        const t = sub(e.operand);
+        const t = parts[0];
         if (!t) return undefined;
         const want: A.ValueType = e.op === "not" ? "bool" : "num";
         if (!this.expectType(e.operand, t, want, e.op === "not" ? "`not`" : "`-`")) return undefined;
         return { level: t.level, type: want };
       }
       case "binary": {
-        const l = sub(e.left);
-        const r = sub(e.right);
+        const [l, r] = parts;
         if (!l || !r) return undefined;
         const level = finer(l.level, r.level);
         if (e.op === "and" || e.op === "or") {
@@ -92,9 +130,7 @@ export class ExprChecker {
         return { level, type: ["<", "<=", ">", ">="].includes(e.op) ? "bool" : "num" };
       }
       case "if": {
-        const c = sub(e.cond);
-        const y = sub(e.then);
-        const n = sub(e.else);
+        const [c, y, n] = parts;
         if (!c || !y || !n) return undefined;
         if (!this.expectType(e.cond, c, "bool", "an `if` condition")) return undefined;
         if (y.type !== n.type) {
@@ -103,8 +139,8 @@ export class ExprChecker {
         }
         return { level: finer(c.level, finer(y.level, n.level)), type: y.type };
       }
-      case "call":
-        return this.call(e, ctx, scope, uses);
+      default:
+        throw new Error(`checker: ${e.kind} has no operands`);
     }
   }
 
@@ -171,8 +207,10 @@ export class ExprChecker {
       return t;
     }
     const decl = this.env.lets.get(name)!;
+    if (!this.enterDefinition(`let \`${name}\``, useSpan)) return undefined;
     this.letTypes.set(name, null);
     const t = this.check(decl.value, "any");
+    this.active--;
     this.letTypes.set(name, t);
     this.letOrder.push(name);
     return t;
@@ -284,10 +322,17 @@ export class ExprChecker {
       return undefined;
     }
     // Each call site gets its own copy of the body, checked at the levels of its arguments.
-    const body = structuredClone(fn.body);
+    this.expanded += exprSize(fn.body);
+    if (this.expanded > MAX_EXPANSION) {
+      this.diags.error("E0105", `calls of \`fn\`s expand to more than ${MAX_EXPANSION} expression nodes`, e.calleeSpan, "each call copies the function's body; name shared parts with `let` instead of calling fns of fns");
+      return undefined;
+    }
+    if (!this.enterDefinition(`fn \`${fn.name}\``, e.calleeSpan)) return undefined;
+    const body = cloneExpr(fn.body);
     this.fnStack.push(fn.name);
     const t = this.check(body, ctx, bindings, uses);
     this.fnStack.pop();
+    this.active--;
     if (!t) return undefined;
     e.body = body;
     return t;
@@ -301,8 +346,10 @@ export class ExprChecker {
       return v;
     }
     const decl = this.env.params.get(name)!;
+    if (!this.enterDefinition(`param \`${name}\``, decl.value.span)) return undefined;
     this.paramValues.set(name, null);
     const v = this.constValue(decl.value, new Set([name]));
+    this.active--;
     const num = typeof v === "number" ? v : undefined;
     this.paramValues.set(name, num ?? null);
     return num;
@@ -313,41 +360,40 @@ export class ExprChecker {
    * functions), or undefined when it depends on anything else. Reports nothing.
    */
   constValue(e: A.Expr, visiting: Set<string> = new Set()): number | boolean | undefined {
-    const c = (x: A.Expr) => this.constValue(x, visiting);
-    switch (e.kind) {
-      case "number":
-      case "bool":
-        return e.value;
-      case "string":
-        return undefined;
-      case "name": {
-        if (!this.env.params.has(e.name) || this.env.lets.has(e.name)) return undefined;
-        if (visiting.has(e.name) && this.paramValues.get(e.name) === null) return undefined;
-        return this.paramValue(e.name);
-      }
-      case "unary": {
-        const v = c(e.operand);
-        if (v === undefined) return undefined;
-        return e.op === "neg" ? (typeof v === "number" ? -v : undefined) : typeof v === "boolean" ? !v : undefined;
-      }
-      case "binary": {
-        const l = c(e.left);
-        const r = c(e.right);
-        if (l === undefined || r === undefined) return undefined;
-        return binaryValue(e.op, l, r);
-      }
-      case "if": {
-        const cond = c(e.cond);
-        if (typeof cond !== "boolean") return undefined;
-        return cond ? c(e.then) : c(e.else);
-      }
-      case "call": {
-        if (e.args.some((a) => a.over) || this.env.fns.has(e.callee)) return undefined;
-        const vs = e.args.map((a) => c(a.value));
-        if (vs.some((v) => typeof v !== "number")) return undefined;
-        return elementwiseValue(e.callee, vs as number[]);
-      }
-    }
+    type V = number | boolean | undefined;
+    return foldExpr<V>(
+      e,
+      (x) => {
+        switch (x.kind) {
+          case "number":
+          case "bool":
+            return x.value;
+          case "name": {
+            if (!this.env.params.has(x.name) || this.env.lets.has(x.name)) return undefined;
+            if (visiting.has(x.name) && this.paramValues.get(x.name) === null) return undefined;
+            return this.paramValue(x.name);
+          }
+          case "call": {
+            if (x.args.some((a) => a.over) || this.env.fns.has(x.callee)) return undefined;
+            const vs = x.args.map((a) => this.constValue(a.value, visiting));
+            if (vs.some((v) => typeof v !== "number")) return undefined;
+            return elementwiseValue(x.callee, vs as number[]);
+          }
+          default:
+            return undefined;
+        }
+      },
+      (x, p) => {
+        if (x.kind === "unary") {
+          const v = p[0];
+          if (v === undefined) return undefined;
+          return x.op === "neg" ? (typeof v === "number" ? -v : undefined) : typeof v === "boolean" ? !v : undefined;
+        }
+        if (x.kind === "binary") return p[0] === undefined || p[1] === undefined ? undefined : binaryValue(x.op, p[0], p[1]);
+        // if: both branches are folded (no side effects); the condition picks one.
+        return typeof p[0] !== "boolean" ? undefined : p[0] ? p[1] : p[2];
+      },
+    );
   }
 }
 

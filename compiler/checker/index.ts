@@ -4,6 +4,8 @@
 import type * as A from "../ast.js";
 import { FUNCTIONS, QUANTITIES } from "../builtins.js";
 import { suggest, type Diagnostics } from "../diagnostics.js";
+import { MAX_NESTING } from "../limits.js";
+import { allNodes } from "../walk.js";
 import type * as P from "../pipeline.js";
 import { BlockReader } from "./block.js";
 import { ExprChecker } from "./expr.js";
@@ -43,6 +45,7 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
   const outParams = checkParams(params, exprs, diags);
   for (const f of fns.values()) checkFnNames(f, env, diags);
   for (const name of lets.keys()) exprs.letType(name, lets.get(name)!.nameSpan);
+  checkLetDepth(exprs.letOrder, lets, diags);
 
   const modelPath = topReader.str("model");
   const seed = topReader.num("seed", { default: 0, int: true, min: 0 });
@@ -160,28 +163,25 @@ function checkFnNames(f: A.FnDecl, env: { params: Map<string, unknown>; lets: Ma
     own.add(p.name);
   }
   const visible = [...own, ...env.lets.keys(), ...env.params.keys(), ...Object.keys(QUANTITIES)];
-  const walk = (e: A.Expr): void => {
-    switch (e.kind) {
-      case "name":
-        if (!own.has(e.name) && !env.lets.has(e.name) && !env.params.has(e.name) && !QUANTITIES[e.name])
-          diags.error("E0201", `unknown name \`${e.name}\``, e.span, suggest(e.name, visible) ?? `parameters of ${f.name}: ${[...own].join(", ")}`);
-        return;
-      case "unary":
-        return walk(e.operand);
-      case "binary":
-        walk(e.left);
-        return walk(e.right);
-      case "if":
-        walk(e.cond);
-        walk(e.then);
-        return walk(e.else);
-      case "call":
-        if (!FUNCTIONS[e.callee] && !env.fns.has(e.callee)) diags.error("E0204", `unknown function \`${e.callee}\``, e.calleeSpan, suggest(e.callee, [...Object.keys(FUNCTIONS), ...env.fns.keys()]));
-        for (const a of e.args) walk(a.value);
-        return;
-      default:
-        return;
-    }
-  };
-  walk(f.body);
+  for (const e of allNodes(f.body)) {
+    if (e.kind === "name" && !own.has(e.name) && !env.lets.has(e.name) && !env.params.has(e.name) && !QUANTITIES[e.name])
+      diags.error("E0201", `unknown name \`${e.name}\``, e.span, suggest(e.name, visible) ?? `parameters of ${f.name}: ${[...own].join(", ")}`);
+    if (e.kind === "call" && !FUNCTIONS[e.callee] && !env.fns.has(e.callee))
+      diags.error("E0204", `unknown function \`${e.callee}\``, e.calleeSpan, suggest(e.callee, [...Object.keys(FUNCTIONS), ...env.fns.keys()]));
+  }
+}
+
+/**
+ * Lowering resolves a let by first lowering the lets it uses, so a let's definition depth
+ * (1 + the deepest let it uses, through fn bodies too) is bounded like nesting. `order` is
+ * dependency order: every let a let uses comes before it.
+ */
+function checkLetDepth(order: readonly string[], lets: Map<string, A.LetDecl>, diags: Diagnostics): void {
+  const depth = new Map<string, number>();
+  for (const name of order) {
+    let d = 1;
+    for (const e of allNodes(lets.get(name)!.value)) if (e.kind === "name" && e.ref?.kind === "let") d = Math.max(d, 1 + (depth.get(e.ref.name) ?? 0));
+    depth.set(name, d);
+    if (d === MAX_NESTING + 1) diags.error("E0105", `let \`${name}\` is defined through a chain of more than ${MAX_NESTING} lets`, lets.get(name)!.nameSpan, "each let that uses another counts one level; flatten the chain");
+  }
 }

@@ -10,6 +10,7 @@ import type { Pipeline } from "../pipeline.js";
 import type { Graph } from "./graph.js";
 import type { BinaryFn, InputName, ReduceFn } from "./ops.js";
 import { INPUTS } from "./ops.js";
+import { foldExpr } from "../walk.js";
 
 /** A value the user named: a `let`, or the result of a `fn` call site. Reported by replay. */
 export interface Named {
@@ -34,26 +35,32 @@ export class Lowering {
 
   constructor(readonly g: Graph, private readonly p: Pipeline) {}
 
-  /** The node of expression `e`; throws on an unchecked tree (a compiler bug, not user input). */
+  /** The node of expression `e`; throws on an unchecked tree (a compiler bug, not user input). Operator chains are walked without recursion. */
   expr(e: A.Expr): number {
     const g = this.g;
+    return foldExpr<number>(
+      e,
+      (x) => this.leaf(x),
+      (x, [a, b, c]) => {
+        if (x.kind === "unary") return g.unary(x.op === "neg" ? "neg" : "not", a!);
+        if (x.kind === "binary") return g.binary(BIN[x.op], a!, b!);
+        return g.select(a!, b!, c!);
+      },
+    );
+  }
+
+  private leaf(e: A.Expr): number {
     switch (e.kind) {
       case "number":
-        return g.const(e.value);
+        return this.g.const(e.value);
       case "bool":
-        return g.const(e.value ? 1 : 0, "bool");
-      case "string":
-        throw new Error("IR: a string reached lowering");
+        return this.g.const(e.value ? 1 : 0, "bool");
       case "name":
         return this.name(e);
-      case "unary":
-        return g.unary(e.op === "neg" ? "neg" : "not", this.expr(e.operand));
-      case "binary":
-        return g.binary(BIN[e.op], this.expr(e.left), this.expr(e.right));
-      case "if":
-        return g.select(this.expr(e.cond), this.expr(e.then), this.expr(e.else));
       case "call":
         return this.call(e);
+      default:
+        throw new Error(`IR: ${e.kind} cannot be lowered`);
     }
   }
 

@@ -74,6 +74,17 @@ describe("diagnostic codes", () => {
     const r = check(text);
     expect(r.diagnostics.some((d) => d.code === "E0103" && d.span?.line === at(text, '"So"').line)).toBe(true);
   });
+  code("E0104", () => {
+    const text = withBody("  let x = 0x10");
+    const d = expectOnly(text, "E0104", "0x10");
+    expect(d.message).toBe("`0x10` is not a number: the language has decimal numbers only");
+    expect(d.hint).toBe("write 16");
+  });
+  code("E0105", () => {
+    const text = withBody(`  let x = ${"(".repeat(101)}1${")".repeat(101)}`);
+    const d = expectOnly(text, "E0105", "(1)");
+    expect(d.message).toBe("expression or block nested more than 100 levels deep");
+  });
   code("E0201", () => {
     const text = withBody("  let x = mean(H over seq) + Hh");
     const d = expectOnly(text, "E0201", "Hh");

@@ -1,0 +1,15 @@
+// Limits on the size of programs, each documented in spec/language.md ("Limits") and each
+// reported with a positioned diagnostic (E0105) when exceeded, never a stack overflow.
+
+/**
+ * How deeply expressions and blocks may nest (parentheses, call arguments, `if` conditions
+ * and branches, `{}` blocks each count one level), and how long a chain of lets, params or
+ * fn calls defined through one another may be. Operator chains are not nesting: a sum of
+ * 10,000 terms, `else if` chains and runs of `-` or `not` are flat lists. The parser needs
+ * about a dozen stack frames per level, so 100 levels stay far from the stack's end
+ * wherever the compiler is called from.
+ */
+export const MAX_NESTING = 100;
+
+/** Most expression nodes that fn calls may copy in (each call site checks its own copy of the body). */
+export const MAX_EXPANSION = 200_000;
