@@ -1,5 +1,7 @@
-// `acpo train FILE.acpo [--steps N] [--out DIR] [--seed S] [--set k=v] [--resume RUN_DIR]`
-// and `acpo run PLAN_DIR [...]`: the RL loop (runtime/rl/trainer.ts).
+// `acpo train FILE.acpo [--steps N] [--out DIR] [--seed S] [--set k=v]`, `acpo train --resume
+// RUN_DIR` and `acpo run PLAN_DIR [...]`: the RL loop (runtime/rl/trainer.ts). A resumed run
+// uses its own stored pipeline, seed and steps (spec/run.md "Resume"). Exit status 130 when
+// Ctrl-C stopped the run (after its checkpoint), as shells expect of an interrupted command.
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { loadPlan } from "../../compiler/plan/plan.js";
@@ -7,7 +9,7 @@ import { Gpu } from "../../runtime/gpu.js";
 import { type TrainOptions, type TrainResult, train } from "../../runtime/rl/trainer.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
-import { parseIntOption } from "../options.js";
+import { parsePositiveIntOption, parseSeedOption } from "../options.js";
 
 interface TrainFlags extends GpuFlags {
   steps?: number;
@@ -23,11 +25,11 @@ const collect = (v: string, acc: string[]) => [...acc, v];
 
 function common(cmd: Command): Command {
   return withGpu(cmd)
-    .option("--steps <n>", "optimizer steps (default: until the last stage ends)", parseIntOption)
+    .option("--steps <n>", "optimizer steps, >= 1 (default: until the last stage ends)", parsePositiveIntOption)
     .option("--out <dir>", "run directory (default: runs/<pipeline>-<time>)")
-    .option("--seed <n>", "seed of the run's random generator (default: the pipeline's)", parseIntOption)
+    .option("--seed <n>", "seed of the run's random generator, in [0, 4294967295] (default: the pipeline's)", parseSeedOption)
     .option("--set <name=value>", "override a param (repeatable)", collect, [] as string[])
-    .option("--checkpoint-every <n>", "checkpoint every n steps (and at the end)", parseIntOption, 25)
+    .option("--checkpoint-every <n>", "checkpoint every n steps, >= 1 (and at the end)", parsePositiveIntOption, 25)
     .option("--quiet", "no progress output");
 }
 
@@ -44,14 +46,16 @@ async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
   const width = `after (step ${r.lastEval?.step ?? 0}):`.length + 2;
   if (r.firstEval) console.log(`${"before (step 0):".padEnd(width)}${fmt(r.firstEval)}`);
   if (r.lastEval) console.log(`${`after (step ${r.lastEval.step}):`.padEnd(width)}${fmt(r.lastEval)}`);
+  if (r.interrupted) process.exitCode = 130; // 128 + SIGINT
 }
 
 export function registerTrain(program: Command): void {
   common(program.command("train").description("train a policy with an .acpo pipeline").argument("[file]", "the .acpo pipeline"))
-    .option("--resume <run_dir>", "continue a run from its latest checkpoint")
+    .option("--resume <run_dir>", "continue a run from its latest checkpoint, with its own pipeline, seed and steps")
     .action(async (file: string | undefined, flags: TrainFlags) => {
       if (!file && !flags.resume) throw new UserError("give a pipeline file (acpo train examples/acpo.acpo) or --resume RUN_DIR");
-      if (file && !existsSync(file)) throw new UserError(`${file}: no such file`);
+      // With --resume a FILE is only compared with the run's stored pipeline (the trainer says when it differs).
+      if (file && !flags.resume && !existsSync(file)) throw new UserError(`${file}: no such file`);
       await runTraining(flags, { pipelinePath: file, set: flags.set, resume: flags.resume });
     });
   common(program.command("run").description("train from a compiled plan (acpo compile FILE.acpo -o DIR)").argument("<plan_dir>", "the plan directory"))

@@ -2,16 +2,20 @@
 // last K, and finding the newest complete one on resume.
 //
 // Save order, so a kill at any point leaves the previous checkpoint usable:
-//   1. write checkpoint-<step>.tmp-<pid>/ completely (every file fsynced, trainer_state.json last)
-//   2. rename it to checkpoint-<step>/            (atomic: the name appears only when complete)
-//   3. write `latest` (tmp file + rename)         ("checkpoint-<step>\n", for people and tools)
-//   4. delete checkpoints beyond the newest K     (renamed to *.del-<pid> first, then removed)
-// Resume does not trust `latest`: it takes the newest checkpoint-<n>/ that reads back
-// completely and reports every one it had to pass over.
+//   1. write checkpoint-<step>.tmp-<pid>/ completely (every file fsynced, trainer_state.json
+//      last, with each file's size and SHA-256); non-finite state is refused before any write
+//   2. read it back and verify it exactly as resume will   (checksums, parse, finite values)
+//   3. rename it to checkpoint-<step>/            (atomic: the name appears only when complete)
+//   4. write `latest` (tmp file + rename)         ("checkpoint-<step>\n", for people and tools)
+//   5. delete checkpoints beyond the newest K     (renamed to *.del-<pid> first, then removed)
+// Rotation therefore runs only after a newer checkpoint has verified: it never deletes the
+// last checkpoint that verified, whatever happens to the write. Resume does not trust
+// `latest`: it takes the newest checkpoint-<n>/ that reads back and verifies, and reports
+// every one it had to pass over.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { atomicWrite } from "../model/safetensors.js";
-import { type CheckpointData, type LoadedCheckpoint, readCheckpointDir, writeCheckpointDir } from "./checkpoint-files.js";
+import { type CheckpointData, type LoadedCheckpoint, assertFiniteState, readCheckpointDir, writeCheckpointDir } from "./checkpoint-files.js";
 
 export const LATEST_FILE = "latest";
 const NAME = /^checkpoint-(\d+)$/;
@@ -53,12 +57,14 @@ function removeDir(run: string, name: string): void {
 export function saveRunCheckpoint(run: string, data: CheckpointData, keep: number): string {
   if (!Number.isInteger(keep) || keep < 1) throw new RangeError(`checkpoints to keep must be an integer >= 1, got ${keep}`);
   const name = checkpointName(data.step);
+  assertFiniteState(join(run, name), data);
   const tmp = join(run, `${name}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
     writeCheckpointDir(tmp, data);
     fsyncDir(tmp);
+    readCheckpointDir(tmp); // what resume will read must verify now, before older checkpoints go
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
@@ -79,13 +85,16 @@ export interface FoundCheckpoint {
   checkpoint: LoadedCheckpoint | null;
   /** Newer checkpoint directories that failed to read, with the reason (newest first). */
   broken: { name: string; reason: string }[];
-  /** What a person should be told: leftovers removed, checkpoints passed over. */
+  /** Routine messages: leftovers of interrupted writes removed. */
   notes: string[];
+  /** What a person must be told: checkpoints passed over and why, `latest` out of date, no checksums. */
+  warnings: string[];
 }
 
 /** Find the newest complete checkpoint of `run`, removing leftovers of interrupted writes. */
 export function findCheckpoint(run: string): FoundCheckpoint {
   const notes: string[] = [];
+  const warnings: string[] = [];
   for (const e of readdirSync(run, { withFileTypes: true })) {
     if (!e.isDirectory() || !LEFTOVER.test(e.name)) continue;
     const kind = e.name.includes(".tmp-") ? "an incomplete checkpoint (its write was interrupted)" : "a checkpoint whose deletion was interrupted";
@@ -99,16 +108,17 @@ export function findCheckpoint(run: string): FoundCheckpoint {
     const name = checkpointName(step);
     try {
       const checkpoint = readCheckpointDir(join(run, name));
-      if (broken.length > 0) notes.push(`using the older checkpoint ${join(run, name)} instead (step ${step})`);
-      if (latest !== null && latest !== name) notes.push(`${latestPath} names ${latest}, but the newest complete checkpoint is ${name}`);
-      return { checkpoint, broken, notes };
+      if (broken.length > 0) warnings.push(`using the older checkpoint ${join(run, name)} instead (step ${step})`);
+      if (latest !== null && latest !== name) warnings.push(`${latestPath} names ${latest}, but the newest complete checkpoint is ${name}`);
+      if (!checkpoint.checksummed) warnings.push(`${join(run, name)}: written by an older acpo without checksums; its files were checked for size and finite values only`);
+      return { checkpoint, broken, notes, warnings };
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       broken.push({ name, reason });
-      notes.push(`checkpoint ${join(run, name)} is unusable: ${reason}`);
+      warnings.push(`checkpoint ${join(run, name)} is unusable: ${reason}`);
     }
   }
-  return { checkpoint: null, broken, notes };
+  return { checkpoint: null, broken, notes, warnings };
 }
 
 /** Move an unusable checkpoint aside (checkpoint-<n>.broken[-k]) so a new save of that step can take its name. */

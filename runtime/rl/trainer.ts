@@ -6,7 +6,7 @@
 // -> AdamW -> metrics, samples, stage transition, evaluation, checkpoint.
 // Everything random flows from one seeded RNG whose state is checkpointed, and the kernels
 // are deterministic, so `--resume` continues a killed run with the same numbers.
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { StageKernels } from "../../compiler/codegen/index.js";
 import { formatAll, loadPipeline } from "../../compiler/index.js";
 import type { Pipeline } from "../../compiler/pipeline.js";
@@ -22,10 +22,10 @@ import { collectRollouts, type SamplerState } from "./prompt-sampler.js";
 import { stepMetrics } from "./metrics.js";
 import { Progress } from "./progress.js";
 import { segmentRules } from "./rollout.js";
-import { RunDir } from "./run-dir.js";
+import { RunDir, type Resumed } from "./run-dir.js";
+import { type RunSettings, SettingsError, checkGivenCounts, freshSettings, resumeSettings } from "./run-resume.js";
 import { pickSamples, sampleLine } from "./run-dir-samples.js";
 import { StageSchedule } from "./stages.js";
-import { plannedSteps } from "./step-budget.js";
 import { taskFromPipeline } from "./task-of.js";
 import type { EvalRecord, StepMetrics } from "./types.js";
 import { StageCondition } from "./until.js";
@@ -43,7 +43,11 @@ export interface TrainOptions {
   steps?: number;
   seed?: number;
   outDir?: string;
-  /** Continue the run in this directory from its latest checkpoint. */
+  /**
+   * Continue the run in this directory from its latest checkpoint, with its own stored
+   * pipeline, seed and step count; pipelinePath, set, steps, seed and outDir must then be
+   * absent or agree with them (runtime/rl/run-resume.ts).
+   */
   resume?: string;
   quiet?: boolean;
   /** Checkpoint every N steps (default 25) and at the end. */
@@ -62,6 +66,8 @@ export interface TrainResult {
   /** The evaluation before the first update (null when resumed or without eval blocks). */
   firstEval: EvalRecord | null;
   lastEval: EvalRecord | null;
+  /** Stopped by Ctrl-C (after saving a checkpoint): the CLI exits 130. */
+  interrupted: boolean;
 }
 
 /** A user-facing failure of the loop (bad pipeline, bad checkpoint, repeated non-finite updates). */
@@ -95,12 +101,42 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
 }
 
+/** Messages from opening a run: warnings always (something was lost, repaired or taken over), notes unless quiet. */
+function reportOpening(messages: { notes?: readonly string[]; warnings: readonly string[] }, quiet: boolean): void {
+  for (const w of messages.warnings) process.stderr.write(`acpo: warning: ${w}\n`);
+  if (!quiet) for (const n of messages.notes ?? []) process.stderr.write(`acpo: ${n}\n`);
+}
+
+/** What the run runs with: from the run's own directory when resuming, else from the options. */
+function settingsOf(o: TrainOptions): RunSettings {
+  try {
+    checkGivenCounts(o);
+    if (o.resume) return resumeSettings(resolve(o.resume), RunDir.storedConfig(o.resume), o);
+    return freshSettings(loadResolved(o), o);
+  } catch (e) {
+    throw e instanceof SettingsError ? new TrainError(e.message) : e;
+  }
+}
+
+/** Open (resume) or later create the run directory, and always close it: its lock must not outlive the loop. */
 async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): Promise<TrainResult> {
+  // Settings first: arguments that conflict with a resumed run fail before anything in it changes.
+  const settings = settingsOf(o);
   const resumed = o.resume ? RunDir.open(o.resume) : null;
-  const pipeline = resumed ? pipelineOfRun(resumed.run, o) : loadResolved(o);
-  const seed = (o.seed ?? pipeline.seed) >>> 0;
+  const held: { run: RunDir | null } = { run: resumed?.run ?? null };
+  try {
+    if (resumed) reportOpening(resumed, o.quiet === true);
+    return await trainRun(gpu, o, interrupted, settings, resumed, held);
+  } finally {
+    held.run?.close();
+  }
+}
+
+async function trainRun(gpu: Gpu, o: TrainOptions, interrupted: () => boolean, settings: RunSettings, resumed: Resumed | null, held: { run: RunDir | null }): Promise<TrainResult> {
+  const { pipeline, seed, steps: totalSteps, set } = settings;
+  const ck = resumed?.checkpoint ?? null;
   const task = taskFromPipeline(pipeline.task, dirname(pipeline.file));
-  const policy = Policy.load(gpu, resumed ? resumed.checkpoint.dir : pipeline.model.path);
+  const policy = Policy.load(gpu, ck ? ck.dir : pipeline.model.path);
   const opt = pipeline.optimizer;
   if (opt.kind !== "adamw") throw new TrainError(`optimizer ${opt.kind} is not supported by the training loop yet (use adamw)`);
   const optimizer = new AdamWOptimizer(gpu, policy.weights, {
@@ -108,7 +144,6 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
   });
   const stages = new StageSchedule(gpu, pipeline, o.plan?.stages);
   await stages.compile();
-  const totalSteps = o.steps ?? plannedSteps(pipeline);
   if (totalSteps === null && opt.schedule !== "constant") {
     throw new TrainError(`the ${opt.schedule} learning-rate schedule needs a step count: pass --steps N (the stages end on conditions, not step counts)`);
   }
@@ -117,12 +152,16 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
   let rng = new Rng(seed);
   let step = 0, skipped = 0, consecutiveSkips = 0;
   let sampler: SamplerState = {};
-  const run = resumed?.run ?? RunDir.create({ name: pipeline.name, out: o.outDir });
+  let run: RunDir;
+  if (resumed) run = resumed.run;
+  else {
+    held.run = run = RunDir.create({ name: pipeline.name, out: o.outDir });
+    reportOpening(run, o.quiet === true);
+  }
   const log = (msg: string) => { if (!o.quiet) process.stderr.write(`${msg}\n`); };
   let initial: Policy | null = null;
-  if (resumed) {
-    for (const n of resumed.notes) log(`acpo: ${n}`);
-    const c = resumed.checkpoint;
+  if (ck) {
+    const c = ck;
     step = c.step;
     skipped = c.skippedUpdates;
     rng = new Rng(c.rng);
@@ -134,14 +173,15 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
     for (const [name, ck] of Object.entries(c.references)) stages.restoreFrozen(name, new GpuWeights(gpu, ck.config, ck.weights));
     log(`acpo: resuming ${run.path} at step ${step} (stage ${c.stage})`);
   } else {
-    run.writeConfig({ pipeline, seed, adapter: gpu.info, set: o.set, argv: o.argv, steps: totalSteps });
+    // A run started over by --resume keeps the configuration it was started with.
+    if (!resumed) run.writeConfig({ pipeline, seed, adapter: gpu.info, set, argv: o.argv, steps: totalSteps });
     stages.freeze("initial", policy.weights);
   }
   const attribution = pipeline.attribution && pipeline.segment ? pipeline.attribution : null;
-  if (attribution?.judge.kind === "initial" && !resumed) initial = new Policy(gpu, policy.checkpoint, policy.tokenizer, GpuWeights.clone(gpu, policy.weights));
-  if (attribution?.judge.kind === "initial" && resumed) {
-    const ref = resumed.checkpoint.references.initial;
-    if (!ref) throw new TrainError(`${resumed.checkpoint.dir}: the run's initial policy (the attribution judge) is missing from the checkpoint`);
+  if (attribution?.judge.kind === "initial" && !ck) initial = new Policy(gpu, policy.checkpoint, policy.tokenizer, GpuWeights.clone(gpu, policy.weights));
+  if (attribution?.judge.kind === "initial" && ck) {
+    const ref = ck.references.initial;
+    if (!ref) throw new TrainError(`${ck.dir}: the run's initial policy (the attribution judge) is missing from the checkpoint`);
     initial = new Policy(gpu, ref, policy.tokenizer, new GpuWeights(gpu, ref.config, ref.weights));
   }
   const judges = new Map<string, Policy>();
@@ -154,6 +194,8 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
   const progress = new Progress({ total: totalSteps, quiet: o.quiet === true });
   let lastMetrics: StepMetrics | null = null, lastEval: EvalRecord | null = null;
   let finished = false;
+  /** Ended early by Ctrl-C (a run whose last step completes anyway is not "stopped"). */
+  let stopped = false;
 
   const saveCheckpoint = async () => {
     const references: Record<string, Awaited<ReturnType<GpuWeights["download"]>>> = {};
@@ -180,7 +222,7 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
 
   try {
     // The starting policy's scores, so every run shows where it began (eval.jsonl step 0).
-    if (!resumed) {
+    if (!ck) {
       for (const ev of pipeline.evals) {
         const rec = await runEval(ev, 0, stages.stage.name);
         firstEval ??= rec;
@@ -257,8 +299,9 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
       const last = finished || (totalSteps !== null && step >= totalSteps);
       for (const ev of pipeline.evals) if (step % ev.every === 0 || last) lastEval = await runEval(ev, step, stage.name);
       if (last || interrupted() || step % (o.checkpointEvery ?? 25) === 0) await saveCheckpoint();
-      if (interrupted()) {
+      if (interrupted() && !last) {
         log(`acpo: stopped at step ${step}; continue with: npx acpo train --resume ${run.path}`);
+        stopped = true;
         break;
       }
     }
@@ -271,15 +314,5 @@ async function runLoop(gpu: Gpu, o: TrainOptions, interrupted: () => boolean): P
     for (const j of judges.values()) j.release();
     policy.release();
   }
-  return { runDir: run.path, steps: step, lastMetrics, firstEval, lastEval };
-}
-
-/** The pipeline of a run being resumed: its source file with the run's own --set arguments. */
-function pipelineOfRun(run: RunDir, o: TrainOptions): Pipeline {
-  const cfg = run.readConfig() as { pipeline?: { file?: string }; set?: string[] };
-  const file = cfg.pipeline?.file;
-  if (typeof file !== "string") throw new TrainError(`${run.path}: config.resolved.json does not name the pipeline file`);
-  const r = loadPipeline(file, { set: cfg.set ?? o.set });
-  if (!r.pipeline) throw new TrainError(`${file} (the run's pipeline) no longer checks:\n${formatAll(r)}`);
-  return r.pipeline;
+  return { runDir: run.path, steps: step, lastMetrics, firstEval, lastEval, interrupted: stopped };
 }

@@ -4,37 +4,22 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
 import { loadPipeline } from "../../compiler/index.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
 import { Policy } from "../../runtime/model/policy.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
+import { initWeights } from "../../runtime/model/presets.js";
 import type { TensorMap } from "../../runtime/model/safetensors.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
-import type { CheckpointData, ModelFiles } from "../../runtime/rl/checkpoint-files.js";
 import { CONFIG_FILE, RunDir, RunDirError, timestamp } from "../../runtime/rl/run-dir.js";
 import { pickSamples, sampleLine } from "../../runtime/rl/run-dir-samples.js";
-import type { EvalRecord, StepMetrics, Trajectory } from "../../runtime/rl/types.js";
+import type { EvalRecord, Trajectory } from "../../runtime/rl/types.js";
 import { Rng } from "../../runtime/rng.js";
 import { testGpu } from "../helpers/gpu.js";
+import { ckData, fakeMetrics, fakeMoments, tinyModel } from "./run-fixtures.js";
 
 const tmp = (tag: string) => mkdtempSync(join(tmpdir(), `acpo-run-${tag}-`));
 const lines = (path: string) => readFileSync(path, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
-
-/** A metrics record whose values come from `rng` (so a resumed run must restore the RNG to match). */
-function fakeMetrics(step: number, stage: string, rng: Rng): StepMetrics {
-  const v = () => rng.uniform();
-  return {
-    step, stage, reward_mean: v(), reward_std: v(), accuracy: v(), zero_variance_groups: v(), response_length_mean: 40 * v(),
-    response_length_max: 96, entropy_mean: v(), steps_per_response: 3 * v(), attribution_mean: v() - 0.5, attribution_std: v(),
-    attribution_negative_fraction: v(), loss: v(), advantage_mean: 0, advantage_std: v(), advantage_min: -v(), advantage_max: v(),
-    kl: v() * 1e-3, kl_loss: v() * 1e-5, clip_low_fraction: 0, clip_high_fraction: v() * 0.1, dual_clip_fraction: 0, ratio_mean: 1, ratio_min: 1 - v() * 0.1,
-    ratio_max: 1 + v() * 0.1, grad_norm: v(), learning_rate: 1e-6, skipped_updates: 0, tokens_per_s: 1000 * v(),
-    time_rollout_s: v(), time_verify_s: v(), time_segment_attribution_s: v(), time_update_s: v(), time_step_s: 4 * v(),
-  };
-}
 
 function traj(group: number, L: number, reward: number, opts: { K?: number; C?: number[] } = {}): Trajectory {
   const K = opts.K ?? 1;
@@ -50,35 +35,6 @@ function traj(group: number, L: number, reward: number, opts: { K?: number; C?: 
     verdict: { reward, correct: reward > 0, answer: "7", reason: reward > 0 ? "correct" : "wrong value" },
     segmentation: K > 1 ? { boundaries, answer: null, reasoningSteps: K } : null,
     C: opts.C ?? [],
-  };
-}
-
-/** A tiny model folder's contents (no GPU needed). */
-function tinyModel(seed: number): ModelFiles {
-  const files = charTokenizerFiles(CHAR_TOKENIZER_WORDS);
-  const config = presetConfig("tiny", 108, 1, [2]);
-  return { config, weights: initWeights(config, seed), tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig, generationConfig: {} };
-}
-
-/** Moments with the optimizer's names, filled from `rng` (NaN and -0 included: bits must survive). */
-function fakeMoments(weights: TensorMap, rng: Rng): TensorMap {
-  const out: TensorMap = new Map();
-  for (const [name, t] of weights) {
-    for (const suffix of ["exp_avg", "exp_avg_sq"]) {
-      const data = Float32Array.from(t.data, () => rng.normal());
-      data[0] = -0;
-      if (data.length > 2) data[1] = NaN;
-      out.set(`${name}.${suffix}`, { shape: [...t.shape], data });
-    }
-  }
-  return out;
-}
-
-function ckData(step: number, model: ModelFiles, rng: Rng, extra: Partial<CheckpointData> = {}): CheckpointData {
-  return {
-    step, stage: "explore", stageStartStep: 0, skippedUpdates: 1, rng: rng.state(),
-    loop: { cursor: step * 16, priorities: { p1: 0.25, p2: null } }, policy: model,
-    optimizer: { t: step, tensors: fakeMoments(model.weights, new Rng(step)) }, references: {}, ...extra,
   };
 }
 
@@ -105,6 +61,7 @@ describe("run directory files", () => {
     const c = RunDir.create({ name: "acpo", out });
     expect(c.path).toBe(out);
     c.appendMetrics(fakeMetrics(1, "s", new Rng(0)));
+    c.saveCheckpoint(ckData(1, tinyModel(0), new Rng(0)));
     c.close();
     expect(() => RunDir.create({ name: "acpo", out })).toThrow(/already holds a run; continue it with --resume/);
   });
@@ -205,15 +162,20 @@ describe("checkpoints", () => {
     const ref = initWeights(model.config, 9);
     const rng = new Rng(42);
     for (let i = 0; i < 5; i++) rng.nextU32();
-    for (const step of [2, 4, 6]) run.saveCheckpoint(ckData(step, model, rng, { references: { explore: ref }, stage: "converge", stageStartStep: 3 }));
+    for (const step of [2, 4, 6]) {
+      for (const s of [step - 1, step]) run.appendMetrics(fakeMetrics(s, "converge", new Rng(s)));
+      run.saveCheckpoint(ckData(step, model, rng, { references: { explore: ref }, stage: "converge", stageStartStep: 2 }));
+    }
     run.close();
     expect(readdirSync(root).filter((f) => f.startsWith("checkpoint-")).sort()).toEqual(["checkpoint-4", "checkpoint-6"]);
     expect(readFileSync(join(root, "latest"), "utf8")).toBe("checkpoint-6\n");
 
-    const { checkpoint: ck, notes } = RunDir.open(root);
+    const { checkpoint, notes, warnings } = RunDir.open(root);
     expect(notes).toEqual([]);
+    expect(warnings).toEqual([]);
+    const ck = checkpoint!;
     expect(ck.dir).toBe(join(root, "checkpoint-6"));
-    expect([ck.step, ck.stage, ck.stageStartStep, ck.skippedUpdates, ck.optimizer.t]).toEqual([6, "converge", 3, 1, 6]);
+    expect([ck.step, ck.stage, ck.stageStartStep, ck.skippedUpdates, ck.optimizer.t]).toEqual([6, "converge", 2, 1, 6]);
     expect(ck.loop).toEqual({ cursor: 96, priorities: { p1: 0.25, p2: null } });
     expectSameTensors(ck.policy.weights, model.weights);
     expectSameTensors(ck.optimizer.tensors, fakeMoments(model.weights, new Rng(6)));
@@ -238,12 +200,12 @@ describe("checkpoints", () => {
     const weights = join(root, "checkpoint-6", "model.safetensors");
     truncateSync(weights, statSync(weights).size - 100);
 
-    const { checkpoint, notes } = RunDir.open(root);
-    expect(checkpoint.step).toBe(4);
+    const { checkpoint, notes, warnings } = RunDir.open(root);
+    expect(checkpoint!.step).toBe(4);
     expect(notes.join("\n")).toContain(`ignoring ${tmpDir}: an incomplete checkpoint (its write was interrupted)`);
-    expect(notes.join("\n")).toContain(`checkpoint ${join(root, "checkpoint-6")} is unusable: ${weights}:`);
-    expect(notes.join("\n")).toContain("(truncated or overwritten)");
-    expect(notes.join("\n")).toContain(`using the older checkpoint ${join(root, "checkpoint-4")} instead (step 4)`);
+    expect(warnings.join("\n")).toContain(`checkpoint ${join(root, "checkpoint-6")} is unusable: ${weights}:`);
+    expect(warnings.join("\n")).toContain("(truncated or overwritten)");
+    expect(warnings.join("\n")).toContain(`using the older checkpoint ${join(root, "checkpoint-4")} instead (step 4)`);
     expect(existsSync(tmpDir)).toBe(false);
     expect(existsSync(join(root, "checkpoint-6.broken"))).toBe(true);
     expect(existsSync(join(root, "checkpoint-6"))).toBe(false);
@@ -260,11 +222,8 @@ describe("checkpoints", () => {
     bytes.fill(0x7b, 8, 40); // garble the JSON header in place
     writeFileSync(opt, bytes);
     expect(() => RunDir.open(root)).toThrow(RunDirError);
-    expect(() => RunDir.open(root)).toThrow(/no complete checkpoint to resume from; every checkpoint is unusable/);
-    const empty = join(tmp("empty"), "r");
-    RunDir.create({ name: "t", out: empty }).writeConfig({ pipeline: loadPipeline("examples/grpo.acpo").pipeline!, seed: 0, adapter: "test" });
-    expect(() => RunDir.open(empty)).toThrow(/no complete checkpoint to resume from \(the run stopped before its first checkpoint\)/);
-    expect(() => RunDir.open(join(empty, "nope"))).toThrow(/no such run directory/);
+    expect(() => RunDir.open(root)).toThrow(/no complete checkpoint to resume from; every checkpoint is unusable:\n  .*optimizer\.safetensors: SHA-256 differs/);
+    expect(() => RunDir.open(join(root, "nope"))).toThrow(/no such run directory/);
   });
 
   it("resume after a kill mid-step gives the same files as an uninterrupted run", () => {
@@ -294,9 +253,11 @@ describe("checkpoints", () => {
     killed.close();
     writeFileSync(join(killed.path, "samples.jsonl"), '{"group":0,"rew', { flag: "a" }); // the kill cut this write
 
-    const { run, checkpoint, notes } = RunDir.open(killed.path);
+    const { run, checkpoint: ck, notes, warnings } = RunDir.open(killed.path);
+    const checkpoint = ck!;
     expect(checkpoint.step).toBe(4);
-    expect(notes).toContain(`${join(killed.path, "samples.jsonl")}: removed a last line cut short by the interruption`);
+    expect(warnings).toEqual([]); // nothing before the checkpoint was lost
+    expect(notes).toContain(`${join(killed.path, "samples.jsonl")}:11: removed a last line cut short by the interruption`);
     expect(notes).toContain(`${join(killed.path, "metrics.jsonl")}: dropped 2 lines after step 4, to be written again`);
     expect(lines(join(killed.path, "metrics.jsonl")).map((m) => m.step)).toEqual([1, 2, 3, 4]);
     expect(lines(join(killed.path, "eval.jsonl")).map((m) => m.step)).toEqual([0, 3]);
@@ -344,10 +305,11 @@ describe("checkpoints of a live policy and optimizer", () => {
     run.close();
     expect(run.readConfig().adapter).toMatchObject({ backend: gpu.info.backend, description: gpu.info.description });
 
-    const { checkpoint } = RunDir.open(root);
-    const restored = Policy.load(gpu, checkpoint.dir);
+    const { checkpoint, run: reopened } = RunDir.open(root);
+    reopened.close();
+    const restored = Policy.load(gpu, checkpoint!.dir);
     const opt2 = new AdamWOptimizer(gpu, restored.weights, opt.config);
-    opt2.loadState(checkpoint.optimizer.t, checkpoint.optimizer.tensors);
+    opt2.loadState(checkpoint!.optimizer.t, checkpoint!.optimizer.tensors);
     expect(opt2.t).toBe(2);
     expectSameTensors(await restored.weights.download(), weights);
     expectSameTensors((await opt2.state()).tensors, state.tensors);
