@@ -1,10 +1,11 @@
 // Property: whatever mutation of an example we feed it, the checker returns either a
-// pipeline or at least one diagnostic with a valid position, and never throws.
+// pipeline, which printed and checked again means the same, or at least one diagnostic
+// with a valid position; it never throws.
 import { readdirSync, readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { lexer } from "../../compiler/lexer.js";
-import { check } from "./helpers.js";
+import { check, meaning, reprinted } from "./helpers.js";
 
 const examples = readdirSync("examples").filter((f) => f.endsWith(".acpo")).map((f) => ({ path: `examples/${f}`, text: readFileSync(`examples/${f}`, "utf8") }));
 
@@ -54,6 +55,9 @@ describe("mutated examples", () => {
         for (const d of r.diagnostics) expect(d.message).not.toMatch(/internal compiler error/);
         if (r.pipeline) {
           expect(r.diagnostics).toEqual([]);
+          const again = reprinted(r.pipeline);
+          expect(again.diagnostics).toEqual([]);
+          expect(meaning(again.pipeline!)).toEqual(meaning(r.pipeline));
           return;
         }
         expect(r.diagnostics.length).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 // Shared helpers for the compiler tests: check inline source, locate expected positions.
-import { loadPipeline, type LoadResult } from "../../compiler/index.js";
+import { loadPipeline, printPipeline, type LoadResult, type Pipeline } from "../../compiler/index.js";
 
 /** A valid pipeline around `body` (items placed after the required settings). */
 export function withBody(body: string, opts: { advantage?: boolean; stage?: boolean } = {}): string {
@@ -30,4 +30,15 @@ export function at(text: string, needle: string, nth = 0): { line: number; col: 
   const before = text.slice(0, i);
   const line = before.split("\n").length;
   return { line, col: i - before.lastIndexOf("\n") };
+}
+
+/** A resolved pipeline as plain data without source positions (which printing moves) or the `extends` chain (which printing flattens). */
+export function meaning(p: Pipeline): unknown {
+  const { extendsChain: _, ...rest } = p;
+  return JSON.parse(JSON.stringify(rest, (k, v) => (/span$/i.test(k) ? undefined : v)));
+}
+
+/** `p` printed as canonical text and loaded again at the file it came from. */
+export function reprinted(p: Pipeline): LoadResult {
+  return loadPipeline(p.file, { text: printPipeline(p) });
 }
