@@ -11,8 +11,9 @@
 //   const runner = stageRunner(gpu, plan, name);  // compiler/codegen/runner.ts documents inputs/outputs
 // `set` overrides params at run time: params are kernel uniforms, so no recompilation.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync as writeFile } from "node:fs";
 import { join, resolve } from "node:path";
+import { ensureDir, outputErrorMessage } from "../../runtime/fs-errors.js";
 import type { Gpu } from "../../runtime/gpu.js";
 import { kernelSource, type Kernel } from "../../runtime/kernel.js";
 import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../index.js";
@@ -23,7 +24,8 @@ import { DEFAULT_SCHEDULE, type Schedule } from "../codegen/schedule.js";
 import { lowerStage, type StageProgram } from "../ir/stage.js";
 
 export const PLAN_FORMAT = "acpo-plan";
-export const PLAN_VERSION = 1;
+/** 2: logits read at the rollout temperature (uniform inv_temp), summary with kl and kl_loss, KL token columns. */
+export const PLAN_VERSION = 2;
 export const COMPILER_VERSION = "acpo-compiler 0.1.0";
 
 export class PlanError extends Error {}
@@ -81,9 +83,26 @@ function sourceHash(p: Pipeline): string {
   return sha256([p.file, ...p.extendsChain].map((f) => `${f}\n${existsSync(f) ? readFileSync(f, "utf8") : ""}`).join("\n\0"));
 }
 
+/** The plan folder could not be written; the message names the path that failed and the fix. */
+export class PlanWriteError extends PlanError {}
+
+/** Run a file-system step of writing the plan in `dir`; a failure becomes a PlanWriteError. */
+function writing<T>(dir: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new PlanWriteError(outputErrorMessage(dir, "write the plan", e, "or write it elsewhere with -o DIR"));
+  }
+}
+
 /** Write the plan of `p` into `dir`; returns the paths written. */
 export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT_SCHEDULE): string[] {
-  mkdirSync(join(dir, "kernels"), { recursive: true });
+  writing(dir, () => {
+    ensureDir(join(dir, "kernels"));
+    // plan.json goes last: until then no plan.json may describe kernels that are being replaced.
+    rmSync(join(dir, "plan.json"), { force: true });
+  });
+  const writeFileSync = (path: string, text: string) => writing(dir, () => writeFile(path, text));
   const written: string[] = [];
   const stages: PlanJson["stages"] = p.stages.map((st) => {
     const program = lowerStage(p, st);
