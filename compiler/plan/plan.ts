@@ -11,9 +11,8 @@
 //   const runner = stageRunner(gpu, plan, name);  // compiler/codegen/runner.ts documents inputs/outputs
 // `set` overrides params at run time: params are kernel uniforms, so no recompilation.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, rmSync, writeFileSync as writeFile } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ensureDir, outputErrorMessage } from "../../runtime/fs-errors.js";
 import type { Gpu } from "../../runtime/gpu.js";
 import { kernelSource, type Kernel } from "../../runtime/kernel.js";
 import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../index.js";
@@ -83,26 +82,9 @@ function sourceHash(p: Pipeline): string {
   return sha256([p.file, ...p.extendsChain].map((f) => `${f}\n${existsSync(f) ? readFileSync(f, "utf8") : ""}`).join("\n\0"));
 }
 
-/** The plan folder could not be written; the message names the path that failed and the fix. */
-export class PlanWriteError extends PlanError {}
-
-/** Run a file-system step of writing the plan in `dir`; a failure becomes a PlanWriteError. */
-function writing<T>(dir: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    throw new PlanWriteError(outputErrorMessage(dir, "write the plan", e, "or write it elsewhere with -o DIR"));
-  }
-}
-
 /** Write the plan of `p` into `dir`; returns the paths written. */
 export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT_SCHEDULE): string[] {
-  writing(dir, () => {
-    ensureDir(join(dir, "kernels"));
-    // plan.json goes last: until then no plan.json may describe kernels that are being replaced.
-    rmSync(join(dir, "plan.json"), { force: true });
-  });
-  const writeFileSync = (path: string, text: string) => writing(dir, () => writeFile(path, text));
+  mkdirSync(join(dir, "kernels"), { recursive: true });
   const written: string[] = [];
   const stages: PlanJson["stages"] = p.stages.map((st) => {
     const program = lowerStage(p, st);
