@@ -14,6 +14,7 @@ import { registerTrain } from "./commands/train.js";
 import { registerReport } from "./commands/report.js";
 import { registerCompare } from "./commands/compare.js";
 import { registerExport } from "./commands/export.js";
+import { registerLsp } from "./commands/lsp.js";
 import { reportError } from "./errors.js";
 
 const program = new Command();
@@ -37,6 +38,7 @@ registerTrain(program);
 registerReport(program);
 registerCompare(program);
 registerExport(program);
+registerLsp(program);
 
 try {
   await program.parseAsync(process.argv);
