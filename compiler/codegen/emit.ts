@@ -79,9 +79,30 @@ const BIN_OP: Record<string, string> = { add: "+", sub: "-", mul: "*", div: "/",
  */
 export function emitCone(ctx: EmitContext, roots: number[], done: Map<number, string> = new Map()): { lines: string[]; names: Map<number, string> } {
   const lines: string[] = [];
-  const visit = (id: number): string => {
-    const hit = done.get(id);
-    if (hit !== undefined) return hit;
+  // A node's arguments that are emitted before it (none when it is read from stats).
+  const argsOf = (id: number): readonly number[] => {
+    const n = ctx.nodes[id]!;
+    const off = ctx.stats.get(id);
+    if ((off && n.level !== "token") || !("args" in n) || n.op === "reduce") return [];
+    return n.args;
+  };
+  // Post-order with an explicit stack, arguments in order, so a chain of 10,000 `+` costs no
+  // stack; the statements come out in the order a recursive walk gives.
+  const visit = (root: number): string => {
+    const stack = [root];
+    while (stack.length) {
+      const id = stack[stack.length - 1]!;
+      if (done.has(id)) stack.pop();
+      else {
+        const todo = argsOf(id).filter((a) => !done.has(a));
+        if (todo.length) for (let i = todo.length - 1; i >= 0; i--) stack.push(todo[i]!);
+        else emitNode(stack.pop()!);
+      }
+    }
+    return done.get(root)!;
+  };
+  const emitNode = (id: number): void => {
+    const visit = (a: number): string => done.get(a)!;
     const n = ctx.nodes[id]!;
     let expr: string;
     let alias = false;
@@ -129,12 +150,11 @@ export function emitCone(ctx: EmitContext, roots: number[], done: Map<number, st
     }
     if (alias) {
       done.set(id, expr);
-      return expr;
+      return;
     }
     const name = `v${id}`;
     lines.push(`let ${name}: ${n.type === "bool" ? "bool" : "f32"} = ${expr};`);
     done.set(id, name);
-    return name;
   };
   for (const r of roots) visit(r);
   return { lines, names: done };
