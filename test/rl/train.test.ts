@@ -2,7 +2,7 @@
 // steps and leaves a complete run directory; stages switch and freeze their reference; a
 // run killed with SIGKILL and resumed gives the same metrics as an uninterrupted one.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -111,6 +111,60 @@ describe("the training loop", () => {
     expect(jsonl(metricsFile).map(strip)).toEqual(jsonl(join(whole, "metrics.jsonl")).map(strip));
     expect(readFileSync(join(killed, "samples.jsonl"), "utf8")).toEqual(readFileSync(join(whole, "samples.jsonl"), "utf8"));
   }, 900_000); // three CLI processes; each compiles its shaders on a fresh machine
+
+  it("resumes from the run's own directory (its seed, steps, --set and stored pipeline, the file gone) and starts over a run without a checkpoint", async () => {
+    const gpu = await testGpu();
+    const { file } = variant("grpo", model, 5);
+    const base = mkdtempSync(join(tmpdir(), "acpo-own-"));
+    const whole = join(base, "whole"), cut = join(base, "cut");
+    const args = { pipelinePath: file, steps: 3, seed: 11, set: ["beta=0.5"], checkpointEvery: 2, quiet: true, gpu };
+    await train({ ...args, outDir: whole });
+    await train({ ...args, outDir: cut });
+    const strip = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith("time_") && k !== "tokens_per_s"));
+    const same = () => {
+      expect(jsonl(join(cut, "metrics.jsonl")).map(strip)).toEqual(jsonl(join(whole, "metrics.jsonl")).map(strip));
+      // The evaluation is seeded by the run's seed: a resume that forgot --seed 11 would differ here.
+      expect(readFileSync(join(cut, "eval.jsonl"), "utf8")).toBe(readFileSync(join(whole, "eval.jsonl"), "utf8"));
+      expect(readFileSync(join(cut, "samples.jsonl"), "utf8")).toBe(readFileSync(join(whole, "samples.jsonl"), "utf8"));
+    };
+    // As if killed during step 3: back to the step-2 checkpoint; and the pipeline file is gone.
+    rmSync(join(cut, "checkpoint-3"), { recursive: true });
+    rmSync(file);
+    const r = await train({ resume: cut, quiet: true, gpu });
+    expect([r.steps, r.interrupted]).toEqual([3, false]);
+    same();
+    await expect(train({ resume: cut, seed: 12, quiet: true, gpu })).rejects.toThrow(`cannot resume ${cut} with these arguments:\n  --seed 12: the run's seed is 11\n`);
+    // As if killed before its first checkpoint: --resume starts it over with its stored configuration.
+    for (const c of readdirSync(cut).filter((f) => f.startsWith("checkpoint-"))) rmSync(join(cut, c), { recursive: true });
+    const again = await train({ resume: cut, quiet: true, gpu });
+    expect(again.steps).toBe(3);
+    same();
+  }, 900_000);
+
+  it("stops on Ctrl-C after saving a checkpoint and exits 130", async () => {
+    const { file } = variant("grpo", model, 50);
+    const out = join(mkdtempSync(join(tmpdir(), "acpo-sigint-")), "run");
+    const p = spawn(process.execPath, ["cli/acpo.js", "train", file, "--steps", "50", "--checkpoint-every", "25", "--out", out], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exit = new Promise<number | null>((res) => p.on("exit", (code) => res(code)));
+    const metricsFile = join(out, "metrics.jsonl");
+    await new Promise<void>((res) => {
+      const poll = setInterval(() => {
+        if (existsSync(metricsFile) && readFileSync(metricsFile, "utf8").includes("\n")) {
+          clearInterval(poll);
+          p.kill("SIGINT");
+          res();
+        }
+      }, 50);
+    });
+    expect(await exit).toBe(130);
+    const n = jsonl(metricsFile).length;
+    expect(n).toBeLessThan(50);
+    expect(readFileSync(join(out, "latest"), "utf8")).toBe(`checkpoint-${n}\n`);
+    expect(stderr).toContain(`acpo: stopped at step ${n}; continue with: npx acpo train --resume ${out}`);
+    expect(existsSync(join(out, "lock"))).toBe(false);
+  }, 900_000);
 
   it("skips non-finite updates, counts them, and stops with a clear message after several in a row", async () => {
     const gpu = await testGpu();
