@@ -3,7 +3,7 @@
 // `--explain` also prints the resolved pipeline with every default filled in.
 import type { Command } from "commander";
 import { formatAll, loadPipeline, printPipeline } from "../../compiler/index.js";
-import { writePlan } from "../../compiler/plan/plan.js";
+import { PlanWriteError, writePlan } from "../../compiler/plan/plan.js";
 import { UserError } from "../errors.js";
 
 export function registerCompile(program: Command): void {
@@ -21,7 +21,13 @@ export function registerCompile(program: Command): void {
         throw new UserError(`${file}: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}; no plan written`);
       }
       if (opts.explain) process.stdout.write(printPipeline(r.pipeline));
-      const files = writePlan(opts.out, r.pipeline);
+      let files: string[];
+      try {
+        files = writePlan(opts.out, r.pipeline);
+      } catch (e) {
+        if (e instanceof PlanWriteError) throw new UserError(e.message);
+        throw e;
+      }
       const kernels = files.filter((f) => f.endsWith(".wgsl")).length;
       process.stdout.write(`${file}: plan for pipeline ${r.pipeline.name} written to ${opts.out} (${r.pipeline.stages.length} stage${r.pipeline.stages.length === 1 ? "" : "s"}, ${kernels} kernels)\n`);
     });

@@ -2,7 +2,7 @@
 // curves, a trajectory viewer for their samples and their configurations side by side.
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { writeReport } from "../../runtime/report/html.js";
+import { ReportWriteError, writeReport } from "../../runtime/report/html.js";
 import { RunDirError } from "../../runtime/report/load.js";
 import { UserError } from "../errors.js";
 
@@ -18,7 +18,7 @@ export function registerReport(program: Command): void {
       try {
         data = writeReport(runs, o.out, o.title);
       } catch (e) {
-        if (e instanceof RunDirError) throw new UserError(e.message);
+        if (e instanceof RunDirError || e instanceof ReportWriteError) throw new UserError(e.message);
         throw e;
       }
       // Left-out lines are warnings, not failures: the report was written and shows the rest.

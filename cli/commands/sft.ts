@@ -1,8 +1,12 @@
 // `acpo sft --task countdown --model DIR -o DIR2`: warm start on a task's worked solutions,
 // then save the policy (HF layout) and report its accuracy on the held-out split.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { evaluate } from "../../runtime/eval/evaluate.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
+import { outputErrorMessage, probeWritableDir } from "../../runtime/fs-errors.js";
+import { type Checkpoint, saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { Policy } from "../../runtime/model/policy.js";
 import { taskFromSpec } from "../../runtime/tasks/registry.js";
 import { sft } from "../../runtime/train/sft.js";
@@ -41,6 +45,12 @@ export function registerSft(program: Command): void {
   withGpu(cmd).action(async (o: SftFlags) => {
     if (o.steps < 1 || o.batch < 1) throw new UserError("--steps and --batch must be at least 1");
     const task = taskFromSpec({ name: o.task, options: o.option });
+    // Before minutes of training: an output folder that takes no files fails now, not at the save.
+    try {
+      probeWritableDir(o.output);
+    } catch (e) {
+      throw new UserError(outputErrorMessage(o.output, "write the trained policy", e, "or give another folder with -o"));
+    }
     await withGpu.run(o, async (gpu) => {
       const policy = Policy.load(gpu, o.model);
       const t0 = performance.now();
@@ -50,8 +60,7 @@ export function registerSft(program: Command): void {
         logEvery: Math.max(1, Math.floor(o.steps / 20)),
         onLog: (step, loss, lr) => console.log(`sft step ${step}/${o.steps}  loss ${loss.toFixed(4)}  lr ${lr.toExponential(2)}  ${((performance.now() - t0) / 1000).toFixed(0)} s`),
       });
-      const ck = policy.checkpoint;
-      saveCheckpoint(o.output, { ...ck, weights: await policy.weights.download() });
+      savePolicy(o.output, { ...policy.checkpoint, weights: await policy.weights.download() });
       console.log(`saved ${o.output}`);
       if (o.evalProblems > 0) {
         const r = await evaluate(policy, task, { problems: o.evalProblems, k: 8, temperature: 1, maxNewTokens: 96, seed: 1 });
@@ -59,4 +68,26 @@ export function registerSft(program: Command): void {
       }
     });
   });
+}
+
+/**
+ * Save the trained policy; when `dir` fails (the disk filled during training, say), try a
+ * fresh folder under the system's temporary directory so the training is not lost, and
+ * say where it went. Either way a failure is an error naming the path and the fix.
+ */
+function savePolicy(dir: string, ck: Omit<Checkpoint, "dir">): void {
+  try {
+    saveCheckpoint(dir, ck);
+    return;
+  } catch (e) {
+    let rescue: string | null = null;
+    try {
+      rescue = mkdtempSync(join(tmpdir(), "acpo-sft-"));
+      saveCheckpoint(rescue, ck);
+    } catch {
+      rescue = null;
+    }
+    const after = rescue ? `the trained policy was saved to ${rescue} instead; move it where you want it` : "the trained policy could not be saved anywhere; fix this and run sft again";
+    throw new UserError(outputErrorMessage(dir, "save the trained policy", e, after));
+  }
 }

@@ -11,8 +11,9 @@
 //   const runner = stageRunner(gpu, plan, name);  // compiler/codegen/runner.ts documents inputs/outputs
 // `set` overrides params at run time: params are kernel uniforms, so no recompilation.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { ensureDir, outputErrorMessage } from "../../runtime/fs-errors.js";
 import type { Gpu } from "../../runtime/gpu.js";
 import { kernelSource, type Kernel } from "../../runtime/kernel.js";
 import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../index.js";
@@ -82,9 +83,26 @@ function sourceHash(p: Pipeline): string {
   return sha256([p.file, ...p.extendsChain].map((f) => `${f}\n${existsSync(f) ? readFileSync(f, "utf8") : ""}`).join("\n\0"));
 }
 
+/** The plan folder could not be written; the message names the path that failed and the fix. */
+export class PlanWriteError extends PlanError {}
+
+/** Run a file-system step of writing the plan at `path`; a failure becomes a PlanWriteError naming the path. */
+function writing<T>(path: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new PlanWriteError(outputErrorMessage(path, "write the plan", e, "or write it elsewhere with -o DIR"));
+  }
+}
+
 /** Write the plan of `p` into `dir`; returns the paths written. */
 export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT_SCHEDULE): string[] {
-  mkdirSync(join(dir, "kernels"), { recursive: true });
+  writing(dir, () => {
+    ensureDir(join(dir, "kernels"));
+    // plan.json goes last: until then no plan.json may describe kernels that are being replaced.
+    rmSync(join(dir, "plan.json"), { force: true });
+  });
+  const save = (path: string, text: string) => writing(path, () => writeFileSync(path, text));
   const written: string[] = [];
   const stages: PlanJson["stages"] = p.stages.map((st) => {
     const program = lowerStage(p, st);
@@ -92,7 +110,7 @@ export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT
     const kernels = sk.kernels.map(({ role, levels, kernel }) => {
       const file = `kernels/${kernel.name}.wgsl`;
       const src = kernelSource(kernel);
-      writeFileSync(join(dir, file), src);
+      save(join(dir, file), src);
       written.push(join(dir, file));
       return { role, levels, name: kernel.name, file, sha256: sha256(src), bindings: kernel.bindings, uniforms: kernel.uniforms, workgroupSize: kernel.workgroupSize };
     });
@@ -113,8 +131,8 @@ export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT
     params: p.params.map((q) => ({ name: q.name, value: q.value, min: Number.isFinite(q.min) ? q.min : null, max: Number.isFinite(q.max) ? q.max : null })),
     stages,
   };
-  writeFileSync(join(dir, "pipeline.acpo"), printPipeline(p));
-  writeFileSync(join(dir, "plan.json"), `${JSON.stringify(json, null, 1)}\n`);
+  save(join(dir, "pipeline.acpo"), printPipeline(p));
+  save(join(dir, "plan.json"), `${JSON.stringify(json, null, 1)}\n`);
   written.push(join(dir, "pipeline.acpo"), join(dir, "plan.json"));
   return written;
 }

@@ -1,10 +1,11 @@
 // One self-contained HTML report for one or more run directories: uPlot's script and
 // stylesheet, the page's own script (page.js) and the data are all inlined, so the file
 // opens offline and can be mailed or archived as it is.
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { outputErrorMessage } from "../fs-errors.js";
 import { type ChartSpec, buildCharts, timeSplit } from "./charts.js";
 import { type ConfigTable, configTable } from "./config-table.js";
 import { type RunData, loadRuns } from "./load.js";
@@ -96,10 +97,29 @@ export function renderReport(data: ReportData): string {
 `;
 }
 
+/** The report file could not be written; the message names the path, the reason and the fix. */
+export class ReportWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ReportWriteError";
+  }
+}
+
+/** Write the page to `out`; a failed write leaves no partial page that was not there before. */
+function writeOutput(out: string, html: string): void {
+  const existed = existsSync(out);
+  try {
+    writeFileSync(out, html);
+  } catch (e) {
+    if (!existed && existsSync(out)) rmSync(out); // a full disk stops the write part-way
+    throw new ReportWriteError(outputErrorMessage(out, "write the report", e, "or write it elsewhere with -o FILE"));
+  }
+}
+
 /** Load the runs, write the report, and return what was written. */
 export function writeReport(dirs: readonly string[], out: string, title?: string): ReportData {
   const runs = loadRuns(dirs);
   const data = reportData(runs, title ?? `acpo report: ${runs.map((r) => r.name).join(", ")}`);
-  writeFileSync(out, renderReport(data));
+  writeOutput(out, renderReport(data));
   return data;
 }
