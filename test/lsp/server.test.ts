@@ -213,7 +213,7 @@ describe("document symbols", () => {
 });
 
 describe("lifecycle", () => {
-  it("exits 0 after shutdown and exit, having written nothing but protocol to stdout", async () => {
+  it("exits 0 after shutdown and exit, with nothing on stderr", async () => {
     expect(await client.stop()).toBe(0);
     expect(client.stderr).toBe("");
   });
