@@ -12,4 +12,4 @@
 export const MAX_NESTING = 100;
 
 /** Most expression nodes that fn calls may copy in (each call site checks its own copy of the body). */
-export const MAX_EXPANSION = 200_000;
+export const MAX_EXPANSION = 100_000;

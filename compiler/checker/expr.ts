@@ -46,6 +46,8 @@ export class ExprChecker {
   private active = 0;
   /** Expression nodes copied into fn call sites so far. */
   private expanded = 0;
+  /** Whether a definition chain has been reported too deep (once is enough; values along it are unknown). */
+  tooDeep = false;
 
   constructor(private readonly env: ExprEnv, private readonly diags: Diagnostics) {}
 
@@ -57,6 +59,9 @@ export class ExprChecker {
    */
   private enterDefinition(what: string, span: A.Span): boolean {
     if (this.active >= MAX_NESTING) {
+      // Every definition up the chain fails with this one; report where it crossed the limit only.
+      if (this.tooDeep) return false;
+      this.tooDeep = true;
       this.diags.error("E0105", `${what} is defined through a chain of more than ${MAX_NESTING} lets, params or fn calls`, span, "each definition that uses another counts one level; flatten the chain");
       return false;
     }
@@ -322,6 +327,7 @@ export class ExprChecker {
       return undefined;
     }
     // Each call site gets its own copy of the body, checked at the levels of its arguments.
+    if (this.expanded > MAX_EXPANSION) return undefined; // reported at the call that crossed the limit
     this.expanded += exprSize(fn.body);
     if (this.expanded > MAX_EXPANSION) {
       this.diags.error("E0105", `calls of \`fn\`s expand to more than ${MAX_EXPANSION} expression nodes`, e.calleeSpan, "each call copies the function's body; name shared parts with `let` instead of calling fns of fns");

@@ -122,9 +122,12 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
 function checkParams(params: Map<string, A.ParamDecl>, exprs: ExprChecker, diags: Diagnostics): P.Param[] {
   const out: P.Param[] = [];
   for (const p of params.values()) {
+    const before = diags.count;
     const t = exprs.check(p.value, "any");
     if (!t) continue;
     const v = exprs.paramValue(p.name);
+    // A chain of params too deep leaves every value along it unknown; E0105 says why, once.
+    if (diags.count > before || (v === undefined && exprs.tooDeep)) continue;
     if (v === undefined || t.level !== "scalar") {
       diags.error("E0303", `param \`${p.name}\` must be a constant number`, p.value.span, "params are numbers known before training; use `let` for computed quantities");
       continue;
