@@ -174,11 +174,13 @@ describe("go to definition", () => {
     expect(loc).toEqual({ uri: uriOf(join(dir, "d1.acpo")), range: rangeOf(VALID, "beta", 0) });
   });
 
-  it("of a fn call, a fn parameter and a stage reference", async () => {
+  it("of a fn call, a fn parameter, a let and a stage reference; a built-in has none", async () => {
     const path = join(dir, "d2.acpo");
     await client.open(path, VALID);
     expect(await client.definition(path, positionOf(VALID, "boost(H", 1))).toEqual({ uri: uriOf(path), range: rangeOf(VALID, "boost", 0) });
     expect(await client.definition(path, positionOf(VALID, "x * y", 4))).toEqual({ uri: uriOf(path), range: { start: positionOf(VALID, "boost(x, y)", 9), end: positionOf(VALID, "boost(x, y)", 10) } });
+    expect(await client.definition(path, positionOf(VALID, "advantage = A", 12))).toEqual({ uri: uriOf(path), range: { start: positionOf(VALID, "let A", 4), end: positionOf(VALID, "let A", 5) } });
+    expect(await client.definition(path, positionOf(VALID, "boost(H", 6))).toBeNull();
     expect(await client.definition(path, positionOf(VALID, "reference warm", 11))).toEqual({ uri: uriOf(path), range: rangeOf(VALID, "warm", 0) });
   });
 
