@@ -6,7 +6,7 @@ const { LanguageClient, TransportKind } = require("vscode-languageclient/node");
 /** @type {LanguageClient | undefined} */
 let client;
 
-function activate(context) {
+function activate() {
   const config = vscode.workspace.getConfiguration("acpo");
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   const run = {
@@ -17,7 +17,6 @@ function activate(context) {
     options: folder ? { cwd: folder } : {},
   };
   client = new LanguageClient("acpo", "acpo language server", { run, debug: run }, { documentSelector: [{ scheme: "file", language: "acpo" }, { scheme: "untitled", language: "acpo" }] });
-  context.subscriptions.push({ dispose: () => client?.stop() });
   return client.start();
 }
 
