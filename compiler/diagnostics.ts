@@ -9,6 +9,7 @@ export const CODES = {
   E0003: "file contains binary data",
   E0004: "file is empty",
   E0005: "file is too large",
+  E0006: "bare carriage-return line endings",
   E0101: "unexpected character",
   E0102: "syntax error",
   E0103: "unterminated string",

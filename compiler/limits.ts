@@ -13,3 +13,17 @@ export const MAX_NESTING = 100;
 
 /** Most expression nodes that fn calls may copy in (each call site checks its own copy of the body). */
 export const MAX_EXPANSION = 100_000;
+
+/**
+ * Most responses in one rollout batch (prompts × group): the rows the sampler decodes at
+ * once. 65,535 is WebGPU's guaranteed number of workgroups per grid dimension (one per row
+ * in runtime/ops/sample.ts) and stays well below the ~120,000 rows at which the rollout's
+ * per-row argument spreads (runtime/model/generate.ts) exhaust the stack.
+ */
+export const MAX_BATCH_ROWS = 65_535;
+
+/** Most tokens sampled per response; a model's max_position_embeddings bounds it further at run time. */
+export const MAX_NEW_TOKENS = 65_536;
+
+/** Seeds are u32: the run's RNG (runtime/rng.ts) and the kernels read them as 32-bit words. */
+export const MAX_SEED = 4_294_967_295;

@@ -3,7 +3,7 @@
 import { dirname, isAbsolute, resolve as resolvePath } from "node:path";
 import type * as A from "./ast.js";
 import { suggest, type Diagnostics } from "./diagnostics.js";
-import { parseSource } from "./parse.js";
+import { literalRange, parseSource } from "./parse.js";
 import { decodeSource, readSource, Source } from "./source.js";
 
 export interface Loaded {
@@ -23,7 +23,7 @@ export function loadFile(path: string, diags: Diagnostics, sources: Map<string, 
   const abs = resolvePath(path);
   const src = text === undefined ? readSource(path) : decodeSource(path, new TextEncoder().encode(text));
   if (!(src instanceof Source)) {
-    diags.add({ code: src.code, message: src.message, file: path });
+    diags.add({ code: src.code, message: src.message, file: path, hint: src.hint });
     return undefined;
   }
   sources.set(src.path, src);
@@ -168,6 +168,11 @@ export function applySets(ast: A.PipelineAst, sets: readonly string[], diags: Di
       return;
     }
     const value = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text) ? Number(text) : NaN;
+    const range = Number.isNaN(value) ? undefined : literalRange(text);
+    if (range) {
+      diags.error("E0602", `--set ${name}: ${range.message}`, src.span(eq + 1, Math.max(eq + 2, arg.length)), range.hint);
+      return;
+    }
     if (!Number.isFinite(value)) {
       diags.error("E0602", `--set ${name}: expected a number, found "${text}"`, src.span(eq + 1, Math.max(eq + 2, arg.length)));
       return;

@@ -1,6 +1,6 @@
 // Source text and positions. Every diagnostic points into a Source by byte-free
 // character offsets; line and column are 1-based, as editors and `file:line:col` expect.
-import { readFileSync, statSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 
 /** A region of a source file: offsets are 0-based, `end` exclusive; line/col 1-based. */
 export interface Span {
@@ -67,30 +67,67 @@ export const MAX_SOURCE_BYTES = 1 << 20;
 
 /** Why a file could not be read as pipeline source; `code` is a diagnostic code. */
 export interface ReadFailure {
-  code: "E0001" | "E0002" | "E0003" | "E0004" | "E0005";
+  code: "E0001" | "E0002" | "E0003" | "E0004" | "E0005" | "E0006";
   message: string;
+  hint?: string;
 }
 
 /**
  * Read a file as `.acpo` source, rejecting what cannot be source text before the
- * lexer sees it: missing or unreadable files, directories, oversize files, invalid
- * UTF-8, binary content (NUL or other control bytes), empty or blank files.
+ * lexer sees it: missing or unreadable files, directories and other non-regular files
+ * (devices such as /dev/zero, FIFOs, sockets), oversize files, invalid UTF-8, binary
+ * content (NUL or other control bytes), empty or blank files.
  */
 export function readSource(path: string): Source | ReadFailure {
-  let bytes: Buffer;
+  const read = readBounded(path);
+  return "code" in read ? read : decodeSource(path, read.bytes);
+}
+
+/**
+ * The file's bytes, at most MAX_SOURCE_BYTES + 1 of them: what is read is bounded, not
+ * what `stat` reports (a device reports size 0 and never ends). The file is opened
+ * non-blocking, so a FIFO without a writer cannot hang the open, and its kind is taken
+ * from the open descriptor (fstat), so it cannot change between the check and the read.
+ */
+function readBounded(path: string): { bytes: Uint8Array } | ReadFailure {
+  let fd: number;
   try {
-    const st = statSync(path);
-    if (st.isDirectory()) return { code: "E0001", message: `${path} is a directory, not a pipeline file` };
-    if (st.size > MAX_SOURCE_BYTES)
-      return { code: "E0005", message: `${path} is ${st.size} bytes; pipeline files are limited to ${MAX_SOURCE_BYTES} bytes (1 MiB)` };
-    bytes = readFileSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return { code: "E0001", message: `cannot read ${path}: no such file` };
     if (code === "EACCES") return { code: "E0001", message: `cannot read ${path}: permission denied` };
     return { code: "E0001", message: `cannot read ${path}: ${code ?? String(e)}` };
   }
-  return decodeSource(path, bytes);
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) return { code: "E0001", message: `${path} is a directory, not a pipeline file` };
+    if (!st.isFile()) return { code: "E0001", message: `${path} is ${fileKind(st)}, not a regular file; pipeline files are plain text files` };
+    const buf = Buffer.alloc(MAX_SOURCE_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n === buf.length) {
+        const size = st.size > MAX_SOURCE_BYTES ? `${st.size} bytes` : `more than ${MAX_SOURCE_BYTES} bytes`;
+        return { code: "E0005", message: `${path} is ${size}; pipeline files are limited to ${MAX_SOURCE_BYTES} bytes (1 MiB)` };
+      }
+    }
+    return { bytes: buf.subarray(0, n) };
+  } catch (e) {
+    return { code: "E0001", message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileKind(st: Stats): string {
+  if (st.isFIFO()) return "a FIFO (named pipe)";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
 }
 
 /** Validate and decode raw bytes (separate from I/O so that tests can feed bytes directly). */
@@ -112,6 +149,13 @@ export function decodeSource(path: string, bytes: Uint8Array): Source | ReadFail
     }
   }
   if (text.trim() === "") return { code: "E0004", message: `${path} is empty; expected a pipeline: pipeline NAME { ... }` };
+  // A carriage return alone ends a line in old Mac files; here lines end at \n, so such a
+  // file would be one line (a `#` comment would swallow everything after it).
+  const cr = text.search(/\r(?!\n)/);
+  if (cr >= 0) {
+    const line = text.slice(0, cr).split("\n").length;
+    return { code: "E0006", message: `${path} ends lines with a bare carriage return (CR, first at line ${line}, offset ${cr}); lines must end with LF or CRLF`, hint: "convert the line endings, e.g. `tr '\\r' '\\n' < old.acpo > new.acpo`" };
+  }
   return new Source(path, text);
 }
 

@@ -4,7 +4,7 @@
 import type * as A from "../ast.js";
 import { FUNCTIONS, QUANTITIES } from "../builtins.js";
 import { suggest, type Diagnostics } from "../diagnostics.js";
-import { MAX_NESTING } from "../limits.js";
+import { MAX_NESTING, MAX_SEED } from "../limits.js";
 import { allNodes } from "../walk.js";
 import type * as P from "../pipeline.js";
 import { BlockReader } from "./block.js";
@@ -48,7 +48,7 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
   checkLetDepth(exprs.letOrder, lets, diags);
 
   const modelPath = topReader.str("model");
-  const seed = topReader.num("seed", { default: 0, int: true, min: 0 });
+  const seed = topReader.num("seed", { default: 0, int: true, min: 0, max: MAX_SEED });
   const need = (key: string, example: string): A.Setting | undefined => {
     const s = topReader.get(key);
     if (!s) diags.error("E0403", `pipeline \`${ast.name}\` needs \`${key}\``, ast.nameSpan, `add e.g. ${example}`);

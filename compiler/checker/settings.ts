@@ -4,6 +4,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import type * as A from "../ast.js";
 import type { Diagnostics } from "../diagnostics.js";
+import { MAX_BATCH_ROWS, MAX_NEW_TOKENS } from "../limits.js";
 import type * as P from "../pipeline.js";
 import { MAX_SPLIT_SIZE } from "../../runtime/tasks/split-pool.js";
 import { BlockReader } from "./block.js";
@@ -92,13 +93,18 @@ export function decodeRollout(ctx: SettingsCtx, s: A.Setting): P.Rollout | undef
   if (!noValue(ctx, s)) return undefined;
   const r = reader(ctx, "rollout", s, ["prompts", "group", "temperature", "top_p", "top_k", "max_tokens"]);
   const out: P.Rollout = {
-    prompts: r.num("prompts", { int: true, min: 1 }),
-    group: r.num("group", { int: true, min: 2 }),
+    prompts: r.num("prompts", { int: true, min: 1, max: MAX_BATCH_ROWS }),
+    group: r.num("group", { int: true, min: 2, max: MAX_BATCH_ROWS }),
     temperature: r.num("temperature", { above: 0 }),
     topP: r.num("top_p", { default: 1, above: 0, max: 1 }),
     topK: r.num("top_k", { default: 0, int: true, min: 0 }),
-    maxTokens: r.num("max_tokens", { int: true, min: 1 }),
+    maxTokens: r.num("max_tokens", { int: true, min: 1, max: MAX_NEW_TOKENS }),
   };
+  if (r.ok && out.prompts * out.group > MAX_BATCH_ROWS) {
+    const at = r.get("group") ?? r.get("prompts")!;
+    ctx.diags.error("E0401", `a rollout batch of ${out.prompts} prompts × ${out.group} responses is ${out.prompts * out.group} responses; the sampler takes at most ${MAX_BATCH_ROWS} at once`, at.value?.span ?? at.span, "lower `prompts` or `group`");
+    return undefined;
+  }
   return r.ok ? out : undefined;
 }
 
@@ -215,7 +221,7 @@ export function decodeEval(ctx: SettingsCtx, s: A.Setting, rollout: P.Rollout | 
     samples,
     temperature: r.num("temperature", { default: rollout?.temperature ?? 1, above: 0 }),
     topP: r.num("top_p", { default: rollout?.topP ?? 1, above: 0, max: 1 }),
-    maxTokens: r.num("max_tokens", { default: rollout?.maxTokens ?? 256, int: true, min: 1 }),
+    maxTokens: r.num("max_tokens", { default: rollout?.maxTokens ?? 256, int: true, min: 1, max: MAX_NEW_TOKENS }),
     metrics: metrics.map((m) => ({ kind: m.kind, k: m.k })),
   };
   return r.ok ? out : undefined;

@@ -58,6 +58,11 @@ describe("diagnostic codes", () => {
     expect(r.diagnostics.map((d) => d.code)).toEqual(["E0005"]);
     expect(r.diagnostics[0]!.message).toMatch(/limited to/);
   });
+  code("E0006", () => {
+    const r = loadPipeline(fileWith("mac.acpo", "pipeline t {\r}\r"));
+    expect(r.diagnostics.map((d) => d.code)).toEqual(["E0006"]);
+    expect(r.diagnostics[0]!.message).toMatch(/bare carriage return \(CR, first at line 1, offset 12\)/);
+  });
   code("E0101", () => {
     const text = withBody("  let x = 1 $ 2");
     const r = check(text);
