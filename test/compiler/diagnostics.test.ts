@@ -145,7 +145,7 @@ describe("diagnostic codes", () => {
   code("E0401", () => {
     const text = withBody("").replace("group 4", "group -4");
     const d = expectOnly(text, "E0401", "-4");
-    expect(d.message).toBe("`group` must be an integer >= 2, found -4");
+    expect(d.message).toBe("`group` must be an integer in [2, 65535], found -4");
   });
   code("E0402", () => {
     const text = withBody("").replace("aggregate token_mean", "aggregate tokens_mean");
