@@ -66,7 +66,7 @@ function tokenize(rng: Rng, text: string): string[] {
 }
 
 /** Entropies with ties (quantised), NaN and infinities now and then. */
-function entropiesFor(rng: Rng, T: number): number[] {
+export function entropiesFor(rng: Rng, T: number): number[] {
   const q = rng.next() < 0.5;
   return Array.from({ length: T }, () => {
     const u = rng.next();
@@ -232,7 +232,7 @@ function verifierCases() {
 // ---- attribution batches ----
 
 /** A toy vocabulary: token ids to decoded pieces (markers, tags split and whole, digits). */
-const VOCAB = ["First", ",", " ", "Then", "7", "*", "3", "=", "21", ".", " So", "<answer>", "</answer>", "<ans", "wer>", "\n", " Thus", "x", "+", "4", "<eos>", "</ans"];
+export const VOCAB = ["First", ",", " ", "Then", "7", "*", "3", "=", "21", ".", " So", "<answer>", "</answer>", "<ans", "wer>", "\n", " Thus", "x", "+", "4", "<eos>", "</ans"];
 
 /**
  * A deterministic judge: log p(next | everything before) = table[h][next], h a rolling hash
@@ -240,7 +240,7 @@ const VOCAB = ["First", ",", " ", "Then", "7", "*", "3", "=", "21", ".", " So", 
  * a language model does, so C is not 0; the golden L and C follow from the scored
  * sequences alone. golden_runner.py computes the same rows.
  */
-function hashJudge(table: number[][], seen: number[][]): Policy {
+export function hashJudge(table: number[][], seen: number[][]): Policy {
   const judge = {
     score: async (seqs: number[][]) => {
       seen.push(...seqs.map((s) => [...s]));
@@ -260,7 +260,7 @@ export function judgeRow(table: number[][], seq: readonly number[]): number[] {
   return out;
 }
 
-function logSoftmaxTable(rng: Rng, V: number): number[][] {
+export function logSoftmaxTable(rng: Rng, V: number): number[][] {
   return Array.from({ length: V }, () => {
     const z = Array.from({ length: V }, () => rng.next() * 6 - 3);
     const m = Math.max(...z);
@@ -269,7 +269,7 @@ function logSoftmaxTable(rng: Rng, V: number): number[][] {
   });
 }
 
-function randomResponse(rng: Rng): number[] {
+export function randomResponse(rng: Rng): number[] {
   const ids: number[] = [];
   const n = rng.int(0, 24);
   for (let i = 0; i < n; i++) ids.push(rng.int(0, VOCAB.length - 1));

@@ -11,16 +11,23 @@ import { relative } from "node:path";
 
 export const at = (s: Span | undefined): string => (s ? `${relative(process.cwd(), s.file) || s.file}:${s.line}:${s.col}` : "");
 
-/** Inputs of verl's estimator call (token_level_rewards, response_mask, uid) and what the layout derives. */
-export const ESTIMATOR_INPUTS = new Set(["r", "length", "position", "rand", "step_index", "step_length"]);
+/**
+ * Inputs of the advantage: verl's estimator call (token_level_rewards, response_mask, uid)
+ * and what the layout derives, plus what the ACPO trainer subclass (python/trainer.py) adds:
+ * per-token entropy (verl's "entropy" field), step boundaries and step entropy (segmentation
+ * of the decoded text), attribution C.
+ */
+export const ESTIMATOR_INPUTS = new Set(["r", "length", "position", "rand", "step_index", "step_length", "H", "C", "step_entropy"]);
+/** Inputs only the ACPO trainer subclass supplies to the advantage. */
+export const TRAINER_INPUTS = new Set(["H", "C", "step_entropy"]);
 /** Inputs of verl's policy loss call (old_log_prob, log_prob, advantages, response_mask) and the layout. */
 export const LOSS_INPUTS = new Set(["logp", "old_logp", "position", "rand", "step_index", "step_length", "length"]);
 
 /** Why each input cannot reach the generated function in verl, for the refusal message. */
 const WHY: Record<string, string> = {
-  H: "per-token entropy, which verl passes to neither the advantage estimator nor the policy loss (needs the ACPO trainer subclass, not exported yet)",
-  C: "attribution scores (needs the ACPO trainer subclass, not exported yet)",
-  step_entropy: "step entropy (needs entropy and segmentation in the trainer subclass, not exported yet)",
+  H: "per-token entropy, which verl's actor workers do not pass to the policy loss (the ACPO trainer subclass brings it to the advantage only)",
+  C: "attribution scores, which the ACPO trainer subclass brings to the advantage only",
+  step_entropy: "step entropy, which the ACPO trainer subclass brings to the advantage only",
   correct: "the verifier's accept bit, which verl's reward manager does not pass on (only the reward)",
   ref_logp: "reference log-probs, which verl's policy loss does not receive",
   old_logp: "rollout log-probs, which verl's advantage estimator does not receive",
@@ -50,9 +57,7 @@ export function inputRefusals(read: string[], allowed: Set<string>, what: string
 /** Pipeline-level refusals: features with no verl counterpart in this exporter. */
 export function featureRefusals(p: Pipeline): string[] {
   const out: string[] = [];
-  if (p.stages.length !== 1) out.push(`${p.stages.length} stages: the stage switch (reference frozen at the end of a stage, per-stage KL and weights) needs the ACPO trainer subclass, which is not exported yet; export a single-stage pipeline`);
-  if (p.segment) out.push("`segment`: step segmentation runs on decoded text in the trainer subclass, which is not exported yet");
-  if (p.attribution) out.push("`attribution`: judge forward passes run in the trainer subclass, which is not exported yet");
+  if (p.attribution?.judge.kind === "model") out.push(`\`attribution ${p.attribution.measure} { judge model ... }\`: verl runs no third model besides the actor and the reference; judge with \`policy\` or \`initial\``);
   if (p.optimizer.kind !== "adamw") out.push(`optimizer ${p.optimizer.kind}: the verl export maps AdamW only`);
   if (p.optimizer.schedule === "linear") out.push("optimizer schedule linear: verl's lr_scheduler_type offers constant and cosine");
   if (p.rollout.prompts % p.optimizer.minibatches !== 0) out.push(`optimizer minibatches ${p.optimizer.minibatches} does not divide rollout prompts ${p.rollout.prompts}: verl's ppo_mini_batch_size counts whole prompts`);
@@ -64,7 +69,10 @@ function stageRefusals(s: Stage): string[] {
   const out: string[] = [];
   const where = `stage ${s.name} (${at(s.until.span)})`;
   if (s.sampling.kind !== "all") out.push(`${where}: \`sample ${s.sampling.kind}\` has no counterpart among verl's trainer settings (DAPO's group filter lives in a verl recipe); remove it to export`);
-  if (s.reference.kind === "stage") out.push(`${where}: \`reference ${s.reference.name}\` (a policy frozen at the end of a stage) needs the trainer subclass, not exported yet`);
+  // A reference frozen at the end of a stage is read only by the KL term.
+  if (s.reference.kind === "stage" && !(s.kl === null || (s.kl.kind === "number" && s.kl.value === 0))) {
+    out.push(`${where}: \`reference ${s.reference.name}\` with a KL term: verl's reference worker keeps the initial model and the export does not reload it with the policy frozen at the end of a stage (not exported yet); use \`reference initial\` or drop the KL term`);
+  }
   if (stepsBudget(s.until) === null) out.push(`${where}: \`until\` must be \`steps >= N\` to map to verl's trainer.total_training_steps`);
   return out;
 }

@@ -17,6 +17,9 @@ optimizer, loss and evaluation settings to verl's keys.
 | \`${pkg}/acpo_ir.py\` | the back end's runtime: batch layout, broadcasts, segmented reductions | yes |
 | \`${pkg}/adapters.py\` | verl's tensors to the IR's batch layout, global loss normalisation | yes (without verl) |
 | \`${pkg}/verl_plugin.py\` | \`@register_adv_est\` / \`@register_policy_loss\` | **not executed here** (verl is not installable on acpo's test machines); reviewed against verl's core_algos.py |
+| \`${pkg}/segment.py\`, \`attribution.py\`, \`verifiers.py\`, \`jsstr.py\` | Python twins of acpo's segmentation, attribution batches and task verifiers (countdown, numeric, exact) | yes (golden vectors from acpo's TypeScript, exact agreement) |
+| \`${pkg}/acpo_step.py\` | the ACPO trainer's step without verl: pieces and entropies to segmentation, attribution, the IR layout, the generated advantage | yes (against acpo's loop and interpreter) |
+| \`${pkg}/trainer.py\` | the ACPO trainer: verl's v1 sync trainer with \`_compute_advantage\` replaced (entropy, decoded text, judge forwards through TransferQueue) | **not executed here**; reviewed against verl's v1 trainer_base.py and agent_loop_tq.py${plan.usesTrainer ? " (this pipeline uses it)" : " (unused by this pipeline)"} |
 | \`config/${pkg}.yaml\` | Hydra config | not executed here |
 
 ## Launch
@@ -38,11 +41,15 @@ point), then run the same command on the head node with \`trainer.nnodes=N\`.
 ## Not exported (yet)
 
 - The task's prompts and verifier: supply verl's parquet files and a reward function
-  (\`custom_reward_function\`); the reward must be the one the pipeline's \`r\` means.
+  (\`custom_reward_function\`); the reward must be the one the pipeline's \`r\` means. The
+  package's \`verifiers.py\` (verify_countdown, verify_numeric, verify_exact) gives acpo's
+  verdicts and rewards for a response text, for such a function to call.
 - Evaluation metrics: verl reports mean@n over \`val_kwargs.n\` samples (acc@k); the unbiased
   pass@k is not among verl's metrics.
-- The ACPO trainer subclass (entropy, segmentation and attribution into the advantage, stage
-  switch): pipelines that need it are refused at export with the reason.
+- A loss that differs between stages (token weight, mask, KL) and a KL to a policy frozen at the
+  end of a stage: verl computes the loss in its actor workers, which are not told the stage, and
+  its reference worker keeps the initial model. Such pipelines are refused at export with the reason.
+- Attribution judged by another model (\`judge model\`): verl runs only the actor and the reference.
 
 ## Differences from acpo's runtime, by construction
 
@@ -53,5 +60,8 @@ point), then run the same command on the head node with \`trainer.nnodes=N\`.
 - The KL term is verl's \`use_kl_loss\` (low_var_kl clamps k3 to [-10, 10]) and the entropy bonus
   is verl's \`entropy_coeff\`, both aggregated like the policy loss.
 - \`rand\` draws per verl's (bs, response_length) layout: the same distribution, other numbers.
+- With the ACPO trainer, the entropy in the advantage is verl's, computed with the old log-probs
+  (the actor at the rollout temperature), where acpo uses the sampler's; the same policy.
+  Stages sharing one loss run as one verl run of their summed \`until steps >= N\`.
 `;
 }

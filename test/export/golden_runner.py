@@ -112,9 +112,9 @@ def run_attribution(tw, fx):
     for c in fx["cases"]:
         seen = []
 
-        def score(seqs):
-            seen.extend(seqs)
-            return [judge_row(table, s) for s in seqs]
+        def score(batch):
+            seen.extend(b["seq"] for b in batch)
+            return [judge_row(table, b["seq"]) for b in batch]
 
         C = at.attribute_steps(trajs_of(c), c["measure"], score)
         out.append({"seqs": seen, "C": C})

@@ -32,13 +32,17 @@ function outcome(file: string): string[] | null {
 describe("acpo export verl", () => {
   it("exports every example verl can run as written and refuses the rest with reasons", () => {
     const got = Object.fromEntries(examples.map((f) => [f, outcome(f)]));
-    expect(Object.keys(got).filter((f) => got[f] === null)).toEqual(["dr_grpo.acpo", "grpo.acpo", "gspo.acpo"]);
+    expect(Object.keys(got).filter((f) => got[f] === null)).toEqual(["acpo_no_kl.acpo", "dr_grpo.acpo", "grpo.acpo", "gspo.acpo"]);
     expect(got["dapo.acpo"]).toEqual(["stage train (examples/dapo.acpo:13:21): `sample dynamic` has no counterpart among verl's trainer settings (DAPO's group filter lives in a verl recipe); remove it to export"]);
-    expect(got["entropy_top20.acpo"]).toContain("stage train's token weight or mask reads `H`: per-token entropy, which verl passes to neither the advantage estimator nor the policy loss (needs the ACPO trainer subclass, not exported yet)");
+    expect(got["entropy_top20.acpo"]).toContain("stage train's token weight or mask reads `H`: per-token entropy, which verl's actor workers do not pass to the policy loss (the ACPO trainer subclass brings it to the advantage only)");
     expect(got["clip_cov.acpo"]).toContain("stage train's token weight or mask reads `r`: rewards, which verl's policy loss does not receive");
-    for (const f of ["acpo.acpo", "acpo_newline.acpo", "acpo_no_kl.acpo"]) {
-      expect(got[f]).toContain("`segment`: step segmentation runs on decoded text in the trainer subclass, which is not exported yet");
-      expect(got[f]).toContain("the advantage reads `C`: attribution scores (needs the ACPO trainer subclass, not exported yet)");
+    // Segmentation, attribution and entropy in the advantage export (the trainer subclass);
+    // a second stage with its own loss and a KL to a policy frozen at a stage's end do not.
+    for (const f of ["acpo.acpo", "acpo_newline.acpo"]) {
+      expect(got[f]).toEqual([
+        "stage converge (examples/acpo.acpo:60:24): `reference explore` with a KL term: verl's reference worker keeps the initial model and the export does not reload it with the policy frozen at the end of a stage (not exported yet); use `reference initial` or drop the KL term",
+        "stage converge (examples/acpo.acpo:60:24): its loss (token weight, mask or KL) differs from stage explore's, and verl computes the loss in its actor workers, which are not told the stage (a per-stage loss is not exported yet); give the stages one loss or export a single stage",
+      ]);
     }
   });
 
@@ -46,14 +50,32 @@ describe("acpo export verl", () => {
     const plan = planExport(loadPipeline("examples/grpo.acpo").pipeline!);
     const dir = mkdtempSync(join(tmpdir(), "acpo-verl-"));
     const files = writeExport(plan, dir);
-    expect(files).toEqual(["README.md", "acpo_grpo/__init__.py", "acpo_grpo/acpo_ir.py", "acpo_grpo/adapters.py", "acpo_grpo/numerics.py", "acpo_grpo/verl_plugin.py", "config/acpo_grpo.yaml", "pyproject.toml"]);
+    expect(files).toEqual([
+      "README.md", "acpo_grpo/__init__.py", "acpo_grpo/acpo_ir.py", "acpo_grpo/acpo_step.py", "acpo_grpo/adapters.py", "acpo_grpo/attribution.py", "acpo_grpo/jsstr.py",
+      "acpo_grpo/numerics.py", "acpo_grpo/segment.py", "acpo_grpo/trainer.py", "acpo_grpo/verifiers.py", "acpo_grpo/verl_plugin.py", "config/acpo_grpo.yaml", "pyproject.toml",
+    ]);
     const yaml = readFileSync(join(dir, "config/acpo_grpo.yaml"), "utf8");
+    expect(yaml).not.toContain("trainer_mode");
     for (const line of ["  adv_estimator: acpo_grpo", "      loss_mode: acpo_grpo", "    loss_agg_mode: seq-mean-token-mean", "    use_kl_loss: true", "    kl_loss_coef: 0.04", "    kl_loss_type: low_var_kl", "    n: 8", "  total_training_steps: 60"]) {
       expect(yaml.split("\n").some((l) => l.startsWith(line)), line).toBe(true);
     }
     expect(readFileSync(join(dir, "pyproject.toml"), "utf8")).toContain('[project.entry-points."verl.plugins"]\nacpo_grpo = "acpo_grpo.verl_plugin"');
     const dr = readFileSync(join(writeDir("examples/dr_grpo.acpo"), "config/acpo_dr_grpo.yaml"), "utf8");
     expect(dr).toContain("    loss_agg_mode: seq-mean-token-sum-norm\n    loss_scale_factor: 96");
+  });
+
+  it("a pipeline with segmentation and attribution selects the ACPO trainer; stages sharing one loss run as one budget", () => {
+    const plan = planExport(loadPipeline("examples/acpo_no_kl.acpo").pipeline!);
+    expect(plan.usesTrainer).toBe(true);
+    expect(plan.steps).toBe(60);
+    const dir = mkdtempSync(join(tmpdir(), "acpo-verl-"));
+    writeExport(plan, dir);
+    const yaml = readFileSync(join(dir, "config/acpo_acpo_no_kl.yaml"), "utf8");
+    expect(yaml).toContain("  use_v1: true\n  v1:\n    trainer_mode: acpo_acpo_no_kl ");
+    expect(yaml).toContain("  total_training_steps: 60      # stage explore: until steps >= 30, stage converge: until steps >= 30");
+    expect(yaml).toContain("    use_kl_loss: false\n");
+    const numerics = readFileSync(join(dir, "acpo_acpo_no_kl/numerics.py"), "utf8");
+    expect(numerics).toContain('USES_TRAINER = True\nSEGMENT = {"kind": "entropy", "candidates": {"by": "top", "fraction": 0.05}, "markers": ["First", "Then", "Next", "So", "Thus", "Therefore", "However", "Wait", "Finally"], "min_gap": 6.0, "align": "sentence"}\nATTRIBUTION = {"measure": "loglik", "judge": "policy"}\n');
   });
 
   it("adapters agree with the interpreter, without verl, on the exported examples", () => {
@@ -99,7 +121,7 @@ describe("acpo export verl", () => {
     expect(() => readdirSync(out)).toThrow();
     const ok = spawnSync(process.execPath, ["cli/acpo.js", "export", "verl", "examples/gspo.acpo", "-o", out], { encoding: "utf8" });
     expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stdout).toBe(`examples/gspo.acpo: pipeline gspo exported to ${out} as package acpo_gspo (8 files); see ${out}/README.md\n`);
+    expect(ok.stdout).toBe(`examples/gspo.acpo: pipeline gspo exported to ${out} as package acpo_gspo (14 files); see ${out}/README.md\n`);
     const again = spawnSync(process.execPath, ["cli/acpo.js", "export", "verl", "examples/gspo.acpo", "-o", out], { encoding: "utf8" });
     expect(again.status).toBe(1);
     expect(again.stderr).toBe(`acpo: error: ${out} is not empty; give a new or empty folder to export to\n`);

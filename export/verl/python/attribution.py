@@ -91,11 +91,13 @@ def combine(trajs, plans, index, L, measure):
 
 
 def attribute_steps(trajs, measure, score):
-    """C per reasoning step; trajs: [{prompt_ids, response_ids, segmentation}], score(seqs) ->
-    log-prob rows (a judge forward, e.g. the trainer's). All queries go to `score` at once."""
+    """C per reasoning step; trajs: [{prompt_ids, response_ids, segmentation}]. score(batch)
+    gets every query at once ({seq, first, count}: Y is the last `count` tokens of seq) and
+    returns one log-prob row per query with row[first + j] = log p(Y_j | seq before it)
+    (a judge forward: the trainer's actor or reference)."""
     plans = [plan_of(t["prompt_ids"], t["response_ids"], t.get("segmentation"), i) for i, t in enumerate(trajs)]
     queries, index = queries_of(plans)
     batch = scoring_batch(trajs, plans, queries)
-    rows = score([b["seq"] for b in batch]) if batch else []
+    rows = score(batch) if batch else []
     L = [answer_loglik(rows[k], b["first"], b["count"]) for k, b in enumerate(batch)]
     return combine(trajs, plans, index, L, measure)

@@ -1,6 +1,9 @@
 """Registers the pipeline's advantage estimator and policy loss with verl, under the
 name acpo_<pipeline> (REGISTRY_NAME) (verl.plugins entry point; see README.md).
 
+With segmentation, attribution or entropy in the advantage it also imports trainer.py, which
+registers the ACPO trainer (verl v1 register_trainer) under the same name.
+
 NOT EXECUTED HERE: verl is not installable on the machines acpo is tested on. This file is
 kept to the registration calls; everything it calls (adapters.py, numerics.py) runs in
 acpo's tests. Signatures follow verl/trainer/ppo/core_algos.py (register_adv_est:
@@ -14,8 +17,15 @@ from . import numerics as N
 from .adapters import advantage_from_verl, policy_loss_from_verl
 
 
+if N.USES_TRAINER:
+    # Segmentation, attribution or entropy in the advantage: the trainer subclass computes it.
+    from . import trainer  # noqa: F401  (registers AcpoTrainer under REGISTRY_NAME)
+
+
 @register_adv_est(N.REGISTRY_NAME)
 def acpo_advantage(token_level_rewards, response_mask, index=None, config=None, **kwargs):
+    if N.USES_TRAINER:
+        raise ValueError(f"acpo pipeline {N.NAME}: the advantage needs entropy, decoded text or attribution; set trainer.use_v1=true and trainer.v1.trainer_mode={N.REGISTRY_NAME} (config/{N.REGISTRY_NAME}.yaml does)")
     return advantage_from_verl(token_level_rewards, response_mask, index)
 
 
