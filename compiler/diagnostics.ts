@@ -35,12 +35,15 @@ export const CODES = {
   E0503: "invalid stage reference",
   E0601: "invalid extends",
   E0602: "invalid --set",
+  W0501: "stop condition can never hold",
 } as const;
 
 export type Code = keyof typeof CODES;
 
 export interface Diagnostic {
   code: Code;
+  /** Absent for errors; a warning does not stop the pipeline from loading. */
+  severity?: "warning";
   message: string;
   /** Where; absent only for whole-file failures (missing file, bad encoding). */
   span?: Span;
@@ -52,8 +55,15 @@ export interface Diagnostic {
 
 /** Collects diagnostics; one per (code, position) so recovery cannot repeat itself. */
 export class Diagnostics {
+  /** Errors only: `count` is their number, and any error stops the load. */
   readonly list: Diagnostic[] = [];
+  readonly warnings: Diagnostic[] = [];
   private readonly seen = new Set<string>();
+
+  /** Something that runs but almost surely not as meant (the program still loads). */
+  warn(code: Code, message: string, span: Span, hint?: string): void {
+    this.warnings.push({ code, severity: "warning", message, span, hint });
+  }
 
   error(code: Code, message: string, span?: Span, hint?: string): void {
     const key = `${code}:${span?.file}:${span?.start}:${message}`;
@@ -80,11 +90,11 @@ export class Diagnostics {
  */
 export function formatDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, Source>): string {
   if (!d.span) {
-    const out = `${d.file ?? "acpo"}: error[${d.code}]: ${d.message}`;
+    const out = `${d.file ?? "acpo"}: ${d.severity ?? "error"}[${d.code}]: ${d.message}`;
     return d.hint ? `${out}\n  = ${d.hint}` : out;
   }
   const s = d.span;
-  const lines = [`${s.file}:${s.line}:${s.col}: error[${d.code}]: ${d.message}`];
+  const lines = [`${s.file}:${s.line}:${s.col}: ${d.severity ?? "error"}[${d.code}]: ${d.message}`];
   const src = sources.get(s.file);
   if (src) {
     const text = src.lineText(s.line);

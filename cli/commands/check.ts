@@ -1,7 +1,8 @@
 // `acpo check FILE... [--set name=value]`: parse and check pipelines, print every problem
-// as file:line:col with the source line and a caret; exit 0 when all are clean, else 1.
+// as file:line:col with the source line and a caret; exit 0 when no file has an error
+// (warnings are printed but do not fail the check), else 1.
 import type { Command } from "commander";
-import { formatAll, loadPipeline, printPipeline } from "../../compiler/index.js";
+import { formatAll, formatWarnings, loadPipeline, printPipeline } from "../../compiler/index.js";
 
 export function registerCheck(program: Command): void {
   program
@@ -14,9 +15,14 @@ export function registerCheck(program: Command): void {
       let failed = 0;
       for (const file of files) {
         const r = loadPipeline(file, { set: opts.set });
+        if (r.warnings.length > 0) process.stderr.write(`${formatWarnings(r)}\n\n`);
         if (r.pipeline) {
           if (opts.explain) process.stdout.write(printPipeline(r.pipeline));
-          else process.stdout.write(`${file}: ok (pipeline ${r.pipeline.name}, ${r.pipeline.stages.length} stage${r.pipeline.stages.length === 1 ? "" : "s"})\n`);
+          else {
+            const n = r.pipeline.stages.length;
+            const w = r.warnings.length;
+            process.stdout.write(`${file}: ok (pipeline ${r.pipeline.name}, ${n} stage${n === 1 ? "" : "s"}${w ? `, ${w} warning${w === 1 ? "" : "s"}` : ""})\n`);
+          }
         } else {
           failed++;
           process.stderr.write(`${formatAll(r)}\n\n`);

@@ -403,7 +403,7 @@ export class ExprChecker {
   }
 }
 
-function binaryValue(op: A.BinaryOp, l: number | boolean, r: number | boolean): number | boolean | undefined {
+export function binaryValue(op: A.BinaryOp, l: number | boolean, r: number | boolean): number | boolean | undefined {
   if (typeof l === "boolean" || typeof r === "boolean") {
     if (typeof l !== "boolean" || typeof r !== "boolean") return undefined;
     if (op === "and") return l && r;
@@ -428,7 +428,7 @@ function binaryValue(op: A.BinaryOp, l: number | boolean, r: number | boolean): 
   }
 }
 
-function elementwiseValue(f: string, v: number[]): number | undefined {
+export function elementwiseValue(f: string, v: number[]): number | undefined {
   const [a, b, c] = v as [number, number, number];
   switch (f) {
     case "abs": return Math.abs(a);

@@ -6,6 +6,7 @@ import { isFinerThan } from "../levels.js";
 import type * as P from "../pipeline.js";
 import { BlockReader } from "./block.js";
 import type { ExprChecker } from "./expr.js";
+import { neverHolds } from "./until.js";
 
 const STAGE_KEYS = ["reference", "kl", "token_weight", "token_mask", "sample"];
 const REFERENCE_NEEDERS = ["k1", "k2", "k3", "ref_logp"];
@@ -73,6 +74,10 @@ export function decodeStage(
   } else if (isFinerThan(until.level, "batch")) {
     diags.error("E0301", `a stop condition holds for the whole batch, but this one is a ${until.level}-level value`, s.until.span, `reduce it first, e.g. mean(x over batch)`);
     ok = false;
+  }
+  if (ok) {
+    const why = neverHolds(s.until, exprs);
+    if (why) diags.warn("W0501", `stage \`${s.name}\` never ends: its \`until\` can never hold (${why})`, s.until.span, "the stage would train until the run is stopped from outside; e.g. `until steps >= 100`");
   }
 
   let reference: P.Stage["reference"] = { kind: "none" };

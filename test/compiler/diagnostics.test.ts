@@ -187,6 +187,13 @@ describe("diagnostic codes", () => {
     expect(r.diagnostics[0]).toMatchObject({ code: "E0602", hint: "did you mean `alpha`?", span: { file: "--set[1]", line: 1, col: 1 } });
   });
 
+  code("W0501", () => {
+    const text = withBody("", { stage: false }).replace("\n}\n", "\n  stage s until steps < 1 { }\n}\n");
+    const r = check(text);
+    expect(r.diagnostics).toEqual([]);
+    expect(r.warnings.map((w) => ({ code: w.code, ...at(text, "steps < 1") }))).toEqual([{ code: "W0501", line: r.warnings[0]!.span!.line, col: r.warnings[0]!.span!.col }]);
+  });
+
   it("covers every code", () => {
     expect([...tested].sort()).toEqual(Object.keys(CODES).sort());
   });
