@@ -32,6 +32,24 @@ describe("acpo check", () => {
     expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it("refuses /dev/zero and a FIFO at once, exit 1, reading nothing", () => {
+    const fifo = join(dir, "pipe.acpo");
+    spawnSync("mkfifo", [fifo]);
+    const r = acpo("/dev/zero", fifo);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("/dev/zero: error[E0001]: /dev/zero is a character device, not a regular file; pipeline files are plain text files");
+    expect(r.err).toContain(`${fifo}: error[E0001]: ${fifo} is a FIFO (named pipe), not a regular file`);
+  });
+
+  it("prints a warning and exits 0 when a stage's until can never hold", () => {
+    const file = join(dir, "forever.acpo");
+    writeFileSync(file, `pipeline forever extends "${join(process.cwd(), "examples/grpo.acpo")}" {\n  stage train until steps < 1 { }\n}\n`);
+    const r = acpo(file);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${file}: ok (pipeline forever, 1 stage, 1 warning)\n`);
+    expect(r.err).toContain(`${file}:2:21: warning[W0501]: stage \`train\` never ends: its \`until\` can never hold`);
+  });
+
   it("applies --set and reports a bad one with its position", () => {
     expect(acpo("examples/acpo.acpo", "--set", "alpha=0.1").code).toBe(0);
     const r = acpo("examples/acpo.acpo", "--set", "alpha=99");
