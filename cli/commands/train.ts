@@ -61,6 +61,6 @@ export function registerTrain(program: Command): void {
   common(program.command("run").description("train from a compiled plan (acpo compile FILE.acpo -o DIR)").argument("<plan_dir>", "the plan directory"))
     .action(async (dir: string, flags: TrainFlags) => {
       const plan = loadPlan(dir, { set: flags.set });
-      await runTraining(flags, { plan: { pipeline: plan.pipeline, stages: plan.stages }, set: flags.set });
+      await runTraining(flags, { plan, set: flags.set });
     });
 }

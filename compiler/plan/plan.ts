@@ -1,15 +1,18 @@
-// Compiled plans: a directory that runs without its source.
+// Compiled plans: a directory that runs without its source (the compiled artifact of
+// compiler/plan/artifact.ts, written to disk).
 //   DIR/plan.json      format, compiler version, source hash, model, task, rollout, optimizer,
-//                      params, and per stage: its IR program, layout, schedule and kernels
-//                      (role, bindings in order, uniforms, workgroup size, file, sha256)
-//   DIR/pipeline.acpo  the resolved pipeline as canonical text (`extends` flattened, every
-//                      default written out); the training loop reads until / sampling from it
+//                      params, `resolved` (the resolved pipeline as canonical text: `extends`
+//                      flattened, every default written out), and per stage: its IR program,
+//                      layout, schedule, kernels (role, bindings in order, uniforms, workgroup
+//                      size, file, sha256) and the lowered programs of `until` and `priority`
+//   DIR/pipeline.acpo  `resolved` again, for people to read; loading does not need it
 //   DIR/kernels/*.wgsl each kernel's complete WGSL (binding prelude + body), valid on its own
 //
-// The training loop's entry points (`acpo run DIR`):
-//   const plan = loadPlan(dir, { set });          // PlanError with a clear message when bad
-//   const runner = stageRunner(gpu, plan, name);  // compiler/codegen/runner.ts documents inputs/outputs
-// `set` overrides params at run time: params are kernel uniforms, so no recompilation.
+// The training loop's entry point (`acpo run DIR`): `loadPlan(dir, { set })` returns an
+// Artifact (PlanError with a clear message when bad), which `train({ plan })` runs as is.
+// `set` overrides params at run time: params are kernel uniforms and program inputs, so no
+// recompilation; `resolved` is checked again with `set` applied, and every stored program
+// must equal its lowering from it (a param used as a compile-time constant cannot be set).
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -22,10 +25,14 @@ import { generateStage, type StageKernels } from "../codegen/index.js";
 import { StageRunner } from "../codegen/runner.js";
 import { DEFAULT_SCHEDULE, type Schedule } from "../codegen/schedule.js";
 import { lowerStage, type StageProgram } from "../ir/stage.js";
+import { type Artifact, type ExprProgram, lowerStagePrograms, type StagePrograms } from "./artifact.js";
 
 export const PLAN_FORMAT = "acpo-plan";
-/** 2: logits read at the rollout temperature (uniform inv_temp), summary with kl and kl_loss, KL token columns. */
-export const PLAN_VERSION = 2;
+/**
+ * 2: logits read at the rollout temperature (uniform inv_temp), summary with kl and kl_loss, KL token columns.
+ * 3: the resolved pipeline in plan.json (`resolved`) and each stage's `until` / `priority` programs.
+ */
+export const PLAN_VERSION = 3;
 export const COMPILER_VERSION = "acpo-compiler 0.1.0";
 
 export class PlanError extends Error {}
@@ -54,6 +61,8 @@ export interface PlanJson {
   optimizer: Pipeline["optimizer"];
   loss: Pipeline["loss"];
   params: { name: string; value: number; min: number | null; max: number | null }[];
+  /** The resolved pipeline as canonical text (printPipeline). */
+  resolved: string;
   stages: {
     name: string;
     next: string | null;
@@ -65,15 +74,16 @@ export interface PlanJson {
     named: StageKernels["named"];
     uses: StageKernels["uses"];
     kernels: KernelEntry[];
+    until: ExprProgram;
+    priority: ExprProgram | null;
   }[];
 }
 
-export interface Plan {
+export interface Plan extends Artifact {
   dir: string;
   json: PlanJson;
-  /** The resolved pipeline, reloaded from DIR/pipeline.acpo with run-time `set` applied. */
+  /** The resolved pipeline, checked again from plan.json's `resolved` with run-time `set` applied. */
   pipeline: Pipeline;
-  stages: Map<string, StageKernels>;
 }
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -114,7 +124,7 @@ export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT
       written.push(join(dir, file));
       return { role, levels, name: kernel.name, file, sha256: sha256(src), bindings: kernel.bindings, uniforms: kernel.uniforms, workgroupSize: kernel.workgroupSize };
     });
-    return { name: st.name, next: st.next, reference: st.reference, program, schedule, layout: sk.layout, params: sk.params, named: sk.named, uses: sk.uses, kernels };
+    return { name: st.name, next: st.next, reference: st.reference, program, schedule, layout: sk.layout, params: sk.params, named: sk.named, uses: sk.uses, kernels, ...lowerStagePrograms(p, st) };
   });
   const json: PlanJson = {
     format: PLAN_FORMAT,
@@ -129,9 +139,10 @@ export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT
     optimizer: p.optimizer,
     loss: p.loss,
     params: p.params.map((q) => ({ name: q.name, value: q.value, min: Number.isFinite(q.min) ? q.min : null, max: Number.isFinite(q.max) ? q.max : null })),
+    resolved: printPipeline(p),
     stages,
   };
-  save(join(dir, "pipeline.acpo"), printPipeline(p));
+  save(join(dir, "pipeline.acpo"), json.resolved);
   save(join(dir, "plan.json"), `${JSON.stringify(json, null, 1)}\n`);
   written.push(join(dir, "pipeline.acpo"), join(dir, "plan.json"));
   return written;
@@ -151,21 +162,24 @@ export function loadPlan(dirArg: string, opts: { set?: readonly string[] } = {})
   if (json?.format !== PLAN_FORMAT) throw new PlanError(`${planFile}: not an acpo plan (format is ${JSON.stringify(json?.format)})`);
   if (json.version !== PLAN_VERSION) throw new PlanError(`${planFile}: plan version ${json.version}, this compiler reads version ${PLAN_VERSION}; recompile the pipeline`);
   if (!Array.isArray(json.stages) || json.stages.length === 0) throw new PlanError(`${planFile}: field 'stages' is missing or empty`);
+  if (typeof json.resolved !== "string") throw new PlanError(`${planFile}: field 'resolved' (the resolved pipeline) is missing; recompile the pipeline`);
+  // The path only names the text in diagnostics and anchors relative paths; the file need not exist.
   const pipeFile = join(dir, "pipeline.acpo");
-  if (!existsSync(pipeFile)) throw new PlanError(`${pipeFile}: missing (the plan's resolved pipeline)`);
-  const r = loadPipeline(pipeFile, { set: opts.set });
-  if (!r.pipeline) throw new PlanError(`${pipeFile}: does not check:\n${formatAll(r)}`);
+  const r = loadPipeline(pipeFile, { set: opts.set, text: json.resolved });
+  if (!r.pipeline) throw new PlanError(`${planFile}: the resolved pipeline does not check:\n${formatAll(r)}`);
   const stages = new Map<string, StageKernels>();
+  const programs = new Map<string, StagePrograms>();
   for (const [i, s] of json.stages.entries()) {
     const where = `${planFile}: stages[${i}]`;
     if (typeof s?.name !== "string" || !Array.isArray(s.kernels) || !s.program || !s.layout) throw new PlanError(`${where}: missing name, program, layout or kernels`);
     const st = r.pipeline.stages.find((x) => x.name === s.name);
-    if (!st) throw new PlanError(`${where}: stage '${s.name}' is not in ${pipeFile}`);
+    if (!st) throw new PlanError(`${where}: stage '${s.name}' is not in the resolved pipeline`);
     // Params are uniforms; anything else a --set changes would need new kernels.
     const again = lowerStage(r.pipeline, st);
     if (JSON.stringify(again.nodes) !== JSON.stringify(s.program.nodes)) {
-      throw new PlanError(`${where}: the kernels of stage '${s.name}' do not match ${pipeFile} after --set (a param used as a compile-time constant changed?); recompile`);
+      throw new PlanError(`${where}: the kernels of stage '${s.name}' do not match the resolved pipeline after --set (a param used as a compile-time constant changed?); recompile`);
     }
+    programs.set(s.name, storedPrograms(where, r.pipeline, st, s));
     const kernels = s.kernels.map((k, j) => {
       const file = join(dir, k.file ?? "");
       if (!k.file || !existsSync(file)) throw new PlanError(`${where}.kernels[${j}]: kernel file ${k.file ?? "(none)"} is missing`);
@@ -180,7 +194,17 @@ export function loadPlan(dirArg: string, opts: { set?: readonly string[] } = {})
     });
     stages.set(s.name, { stage: s.name, schedule: s.schedule, layout: s.layout, params: { ...s.params, ...paramValues(r.pipeline, s.params) }, kernels, named: s.named, uses: s.uses });
   }
-  return { dir, json, pipeline: r.pipeline, stages };
+  return { dir, json, pipeline: r.pipeline, stages, programs };
+}
+
+/** A stage's stored `until` / `priority` programs, which must be what the resolved pipeline lowers to. */
+function storedPrograms(where: string, p: Pipeline, st: Pipeline["stages"][number], s: PlanJson["stages"][number]): StagePrograms {
+  const stored: StagePrograms = { until: s.until, priority: s.priority ?? null };
+  if (!stored.until || !Array.isArray(stored.until.nodes)) throw new PlanError(`${where}: missing the 'until' program`);
+  if (JSON.stringify(lowerStagePrograms(p, st)) !== JSON.stringify(stored)) {
+    throw new PlanError(`${where}: the until / priority programs of stage '${st.name}' do not match the resolved pipeline after --set (a param used as a compile-time constant changed?); recompile`);
+  }
+  return stored;
 }
 
 function paramValues(p: Pipeline, used: Record<string, number>): Record<string, number> {

@@ -2,8 +2,8 @@
 // what they are measured on. Same model, task, rollout budget, number of steps and
 // evaluation; otherwise the comparison would be meaningless, so it stops with an error that
 // names the setting and the files.
-import type { Pipeline } from "../../compiler/pipeline.js";
-import { plannedSteps } from "../rl/step-budget.js";
+import type { Pipeline } from "../../compiler/index.js";
+import { plannedSteps } from "../../compiler/plan/artifact.js";
 
 export class CompareError extends Error {
   override name = "CompareError";

@@ -1,8 +1,9 @@
 // The trajectories of one optimizer step as the GPU tensors the model and the compiled
-// stage kernels read (compiler/codegen/runner.ts). Token slot n = b * T + t holds input
-// token seq_b[t] and target seq_b[t+1], seq_b = prompt + response, right-padded; the
-// logits row at slot n scores the target, so per-token quantities live on target slots.
-import { packSequences, packSteps } from "../../compiler/codegen/runner.js";
+// stage kernels read (StageRunner, through compiler/plan/artifact.ts). Token slot
+// n = b * T + t holds input token seq_b[t] and target seq_b[t+1], seq_b = prompt + response,
+// right-padded; the logits row at slot n scores the target, so per-token quantities live
+// on target slots.
+import { packSequences, packSteps } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import type { Trajectory } from "./types.js";

@@ -9,7 +9,7 @@
 //   curriculum draw P problems from a fixed pool of the training split with probability
 //              proportional to the group-level `priority` of their last rollout (problems not
 //              yet seen have priority `unseen`).
-import type { Pipeline, Stage } from "../../compiler/pipeline.js";
+import type { Pipeline, Stage } from "../../compiler/index.js";
 import type { KVCache } from "../model/decoder.js";
 import type { Policy } from "../model/policy.js";
 import type { Rng } from "../rng.js";
@@ -17,7 +17,7 @@ import type { Problem, Task } from "../tasks/types.js";
 import { rollout } from "./rollout.js";
 import type { SegmentRules } from "./segment.js";
 import type { Trajectory } from "./types.js";
-import { type Counters, CurriculumPriority } from "./until.js";
+import type { Counters, CurriculumPriority } from "./until.js";
 
 /** Sampler state kept across steps (and in checkpoints): curriculum priorities by problem id. */
 export interface SamplerState {
@@ -58,15 +58,16 @@ export interface Collected {
   sampling: DynamicSampling | null;
 }
 
-/** Each stage's lowered priority expression, built once (lowering per step would be wasted work). */
-const priorityOf = new WeakMap<Stage, CurriculumPriority>();
-
 /** Problems in the curriculum pool: a fixed slice of the training split. */
 const CURRICULUM_POOL = 1024;
 
 export async function collectRollouts(
   policy: Policy, task: Task, pipeline: Pipeline, stage: Stage, rules: SegmentRules | null,
-  o: { seed: number; keepCache: boolean; state: SamplerState; rng: Rng; counters: Counters; log?: (msg: string) => void },
+  o: {
+    seed: number; keepCache: boolean; state: SamplerState; rng: Rng; counters: Counters; log?: (msg: string) => void;
+    /** The stage's compiled curriculum priority (required when it samples by curriculum). */
+    priority?: CurriculumPriority | null;
+  },
 ): Promise<Collected> {
   const P = pipeline.rollout.prompts;
   const s = stage.sampling;
@@ -76,9 +77,8 @@ export async function collectRollouts(
     let state = o.state;
     if (s.kind === "curriculum") {
       const priorities = { ...(o.state.priorities ?? {}) };
-      let pri = priorityOf.get(stage);
-      if (!pri) priorityOf.set(stage, (pri = new CurriculumPriority(pipeline, stage)));
-      for (const g of pri.evaluate(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
+      if (!o.priority) throw new Error(`stage '${stage.name}' samples by curriculum but no compiled priority was given`);
+      for (const g of o.priority.evaluate(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
       state = { ...o.state, priorities };
     }
     return { trajectories: r.trajectories, generated: r.trajectories, cache: r.cache, cacheRows: r.trajectories.map((_, i) => i), seconds: r.seconds, state, rounds: 1, sampling: null };

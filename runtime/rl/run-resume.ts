@@ -4,11 +4,9 @@
 // run that was started, whatever happened to the pipeline file since (edited, moved, gone).
 // Arguments given with --resume that would change the run are an error; identical ones are fine.
 import { join, resolve } from "node:path";
-import { formatAll, loadPipeline } from "../../compiler/index.js";
-import type { Pipeline } from "../../compiler/pipeline.js";
-import { printPipeline } from "../../compiler/print.js";
+import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../../compiler/index.js";
 import { CONFIG_FILE } from "./run-dir.js";
-import { plannedSteps } from "./step-budget.js";
+import { plannedSteps } from "../../compiler/plan/artifact.js";
 
 /** Largest seed: the run's RNG (runtime/rng.ts) is seeded from one u32. */
 export const MAX_SEED = 0xffffffff;

@@ -1,10 +1,8 @@
-// The staged schedule: which stage runs, its compiled loss kernels, and the frozen
-// reference policies stages compare against (the initial policy, or the policy as it was
-// at the end of a named stage).
-import { StageRunner } from "../../compiler/codegen/runner.js";
-import { generateStage, type StageKernels } from "../../compiler/codegen/index.js";
-import { lowerStage } from "../../compiler/ir/stage.js";
-import type { Pipeline, Stage } from "../../compiler/pipeline.js";
+// The staged schedule: which stage runs, its compiled loss kernels (from the compiled
+// artifact: the loop compiles nothing itself), and the frozen reference policies stages
+// compare against (the initial policy, or the policy as it was at the end of a named stage).
+import type { Pipeline, Stage } from "../../compiler/index.js";
+import { type Artifact, StageRunner } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import { Transformer } from "../model/transformer.js";
 import { GpuWeights } from "../model/weights.js";
@@ -17,14 +15,13 @@ export class StageSchedule {
   /** Total optimizer steps when the current stage started. */
   startStep = 0;
 
-  constructor(
-    private readonly gpu: Gpu,
-    readonly pipeline: Pipeline,
-    /** Compiled kernels by stage (from a plan); compiled from the pipeline when absent. */
-    compiled?: Map<string, StageKernels>,
-  ) {
-    for (const s of pipeline.stages) {
-      const sk = compiled?.get(s.name) ?? generateStage(lowerStage(pipeline, s));
+  readonly pipeline: Pipeline;
+
+  constructor(private readonly gpu: Gpu, artifact: Artifact) {
+    this.pipeline = artifact.pipeline;
+    for (const s of this.pipeline.stages) {
+      const sk = artifact.stages.get(s.name);
+      if (!sk) throw new Error(`the compiled artifact has no kernels for stage '${s.name}'`);
       this.runners.set(s.name, new StageRunner(gpu, sk));
     }
   }

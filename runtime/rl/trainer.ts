@@ -7,9 +7,8 @@
 // Everything random flows from one seeded RNG whose state is checkpointed, and the kernels
 // are deterministic, so `--resume` continues a killed run with the same numbers.
 import { dirname, resolve } from "node:path";
-import type { StageKernels } from "../../compiler/codegen/index.js";
-import { formatAll, loadPipeline } from "../../compiler/index.js";
-import type { Pipeline } from "../../compiler/pipeline.js";
+import { formatAll, loadPipeline, type Pipeline } from "../../compiler/index.js";
+import { type Artifact, compileArtifact, paramValues } from "../../compiler/plan/artifact.js";
 import { evaluate, metricValue } from "../eval/evaluate.js";
 import { Gpu } from "../gpu.js";
 import { AdamWOptimizer } from "../model/optimizer.js";
@@ -28,16 +27,16 @@ import { pickSamples, sampleLine } from "./run-dir-samples.js";
 import { StageSchedule } from "./stages.js";
 import { taskFromPipeline } from "./task-of.js";
 import type { EvalRecord, StepMetrics } from "./types.js";
-import { StageCondition } from "./until.js";
+import { CurriculumPriority, StageCondition } from "./until.js";
 import { policyUpdate } from "./update.js";
 
 export interface TrainOptions {
-  /** The .acpo file (or, with `plan`, the compiled plan's pipeline is used instead). */
+  /** The .acpo file, compiled in memory (compileArtifact) before the loop starts. */
   pipelinePath?: string;
   /** Source text to use instead of reading pipelinePath (tests); `extends` and paths resolve against pipelinePath. */
   pipelineText?: string;
-  /** A compiled plan: its pipeline and kernels (acpo run DIR). */
-  plan?: { pipeline: Pipeline; stages: Map<string, StageKernels> };
+  /** A compiled plan (acpo run DIR: loadPlan): the loop runs its pipeline, kernels and programs as they are. */
+  plan?: Artifact;
   set?: string[];
   /** Stop after this many optimizer steps (default: the stages' own end). */
   steps?: number;
@@ -75,6 +74,10 @@ export class TrainError extends Error {}
 
 /** Consecutive non-finite updates after which the run stops. */
 const MAX_CONSECUTIVE_SKIPS = 5;
+
+function missingProgram(stage: string): never {
+  throw new TrainError(`the compiled artifact has no programs for stage '${stage}'; recompile the plan`);
+}
 
 function loadResolved(o: TrainOptions): Pipeline {
   if (o.plan) return o.plan.pipeline;
@@ -142,7 +145,9 @@ async function trainRun(gpu: Gpu, o: TrainOptions, interrupted: () => boolean, s
   const optimizer = new AdamWOptimizer(gpu, policy.weights, {
     lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, maxGradNorm: opt.clipGradNorm > 0 ? opt.clipGradNorm : Infinity,
   });
-  const stages = new StageSchedule(gpu, pipeline, o.plan?.stages);
+  // One path for both commands: `acpo train` compiles here, `acpo run` loaded the compiled plan.
+  const artifact = o.plan ?? compileArtifact(pipeline);
+  const stages = new StageSchedule(gpu, artifact);
   await stages.compile();
   if (totalSteps === null && opt.schedule !== "constant") {
     throw new TrainError(`the ${opt.schedule} learning-rate schedule needs a step count: pass --steps N (the stages end on conditions, not step counts)`);
@@ -190,7 +195,10 @@ async function trainRun(gpu: Gpu, o: TrainOptions, interrupted: () => boolean, s
     return judges.get(path)!;
   };
   const rules = segmentRules(pipeline.segment);
-  const conditions = new Map(pipeline.stages.map((s) => [s.name, new StageCondition(pipeline, s)]));
+  const params = paramValues(pipeline);
+  const programOf = (name: string) => artifact.programs.get(name) ?? missingProgram(name);
+  const conditions = new Map(pipeline.stages.map((s) => [s.name, new StageCondition(programOf(s.name).until, params)]));
+  const priorities = new Map(pipeline.stages.filter((s) => s.sampling.kind === "curriculum").map((s) => [s.name, new CurriculumPriority(s, programOf(s.name).priority, params)]));
   const progress = new Progress({ total: totalSteps, quiet: o.quiet === true });
   let lastMetrics: StepMetrics | null = null, lastEval: EvalRecord | null = null;
   let finished = false;
@@ -235,7 +243,7 @@ async function trainRun(gpu: Gpu, o: TrainOptions, interrupted: () => boolean, s
       const judgeSpec = attribution ? resolveJudge(attribution.judge, policy, initial, loadJudge) : null;
       const collected = await collectRollouts(policy, task, pipeline, stage, rules, {
         seed: stepSeed, keepCache: judgeSpec?.reuseRolloutCache === true, state: sampler, rng,
-        counters: { steps: step - stages.startStep, totalSteps: step }, log,
+        counters: { steps: step - stages.startStep, totalSteps: step }, log, priority: priorities.get(stage.name) ?? null,
       });
       sampler = collected.state;
       const trajs = collected.trajectories;

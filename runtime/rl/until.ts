@@ -1,22 +1,17 @@
 // Stage `until` conditions and curriculum `priority` expressions, evaluated by the IR
-// interpreter (compiler/interpret/eval.ts), the same definition the compiled kernels are
-// tested against, so a condition means in the loop what it means everywhere else.
+// interpreter, the same definition the compiled kernels are tested against, so a condition
+// means in the loop what it means everywhere else.
 //
-// Each expression is lowered once (compiler/ir/lower.ts) into its own small graph; per
-// optimizer step the loop builds the interpreter's Batch from that step's trajectories and
-// counters and evaluates it:
+// Compilation lowers each expression into its own small program (compiler/plan/artifact.ts:
+// ExprProgram, stored in plan.json); per optimizer step the loop builds the interpreter's
+// Batch from that step's trajectories and counters and evaluates the program on it:
 //   until     a batch-level condition, evaluated after each optimizer step; NaN counts as false
 //             (e.g. a mean over no tokens), so a stage never ends on a value it could not compute
 //   priority  a group-level number per prompt group, from the group just sampled
 // Counters: `steps` = optimizer steps completed in the current stage (including this one),
 // `total_steps` = completed in the whole run.
-import { Graph } from "../../compiler/ir/graph.js";
-import { Lowering } from "../../compiler/ir/lower.js";
-import type { Node } from "../../compiler/ir/ops.js";
-import type { Batch } from "../../compiler/interpret/batch.js";
-import { evaluate } from "../../compiler/interpret/eval.js";
-import type { Expr } from "../../compiler/ast.js";
-import type { Pipeline, Stage } from "../../compiler/pipeline.js";
+import { type Batch, evaluateProgram, type ExprProgram } from "../../compiler/plan/artifact.js";
+import type { Stage } from "../../compiler/index.js";
 import { stepC, stepMeans, stepStarts } from "./run-dir-samples.js";
 import type { Trajectory } from "./types.js";
 
@@ -122,38 +117,28 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
   return { batch: b, groupIds, logp: b.logp!, H: b.H! };
 }
 
-/** One expression lowered on its own: its nodes and the node of its value. */
-class Lowered {
-  readonly nodes: Node[];
-  readonly root: number;
-  readonly params: Record<string, number>;
-
-  constructor(p: Pipeline, e: Expr) {
-    const g = new Graph();
-    this.root = new Lowering(g, p).expr(e);
-    this.nodes = g.nodes;
-    this.params = Object.fromEntries(p.params.map((q) => [q.name, q.value]));
-  }
+/** A compiled expression with the params it reads (the pipeline's, after `--set`). */
+class Program {
+  constructor(private readonly prog: ExprProgram, private readonly params: Record<string, number>) {}
 
   run(tb: TrajectoryBatch): Float64Array {
-    let vals: Float64Array[];
     try {
-      vals = evaluate(this.nodes, tb.batch, { params: this.params, logp: tb.logp, H: tb.H });
+      return evaluateProgram(this.prog, tb.batch, { params: this.params, logp: tb.logp, H: tb.H });
     } catch (e) {
       // The one input a caller can forget: ref_logp for an expression that reads it.
       const msg = e instanceof Error ? e.message : String(e);
       throw msg.includes("ref_logp") ? new Error(`${msg} (pass refLogp in the current values)`) : e;
     }
-    return vals[this.root]!;
   }
 }
 
 /** A stage's `until` condition. */
 export class StageCondition {
-  private readonly expr: Lowered;
+  private readonly expr: Program;
 
-  constructor(p: Pipeline, readonly stage: Stage) {
-    this.expr = new Lowered(p, stage.until);
+  /** `until`: the stage's compiled condition (Artifact.programs); `params`: the values it reads. */
+  constructor(until: ExprProgram, params: Record<string, number>) {
+    this.expr = new Program(until, params);
   }
 
   /** Whether the stage is done after this optimizer step. */
@@ -176,13 +161,14 @@ export interface GroupPriority {
 
 /** A `sample curriculum` stage's priority: one number per prompt group. */
 export class CurriculumPriority {
-  private readonly expr: Lowered;
+  private readonly expr: Program;
   /** Priority of prompts never sampled. */
   readonly unseen: number;
 
-  constructor(p: Pipeline, stage: Stage) {
-    if (stage.sampling.kind !== "curriculum") throw new Error(`stage ${stage.name} does not sample by curriculum`);
-    this.expr = new Lowered(p, stage.sampling.priority);
+  /** `priority`: the stage's compiled priority (Artifact.programs), null unless it samples by curriculum. */
+  constructor(stage: Stage, priority: ExprProgram | null, params: Record<string, number>) {
+    if (stage.sampling.kind !== "curriculum" || !priority) throw new Error(`stage ${stage.name} does not sample by curriculum`);
+    this.expr = new Program(priority, params);
     this.unseen = stage.sampling.unseen;
   }
 

@@ -4,11 +4,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadPipeline, formatAll, type Pipeline } from "../../compiler/index.js";
+import { loadPipeline, formatAll, type Pipeline, type Stage } from "../../compiler/index.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
 import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
 import type { Trajectory } from "../../runtime/rl/types.js";
+import { lowerStagePrograms, paramValues } from "../../compiler/plan/artifact.js";
 import { CurriculumPriority, StageCondition, trajectoryBatch } from "../../runtime/rl/until.js";
 
 function pipeline(items: string, opts: { segment?: boolean } = {}): Pipeline {
@@ -28,6 +29,10 @@ ${items}
   if (!r.pipeline) throw new Error(formatAll(r));
   return r.pipeline;
 }
+
+/** A stage's `until` as the loop gets it: compiled (compiler/plan/artifact.ts), with the pipeline's params. */
+const condition = (p: Pipeline, s: Stage) => new StageCondition(lowerStagePrograms(p, s).until, paramValues(p));
+const priority = (p: Pipeline, s: Stage) => new CurriculumPriority(s, lowerStagePrograms(p, s).priority, paramValues(p));
 
 function traj(group: number, entropies: number[], reward: number, opts: { starts?: number[]; C?: number[]; id?: string } = {}): Trajectory {
   const L = entropies.length;
@@ -61,23 +66,23 @@ const meanH = allH.reduce((a, v) => a + v, 0) / allH.length;
 describe("until conditions", () => {
   it("step counts from the examples: acpo.acpo switches stages after 30 steps, grpo.acpo ends after 60", () => {
     const acpo = loadPipeline("examples/acpo.acpo").pipeline!;
-    const explore = new StageCondition(acpo, acpo.stages[0]!);
+    const explore = condition(acpo, acpo.stages[0]!);
     expect(explore.holds(BATCH, { steps: 29, totalSteps: 29 })).toBe(false);
     expect(explore.holds(BATCH, { steps: 30, totalSteps: 30 })).toBe(true);
-    const converge = new StageCondition(acpo, acpo.stages[1]!);
+    const converge = condition(acpo, acpo.stages[1]!);
     // `steps` counts within the stage, not the run.
     expect(converge.holds(BATCH, { steps: 29, totalSteps: 59 })).toBe(false);
     expect(converge.holds(BATCH, { steps: 30, totalSteps: 60 })).toBe(true);
     const grpo = loadPipeline("examples/grpo.acpo").pipeline!;
-    const train = new StageCondition(grpo, grpo.stages[0]!);
+    const train = condition(grpo, grpo.stages[0]!);
     expect([59, 60, 61].map((s) => train.holds([], { steps: s, totalSteps: s }))).toEqual([false, true, true]);
   });
 
   it("inline `until steps >= 3` and `until total_steps == 4` hold exactly when the counters say so", () => {
     const p = pipeline("  stage a until steps >= 3 { kl 0 }\n  stage b until total_steps == 4 { kl 0 }");
-    const a = new StageCondition(p, p.stages[0]!);
+    const a = condition(p, p.stages[0]!);
     expect([1, 2, 3].map((s) => a.holds(BATCH, { steps: s, totalSteps: s }))).toEqual([false, false, true]);
-    const b = new StageCondition(p, p.stages[1]!);
+    const b = condition(p, p.stages[1]!);
     expect([3, 4, 5].map((s) => b.holds(BATCH, { steps: s - 3, totalSteps: s }))).toEqual([false, true, false]);
   });
 
@@ -85,14 +90,14 @@ describe("until conditions", () => {
     expect(meanH).toBeCloseTo(0.4, 12);
     const p = pipeline("  stage a until mean(H over batch) < 0.41 { kl 0 }\n  stage b until mean(H over batch) < 0.39 { kl 0 }");
     const c = { steps: 1, totalSteps: 1 };
-    expect(new StageCondition(p, p.stages[0]!).holds(BATCH, c)).toBe(true);
-    expect(new StageCondition(p, p.stages[1]!).holds(BATCH, c)).toBe(false);
+    expect(condition(p, p.stages[0]!).holds(BATCH, c)).toBe(true);
+    expect(condition(p, p.stages[1]!).holds(BATCH, c)).toBe(false);
     // The current policy's entropies, when given, replace the rollout's.
     const halved = BATCH.map((t) => t.entropies.map((h) => h / 2));
-    expect(new StageCondition(p, p.stages[1]!).holds(BATCH, c, { entropy: halved })).toBe(true);
+    expect(condition(p, p.stages[1]!).holds(BATCH, c, { entropy: halved })).toBe(true);
     // Quantiles and sequence-level means reduce over the same tokens.
     const q = pipeline("  stage a until quantile(H over batch, 0.5) == 0.3 and max(mean(H over seq) over batch) == 1 { kl 0 }");
-    expect(new StageCondition(q, q.stages[0]!).holds(BATCH, c)).toBe(true);
+    expect(condition(q, q.stages[0]!).holds(BATCH, c)).toBe(true);
   });
 
   it("reads rewards, accuracy, lengths and params: mean accuracy over groups, frac(correct), length", () => {
@@ -107,16 +112,16 @@ describe("until conditions", () => {
       ].join("\n"),
     );
     const c = { steps: 1, totalSteps: 1 };
-    expect(p.stages.map((s) => new StageCondition(p, s).holds(BATCH, c))).toEqual([true, true, true, true]);
+    expect(p.stages.map((s) => condition(p, s).holds(BATCH, c))).toEqual([true, true, true, true]);
     // The same conditions fail on a batch where they do not hold.
     const wrong = BATCH.map((t) => ({ ...t, verdict: { ...t.verdict, reward: 0, correct: false } }));
-    expect(p.stages.map((s) => new StageCondition(p, s).holds(wrong.slice(1), { steps: 1, totalSteps: 1 }))).toEqual([false, false, false, false]);
+    expect(p.stages.map((s) => condition(p, s).holds(wrong.slice(1), { steps: 1, totalSteps: 1 }))).toEqual([false, false, false, false]);
   });
 
   it("NaN is false: a mean over no tokens never ends a stage", () => {
     const p = pipeline("  stage a until mean(H over batch) < 1 { kl 0 }\n  stage b until mean(H over batch) < 1 or steps >= 2 { kl 0 }");
-    expect(new StageCondition(p, p.stages[0]!).holds([], { steps: 1, totalSteps: 1 })).toBe(false);
-    const b = new StageCondition(p, p.stages[1]!);
+    expect(condition(p, p.stages[0]!).holds([], { steps: 1, totalSteps: 1 })).toBe(false);
+    const b = condition(p, p.stages[1]!);
     expect([1, 2].map((s) => b.holds([], { steps: s, totalSteps: s }))).toEqual([false, true]);
   });
 
@@ -127,14 +132,14 @@ describe("until conditions", () => {
       { segment: true },
     );
     // Steps: (0.4, 0.2, 0 padded) and (-0.3, 0.1): mean 0.4 / 5 = 0.08.
-    expect(p.stages.map((s) => new StageCondition(p, s).holds(trajs, { steps: 1, totalSteps: 1 }))).toEqual([true, true]);
+    expect(p.stages.map((s) => condition(p, s).holds(trajs, { steps: 1, totalSteps: 1 }))).toEqual([true, true]);
   });
 });
 
 describe("curriculum priorities", () => {
   it("one value per prompt group, in increasing group id, with the group's problem", () => {
     const p = pipeline("  stage a until steps >= 5 { kl 0  sample curriculum { priority accuracy * (1 - accuracy)  unseen 0.5 } }");
-    const cp = new CurriculumPriority(p, p.stages[0]!);
+    const cp = priority(p, p.stages[0]!);
     expect(cp.unseen).toBe(0.5);
     const got = cp.evaluate(BATCH, { steps: 0, totalSteps: 0 });
     expect(got.map((g) => [g.group, g.problemId])).toEqual([[2, "q2"], [5, "q5"]]);
@@ -146,15 +151,15 @@ describe("curriculum priorities", () => {
     const p = pipeline(
       "  stage a until steps >= 5 { kl 0  sample curriculum { priority 1 - mean(H over group) } }\n  stage b until steps >= 5 { kl 0  sample curriculum { priority std(r over batch) } }",
     );
-    const a = new CurriculumPriority(p, p.stages[0]!).evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    const a = priority(p, p.stages[0]!).evaluate(BATCH, { steps: 0, totalSteps: 0 });
     expect(a[0]!.priority).toBeCloseTo(1 - 0.3, 12); // group 2: 15 tokens of 0.2, 0.3, 0.4
     expect(a[1]!.priority).toBeCloseTo(1 - 5.5 / 10, 12); // group 5: 0.1..1.0
-    const b = new CurriculumPriority(p, p.stages[1]!).evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    const b = priority(p, p.stages[1]!).evaluate(BATCH, { steps: 0, totalSteps: 0 });
     const r = BATCH.map((t) => t.verdict.reward);
     const mu = r.reduce((x, v) => x + v, 0) / r.length;
     const sd = Math.sqrt(r.reduce((x, v) => x + (v - mu) ** 2, 0) / r.length);
     expect(b.map((g) => g.priority)).toEqual([sd, sd].map((x) => expect.closeTo(x, 12) as unknown as number));
-    expect(() => new CurriculumPriority(p, { ...p.stages[0]!, sampling: { kind: "all" } })).toThrow(/does not sample by curriculum/);
+    expect(() => priority(p, { ...p.stages[0]!, sampling: { kind: "all" } })).toThrow(/does not sample by curriculum/);
   });
 });
 
@@ -162,10 +167,10 @@ describe("conditions and priorities as the loop uses them", () => {
   it("rand in a condition sees the seed; priorities come per group with its problem", () => {
     const p = pipeline("  stage a until steps >= 2 and mean(rand over batch) < 0.75 { kl 0  sample curriculum { priority 1 - accuracy } }");
     const st = p.stages[0]!;
-    const cond = new StageCondition(p, st);
+    const cond = condition(p, st);
     expect(cond.holds(BATCH, { steps: 1, totalSteps: 1 }, { seed: 3 })).toBe(false);
     expect(cond.holds(BATCH, { steps: 2, totalSteps: 2 }, { seed: 3 })).toBe(true); // 25 uniforms average near 0.5
-    const pri = new CurriculumPriority(p, st).evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    const pri = priority(p, st).evaluate(BATCH, { steps: 0, totalSteps: 0 });
     expect(pri.map((g) => [g.group, g.priority])).toEqual([[2, 1 - 1 / 3], [5, 0.25]]);
   });
 });

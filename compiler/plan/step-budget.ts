@@ -1,8 +1,8 @@
 // How many optimizer steps a run takes when the user gives no --steps: the sum over the
 // stage chain of each stage's `until steps >= N` (or `steps > N`, `steps == N`). Null when
 // some stage ends on another condition (then the run goes until the conditions say so).
-import type { Expr } from "../../compiler/ast.js";
-import type { Pipeline } from "../../compiler/pipeline.js";
+import type { Expr } from "../ast.js";
+import type { Pipeline } from "../pipeline.js";
 
 function stepBound(e: Expr): number | null {
   if (e.kind !== "binary") return null;
