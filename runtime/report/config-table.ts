@@ -1,8 +1,7 @@
 // The configuration table: each run's config.resolved.json flattened to dotted settings
 // ("rollout.group", "params[alpha].value", "stages[converge].kl"), one column per run,
 // with the settings whose values differ between runs flagged for highlighting.
-import type { Expr } from "../../compiler/ast.js";
-import { printExpr } from "../../compiler/print.js";
+import { type Expr, printExpr } from "../../compiler/index.js";
 import type { RunData } from "./load.js";
 
 export interface ConfigTable {

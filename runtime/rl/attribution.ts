@@ -29,7 +29,7 @@
 // sampled the rollouts, whose generate(keepCache) cache is reused; "initial" (a frozen copy
 // of the initial policy) and "model" (another checkpoint) have no rollout cache, so
 // attributeSteps prefills the judge's own cache over prompt + reasoning first (pass null).
-import type { Attribution } from "../../compiler/pipeline.js";
+import type { Attribution } from "../../compiler/index.js";
 import type { KVCache } from "../model/decoder.js";
 import type { Policy } from "../model/policy.js";
 import { answerLogliksFromCache, type ChunkLimits, chunksOf, defaultLimits, type PrefixQuery, prefillCache } from "./attribution-kv.js";

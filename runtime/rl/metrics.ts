@@ -1,6 +1,6 @@
 // The metrics.jsonl record of one optimizer step, from the step's trajectories, the loss
 // kernels' summary and the phase timings.
-import type { Summary } from "../../compiler/interpret/summary.js";
+import type { Summary } from "../../compiler/plan/artifact.js";
 import type { DynamicSampling } from "./prompt-sampler.js";
 import type { StepMetrics, Trajectory } from "./types.js";
 

@@ -1,6 +1,6 @@
 // One rollout: G responses per prompt from the current policy, verified, each cut into
 // reasoning steps. The KV cache of the batch can be kept for attribution.
-import type { Rollout as RolloutConfig, Segment } from "../../compiler/pipeline.js";
+import type { Rollout as RolloutConfig, Segment } from "../../compiler/index.js";
 import { promptIds } from "../eval/evaluate.js";
 import type { KVCache } from "../model/decoder.js";
 import { generate } from "../model/generate.js";

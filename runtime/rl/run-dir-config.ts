@@ -3,8 +3,7 @@
 // fields with every expression printed as text; plus the seed, the WebGPU adapter and the
 // package version. Spans and file-relative details the text already carries are dropped.
 import { readFileSync } from "node:fs";
-import { printExpr, printPipeline } from "../../compiler/print.js";
-import type { Pipeline, Sampling } from "../../compiler/pipeline.js";
+import { printExpr, printPipeline, type Pipeline, type Sampling } from "../../compiler/index.js";
 import type { AdapterSummary } from "../gpu.js";
 
 export const RUN_FORMAT = "acpo-run";

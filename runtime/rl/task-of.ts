@@ -1,5 +1,5 @@
 // The pipeline's task block (compiler/pipeline.ts) as a runtime Task (runtime/tasks).
-import type { Task as TaskSpecOfPipeline } from "../../compiler/pipeline.js";
+import type { Task as TaskSpecOfPipeline } from "../../compiler/index.js";
 import { taskFromSpec } from "../tasks/registry.js";
 import type { Task } from "../tasks/types.js";
 

@@ -1,9 +1,7 @@
 // The policy update of one optimizer step: old and reference log-probabilities, then for
 // each PPO epoch and minibatch: forward, the stage's compiled loss kernels, backward, and
 // AdamW — skipped (and counted) when the loss or the gradient norm is not finite.
-import type { StageRunner } from "../../compiler/codegen/runner.js";
-import { minibatchSeed } from "../../compiler/interpret/rand.js";
-import type { Summary } from "../../compiler/interpret/summary.js";
+import { minibatchSeed, type StageRunner, type Summary } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { scaleGrads } from "../ops/gradnorm.js";
