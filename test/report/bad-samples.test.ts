@@ -2,13 +2,13 @@
 // `step_starts` out of range, ...) used to reach the page and stop its script, while
 // `acpo report` exited 0. Now the loader checks each line: a bad one is left out and
 // reported as file:line: what is wrong (on stderr and on the page); the rest is kept.
-import { spawnSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportData } from "../../runtime/report/html.js";
-import { loadRun } from "../../runtime/report/load.js";
+import { MAX_RUN_LINE_BYTES, RunDirError, loadRun } from "../../runtime/report/load.js";
 import { sampleProblem } from "../../runtime/report/sample-check.js";
 import { viewSamples } from "../../runtime/report/samples.js";
 import { writeSyntheticRun, writeTokenizerFolder } from "./synthetic-runs.js";
@@ -109,5 +109,19 @@ describe("samples the viewer cannot show", () => {
     expect(html).toContain(`${samplesFile}:${n + 2}: field 'step_starts': entry 1 is 40`);
     writeFileSync(samplesFile, ""); // an empty samples file is not a problem
     expect(loadRun(runDir).problems).toEqual([]);
+  });
+});
+
+describe("run files the report cannot read", () => {
+  it("refuses a run-file line over MAX_RUN_LINE_BYTES and a FIFO, by file(:line), without reading them whole", () => {
+    const big = join(root, "big-line");
+    mkdirSync(big);
+    writeFileSync(join(big, "metrics.jsonl"), `${JSON.stringify({ step: 1 })}\n${JSON.stringify({ step: 2, pad: "x".repeat(MAX_RUN_LINE_BYTES) })}\n`);
+    expect(() => loadRun(big)).toThrow(new RunDirError(`${join(big, "metrics.jsonl")}:2: line is longer than 16 MiB, the limit for one record; shorten or split it (is this a JSON-lines file?)`));
+    const fifo = join(root, "fifo-run");
+    mkdirSync(fifo);
+    writeFileSync(join(fifo, "metrics.jsonl"), `${JSON.stringify({ step: 1 })}\n`);
+    execFileSync("mkfifo", [join(fifo, "samples.jsonl")]);
+    expect(() => loadRun(fifo)).toThrow(new RunDirError(`${join(fifo, "samples.jsonl")}: is a FIFO, not a regular file; write the records to a file and give its path`));
   });
 });
