@@ -8,28 +8,30 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = resolve(".");
 
-/** A layer: the files it holds (path prefixes, first match wins in LAYERS order). */
+/** A layer: the files it holds (path prefixes; the longest matching prefix decides). */
 interface Layer {
   name: string;
   prefixes: string[];
-  /** Layers this one may import (besides itself). */
+  /** Layers this one may import (besides itself); "*" for any. */
   may: string[];
 }
 
-// Lowest first. "compiler API" is the compiler's surface for the layers above it: the front
-// end's entry (loading, printing, the resolved pipeline's types) and the compiled artifact.
+// Lowest first, as in ARCHITECTURE.md's table (checked below). "compiler API" is the
+// compiler's surface for the layers above it: the front end's entry (loading, printing, the
+// resolved pipeline's types) and the compiled artifact.
+const BELOW = ["runtime base", "ops", "tasks"];
 const LAYERS: Layer[] = [
   { name: "runtime base", prefixes: ["runtime/errors.ts", "runtime/fs-errors.ts", "runtime/gpu.ts", "runtime/kernel.ts", "runtime/line-reader.ts", "runtime/rng.ts", "runtime/tensor.ts", "runtime/write-errors.ts"], may: [] },
-  { name: "runtime/ops", prefixes: ["runtime/ops/"], may: ["runtime base"] },
-  { name: "runtime/model", prefixes: ["runtime/model/"], may: ["runtime base", "runtime/ops"] },
-  { name: "runtime/tasks", prefixes: ["runtime/tasks/"], may: ["runtime base"] },
-  { name: "compiler API", prefixes: ["compiler/index.ts", "compiler/plan/artifact.ts"], may: ["compiler", "runtime base", "runtime/ops", "runtime/tasks"] },
-  { name: "compiler", prefixes: ["compiler/"], may: ["compiler API", "runtime base", "runtime/ops", "runtime/tasks"] },
-  { name: "export", prefixes: ["export/"], may: ["compiler API", "compiler", "runtime base", "runtime/ops", "runtime/tasks"] },
-  { name: "runtime/eval", prefixes: ["runtime/eval/"], may: ["runtime base", "runtime/ops", "runtime/model", "runtime/tasks"] },
-  { name: "runtime/train", prefixes: ["runtime/train/"], may: ["runtime base", "runtime/ops", "runtime/model", "runtime/tasks", "runtime/eval"] },
-  { name: "runtime/rl", prefixes: ["runtime/rl/"], may: ["runtime base", "runtime/ops", "runtime/model", "runtime/tasks", "runtime/eval", "runtime/train", "compiler API"] },
-  { name: "runtime/report", prefixes: ["runtime/report/"], may: ["runtime base", "runtime/ops", "runtime/model", "runtime/tasks", "runtime/eval", "runtime/rl", "compiler API"] },
+  { name: "ops", prefixes: ["runtime/ops/"], may: ["runtime base"] },
+  { name: "model", prefixes: ["runtime/model/"], may: ["runtime base", "ops"] },
+  { name: "tasks", prefixes: ["runtime/tasks/"], may: ["runtime base"] },
+  { name: "compiler", prefixes: ["compiler/"], may: ["compiler API", ...BELOW] },
+  { name: "compiler API", prefixes: ["compiler/index.ts", "compiler/plan/artifact.ts"], may: ["compiler", ...BELOW] },
+  { name: "export", prefixes: ["export/"], may: ["compiler API", "compiler", ...BELOW] },
+  { name: "eval", prefixes: ["runtime/eval/"], may: ["runtime base", "ops", "model", "tasks"] },
+  { name: "train", prefixes: ["runtime/train/"], may: ["runtime base", "ops", "model", "tasks", "eval"] },
+  { name: "rl", prefixes: ["runtime/rl/"], may: ["runtime base", "ops", "model", "tasks", "eval", "train", "compiler API"] },
+  { name: "report", prefixes: ["runtime/report/"], may: ["runtime base", "ops", "model", "tasks", "eval", "rl", "compiler API"] },
   { name: "cli", prefixes: ["cli/"], may: ["*"] },
 ];
 
@@ -40,7 +42,25 @@ const LAYERS: Layer[] = [
 const KNOWN_EXCEPTIONS: string[] = [];
 
 function layerOf(file: string): Layer | null {
-  return LAYERS.find((l) => l.prefixes.some((p) => (p.endsWith("/") ? file.startsWith(p) : file === p))) ?? null;
+  let best: { layer: Layer; length: number } | null = null;
+  for (const layer of LAYERS) {
+    for (const p of layer.prefixes) {
+      const hit = p.endsWith("/") ? file.startsWith(p) : file === p;
+      if (hit && (!best || p.length > best.length)) best = { layer, length: p.length };
+    }
+  }
+  return best?.layer ?? null;
+}
+
+/** ARCHITECTURE.md's layer table: each row's layer and what it may import. */
+function documentedLayers(): { name: string; may: string[] }[] {
+  const text = readFileSync(join(ROOT, "ARCHITECTURE.md"), "utf8");
+  const table = text.slice(text.indexOf("| layer | folders | may import |")).split("\n\n")[0]!;
+  return table.split("\n").slice(2).map((row) => {
+    const cells = row.split(" | ").map((c) => c.replace(/^\|\s*|\s*\|$/g, "").trim());
+    const may = cells[cells.length - 1]!;
+    return { name: cells[0]!, may: may === "—" ? [] : may === "everything" ? ["*"] : may.split(", ") };
+  });
 }
 
 function tsFiles(dir: string): string[] {
@@ -105,6 +125,10 @@ describe("the layers of ARCHITECTURE.md", () => {
     expect(found.filter((v) => !KNOWN_EXCEPTIONS.includes(v))).toEqual([]);
   });
 
+  it("enforces the table ARCHITECTURE.md shows", () => {
+    expect(documentedLayers()).toEqual(LAYERS.map(({ name, may }) => ({ name, may })));
+  });
+
   it("every known exception still exists (remove it from the list once fixed)", () => {
     expect(KNOWN_EXCEPTIONS.filter((v) => !found.includes(v))).toEqual([]);
   });
@@ -125,5 +149,7 @@ describe("the layers of ARCHITECTURE.md", () => {
     expect(specifiers(text)).toEqual(["../x.js", "./y.js", "./w.js", "./side.js", "../../z.js"]);
     expect(layerOf("runtime/ops/matmul.ts")!.may).not.toContain("compiler");
     expect(layerOf("runtime/rl/trainer.ts")!.may).not.toContain("compiler");
+    expect(layerOf("compiler/plan/artifact.ts")!.name).toBe("compiler API");
+    expect(layerOf("compiler/plan/plan.ts")!.name).toBe("compiler");
   });
 });
