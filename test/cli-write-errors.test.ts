@@ -106,3 +106,12 @@ describe("acpo sft -o", () => {
     expect(spawnSync("ls", ["-A", join(root, "policy")], { encoding: "utf8" }).stdout).toBe("");
   });
 });
+
+describe("init-model under /proc", () => {
+  // saveCheckpoint used Node's recursive mkdir, which never returns for /proc paths.
+  it("fails at once, naming the folder, instead of hanging", () => {
+    const r = acpo("init-model", "/proc/acpo-model/x", "--preset", "tiny");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^acpo: error: \/proc\/acpo-model\/x: cannot write the model folder: .*\n$/);
+  });
+});

@@ -2,7 +2,7 @@
 // same seeds on the same model, task and budget, print each one's final Acc@k and pass@k
 // (mean ± sd over seeds, paired difference from the first with a 95 % interval), and write
 // one report for all runs.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { formatAll, loadPipeline } from "../../compiler/index.js";
@@ -13,6 +13,7 @@ import { timestamp } from "../../runtime/rl/run-dir.js";
 import { train } from "../../runtime/rl/trainer.js";
 import { UserError } from "../errors.js";
 import { parseIntOption } from "../options.js";
+import { ensureDir } from "../../runtime/fs-errors.js";
 
 interface CompareFlags {
   seeds: number;
@@ -64,7 +65,7 @@ export function registerCompare(program: Command): void {
       const names = labels(items);
       const seeds = Array.from({ length: o.seeds }, (_, i) => o.seed + i);
       const root = resolve(o.out ?? join("runs", `compare-${timestamp(new Date())}`));
-      mkdirSync(root, { recursive: true });
+      ensureDir(root);
       const results: SeedResult[] = [];
       const runDirs: string[] = [];
       // Seed-major order: after each seed every pipeline has a paired result, so a long

@@ -2,11 +2,12 @@
 // model.safetensors.index.json), tokenizer.json, tokenizer_config.json,
 // generation_config.json. Loading validates every tensor against the config;
 // saving writes each file atomically.
-import { existsSync, mkdirSync, readFileSync, writeSync } from "node:fs";
+import { existsSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { type ModelConfig, configToJson, readConfig } from "./config.js";
 import { IGNORED_TENSOR, parameterSpecs } from "./layout.js";
 import { CheckpointError, type TensorMap, atomicWrite, readCheckpointTensors, writeSafetensors } from "./safetensors.js";
+import { ensureDir } from "../fs-errors.js";
 
 export interface Checkpoint {
   dir: string;
@@ -55,7 +56,7 @@ export interface SaveOptions {
 
 /** Write a model folder. Each file is written atomically; existing files are replaced. */
 export function saveCheckpoint(dir: string, ck: Omit<Checkpoint, "dir">, opts: SaveOptions = {}): void {
-  mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   for (const spec of parameterSpecs(ck.config)) {
     if (!ck.weights.has(spec.name)) throw new CheckpointError(`saving ${dir}: missing tensor '${spec.name}'`);
   }

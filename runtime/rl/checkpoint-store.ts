@@ -12,10 +12,11 @@
 // last checkpoint that verified, whatever happens to the write. Resume does not trust
 // `latest`: it takes the newest checkpoint-<n>/ that reads back and verifies, and reports
 // every one it had to pass over.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { atomicWrite } from "../model/safetensors.js";
 import { type CheckpointData, type LoadedCheckpoint, assertFiniteState, readCheckpointDir, writeCheckpointDir } from "./checkpoint-files.js";
+import { ensureDir } from "../fs-errors.js";
 
 export const LATEST_FILE = "latest";
 const NAME = /^checkpoint-(\d+)$/;
@@ -60,7 +61,7 @@ export function saveRunCheckpoint(run: string, data: CheckpointData, keep: numbe
   assertFiniteState(join(run, name), data);
   const tmp = join(run, `${name}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  ensureDir(tmp);
   try {
     writeCheckpointDir(tmp, data);
     fsyncDir(tmp);

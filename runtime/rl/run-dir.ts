@@ -9,7 +9,7 @@
 // uninterrupted run would have written. A step's lines must be appended before its
 // checkpoint: lines with step <= the checkpoint's step survive a resume, later ones do not.
 // While a RunDir is open it holds the directory's lock (run-lock.ts); close() releases it.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { CheckpointError, atomicWrite } from "../model/safetensors.js";
 import { errnoCode, writeErrorMessage } from "../write-errors.js";
@@ -20,6 +20,7 @@ import { JsonlWriter, RunDirError, metricsGaps, truncateJsonl } from "./run-dir-
 import { RunLock } from "./run-lock.js";
 import type { SampleLine } from "./run-dir-samples.js";
 import type { EvalRecord, StepMetrics } from "./types.js";
+import { ensureDir } from "../fs-errors.js";
 
 export { RunDirError } from "./run-dir-jsonl.js";
 
@@ -132,7 +133,7 @@ export class RunDir {
       for (let k = 2; existsSync(path); k++) path = `${base}-${k}`;
     }
     try {
-      mkdirSync(path, { recursive: true });
+      ensureDir(path);
     } catch (e) {
       lock?.release();
       throw new RunDirError(writeErrorMessage(path, "create the run directory", e));
