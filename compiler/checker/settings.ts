@@ -206,7 +206,8 @@ export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
 export function decodeEval(ctx: SettingsCtx, s: A.Setting, rollout: P.Rollout | undefined): P.Eval | undefined {
   if (!noValue(ctx, s)) return undefined;
   const r = reader(ctx, "eval", s, ["every", "split", "problems", "samples", "temperature", "top_p", "max_tokens", "metrics"]);
-  const samples = r.num("samples", { int: true, min: 1 });
+  // Each sample of each problem is a row held in memory until it is scored; bounded like a rollout batch.
+  const samples = r.num("samples", { int: true, min: 1, max: MAX_BATCH_ROWS });
   const metrics = r.metrics("metrics", [{ kind: "acc", k: samples }]);
   for (const m of metrics) {
     if (Number.isFinite(samples) && m.k > samples && m.span) {

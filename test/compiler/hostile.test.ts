@@ -81,6 +81,7 @@ describe("rollout and seed bounds", () => {
     ["group 4", "group 100000", "`group` must be an integer in [2, 65535], found 100000", "100000"],
     ["group 4", "group 20000", "a rollout batch of 4 prompts × 20000 responses is 80000 responses; the sampler takes at most 65535 at once", "20000"],
     ["model \"m\"", "model \"m\"  seed 4294967296", "`seed` must be an integer in [0, 4294967295], found 4294967296", "4294967296"],
+    ["max_tokens 16 }", "max_tokens 16 }\n  eval { every 5  samples 1e9 }", "`samples` must be an integer in [1, 65535], found 1000000000", "1e9"],
   ])("%s -> %s is E0401", (from, to, message, needle) => {
     const text = withBody("").replace(from, to);
     expect(one(text)).toEqual([{ code: "E0401", message, ...at(text, needle) }]);
