@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { formatAll, loadPipeline } from "../../compiler/index.js";
+import { loadPipelineOrFail } from "../load.js";
 import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/report/compare-check.js";
 import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/report/compare-table.js";
 import { writeReport } from "../../runtime/report/html.js";
@@ -48,12 +48,8 @@ export function registerCompare(program: Command): void {
     .action(async (files: string[], o: CompareFlags) => {
       if (o.seeds < 1) throw new UserError("--seeds must be at least 1");
       const items: ComparedPipeline[] = files.map((file) => {
-        const r = loadPipeline(file, { set: o.set });
-        if (!r.pipeline) {
-          process.stderr.write(`${formatAll(r)}\n\n`);
-          throw new UserError(`${file}: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}; nothing trained`);
-        }
-        return { file, pipeline: r.pipeline };
+        const pipeline = loadPipelineOrFail(file, o.set, "nothing trained");
+        return { file, pipeline };
       });
       let steps: number;
       try {

@@ -2,7 +2,8 @@
 // stage to fused WGSL kernels, and write a self-contained plan (compiler/plan/plan.ts).
 // `--explain` also prints the resolved pipeline with every default filled in.
 import type { Command } from "commander";
-import { formatAll, loadPipeline, printPipeline } from "../../compiler/index.js";
+import { printPipeline } from "../../compiler/index.js";
+import { loadPipelineOrFail } from "../load.js";
 import { PlanWriteError, writePlan } from "../../compiler/plan/plan.js";
 import { UserError } from "../errors.js";
 
@@ -15,20 +16,16 @@ export function registerCompile(program: Command): void {
     .option("--set <name=value>", "override a param (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--explain", "print the resolved pipeline with every default filled in")
     .action((file: string, opts: { out: string; set: string[]; explain?: boolean }) => {
-      const r = loadPipeline(file, { set: opts.set });
-      if (!r.pipeline) {
-        process.stderr.write(`${formatAll(r)}\n\n`);
-        throw new UserError(`${file}: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}; no plan written`);
-      }
-      if (opts.explain) process.stdout.write(printPipeline(r.pipeline));
+      const pipeline = loadPipelineOrFail(file, opts.set, "no plan written");
+      if (opts.explain) process.stdout.write(printPipeline(pipeline));
       let files: string[];
       try {
-        files = writePlan(opts.out, r.pipeline);
+        files = writePlan(opts.out, pipeline);
       } catch (e) {
         if (e instanceof PlanWriteError) throw new UserError(e.message);
         throw e;
       }
       const kernels = files.filter((f) => f.endsWith(".wgsl")).length;
-      process.stdout.write(`${file}: plan for pipeline ${r.pipeline.name} written to ${opts.out} (${r.pipeline.stages.length} stage${r.pipeline.stages.length === 1 ? "" : "s"}, ${kernels} kernels)\n`);
+      process.stdout.write(`${file}: plan for pipeline ${pipeline.name} written to ${opts.out} (${pipeline.stages.length} stage${pipeline.stages.length === 1 ? "" : "s"}, ${kernels} kernels)\n`);
     });
 }

@@ -3,7 +3,7 @@
 // nothing is written.
 import { existsSync, readdirSync } from "node:fs";
 import type { Command } from "commander";
-import { formatAll, loadPipeline } from "../../compiler/index.js";
+import { loadPipelineOrFail } from "../load.js";
 import { ExportRefused, planExport, writeExport } from "../../export/verl/index.js";
 import { UserError } from "../errors.js";
 
@@ -16,20 +16,16 @@ export function registerExport(program: Command): void {
     .requiredOption("-o, --out <dir>", "folder to write the package to (new or empty)")
     .option("--set <name=value>", "override a param (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .action((file: string, opts: { out: string; set: string[] }) => {
-      const r = loadPipeline(file, { set: opts.set });
-      if (!r.pipeline) {
-        process.stderr.write(`${formatAll(r)}\n\n`);
-        throw new UserError(`${file}: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}; nothing exported`);
-      }
+      const pipeline = loadPipelineOrFail(file, opts.set, "nothing exported");
       if (existsSync(opts.out) && readdirSync(opts.out).length > 0) throw new UserError(`${opts.out} is not empty; give a new or empty folder to export to`);
       let plan;
       try {
-        plan = planExport(r.pipeline);
+        plan = planExport(pipeline);
       } catch (e) {
         if (e instanceof ExportRefused) throw new UserError(`${file}: ${e.message}\nnothing exported`);
         throw e;
       }
       const files = writeExport(plan, opts.out);
-      process.stdout.write(`${file}: pipeline ${r.pipeline.name} exported to ${opts.out} as package ${plan.pkg} (${files.length} files); see ${opts.out}/README.md\n`);
+      process.stdout.write(`${file}: pipeline ${pipeline.name} exported to ${opts.out} as package ${plan.pkg} (${files.length} files); see ${opts.out}/README.md\n`);
     });
 }

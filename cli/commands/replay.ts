@@ -3,7 +3,7 @@
 // print JSON: per response the base advantage, per step C and the named step values (ACPO's
 // w), per token advantage, weight, ratio, clip flags, KL and loss contribution; the loss.
 import type { Command } from "commander";
-import { formatAll, loadPipeline } from "../../compiler/index.js";
+import { loadPipelineOrFail } from "../load.js";
 import { BatchError, readBatchFile } from "../../compiler/plan/batch-file.js";
 import { replay } from "../../compiler/plan/replay.js";
 import { UserError } from "../errors.js";
@@ -19,12 +19,7 @@ export function registerReplay(program: Command): void {
     .option("--set <name=value>", "override a param (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--interpret", "use the reference interpreter (float64, no GPU) instead of the compiled kernels");
   withGpu(cmd).action(async (file: string, opts: { batch: string; stage?: string; set: string[]; interpret?: boolean; backend?: string; adapter?: string }) => {
-    const r = loadPipeline(file, { set: opts.set });
-    if (!r.pipeline) {
-      process.stderr.write(`${formatAll(r)}\n\n`);
-      throw new UserError(`${file}: ${r.diagnostics.length} error${r.diagnostics.length === 1 ? "" : "s"}`);
-    }
-    const pipeline = r.pipeline;
+    const pipeline = loadPipelineOrFail(file, opts.set, "");
     try {
       const batch = readBatchFile(opts.batch);
       const result = opts.interpret

@@ -83,3 +83,14 @@ describe("acpo check", () => {
     expect(r.out).toMatch(/grpo\.acpo: ok/);
   });
 });
+
+describe("warnings outside acpo check", () => {
+  // A stage that never ends trains forever: every command that loads the file says so.
+  it("compile prints W0501 for an until that can never hold, and still writes the plan", () => {
+    const file = join(dir, "forever.acpo");
+    writeFileSync(file, 'pipeline forever extends "' + join(process.cwd(), "examples/grpo.acpo") + '" {\n  stage train until steps < 1 { }\n}\n');
+    const r = spawnSync(process.execPath, ["cli/acpo.js", "compile", file, "-o", join(dir, "forever-plan")], { encoding: "utf8" });
+    expect(r.stderr).toContain("warning[W0501]: stage `train` never ends");
+    expect(r.status).toBe(0);
+  });
+});
