@@ -54,7 +54,11 @@ export type Task =
       kind: "arithmetic";
       /** How many operands per problem. */
       operands: [number, number];
+      /** Range of the start value and of every operand. */
       values: [number, number];
+      /** Every intermediate value lies in [0, maxValue]. */
+      maxValue: number;
+      /** Operations, from add, sub, mul, div (applied left to right). */
       ops: string[];
       /** Problems in the train / test split; 0 = the whole space, drawn on demand. */
       trainSize: number;

@@ -222,8 +222,8 @@ export class BlockReader {
     return out;
   }
 
-  /** An integer range `lo..hi` (inclusive) with lo <= hi and both >= min. */
-  range(key: string, min: number, dflt?: [number, number]): [number, number] {
+  /** An integer range `lo..hi` (inclusive) with lo <= hi and both in [min, max]. */
+  range(key: string, min: number, dflt?: [number, number], max?: number): [number, number] {
     const s = this.byKey.get(key);
     if (!s) {
       if (dflt) return dflt;
@@ -235,8 +235,8 @@ export class BlockReader {
       this.fail();
       return [NaN, NaN];
     }
-    const lo = this.constNum(key, s.value.lo, { int: true, min });
-    const hi = this.constNum(key, s.value.hi, { int: true, min });
+    const lo = this.constNum(key, s.value.lo, { int: true, min, max });
+    const hi = this.constNum(key, s.value.hi, { int: true, min, max });
     if (lo === undefined || hi === undefined) return [NaN, NaN];
     if (lo > hi) {
       this.diags.error("E0401", `\`${key}\` range is empty: ${lo} > ${hi}`, s.value.span);

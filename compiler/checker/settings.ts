@@ -59,12 +59,14 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
     return r.ok ? t : undefined;
   }
   if (kind === "arithmetic") {
-    const r = reader(ctx, "task arithmetic", s, ["operands", "values", "ops", "train_size", "test_size", "verifier"]);
-    const ops = r.words("ops", ["add", "sub", "mul"] as const, ["add", "sub", "mul"]);
+    const r = reader(ctx, "task arithmetic", s, ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier"]);
+    const ops = r.words("ops", ["add", "sub", "mul", "div"] as const, ["add", "sub", "mul"]);
     const t: P.Task = {
       kind,
-      operands: r.range("operands", 2, [2, 3]),
-      values: r.range("values", 0, [0, 99]),
+      // The runtime chains 1..10 operations: 2..11 operands.
+      operands: r.range("operands", 2, [2, 3], 11),
+      values: r.range("values", 1, [1, 9], 1000),
+      maxValue: r.num("max_value", { default: 99, int: true, min: 1, max: 1_000_000 }),
       ops,
       // 0 = the split's whole problem space, drawn on demand (runtime/tasks/split-pool.ts).
       trainSize: r.num("train_size", { default: 0, int: true, min: 0, max: MAX_SPLIT_SIZE }),
@@ -73,6 +75,10 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
     };
     if (r.has("ops") && ops.length === 0 && r.ok) {
       ctx.diags.error("E0401", "`ops` needs at least one operation", r.get("ops")!.value!.span);
+      return undefined;
+    }
+    if (r.ok && t.values[0] > t.maxValue) {
+      ctx.diags.error("E0401", `\`values\` starts above \`max_value\` (${t.values[0]} > ${t.maxValue}): no problem has a legal start`, (r.get("values") ?? s).span);
       return undefined;
     }
     return r.ok ? t : undefined;
