@@ -8,6 +8,7 @@ export class TextTokenizer {
   private readonly tok: Tokenizer;
   /** id -> token string, for rendering trajectories token by token. */
   private readonly pieces: string[];
+  private readonly ids: Map<string, number>;
   readonly vocabSize: number;
   readonly bosId: number | null;
   readonly eosIds: number[];
@@ -26,6 +27,8 @@ export class TextTokenizer {
       throw new CheckpointError(`${source}: cannot build a tokenizer (${(e as Error).message})`);
     }
     this.vocabSize = this.pieces.length;
+    this.ids = new Map();
+    this.pieces.forEach((p, i) => this.ids.set(p, i));
     const idOf = (key: string): number | null => {
       const v = config[key];
       const s = typeof v === "string" ? v : (v as { content?: string } | undefined)?.content;
@@ -42,8 +45,59 @@ export class TextTokenizer {
     return this.tok.encode(text, { add_special_tokens: false }).ids;
   }
 
+  /**
+   * The text of `ids`, exactly as the model wrote it: decode(encode(s)) === s. The
+   * tokenizer_config's clean_up_tokenization_spaces (true for Llama 3, and the library's
+   * default when the key is absent) is not applied: it deletes the space in " ." and " 's",
+   * so the text a verifier and segmentation see would differ from the tokens trained on.
+   */
   decode(ids: ArrayLike<number>, skipSpecialTokens = false): string {
-    return this.tok.decode(Array.from(ids), { skip_special_tokens: skipSpecialTokens });
+    // The library refuses an empty list; an empty response is the empty text.
+    if (ids.length === 0) return "";
+    return this.tok.decode(Array.from(ids), { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false });
+  }
+
+  /**
+   * Per-token text for segmentation: pieces[t] is the text token t adds, and
+   * pieces.join("") === decode(ids) exactly, so character offsets in the decoded text map
+   * to tokens. Decoding one id at a time is wrong for byte-level BPE: a character split
+   * across tokens (an emoji, a rare CJK character: several UTF-8 bytes) decodes to U+FFFD
+   * per fragment, and decoders that strip a leading space (Metaspace, Strip) would strip
+   * it from every token. So each token's text is the growth of the decoded text of a short
+   * window of tokens (the incremental detokenisation of streaming servers), less a trailing
+   * incomplete character: a character belongs to the token that completes it, a token
+   * holding only the first bytes of one gets "" (or the complete characters before them:
+   * " " for a space + first byte). A response that ends inside a character gives its last
+   * token the U+FFFD that decode(ids) shows. The window starts at the last token boundary
+   * that is also a character boundary, one token back, so that a decoder's special
+   * treatment of a text's first token never applies to a token being measured.
+   */
+  decodePieces(ids: readonly number[]): string[] {
+    const pieces: string[] = new Array<string>(ids.length).fill("");
+    // Window: tokens [start, t]; `shown` is the part of its text already given to tokens.
+    // `clean`: the latest token index at which a character boundary falls (a window start).
+    let start = 0, clean = 0, shown = "";
+    for (let t = 0; t < ids.length; t++) {
+      const text = this.decode(ids.slice(start, t + 1));
+      const stable = t === ids.length - 1 ? text : text.replace(/\uFFFD+$/u, "");
+      if (stable.length > shown.length && stable.startsWith(shown)) {
+        pieces[t] = stable.slice(shown.length);
+        shown = stable;
+      }
+      if (stable.length === text.length && shown === text) {
+        // Token t ends on a character boundary and everything is given out: move the window.
+        if (clean > start) {
+          start = clean;
+          shown = this.decode(ids.slice(start, t + 1));
+        }
+        clean = t + 1;
+      }
+    }
+    const joined = pieces.join("");
+    if (joined !== this.decode(ids)) {
+      throw new CheckpointError(`tokenizer: its decoder is not prefix-stable (per-token text ${JSON.stringify(joined.slice(0, 80))} differs from the decoded text); segmentation needs per-token text, use a tokenizer.json whose decoder is ByteLevel, Metaspace or Fuse-based`);
+    }
+    return pieces;
   }
 
   /** The vocabulary entry of one id (as stored, not decoded). */
@@ -52,8 +106,7 @@ export class TextTokenizer {
   }
 
   tokenToId(token: string): number | undefined {
-    const i = this.pieces.indexOf(token);
-    return i >= 0 ? i : undefined;
+    return this.ids.get(token);
   }
 }
 

@@ -55,8 +55,9 @@ export function tokenPieces(modelDir: string | null): Pieces | string {
       const cfgPath = join(modelDir, "tokenizer_config.json");
       const cfg = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, "utf8")) as Record<string, unknown>) : {};
       const tok = new TextTokenizer(JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>, cfg, path);
-      // Decoding one id at a time applies the tokenizer's decoder (byte-level "Ġ" -> " ", ...).
-      result = (ids) => ids.map((id) => tok.decode([id]));
+      // Per-token text through the tokenizer's decoder (byte-level "Ġ" -> " ", split UTF-8
+      // characters whole); one id at a time for a decoder that is not prefix-stable.
+      result = (ids) => { try { return tok.decodePieces(ids); } catch { return ids.map((id) => tok.decode([id])); } };
     } catch (e) {
       result = `cannot read ${path}: ${(e as Error).message}`;
     }

@@ -39,7 +39,8 @@ export async function rollout(
   const t2 = performance.now();
   const trajectories: Trajectory[] = rows.map((r, i) => {
     const ids = g.tokens[i]!;
-    const pieces = ids.map((id) => policy.tokenizer.decode([id]));
+    // Per-token text that joins to the decoded text (split UTF-8 characters, leading spaces).
+    const pieces = policy.tokenizer.decodePieces(ids);
     return {
       problem: r.p, group: r.group, promptIds: r.ids, responseIds: ids, oldLogp: g.logprobs[i]!, entropies: g.entropies[i]!,
       text: texts[i]!, verdict: verdicts[i]!,

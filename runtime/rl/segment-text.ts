@@ -1,7 +1,9 @@
 // Character-level helpers for step segmentation: where tokens sit in the response text,
 // where words and sentences start, and where a transition marker occurs. Tokens may be
-// single characters (the tiny models' tokenizer) or whole words; everything here works
-// on the concatenated text and maps back to token indices, so both behave the same.
+// single characters (the tiny models' tokenizer), whole words, or byte-level BPE pieces
+// (" Then" with its leading space, "" for a token holding only the first bytes of a split
+// UTF-8 character: TextTokenizer.decodePieces); everything here works on the concatenated
+// text and maps back to token indices, so all behave the same.
 
 /** The response text and the character offset of each token. */
 export class TokenText {
