@@ -13,12 +13,12 @@ import { StageRunner } from "../../../compiler/codegen/runner.js";
 import { releaseInputs, uploadBatch } from "../../../compiler/codegen/upload.js";
 import { interpretStage } from "../../../compiler/interpret/stage.js";
 import { lowerStage } from "../../../compiler/ir/stage.js";
-import type { Level } from "../../../compiler/levels.js";
 import { testGpu } from "../../helpers/gpu.js";
 import { expectClose, rng } from "../../helpers/numeric.js";
+import { type Leaves, randomExpr } from "../../helpers/random-expr.js";
 import { randomBatch } from "./random-batch.js";
 
-const LEAVES: Record<Level, string[]> = {
+const LEAVES: Leaves = {
   scalar: ["0.5", "2", "a", "G", "1e-3"],
   batch: [],
   group: ["accuracy"],
@@ -26,52 +26,6 @@ const LEAVES: Record<Level, string[]> = {
   step: ["C", "step_entropy", "step_length", "step_index"],
   token: ["H", "logp", "old_logp", "position", "rand", "p", "ratio"],
 };
-const ORDER: Level[] = ["scalar", "batch", "group", "sequence", "step", "token"];
-const OVER: Partial<Record<Level, string>> = { batch: "batch", group: "group", sequence: "seq", step: "step" };
-
-/** A random numeric expression whose level is at most `level` (exactly `level` when `exact`). */
-function gen(r: () => number, level: Level, depth: number, exact = false): string {
-  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)]!;
-  const li = ORDER.indexOf(level);
-  const sub = (d = depth - 1) => gen(r, ORDER[Math.floor(r() * (li + 1))]!, d);
-  if (depth <= 0 || r() < 0.2) {
-    // A reduction reaches batch and group levels, which have no leaves of their own.
-    if (exact && level !== "scalar" && level !== "token" && (LEAVES[level].length === 0 || r() < 0.5)) return reduction(r, level, Math.max(depth, 1));
-    if (exact || r() < 0.5) {
-      const own = LEAVES[level];
-      if (own.length > 0) return pick(own);
-    }
-    return pick(LEAVES[ORDER[Math.floor(r() * (li + 1))]!].concat(LEAVES.scalar));
-  }
-  const x = exact ? gen(r, level, depth - 1, true) : sub();
-  switch (Math.floor(r() * 8)) {
-    case 0: return `(${x} ${pick(["+", "-", "*"])} ${sub()})`;
-    case 1: return `(${x} / (abs(${sub()}) + 1))`;
-    case 2: return pick([`exp(clip(${x}, -5, 5))`, `tanh(${x})`, `sigmoid(${x})`]);
-    case 3: return `(log(abs(${x}) + 1) + sqrt(abs(${x})))`;
-    case 4: return `(if ${x} > ${sub()} then ${sub()} else ${x})`;
-    case 5: return `${pick(["min", "max"])}(${x}, ${sub()})`;
-    case 6: return `((${x}) ^ ${pick(["2", "3"])} / 10)`;
-    default: return li > 0 && level !== "token" ? reduction(r, level, depth) : `(-${x})`;
-  }
-}
-
-function reduction(r: () => number, level: Level, depth: number): string {
-  const finer = ORDER.slice(ORDER.indexOf(level) + 1).filter((l) => l !== "batch" && !(level === "step" && l !== "token"));
-  const from = finer[Math.floor(r() * finer.length)]!;
-  const x = gen(r, from, depth - 1, true);
-  const over = OVER[level]!;
-  switch (Math.floor(r() * 7)) {
-    case 0: return `mean(${x} over ${over})`;
-    case 1: return `sum(${x} over ${over})`;
-    case 2: return `std(${x} over ${over}, ${Math.floor(r() * 2)})`;
-    case 3: return `min(${x} over ${over})`;
-    case 4: return `max(${x} over ${over})`;
-    case 5: return `median(${x} over ${over})`;
-    default: return `quantile(${x} over ${over}, ${Math.floor(r() * 100) / 100})`;
-  }
-}
-
 function program(seed: number): string {
   const r = rng(seed);
   return `pipeline rnd {
@@ -82,12 +36,12 @@ function program(seed: number): string {
   segment newline { min_gap 1 }
   attribution loglik { judge policy }
   param a = 0.7
-  let xb = ${gen(r, "batch", 3, true)}
-  let xg = ${gen(r, "group", 3, true)}
-  let xs = ${gen(r, "sequence", 3, true)}
-  let xt = ${gen(r, "step", 3, true)}
-  advantage = ${gen(r, "token", 3)} + xb + xg + xs + xt
-  stage s until steps >= 10 { token_weight ${gen(r, "token", 2)} }
+  let xb = ${randomExpr(r, LEAVES, "batch", 3, true)}
+  let xg = ${randomExpr(r, LEAVES, "group", 3, true)}
+  let xs = ${randomExpr(r, LEAVES, "sequence", 3, true)}
+  let xt = ${randomExpr(r, LEAVES, "step", 3, true)}
+  advantage = ${randomExpr(r, LEAVES, "token", 3)} + xb + xg + xs + xt
+  stage s until steps >= 10 { token_weight ${randomExpr(r, LEAVES, "token", 2)} }
   loss ppo_clip { eps_low 0.2  eps_high 0.2  aggregate token_mean }
 }
 `;
