@@ -64,6 +64,12 @@ export class Gpu {
   private destroyed = false;
   /** Count of dispatches and submits since creation (benchmarks read these). */
   stats = { dispatches: 0, submits: 0, readbacks: 0 };
+  /**
+   * Buffer accounting in bytes (bucketed sizes, as allocated): `live` is held by tensors not
+   * yet released, `peakLive` its maximum since creation or `resetPeak`, `allocated` every
+   * buffer created (live + pooled): what the device holds.
+   */
+  readonly memory = { live: 0, peakLive: 0, allocated: 0 };
 
   private constructor(instance: GPU, adapter: GPUAdapter, device: GPUDevice, info: AdapterSummary) {
     this.instance = instance;
@@ -121,6 +127,9 @@ export class Gpu {
       throw new Error(`tensor '${label}' [${shape}] needs ${bytes} bytes, which exceeds this device's maxBufferSize (${this.device.limits.maxBufferSize})`);
     }
     const free = this.pool.get(bytes);
+    this.memory.live += bytes;
+    this.memory.peakLive = Math.max(this.memory.peakLive, this.memory.live);
+    if (!free?.length) this.memory.allocated += bytes;
     const buffer =
       free?.pop() ??
       this.device.createBuffer({
@@ -165,10 +174,16 @@ export class Gpu {
   release(...ts: (Tensor | null | undefined)[]): void {
     for (const t of ts) {
       if (!t) continue;
+      this.memory.live -= t.buffer.size;
       const list = this.pool.get(t.buffer.size) ?? [];
       list.push(t.buffer);
       this.pool.set(t.buffer.size, list);
     }
+  }
+
+  /** Start a new peak measurement from the bytes live now. */
+  resetPeak(): void {
+    this.memory.peakLive = this.memory.live;
   }
 
   /** Copy `src` into `dst` (whole tensor unless sizes given), recorded in order. */
@@ -395,7 +410,7 @@ function yieldCoresToSoftwareAdapter(): void {
 }
 
 /** Round buffer sizes up so that the pool can reuse buffers of nearby sizes. */
-function bucketBytes(bytes: number): number {
+export function bucketBytes(bytes: number): number {
   const min = Math.max(bytes, 16);
   if (min <= 4096) return Math.ceil(min / 256) * 256;
   // Within 1/8 of a power of two: at most 12.5 % waste.

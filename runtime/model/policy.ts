@@ -7,6 +7,8 @@ import { type Checkpoint, loadCheckpoint } from "./checkpoint.js";
 import { CheckpointError } from "./safetensors.js";
 import { TextTokenizer } from "./tokenizer.js";
 import { Transformer } from "./transformer.js";
+import { copyRowsIn, copyRowsOut, LmHeadStream } from "./lm-head.js";
+import type { Tensor } from "../tensor.js";
 import { GpuWeights } from "./weights.js";
 
 export class Policy {
@@ -55,13 +57,13 @@ export class Policy {
         pos[b * T + t] = t;
       }
     });
-    const gpu = this.gpu;
-    const tIds = gpu.upload(ids, [B * T], "score ids"), tPos = gpu.upload(pos, [B * T], "score pos"), tTargets = gpu.upload(targets, [B * T], "score targets");
-    const logits = this.model.forward(tIds, tPos, B, T);
-    const logp = gpu.empty([B * T], "score logp"), lse = gpu.empty([B * T], "score lse"), H = gpu.empty([B * T], "score entropy");
-    logprobsEntropyForward(gpu, logp, lse, H, logits, tTargets, { N: B * T, V });
+    const gpu = this.gpu, N = B * T;
+    const tIds = gpu.upload(ids, [N], "score ids"), tPos = gpu.upload(pos, [N], "score pos"), tTargets = gpu.upload(targets, [N], "score targets");
+    const hidden = this.model.forwardHidden(tIds, tPos, B, T);
+    const logp = gpu.empty([N], "score logp"), H = gpu.empty([N], "score entropy");
+    scoreRows(gpu, new LmHeadStream(gpu, this.model, N), hidden, tTargets, logp, H);
     const lp = await gpu.read(logp), ent = await gpu.read(H);
-    gpu.release(tIds, tPos, tTargets, logp, lse, H);
+    gpu.release(tIds, tPos, tTargets, logp, H);
     return {
       logprobs: seqs.map((s, b) => Array.from(lp.subarray(b * T, b * T + s.length - 1))),
       entropies: seqs.map((s, b) => Array.from(ent.subarray(b * T, b * T + s.length - 1))),
@@ -72,4 +74,22 @@ export class Policy {
     this.model.release();
     this.weights.release();
   }
+}
+
+/**
+ * logp (N) of `targets` (N) and entropy H (N) of every row of the head over `hidden` (N, C),
+ * a chunk of rows at a time (the N x V logits never exist at once). Releases `head`.
+ */
+export function scoreRows(gpu: Gpu, head: LmHeadStream, hidden: Tensor, targets: Tensor, logp: Tensor, H: Tensor): void {
+  const R = head.R, V = head.model.config.vocabSize;
+  const ids = gpu.empty([R], "chunk targets", "u32"), lp = gpu.empty([R], "chunk logp"), lse = gpu.empty([R], "chunk lse"), h = gpu.empty([R], "chunk entropy");
+  for (const { r0, rows } of head.chunks) {
+    const logits = head.logits(hidden, r0, rows);
+    copyRowsIn(gpu, ids, targets, r0, rows);
+    logprobsEntropyForward(gpu, lp, lse, h, logits, ids, { N: rows, V });
+    copyRowsOut(gpu, logp, lp, r0, rows);
+    copyRowsOut(gpu, H, h, r0, rows);
+  }
+  gpu.release(ids, lp, lse, h);
+  head.release();
 }

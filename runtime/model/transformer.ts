@@ -42,7 +42,7 @@ interface Acts {
   residF: Tensor; // (N, C) residual stream after the last layer
   lnF: Tensor; // (N, C)
   rstdF: Tensor; // (N)
-  logits: Tensor; // (N, V)
+  logits: Tensor | null; // (N, V), allocated only by `forward` (the chunked head never needs it)
 }
 
 /** Scratch for backward, shaped like one layer's activations. */
@@ -89,9 +89,22 @@ export class Transformer {
 
   /**
    * Logits (B*T, V) for token ids (B*T) at positions (B*T). The returned tensor and the
-   * activations stay valid until the next forward with a different (B, T).
+   * activations stay valid until the next forward with a different (B, T). This holds the
+   * whole (N, V) matrix: large vocabularies go through `forwardHidden` and lm-head.ts instead.
    */
   forward(ids: Tensor, pos: Tensor, B: number, T: number): Tensor {
+    const lnF = this.forwardHidden(ids, pos, B, T);
+    const a = this.acts!;
+    a.logits ??= this.gpu.empty([B * T, this.config.vocabSize], "logits");
+    this.headForward(a.logits, lnF, B * T);
+    return a.logits;
+  }
+
+  /**
+   * The final-norm hidden states (B*T, C) that the LM head multiplies: the forward up to,
+   * not including, the logits. Valid until the next forward with a different (B, T).
+   */
+  forwardHidden(ids: Tensor, pos: Tensor, B: number, T: number): Tensor {
     const c = this.config, gpu = this.gpu;
     const N = B * T, C = c.hiddenSize, D = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, F = c.intermediateSize;
     const a = this.activations(B, T);
@@ -119,8 +132,30 @@ export class Transformer {
       accumulate(gpu, next, L.resid2);
     }
     rmsnormForward(gpu, a.lnF, a.rstdF, a.residF, this.w("model.norm.weight"), { N, C, eps: c.rmsNormEps });
-    this.linear(a.logits, a.lnF, this.headName.replace(/\.weight$/, ""), N, C, c.vocabSize);
-    return a.logits;
+    return a.lnF;
+  }
+
+  /** logits (rows, V) = x (rows, C) @ W_head^T (+ bias): the LM head on `rows` hidden rows. */
+  headForward(logits: Tensor, x: Tensor, rows: number): void {
+    this.linear(logits, x, this.headPrefix, rows, this.config.hiddenSize, this.config.vocabSize);
+  }
+
+  /**
+   * Backward of `headForward` for `rows` rows: dx (rows, C) = dlogits @ W_head (added to dx
+   * when `addDx`), and dW_head (and its bias) accumulated into weights.grads.
+   */
+  headBackward(dx: Tensor, addDx: boolean, dlogits: Tensor, x: Tensor, rows: number): void {
+    this.linearBackward(dx, addDx, dlogits, x, this.headPrefix, rows, this.config.hiddenSize, this.config.vocabSize);
+  }
+
+  private get headPrefix(): string {
+    return this.headName.replace(/\.weight$/, "");
+  }
+
+  /** Scratch (N, C) for the gradient of the final-norm hidden states, for `backwardHidden`. */
+  hiddenGrad(): Tensor {
+    if (!this.acts) throw new Error("Transformer.hiddenGrad called before forward");
+    return this.scratch().dlnF;
   }
 
   /**
@@ -130,12 +165,24 @@ export class Transformer {
   backward(dlogits: Tensor): void {
     const a = this.acts;
     if (!a) throw new Error("Transformer.backward called before forward");
+    const g = this.scratch();
+    this.headBackward(g.dlnF, false, dlogits, a.lnF, a.B * a.T);
+    this.backwardHidden(g.dlnF);
+  }
+
+  /**
+   * Add the gradients of a loss whose gradient with respect to the last forward's final-norm
+   * hidden states is `dlnF` (B*T, C) into weights.grads (the LM head's own gradient is the
+   * caller's: headBackward).
+   */
+  backwardHidden(dlnF: Tensor): void {
+    const a = this.acts;
+    if (!a) throw new Error("Transformer.backwardHidden called before forward");
     const c = this.config, gpu = this.gpu, g = this.scratch();
     const { B, T } = a;
     const N = B * T, C = c.hiddenSize, D = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, F = c.intermediateSize;
     const grad = (name: string) => this.weights.grad(name);
-    this.linearBackward(g.dlnF, false, dlogits, a.lnF, this.headName.replace(/\.weight$/, ""), N, C, c.vocabSize);
-    rmsnormBackward(gpu, g.dresid, grad("model.norm.weight"), g.dlnF, a.residF, this.w("model.norm.weight"), a.rstdF, { N, C, accumulate: true });
+    rmsnormBackward(gpu, g.dresid, grad("model.norm.weight"), dlnF, a.residF, this.w("model.norm.weight"), a.rstdF, { N, C, accumulate: true });
     for (let l = c.numLayers - 1; l >= 0; l--) {
       const p = `model.layers.${l}`, L = a.layers[l]!;
       // MLP: resid_next = resid2 + down(silu(gate(ln2)) * up(ln2)); dresid flows to resid2 unchanged.
@@ -194,7 +241,7 @@ export class Transformer {
     this.acts = {
       B, T, layers,
       ids: gpu.empty([N], "ids", "u32"), pos: gpu.empty([N], "pos", "u32"),
-      residF: e([N, C], "residF"), lnF: e([N, C], "lnF"), rstdF: e([N], "rstdF"), logits: e([N, c.vocabSize], "logits"),
+      residF: e([N, C], "residF"), lnF: e([N, C], "lnF"), rstdF: e([N], "rstdF"), logits: null,
     };
     return this.acts;
   }

@@ -1,0 +1,108 @@
+// The LM head streamed in row chunks. A 151,936-token vocabulary makes N x V logits far
+// larger than one storage binding (lavapipe: 128 MiB, 220 rows) and than memory at
+// thousands of tokens, so no caller materialises them for a whole batch: the hidden states
+// (N, C) are multiplied by the head a chunk of rows at a time, the row results (log p,
+// entropy, a sampled id, dlogits -> dx and dW) are computed per chunk, and only per-row
+// values (N) live across chunks. Peak logits memory: two (R, V) buffers (logits, dlogits),
+// R = rows per chunk, whatever N is.
+import type { Gpu } from "../gpu.js";
+import type { Tensor } from "../tensor.js";
+import type { Transformer } from "./transformer.js";
+
+/** Default bytes one chunk's logits may take (ACPO_LOGITS_CHUNK_MB overrides). */
+export const DEFAULT_LOGITS_CHUNK_BYTES = 64 * 2 ** 20;
+
+/** The chunk budget: ACPO_LOGITS_CHUNK_MB (a positive number of MiB) or the default. */
+export function logitsChunkBudget(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.ACPO_LOGITS_CHUNK_MB;
+  if (raw === undefined || raw === "") return DEFAULT_LOGITS_CHUNK_BYTES;
+  const mb = Number(raw);
+  if (!(mb > 0 && Number.isFinite(mb))) throw new Error(`ACPO_LOGITS_CHUNK_MB=${raw}: expected a positive number of MiB`);
+  return Math.floor(mb * 2 ** 20);
+}
+
+/**
+ * Rows per logits chunk: as many (V)-rows as fit half the device's largest storage binding
+ * (margin for the pool's bucket rounding) and the budget, at least 1, at most N.
+ */
+export function logitsChunkRows(limits: { maxStorageBufferBindingSize: number; maxBufferSize: number }, V: number, N: number, budget = logitsChunkBudget()): number {
+  const rowBytes = 4 * V;
+  const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) / 2;
+  if (rowBytes > cap) {
+    throw new Error(`one row of logits (vocab_size ${V}: ${rowBytes} bytes) exceeds half this device's maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize}); the LM head cannot run on it`);
+  }
+  return Math.max(1, Math.min(N, Math.floor(Math.min(cap, budget) / rowBytes)));
+}
+
+/** Row ranges [r0, r0 + rows) covering N in chunks of R. */
+export function rowChunks(N: number, R: number): { r0: number; rows: number }[] {
+  const out: { r0: number; rows: number }[] = [];
+  for (let r0 = 0; r0 < N; r0 += R) out.push({ r0, rows: Math.min(R, N - r0) });
+  return out;
+}
+
+/**
+ * Chunk buffers for the LM head of `model` over N hidden rows. `logits(r0, rows)` fills
+ * and returns the (R, V) chunk for hidden rows r0..r0+rows; `backward` turns a dlogits
+ * chunk into dhidden rows and head weight gradients.
+ */
+export class LmHeadStream {
+  readonly R: number;
+  readonly chunks: { r0: number; rows: number }[];
+  readonly x: Tensor; // (R, C) hidden rows of the chunk
+  readonly out: Tensor; // (R, V) logits of the chunk
+  private dx: Tensor | null = null; // (R, C)
+  private dl: Tensor | null = null; // (R, V)
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly model: Transformer,
+    readonly N: number,
+    budget = logitsChunkBudget(),
+  ) {
+    const c = model.config;
+    this.R = logitsChunkRows(gpu.device.limits, c.vocabSize, N, budget);
+    this.chunks = rowChunks(N, this.R);
+    this.x = gpu.empty([this.R, c.hiddenSize], "head x chunk");
+    this.out = gpu.empty([this.R, c.vocabSize], "logits chunk");
+  }
+
+  /** Logits (rows, V) of hidden rows r0..r0+rows of `hidden` (N, C), in `this.out`. */
+  logits(hidden: Tensor, r0: number, rows: number): Tensor {
+    const C = this.model.config.hiddenSize;
+    this.gpu.copy(this.x, hidden, rows * C, r0 * C, 0);
+    this.model.headForward(this.out, this.x, rows);
+    return this.out;
+  }
+
+  /** A (R, V) buffer for the chunk's dlogits. */
+  dlogits(): Tensor {
+    this.dl ??= this.gpu.empty([this.R, this.model.config.vocabSize], "dlogits chunk");
+    return this.dl;
+  }
+
+  /**
+   * Backward of the chunk last passed to `logits`: dhidden rows r0..r0+rows (N, C) =
+   * dlogits @ W_head, and dW_head += dlogits^T x (weights.grads).
+   */
+  backward(dhidden: Tensor, dlogits: Tensor, r0: number, rows: number): void {
+    const C = this.model.config.hiddenSize;
+    this.dx ??= this.gpu.empty([this.R, C], "head dx chunk");
+    this.model.headBackward(this.dx, false, dlogits, this.x, rows);
+    this.gpu.copy(dhidden, this.dx, rows * C, 0, r0 * C);
+  }
+
+  release(): void {
+    this.gpu.release(this.x, this.out, this.dx, this.dl);
+  }
+}
+
+/** Copy `rows` elements of a per-row (N) tensor from chunk-local `src` to `dst` at r0. */
+export function copyRowsOut(gpu: Gpu, dst: Tensor, src: Tensor, r0: number, rows: number): void {
+  gpu.copy(dst, src, rows, 0, r0);
+}
+
+/** Copy `rows` elements of a per-row (N) tensor from `src` at r0 to chunk-local `dst`. */
+export function copyRowsIn(gpu: Gpu, dst: Tensor, src: Tensor, r0: number, rows: number): void {
+  gpu.copy(dst, src, rows, r0, 0);
+}

@@ -1,0 +1,110 @@
+// The memory plan of a model on a device: bytes of every buffer family the runtime allocates
+// (the same shapes transformer.ts, decoder.ts, optimizer.ts and lm-head.ts create, rounded to
+// the pool's buckets), so `acpo doctor` can print it and `acpo train` can refuse a run that
+// cannot fit before it starts.
+import { bucketBytes } from "../gpu.js";
+import type { ModelConfig } from "./config.js";
+import { parameterSpecs } from "./layout.js";
+import { logitsChunkBudget, logitsChunkRows } from "./lm-head.js";
+
+export interface DeviceLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+}
+
+export interface MemoryRow {
+  item: string;
+  bytes: number;
+  /** The largest single buffer of the item (checked against the binding limit). */
+  largest: number;
+  note: string;
+}
+
+export interface MemoryPlan {
+  rows: MemoryRow[];
+  total: number;
+  /** Reasons the run cannot fit (empty when it fits). */
+  problems: string[];
+}
+
+export interface RunShape {
+  /** Sequences per training minibatch (B) and their padded length (T). */
+  trainB: number;
+  trainT: number;
+  /** Rows sampled at once (prompts x group) and the KV cache length (prompt + max_tokens). */
+  sampleRows: number;
+  sampleT: number;
+  /** A frozen reference policy is held (a stage with `reference`). */
+  reference: boolean;
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const buf = (elements: number) => bucketBytes(elements * 4);
+
+/** Bytes of the parameters (each tensor its own buffer). */
+export function weightBuffers(c: ModelConfig): number[] {
+  return parameterSpecs(c).map((s) => buf(s.shape.reduce((a, b) => a * b, 1)));
+}
+
+/** Forward activations of one (B, T) batch (Transformer.activations), one entry per buffer. */
+export function activationBuffers(c: ModelConfig, B: number, T: number): number[] {
+  const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
+  const layer = [N * C, N * C, N, N * q, N * kv, N * kv, B * c.numHeads * T * T, N * q, N * C, N * C, N, N * F, N * F, N * F];
+  const out: number[] = [];
+  for (let l = 0; l < c.numLayers; l++) out.push(...layer.map(buf));
+  out.push(buf(N), buf(N), buf(N * C), buf(N * C), buf(N));
+  return out;
+}
+
+/** Backward scratch of one (B, T) batch (Transformer.scratch). */
+export function backwardBuffers(c: ModelConfig, B: number, T: number): number[] {
+  const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
+  return [N * C, N * C, N * C, N * F, N * F, N * F, N * q, N * q, N * kv, N * kv, B * c.numHeads * T * T, N * C].map(buf);
+}
+
+/** The KV cache of `rows` sequences of up to T positions (decoder.ts KVCache). */
+export function kvCacheBuffers(c: ModelConfig, rows: number, T: number): number[] {
+  return Array.from({ length: 2 * c.numLayers }, () => buf(rows * c.numKvHeads * T * c.headDim));
+}
+
+/** The plan of a training run of `shape` on a device with `limits`. */
+export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape, budget = logitsChunkBudget()): MemoryPlan {
+  const V = c.vocabSize;
+  const w = weightBuffers(c);
+  const N = shape.trainB * shape.trainT;
+  const rows: MemoryRow[] = [];
+  const add = (item: string, bufs: number[], note: string) => rows.push({ item, bytes: sum(bufs), largest: Math.max(0, ...bufs), note });
+  const problems: string[] = [];
+  add("weights", w, `${parameterSpecs(c).length} tensors, fp32`);
+  add("gradients", w, "fp32, one per weight");
+  add("optimizer state", [...w, ...w], "AdamW m and v, fp32");
+  if (shape.reference) add("reference policy", w, "frozen copy of the weights");
+  add("activations (train)", [...activationBuffers(c, shape.trainB, shape.trainT), ...backwardBuffers(c, shape.trainB, shape.trainT)], `B ${shape.trainB} x T ${shape.trainT}, forward + backward scratch`);
+  add("KV cache (sampling)", kvCacheBuffers(c, shape.sampleRows, shape.sampleT), `${shape.sampleRows} rows x ${shape.sampleT} positions`);
+  let R = 0;
+  try {
+    R = logitsChunkRows(limits, V, Math.max(N, shape.sampleRows), budget);
+    add("logits chunks", [buf(R * V), buf(R * V)], `${R} rows x vocab ${V} (logits + dlogits); N x V would be ${N * V * 4} bytes`);
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  for (const r of rows) {
+    if (r.largest > limits.maxStorageBufferBindingSize) {
+      problems.push(`${r.item}: one buffer of ${r.largest} bytes exceeds maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize})`);
+    }
+  }
+  return { rows, total: sum(rows.map((r) => r.bytes)), problems };
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+
+/** The plan as a text table against the device's limits. */
+export function formatPlan(p: MemoryPlan, limits: DeviceLimits, deviceName: string): string {
+  const lines = [`memory plan on ${deviceName} (maxStorageBufferBindingSize ${mib(limits.maxStorageBufferBindingSize)}, maxBufferSize ${mib(limits.maxBufferSize)}):`];
+  lines.push(`  ${"item".padEnd(22)} ${"total".padStart(12)} ${"largest buffer".padStart(15)}  note`);
+  for (const r of p.rows) lines.push(`  ${r.item.padEnd(22)} ${mib(r.bytes).padStart(12)} ${mib(r.largest).padStart(15)}  ${r.note}`);
+  lines.push(`  ${"total".padEnd(22)} ${mib(p.total).padStart(12)}`);
+  if (p.problems.length === 0) lines.push("fits: every buffer is within the device's binding limit");
+  else for (const x of p.problems) lines.push(`does not fit: ${x}`);
+  return lines.join("\n");
+}

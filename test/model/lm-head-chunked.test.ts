@@ -1,0 +1,119 @@
+// The LM head streamed in row chunks (runtime/model/lm-head.ts): results equal the whole-matrix
+// path where both fit, a 151,936-token vocabulary scores 2,048 tokens, and the buffers live at
+// the peak stay bounded as N grows (gpu.memory, the pool's accounting).
+import { describe, expect, it } from "vitest";
+import { bucketBytes, type Gpu } from "../../runtime/gpu.js";
+import { activationBuffers } from "../../runtime/model/memory.js";
+import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
+import { LmHeadStream, logitsChunkRows, rowChunks } from "../../runtime/model/lm-head.js";
+import { scoreRows } from "../../runtime/model/policy.js";
+import { initWeights } from "../../runtime/model/presets.js";
+import { Transformer } from "../../runtime/model/transformer.js";
+import { GpuWeights } from "../../runtime/model/weights.js";
+import { logprobsEntropyForward } from "../../runtime/ops/logprobs-entropy.js";
+import { testGpu } from "../helpers/gpu.js";
+import { expectClose, randInts } from "../helpers/numeric.js";
+
+export function qwen2Config(V: number, hidden = 32, maxPos = 2048, tie = false): ModelConfig {
+  return parseConfig({
+    architectures: ["Qwen2ForCausalLM"], vocab_size: V, hidden_size: hidden, intermediate_size: 48, num_hidden_layers: 2,
+    num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 10000,
+    max_position_embeddings: maxPos, tie_word_embeddings: tie, initializer_range: 0.5,
+  });
+}
+
+/** Upload (B, T) ids, positions and next-token targets of random sequences. */
+function batch(gpu: Gpu, B: number, T: number, V: number, seed: number) {
+  const ids = randInts(B * T, seed, V), targets = randInts(B * T, seed + 1, V);
+  const pos = Uint32Array.from({ length: B * T }, (_, i) => i % T);
+  return { ids: gpu.upload(ids), pos: gpu.upload(pos), targets: gpu.upload(targets), hostIds: ids, hostTargets: targets };
+}
+
+/** logp and H of every row through the chunked head with a budget of `budget` bytes. */
+async function chunkedScore(gpu: Gpu, model: Transformer, b: ReturnType<typeof batch>, B: number, T: number, budget?: number) {
+  const N = B * T;
+  const hidden = model.forwardHidden(b.ids, b.pos, B, T);
+  const logp = gpu.empty([N], "logp"), H = gpu.empty([N], "H");
+  const head = new LmHeadStream(gpu, model, N, budget);
+  const R = head.R;
+  scoreRows(gpu, head, hidden, b.targets, logp, H);
+  const out = { logp: await gpu.read(logp), H: await gpu.read(H), R };
+  gpu.release(logp, H);
+  return out;
+}
+
+describe("chunk sizes", () => {
+  it("fit half the binding limit and the budget, at least one row, at most N", () => {
+    const lim = { maxStorageBufferBindingSize: 134217728, maxBufferSize: 2 ** 31 };
+    // 64 MiB / (4 * 151936) = 110 rows; half the 128 MiB binding is also 64 MiB.
+    expect(logitsChunkRows(lim, 151936, 2048)).toBe(110);
+    expect(logitsChunkRows(lim, 151936, 2048, 2 ** 40)).toBe(110);
+    expect(logitsChunkRows(lim, 151936, 2048, 1)).toBe(1);
+    expect(logitsChunkRows(lim, 29, 5)).toBe(5);
+    expect(() => logitsChunkRows({ maxStorageBufferBindingSize: 1000, maxBufferSize: 1000 }, 200, 4)).toThrow(
+      "one row of logits (vocab_size 200: 800 bytes) exceeds half this device's maxStorageBufferBindingSize (1000)",
+    );
+    expect(rowChunks(10, 4)).toEqual([{ r0: 0, rows: 4 }, { r0: 4, rows: 4 }, { r0: 8, rows: 2 }]);
+  });
+});
+
+describe("chunked LM head scoring", () => {
+  it("equals the whole-logits path on a small vocabulary (7-row chunks over 3 x 11 rows)", async () => {
+    const gpu = await testGpu();
+    const c = qwen2Config(301, 32, 64);
+    const model = new Transformer(gpu, new GpuWeights(gpu, c, initWeights(c, 5)));
+    const B = 3, T = 11, N = B * T, V = c.vocabSize;
+    const b = batch(gpu, B, T, V, 9);
+    const whole = model.forward(b.ids, b.pos, B, T);
+    const logp = gpu.empty([N]), lse = gpu.empty([N]), H = gpu.empty([N]);
+    logprobsEntropyForward(gpu, logp, lse, H, whole, b.targets, { N, V });
+    const refLogp = await gpu.read(logp), refH = await gpu.read(H);
+    const got = await chunkedScore(gpu, model, b, B, T, 7 * 4 * V);
+    expect(got.R).toBe(7);
+    expectClose(got.logp, refLogp, 1e-6, 1e-6, "logp");
+    expectClose(got.H, refH, 1e-6, 1e-6, "entropy");
+    model.release();
+  });
+
+  it("scores 2,048 tokens of a 151,936-token vocabulary; a 16-token prefix equals the whole-logits path; peak memory stays bounded", async () => {
+    const gpu = await testGpu();
+    const c = qwen2Config(151936);
+    const V = c.vocabSize;
+    const model = new Transformer(gpu, new GpuWeights(gpu, c, initWeights(c, 11)));
+    const peakFor = async (B: number, T: number) => {
+      const b = batch(gpu, B, T, V, 21);
+      gpu.resetPeak();
+      const before = gpu.memory.live;
+      const r = await chunkedScore(gpu, model, b, B, T);
+      const peak = gpu.memory.peakLive - before;
+      model.release();
+      gpu.release(b.ids, b.pos, b.targets);
+      return { r, peak, b };
+    };
+    const small = await peakFor(1, 512);
+    const big = await peakFor(4, 512);
+    expect(big.r.R).toBe(110);
+    expect(big.r.logp.every(Number.isFinite) && big.r.H.every(Number.isFinite)).toBe(true);
+    // Entropy of a near-uniform random head is close to log V; never above it.
+    for (const h of big.r.H) expect(h).toBeLessThanOrEqual(Math.log(V) + 1e-3);
+    // The whole (2048, V) logits would take 1.24 GB. The peak is the forward activations
+    // (memory.ts, the same shapes), one (110, V) logits chunk and per-row vectors (< 1 MiB).
+    const chunk = bucketBytes(110 * 4 * V);
+    const acts = (B: number) => activationBuffers(c, B, 512).reduce((a, x) => a + x, 0);
+    console.log(`peak live bytes scoring N=512: ${small.peak}, N=2048: ${big.peak} (logits chunk ${chunk}, activations ${acts(1)} / ${acts(4)})`);
+    for (const [r, B] of [[small, 1], [big, 4]] as const) {
+      expect(r.peak).toBeGreaterThanOrEqual(chunk + acts(B));
+      expect(r.peak).toBeLessThan(chunk + acts(B) + 2 ** 20);
+    }
+    // The first 16 tokens of row 0 scored alone, through the whole-logits path (16 x V fits).
+    const T0 = 16;
+    const ids0 = gpu.upload(big.b.hostIds.slice(0, T0)), pos0 = gpu.upload(Uint32Array.from({ length: T0 }, (_, i) => i));
+    const tg0 = gpu.upload(big.b.hostTargets.slice(0, T0));
+    const whole = model.forward(ids0, pos0, 1, T0);
+    const logp = gpu.empty([T0]), lse = gpu.empty([T0]), H = gpu.empty([T0]);
+    logprobsEntropyForward(gpu, logp, lse, H, whole, tg0, { N: T0, V });
+    expectClose(big.r.logp.subarray(0, T0), await gpu.read(logp), 1e-5, 1e-5, "logp prefix");
+    expectClose(big.r.H.subarray(0, T0), await gpu.read(H), 1e-5, 1e-5, "entropy prefix");
+    model.release();
+  }, 600_000);
+});
