@@ -180,13 +180,21 @@ export type Sampling =
 
 export type Aggregate = "token_mean" | "seq_mean_token_mean" | "seq_mean_token_sum" | "token_sum_norm";
 
+/**
+ * The policy loss (spec/algorithms.md): ppo_clip (PPO / GRPO / DAPO / GSPO), cispo (MiniMax-M1:
+ * the clipped importance weight, stop-gradient, times A times logp) or gmpo (geometric mean
+ * of token ratios per response, clipped in log space).
+ */
+export type LossKind = "ppo_clip" | "cispo" | "gmpo";
+
 export interface Loss {
-  kind: "ppo_clip";
+  kind: LossKind;
+  /** ppo_clip, cispo: the ratio's bounds 1 - eps_low, 1 + eps_high; gmpo: the log ratio's, -eps_low, eps_high. */
   epsLow: number;
   epsHigh: number;
-  /** Dual-clip constant c (> 1) bounding the loss for negative advantages; null: off. */
+  /** Dual-clip constant c (> 1) bounding the loss for negative advantages; null: off (always off outside ppo_clip). */
   dualClip: number | null;
-  /** token: per-token ratio (PPO/GRPO); sequence: length-normalised sequence ratio (GSPO). */
+  /** token: per-token ratio (PPO/GRPO); sequence: length-normalised sequence ratio (GSPO); token outside ppo_clip. */
   ratio: "token" | "sequence";
   entropyBonus: number;
   aggregate: Aggregate;

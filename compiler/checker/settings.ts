@@ -185,11 +185,22 @@ export function decodeAttribution(ctx: SettingsCtx, s: A.Setting): P.Attribution
   return r.ok ? { measure, judge } : undefined;
 }
 
+const AGGREGATES = ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "token_sum_norm"] as const;
+
+/** Settings each loss accepts (the LSP's table lists the same). */
+export const LOSS_KEYS = {
+  ppo_clip: ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "aggregate", "norm_constant"],
+  cispo: ["eps_low", "eps_high", "entropy_bonus", "aggregate", "norm_constant"],
+  gmpo: ["eps_low", "eps_high", "entropy_bonus", "aggregate"],
+} as const;
+
 export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
-  const kind = kindOf(ctx, s, ["ppo_clip"] as const);
+  const kind = kindOf(ctx, s, ["ppo_clip", "cispo", "gmpo"] as const);
   if (!kind) return undefined;
-  const r = reader(ctx, "loss ppo_clip", s, ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "aggregate", "norm_constant"]);
-  const aggregate = r.word("aggregate", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "token_sum_norm"] as const);
+  const r = reader(ctx, `loss ${kind}`, s, LOSS_KEYS[kind]);
+  // GMPO's objective is a mean over responses of each response's geometric-mean term
+  // (paper eq. and verl's geo_mean: torch.mean over sequences): only one aggregation means that.
+  const aggregate = kind === "gmpo" ? gmpoAggregate(ctx, r) : r.word("aggregate", AGGREGATES);
   let normConstant: number | null = null;
   if (aggregate === "token_sum_norm") normConstant = r.num("norm_constant", { above: 0 });
   else if (r.has("norm_constant")) {
@@ -198,15 +209,36 @@ export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
   }
   const out: P.Loss = {
     kind,
-    epsLow: r.num("eps_low", { min: 0, below: 1 }),
+    epsLow: lossEpsLow(kind, r),
     epsHigh: r.num("eps_high", { min: 0 }),
-    dualClip: r.has("dual_clip") ? r.num("dual_clip", { above: 1 }) : null,
-    ratio: r.word("ratio", ["token", "sequence"] as const, "token"),
+    dualClip: kind === "ppo_clip" && r.has("dual_clip") ? r.num("dual_clip", { above: 1 }) : null,
+    ratio: kind === "ppo_clip" ? r.word("ratio", ["token", "sequence"] as const, "token") : "token",
     entropyBonus: r.num("entropy_bonus", { default: 0 }),
     aggregate,
     normConstant,
   };
   return r.ok ? out : undefined;
+}
+
+/**
+ * eps_low by loss: PPO's ratio bound 1 - eps_low must stay positive (required, in [0, 1));
+ * CISPO's defaults to 1, no lower bound on the importance weight (MiniMax-M1: "we did not
+ * impose a lower bound ... by setting eps_low^IS to a large value"), and may exceed 1;
+ * GMPO's is a log-space bound -eps_low (required, >= 0; the paper's is 0.4).
+ */
+function lossEpsLow(kind: P.LossKind, r: BlockReader): number {
+  if (kind === "ppo_clip") return r.num("eps_low", { min: 0, below: 1 });
+  if (kind === "cispo") return r.num("eps_low", { min: 0, default: 1 });
+  return r.num("eps_low", { min: 0 });
+}
+
+function gmpoAggregate(ctx: SettingsCtx, r: BlockReader): P.Aggregate {
+  const a = r.word("aggregate", AGGREGATES, "seq_mean_token_mean");
+  if (a !== "seq_mean_token_mean" && r.has("aggregate")) {
+    ctx.diags.error("E0402", `\`loss gmpo\` averages each response's geometric-mean term over the responses; \`aggregate ${a}\` would weigh them differently`, r.get("aggregate")!.value!.span, "write `aggregate seq_mean_token_mean` or leave it out");
+    r.fail();
+  }
+  return "seq_mean_token_mean";
 }
 
 export function decodeEval(ctx: SettingsCtx, s: A.Setting, rollout: P.Rollout | undefined): P.Eval | undefined {

@@ -6,8 +6,10 @@
 //   A  = detach(advantage),  w = detach(token_weight)       (stop-gradient, as in PPO)
 //   log ρ = logp - old_logp  (ratio token)
 //         | sum(m (logp - old_logp) over seq) / max(sum(m over seq), 1)   (ratio sequence, GSPO)
-//   u  = -min(ρ A, clip(ρ, 1 - eps_low, 1 + eps_high) A)
+//   u  = -min(ρ A, clip(ρ, 1 - eps_low, 1 + eps_high) A)             (loss ppo_clip)
 //   dual clip c:  u = A < 0 ? min(u, -c A) : u
+//   u  = -detach(clip(ρ, 1 - eps_low, 1 + eps_high)) A logp            (loss cispo)
+//   u  = -mean(A over seq) exp(mean(clipped log ρ over seq))           (loss gmpo; see gmpo())
 //   ℓ  = w · u + kl - entropy_bonus · H          (the weight scales both branches of the dual clip)
 //   contribution = m ? a · ℓ : 0, with a the aggregation weight:
 //     token_mean 1/N · seq_mean_token_mean 1/(M n_i) · seq_mean_token_sum 1/M · token_sum_norm 1/(M c)
@@ -21,7 +23,7 @@
 // token's share of the KL term in the loss (m ? a · kl : 0), which sums to the KL term.
 import type { NameExpr } from "../ast.js";
 import type { Level } from "../levels.js";
-import type { Pipeline, Stage } from "../pipeline.js";
+import type { Loss, Pipeline, Stage } from "../pipeline.js";
 import { gradient } from "./grad.js";
 import { Graph } from "./graph.js";
 import { Lowering, type Named } from "./lower.js";
@@ -85,20 +87,8 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
 
   // A constant mask (the default `true`) still needs one element per token to be counted.
   const mNum = g.node(m).op === "const" ? g.binary("mul", g.ones("token"), g.toNum(m)) : g.toNum(m);
-  const logRatioTok = g.binary("sub", logp, g.input("old_logp"));
-  const logRatio = loss.ratio === "sequence" ? tok(sequenceLogRatio(g, logRatioTok, m, mNum)) : logRatioTok;
-  const rho = g.unary("exp", logRatio);
-  const lo = g.const(1 - loss.epsLow);
-  const hi = g.const(1 + loss.epsHigh);
-  const surr = g.binary("min", g.binary("mul", rho, A), g.binary("mul", g.binary("min", g.binary("max", rho, lo), hi), A));
-  let unweighted = g.unary("neg", surr);
-  const negA = g.binary("lt", A, g.const(0));
-  let dual = g.const(0, "bool");
-  if (loss.dualClip !== null) {
-    const bound = g.unary("neg", g.binary("mul", g.const(loss.dualClip), A));
-    dual = g.binary("and", negA, g.binary("lt", bound, unweighted));
-    unweighted = g.select(negA, g.binary("min", unweighted, bound), unweighted);
-  }
+  const sur = SURROGATES[loss.kind](g, loss, { logp, old: g.input("old_logp"), A, m, mNum });
+  const unweighted = sur.u;
   const pg = g.binary("mul", w, unweighted);
   const kl = stage.kl ? tok(low.expr(stage.kl)) : g.const(0);
   let ell = g.binary("add", pg, kl);
@@ -129,10 +119,10 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
     advantage: A,
     weight: w,
     mask: m,
-    ratio: rho,
-    clipLow: g.binary("and", g.binary("lt", rho, lo), negA),
-    clipHigh: g.binary("and", g.binary("gt", rho, hi), g.binary("gt", A, g.const(0))),
-    dual,
+    ratio: sur.ratio,
+    clipLow: sur.clipLow,
+    clipHigh: sur.clipHigh,
+    dual: sur.dual,
     kl: tok(kl),
     klEstimate: klEstimate(g, low, stage),
     klLoss: g.select(m, g.binary("mul", tok(agg), tok(kl)), g.const(0)),
@@ -159,6 +149,106 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
       position: reads.has("position"),
       rand: reads.has("rand"),
     },
+  };
+}
+
+/** What a surrogate reads: token-level nodes (A and the mask already detached). */
+interface SurrogateIn { logp: number; old: number; A: number; m: number; mNum: number }
+
+/** A loss's per-token surrogate u (before the token weight) and its diagnostics. */
+interface Surrogate {
+  u: number;
+  /** The ratio the loss uses, reported as `ratio` (per token, or the response's sequence ratio). */
+  ratio: number;
+  clipLow: number;
+  clipHigh: number;
+  dual: number;
+}
+
+const SURROGATES: Record<Loss["kind"], (g: Graph, loss: Loss, x: SurrogateIn) => Surrogate> = {
+  ppo_clip: ppoClip,
+  cispo,
+  gmpo,
+};
+
+/**
+ * PPO-clip: u = -min(ρ A, clip(ρ, 1 - eps_low, 1 + eps_high) A), with the dual clip
+ * u = A < 0 ? min(u, -c A) : u. ρ is the token ratio or GSPO's sequence ratio.
+ */
+function ppoClip(g: Graph, loss: Loss, { logp, old, A, m, mNum }: SurrogateIn): Surrogate {
+  const tok = (x: number) => g.bcast(x, "token");
+  const logRatioTok = g.binary("sub", logp, old);
+  const logRatio = loss.ratio === "sequence" ? tok(sequenceLogRatio(g, logRatioTok, m, mNum)) : logRatioTok;
+  const rho = g.unary("exp", logRatio);
+  const lo = g.const(1 - loss.epsLow);
+  const hi = g.const(1 + loss.epsHigh);
+  const surr = g.binary("min", g.binary("mul", rho, A), g.binary("mul", g.binary("min", g.binary("max", rho, lo), hi), A));
+  let u = g.unary("neg", surr);
+  const negA = g.binary("lt", A, g.const(0));
+  let dual = g.const(0, "bool");
+  if (loss.dualClip !== null) {
+    const bound = g.unary("neg", g.binary("mul", g.const(loss.dualClip), A));
+    dual = g.binary("and", negA, g.binary("lt", bound, u));
+    u = g.select(negA, g.binary("min", u, bound), u);
+  }
+  return {
+    u,
+    ratio: rho,
+    clipLow: g.binary("and", g.binary("lt", rho, lo), negA),
+    clipHigh: g.binary("and", g.binary("gt", rho, hi), g.binary("gt", A, g.const(0))),
+    dual,
+  };
+}
+
+/**
+ * CISPO (MiniMax-M1, arXiv 2506.13585, eqs. 4-5; verl's `cispo` loss): the importance
+ * weight is clipped and detached, and the gradient flows through logp alone, so no token
+ * loses its gradient: u = -sg(clip(ρ, 1 - eps_low, 1 + eps_high)) · A · logp. The clip
+ * fractions count tokens whose weight was capped at each bound, whatever A's sign (the
+ * weight scales positive and negative advantages alike).
+ */
+function cispo(g: Graph, loss: Loss, { logp, old, A }: SurrogateIn): Surrogate {
+  const rho = g.unary("exp", g.binary("sub", logp, old));
+  const lo = g.const(1 - loss.epsLow);
+  const hi = g.const(1 + loss.epsHigh);
+  const weight = g.detach(g.binary("min", g.binary("max", rho, lo), hi));
+  return {
+    u: g.unary("neg", g.binary("mul", g.binary("mul", weight, A), logp)),
+    ratio: rho,
+    clipLow: g.binary("lt", rho, lo),
+    clipHigh: g.binary("gt", rho, hi),
+    dual: g.const(0, "bool"),
+  };
+}
+
+/**
+ * GMPO (Zhao et al., arXiv 2507.20673; verl's `geo_mean` loss): each token's log ratio is
+ * clipped in log space on the side that bounds the objective, c = min(x, eps_high) for A > 0,
+ * max(x, -eps_low) for A < 0, 0 for A = 0 (sgn(A) · min(sgn(A) x, sgn(A) clamp(x))), the
+ * response's ratio is their geometric mean s_i = exp(Σ_m c / n_i), and every token of the
+ * response carries its objective u = -Ā_i s_i, Ā_i the mean advantage over its tokens in the
+ * loss (n_i of them, counted as at least 1). Averaged per response and then over responses
+ * (seq_mean_token_mean, the only aggregation the checker accepts), this is verl's
+ * torch.mean(-Ā s). The clip fractions count tokens whose clipped side is taken.
+ */
+function gmpo(g: Graph, loss: Loss, { logp, old, A, m, mNum }: SurrogateIn): Surrogate {
+  const tok = (x: number) => g.bcast(x, "token");
+  const x = g.binary("sub", logp, old);
+  const hi = g.const(loss.epsHigh);
+  const lo = g.const(-loss.epsLow);
+  const posA = g.binary("gt", A, g.const(0));
+  const negA = g.binary("lt", A, g.const(0));
+  const c = g.select(posA, g.binary("min", x, hi), g.select(negA, g.binary("max", x, lo), g.const(0)));
+  const n = g.binary("max", g.reduce("sum", mNum, "sequence"), g.const(1));
+  const inLoss = (v: number) => g.reduce("sum", g.select(m, v, g.const(0)), "sequence");
+  const s = g.unary("exp", g.binary("div", inLoss(c), n));
+  const meanA = g.binary("div", inLoss(A), n);
+  return {
+    u: tok(g.unary("neg", g.binary("mul", meanA, s))),
+    ratio: tok(s),
+    clipLow: g.binary("and", negA, g.binary("lt", x, lo)),
+    clipHigh: g.binary("and", posA, g.binary("gt", x, hi)),
+    dual: g.const(0, "bool"),
   };
 }
 

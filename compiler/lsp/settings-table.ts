@@ -24,6 +24,8 @@ export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   "attribution loglik": ["judge"],
   "attribution perplexity": ["judge"],
   "loss ppo_clip": ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "aggregate", "norm_constant"],
+  "loss cispo": ["eps_low", "eps_high", "entropy_bonus", "aggregate", "norm_constant"],
+  "loss gmpo": ["eps_low", "eps_high", "entropy_bonus", "aggregate"],
   eval: ["every", "split", "problems", "samples", "temperature", "top_p", "max_tokens", "metrics"],
   stage: ["reference", "kl", "token_weight", "token_mask", "sample"],
   "sample all": [],
@@ -37,7 +39,7 @@ export const SETTING_KINDS: Readonly<Record<string, readonly string[]>> = {
   optimizer: ["adamw", "sgd"],
   segment: ["entropy", "newline", "fixed"],
   attribution: ["loglik", "perplexity"],
-  loss: ["ppo_clip"],
+  loss: ["ppo_clip", "cispo", "gmpo"],
   sample: ["all", "dynamic", "curriculum"],
 };
 
