@@ -17,12 +17,10 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureDir, outputErrorMessage } from "../../runtime/fs-errors.js";
-import type { Gpu } from "../../runtime/gpu.js";
 import { kernelSource, type Kernel } from "../../runtime/kernel.js";
 import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../index.js";
 import { BODY_MARKER } from "../codegen/common.js";
 import { generateStage, type StageKernels } from "../codegen/index.js";
-import { StageRunner } from "../codegen/runner.js";
 import { DEFAULT_SCHEDULE, type Schedule } from "../codegen/schedule.js";
 import { lowerStage, type StageProgram } from "../ir/stage.js";
 import { type Artifact, type ExprProgram, lowerStagePrograms, type StagePrograms } from "./artifact.js";
@@ -214,11 +212,4 @@ function paramValues(p: Pipeline, used: Record<string, number>): Record<string, 
     if (q) out[name] = q.value;
   }
   return out;
-}
-
-/** The object the training loop drives for one stage (see compiler/codegen/runner.ts). */
-export function stageRunner(gpu: Gpu, plan: Plan, stage: string): StageRunner {
-  const sk = plan.stages.get(stage);
-  if (!sk) throw new PlanError(`${plan.dir}: no stage '${stage}' (stages: ${[...plan.stages.keys()].join(", ")})`);
-  return new StageRunner(gpu, sk);
 }
