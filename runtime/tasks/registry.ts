@@ -2,6 +2,7 @@
 import { ArithTask, readArithOptions } from "./arith.js";
 import { CountdownTask, readCountdownOptions } from "./countdown.js";
 import { JsonlTask } from "./jsonl.js";
+import { ParquetTask } from "./parquet.js";
 import { TaskSpecError, type Problem, type Task } from "./types.js";
 
 export interface TaskSpec {
@@ -19,6 +20,7 @@ const BUILDERS: Record<string, (options: Readonly<Record<string, unknown>>, ctx:
   countdown: (o) => new CountdownTask(readCountdownOptions(o)),
   arith: (o) => new ArithTask(readArithOptions(o)),
   jsonl: (o, ctx) => new JsonlTask(o, ctx.baseDir),
+  parquet: (o, ctx) => new ParquetTask(o, ctx.baseDir),
 };
 
 /** Names taskFromSpec accepts. */
