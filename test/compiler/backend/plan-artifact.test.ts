@@ -1,7 +1,8 @@
 // The plan folder is the compiled artifact: plan.json holds the resolved pipeline and each
 // stage's `until` / `priority` programs next to its kernels, so a folder without
 // pipeline.acpo (or the source) loads into what `acpo train` compiles in memory.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -77,4 +78,27 @@ describe("the plan folder as the compiled artifact", () => {
     expect(evaluateProgram(until, batch(bound - 1), env)[0]).toBe(0);
     expect(evaluateProgram(until, batch(bound), env)[0]).toBe(1);
   });
+
+  it("acpo run trains from a plan folder whose pipeline.acpo and source are gone", () => {
+    const base = mkdtempSync(join(tmpdir(), "acpo-artifact-run-"));
+    // examples/grpo.acpo made small: two prompts of four responses, a three-problem eval.
+    const source = join(base, "small.acpo");
+    writeFileSync(source, readFileSync(resolve("examples/grpo.acpo"), "utf8")
+      .replace('model "../models/countdown-tiny"', `model "${resolve("models/countdown-tiny")}"`)
+      .replace(/rollout \s*\{[^}]*\}/, "rollout { prompts 2  group 4  temperature 1.0  max_tokens 16 }")
+      .replace(/eval \{[^}]*\}/, "eval { every 100  problems 3  samples 2  max_tokens 16  metrics [acc@2] }"));
+    const plan = join(base, "plan");
+    const acpo = (...args: string[]) => spawnSync(process.execPath, ["cli/acpo.js", ...args], { encoding: "utf8" });
+    expect(acpo("compile", source, "-o", plan).status).toBe(0);
+    rmSync(join(plan, "pipeline.acpo"));
+    rmSync(source);
+    const out = join(base, "run");
+    const r = acpo("run", plan, "--steps", "1", "--out", out, "--quiet");
+    expect(r.stderr.replace(/Warning:[^\n]*\n/g, "")).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`run ${out}: 1 steps`);
+    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; stage: string });
+    expect(metrics.map((m) => [m.step, m.stage])).toEqual([[1, "train"]]);
+    expect(existsSync(join(out, "checkpoint-1"))).toBe(true);
+  }, 300_000);
 });
