@@ -78,7 +78,7 @@ export async function collectRollouts(
     if (s.kind === "curriculum") {
       const priorities = { ...(o.state.priorities ?? {}) };
       if (!o.priority) throw new Error(`stage '${stage.name}' samples by curriculum but no compiled priority was given`);
-      for (const g of o.priority.evaluate(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
+      for (const g of o.priority.ofGroups(r.trajectories, o.counters)) priorities[g.problemId] = g.priority;
       state = { ...o.state, priorities };
     }
     return { trajectories: r.trajectories, generated: r.trajectories, cache: r.cache, cacheRows: r.trajectories.map((_, i) => i), seconds: r.seconds, state, rounds: 1, sampling: null };

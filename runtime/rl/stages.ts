@@ -1,13 +1,14 @@
-// The staged schedule: which stage runs, its compiled loss kernels (from the compiled
-// artifact: the loop compiles nothing itself), and the frozen reference policies stages
-// compare against (the initial policy, or the policy as it was at the end of a named stage).
+// The stage chain (stages linked by `next`): which stage runs, its compiled loss kernels
+// (from the compiled artifact: the loop compiles nothing itself), and the frozen reference
+// policies stages compare against (the initial policy, or the policy as it was at the end
+// of a named stage). Not called a schedule: that word is the codegen's and the LR's.
 import type { Pipeline, Stage } from "../../compiler/index.js";
 import { type Artifact, StageRunner } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import { Transformer } from "../model/transformer.js";
 import { GpuWeights } from "../model/weights.js";
 
-export class StageSchedule {
+export class StageChain {
   private readonly runners = new Map<string, StageRunner>();
   /** Frozen policies by key: "initial" or a stage name. */
   private readonly frozen = new Map<string, Transformer>();

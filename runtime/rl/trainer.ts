@@ -30,7 +30,7 @@ import { segmentRules } from "./rollout.js";
 import { RunDir, type Resumed } from "./run-dir.js";
 import { type RunSettings, SettingsError, checkGivenCounts, freshSettings, resumeSettings } from "./run-resume.js";
 import { pickSamples, sampleLine } from "./run-dir-samples.js";
-import { StageSchedule } from "./stages.js";
+import { StageChain } from "./stages.js";
 import { taskFromPipeline } from "./task-of.js";
 import type { EvalRecord, StepMetrics, Trajectory } from "./types.js";
 import { CurriculumPriority, StageCondition } from "./until.js";
@@ -203,7 +203,7 @@ class TrainingRun {
     private readonly task: Task,
     private readonly policy: Policy,
     private readonly optimizer: AdamWOptimizer,
-    private readonly stages: StageSchedule,
+    private readonly stages: StageChain,
     private readonly lrSchedule: LrSchedule,
     private readonly run: RunDir,
   ) {
@@ -231,7 +231,7 @@ class TrainingRun {
     });
     // One path for both commands: `acpo train` compiles here, `acpo run` loaded the compiled plan.
     const artifact = o.plan ?? compileArtifact(pipeline);
-    const stages = new StageSchedule(gpu, artifact);
+    const stages = new StageChain(gpu, artifact);
     await stages.compile();
     if (totalSteps === null && opt.schedule !== "constant") {
       throw new TrainError(`the ${opt.schedule} learning-rate schedule needs a step count: pass --steps N (the stages end on conditions, not step counts)`);

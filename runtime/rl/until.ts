@@ -173,7 +173,7 @@ export class CurriculumPriority {
   }
 
   /** Priorities of the groups in `trajs`, in increasing group id. */
-  evaluate(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): GroupPriority[] {
+  ofGroups(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): GroupPriority[] {
     const tb = trajectoryBatch(trajs, counters, cur);
     const v = this.expr.run(tb);
     return tb.groupIds.map((g, i) => ({

@@ -141,7 +141,7 @@ describe("curriculum priorities", () => {
     const p = pipeline("  stage a until steps >= 5 { kl 0  sample curriculum { priority accuracy * (1 - accuracy)  unseen 0.5 } }");
     const cp = priority(p, p.stages[0]!);
     expect(cp.unseen).toBe(0.5);
-    const got = cp.evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    const got = cp.ofGroups(BATCH, { steps: 0, totalSteps: 0 });
     expect(got.map((g) => [g.group, g.problemId])).toEqual([[2, "q2"], [5, "q5"]]);
     expect(got[0]!.priority).toBeCloseTo((1 / 3) * (2 / 3), 15);
     expect(got[1]!.priority).toBeCloseTo(0.75 * 0.25, 15);
@@ -151,10 +151,10 @@ describe("curriculum priorities", () => {
     const p = pipeline(
       "  stage a until steps >= 5 { kl 0  sample curriculum { priority 1 - mean(H over group) } }\n  stage b until steps >= 5 { kl 0  sample curriculum { priority std(r over batch) } }",
     );
-    const a = priority(p, p.stages[0]!).evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    const a = priority(p, p.stages[0]!).ofGroups(BATCH, { steps: 0, totalSteps: 0 });
     expect(a[0]!.priority).toBeCloseTo(1 - 0.3, 12); // group 2: 15 tokens of 0.2, 0.3, 0.4
     expect(a[1]!.priority).toBeCloseTo(1 - 5.5 / 10, 12); // group 5: 0.1..1.0
-    const b = priority(p, p.stages[1]!).evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    const b = priority(p, p.stages[1]!).ofGroups(BATCH, { steps: 0, totalSteps: 0 });
     const r = BATCH.map((t) => t.verdict.reward);
     const mu = r.reduce((x, v) => x + v, 0) / r.length;
     const sd = Math.sqrt(r.reduce((x, v) => x + (v - mu) ** 2, 0) / r.length);
@@ -170,7 +170,7 @@ describe("conditions and priorities as the loop uses them", () => {
     const cond = condition(p, st);
     expect(cond.holds(BATCH, { steps: 1, totalSteps: 1 }, { seed: 3 })).toBe(false);
     expect(cond.holds(BATCH, { steps: 2, totalSteps: 2 }, { seed: 3 })).toBe(true); // 25 uniforms average near 0.5
-    const pri = priority(p, st).evaluate(BATCH, { steps: 0, totalSteps: 0 });
+    const pri = priority(p, st).ofGroups(BATCH, { steps: 0, totalSteps: 0 });
     expect(pri.map((g) => [g.group, g.priority])).toEqual([[2, 1 - 1 / 3], [5, 0.25]]);
   });
 });
