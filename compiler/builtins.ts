@@ -54,7 +54,9 @@ export interface FunctionSig {
   arity?: number;
   /** True when `f(x over L, ...)` is a reduction. */
   reduction: boolean;
-  /** Extra scalar arguments a reduction takes after `x over L` (quantile's q, std's ddof). */
+  /** True for the scans (cumsum, suffix_sum): `f(x over seq)` keeps x's level (a value per token or step). */
+  scan?: boolean;
+  /** Extra scalar arguments a reduction takes after `x over L` (quantile's q, std's ddof, a scan's gamma). */
   extra?: { name: string; required: boolean; min: number; max: number; integer?: boolean };
   /** Argument and result types. */
   argType: ValueType;
@@ -86,6 +88,20 @@ export const FUNCTIONS: Readonly<Record<string, FunctionSig>> = {
     argType: "num",
     extra: { name: "q", required: true, min: 0, max: 1 },
     doc: "quantile(x over L, q): the q-quantile, linear interpolation between order statistics",
+  },
+  cumsum: {
+    reduction: true,
+    scan: true,
+    argType: "num",
+    extra: { name: "gamma", required: false, min: 0, max: 1 },
+    doc: "cumsum(x over seq[, gamma]): running sum along the response, y_t = sum over k <= t of gamma^(t-k) x_k (gamma 1 by default); x per token or step",
+  },
+  suffix_sum: {
+    reduction: true,
+    scan: true,
+    argType: "num",
+    extra: { name: "gamma", required: false, min: 0, max: 1 },
+    doc: "suffix_sum(x over seq[, gamma]): sum from here to the response's end (reward-to-go), y_t = sum over k >= t of gamma^(k-t) x_k; x per token or step",
   },
   frac: { reduction: true, argType: "bool", doc: "frac(c over L): fraction of the unit's elements where the condition c holds" },
 };

@@ -238,6 +238,10 @@ export class ExprChecker {
       }
     }
     if (over) return this.reduction(e, f, over, ctx, scope, uses);
+    if (f.scan) {
+      this.diags.error("E0208", `\`${e.callee}\` runs along a response and needs \`over seq\`: ${e.callee}(x over seq)`, e.span, `e.g. ${e.callee}(r_t over seq, 0.99)`);
+      return undefined;
+    }
     if (f.arity === undefined) {
       this.diags.error("E0208", `\`${e.callee}\` is a reduction and needs a level: ${e.callee}(x over group|seq|step|batch)`, e.span, `e.g. ${e.callee}(r over group)`);
       return undefined;
@@ -277,8 +281,16 @@ export class ExprChecker {
       this.diags.error("E0205", `\`${e.callee}\` takes ${shape}, found ${e.args.length} argument${e.args.length === 1 ? "" : "s"}`, e.span);
       return undefined;
     }
+    if (f.scan && target !== "sequence") {
+      this.diags.error("E0208", `\`${e.callee}\` runs along a response: write ${e.callee}(x over seq)`, over.span);
+      return undefined;
+    }
     const x = this.check(e.args[0]!.value, ctx, scope, uses);
     if (!x || !this.expectType(e.args[0]!.value, x, f.argType, `\`${e.callee}\``)) return undefined;
+    if (f.scan && !isFinerThan(x.level, target)) {
+      this.diags.error("E0208", `\`${e.callee}\` runs along a response's tokens or steps, but its argument is a ${x.level}-level value`, e.args[0]!.value.span, "give it a token or step value, e.g. a sequence value at the last token: if position == length - 1 then r else 0");
+      return undefined;
+    }
     if (!isFinerThan(x.level, target)) {
       this.diags.error(
         "E0208",
@@ -304,7 +316,7 @@ export class ExprChecker {
         return undefined;
       }
     }
-    return { level: target, type: "num" };
+    return { level: f.scan ? x.level : target, type: "num" };
   }
 
   private userCall(e: A.CallExpr, fn: A.FnDecl, ctx: Context, scope: Map<string, Binding> | undefined, uses: Map<string, A.Span>): Typed | undefined {

@@ -84,6 +84,8 @@ export function emitCone(ctx: EmitContext, roots: number[], done: Map<number, st
     const n = ctx.nodes[id]!;
     const off = ctx.stats.get(id);
     if ((off && n.level !== "token") || !("args" in n) || n.op === "reduce") return [];
+    // A scan evaluates its argument inside its own loop (scanLines); only the discount is outside.
+    if (n.op === "scan") return [n.args[1]];
     return n.args;
   };
   // Post-order with an explicit stack, arguments in order, so a chain of 10,000 `+` costs no
@@ -146,6 +148,10 @@ export function emitCone(ctx: EmitContext, roots: number[], done: Map<number, st
           break;
         case "reduce":
           throw new Error(`codegen: reduction %${id} is not materialized before its use`);
+        case "scan":
+          lines.push(...scanLines(ctx, n, visit(n.args[1])));
+          expr = `acc${id}`;
+          break;
       }
     }
     if (alias) {
@@ -158,6 +164,38 @@ export function emitCone(ctx: EmitContext, roots: number[], done: Map<number, st
   };
   for (const r of roots) visit(r);
   return { lines, names: done };
+}
+
+/**
+ * A scan at the current element: a loop over the slots of the element's response (tokens or
+ * steps), in order up to the element (prefix) or from the last slot down to it (suffix),
+ * folding acc = gamma * acc + x at valid slots. x is evaluated at each slot by its own cone in
+ * an inner block (`e` and the unit indices shadowed there), reading the current policy from
+ * the `pol` buffer (analyzeStage then asks for the prepass), since registers hold only the
+ * element's own row. A response has at most T slots, so the cost is O(T) per element.
+ */
+function scanLines(ctx: EmitContext, n: Extract<Node, { op: "scan" }>, gamma: string): string[] {
+  const id = n.id;
+  const x = ctx.nodes[n.args[0]]!;
+  const inner = emitCone({ ...ctx, level: n.level, policy: "buffer" }, [x.id]);
+  const tok = n.level === "token";
+  const per = tok ? "u.T" : "u.S";
+  const cur = tok ? "i_token" : "i_step";
+  const valid = tok ? "tstep[k] >= 0" : "stpin[3u * k + 1u] > 0.0";
+  const loop = n.fn === "prefix" ? `for (var k = lo${id}; k <= cur${id}; k++) {` : `for (var j = lo${id} + ${per}; j > cur${id}; j--) {
+  let k = j - 1u;`;
+  return [
+    `var acc${id}: f32 = 0.0;`,
+    `let cur${id} = ${cur};`,
+    `let lo${id} = i_seq * ${per};`,
+    loop,
+    `  if (${valid}) {`,
+    "    let e = k;",
+    ...[...indexPrelude(n.level), ...inner.lines].map((l) => `    ${l}`),
+    `    acc${id} = ${gamma} * acc${id} + ${asF32(ctx.nodes, x.id, inner.names.get(x.id)!)};`,
+    "  }",
+    "}",
+  ];
 }
 
 /** A node's value as f32 for storage (bools as 0/1). */

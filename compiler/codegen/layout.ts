@@ -128,6 +128,8 @@ export function analyzeStage(prog: StageProgram): StageLayout {
       const n = nodes[x]!;
       return n.op === "input" && (n.name === "logp" || n.name === "H");
     });
-  const needsPolicy = reduces.some((id) => readsPolicy([...argsOf(nodes[id]!)])) || readsPolicy(valueList);
+  // A scan evaluates its argument at other tokens of the response, from the `pol` buffer.
+  const scans = [...cone(nodes, [...tokenRoots, ...valueList, ...reported])].filter((id) => nodes[id]!.op === "scan");
+  const needsPolicy = reduces.some((id) => readsPolicy([...argsOf(nodes[id]!)])) || readsPolicy(valueList) || scans.some((id) => readsPolicy([...argsOf(nodes[id]!)]));
   return { phases: phases.filter((p) => p && p.length > 0), values: valueList.map((id) => ({ node: id, level: nodes[id]!.level })), needsPolicy };
 }

@@ -113,6 +113,8 @@ function evalNode(n: Node, nodes: readonly Node[], vals: Float64Array[], b: Batc
     }
     case "reduce":
       return reduce(n, nodes[n.args[0]]!.level, vals, b);
+    case "scan":
+      return scan(n, vals, b);
   }
 }
 
@@ -169,6 +171,27 @@ function reduce(n: Extract<Node, { op: "reduce" }>, from: Level, vals: Float64Ar
   }
   const q = n.args[1] === undefined ? 0 : vals[n.args[1]]![0]!;
   return Float64Array.from(units, (xs) => reduceValues(n.fn, xs, n.ddof, q));
+}
+
+/**
+ * A discounted prefix or suffix sum along each response: the recurrence acc = gamma * acc + x
+ * over the response's valid elements in order (prefix) or in reverse (suffix). An invalid
+ * element holds the running value (never observed).
+ */
+function scan(n: Extract<Node, { op: "scan" }>, vals: Float64Array[], b: Batch): Float64Array {
+  const x = vals[n.args[0]]!;
+  const gamma = vals[n.args[1]]![0]!;
+  const per = n.level === "token" ? b.T : b.S;
+  const out = new Float64Array(b.B * per);
+  for (let i = 0; i < b.B; i++) {
+    let acc = 0;
+    for (let j = 0; j < per; j++) {
+      const e = i * per + (n.fn === "prefix" ? j : per - 1 - j);
+      if (isValid(b, n.level, e)) acc = gamma * acc + (x.length === 1 ? x[0]! : x[e]!);
+      out[e] = acc;
+    }
+  }
+  return out;
 }
 
 export function reduceValues(fn: string, xs: number[], ddof: number, q: number): number {

@@ -76,6 +76,12 @@ export const RULES: Record<Node["op"], Rule> = {
     const x = n.args[0];
     return [[x, g.reduce("sum", adj, g.node(x).level)]];
   },
+  scan: (g, n, adj) => {
+    if (n.op !== "scan") return [];
+    // y_t = sum_{k<=t} gamma^(t-k) x_k  =>  dL/dx_k = sum_{t>=k} gamma^(t-k) adj_t: the other scan.
+    const [x, gamma] = n.args;
+    return [[x, g.scan(n.fn === "prefix" ? "suffix" : "prefix", g.bcast(adj, n.level), gamma)]];
+  },
   reduce: (g, n, adj) => {
     if (n.op !== "reduce") return [];
     const x = n.args[0];

@@ -2,7 +2,7 @@
 // little constant folding (const op const, x + 0, x * 1). Both the lowering of the AST and
 // the derivative rules build through this one class, so equal subexpressions are one node.
 import { finer, isFinerThan, rank, type Level } from "../levels.js";
-import { INPUTS, type BinaryFn, type InputName, type Node, type ReduceFn, type UnaryFn, type VType } from "./ops.js";
+import { INPUTS, type BinaryFn, type InputName, type Node, type ReduceFn, type ScanFn, type UnaryFn, type VType } from "./ops.js";
 
 const BOOL_RESULT = new Set<BinaryFn>(["lt", "le", "gt", "ge", "eq", "ne", "and", "or"]);
 
@@ -103,6 +103,14 @@ export class Graph {
       return this.add({ op: "reduce", fn, ddof: 0, args: [x, q], level, type: "num" }, `r:${fn}:${level}:${x}:${q}`);
     }
     return this.add({ op: "reduce", fn, ddof, args: [x], level, type: "num" }, `r:${fn}:${level}:${x}:${ddof}`);
+  }
+
+  /** A discounted prefix or suffix sum of the token- or step-level `x` along each response; `gamma` is a scalar node. */
+  scan(fn: ScanFn, x: number, gamma: number): number {
+    const n = this.node(x);
+    if (n.level !== "token" && n.level !== "step") throw new Error(`IR: a scan runs along a response's tokens or steps, got a ${n.level}-level value`);
+    if (rank(this.node(gamma).level) > rank("scalar")) throw new Error("IR: a scan's discount must be a scalar");
+    return this.add({ op: "scan", fn, args: [x, gamma], level: n.level, type: "num" }, `sc:${fn}:${x}:${gamma}`);
   }
 
   detach(x: number): number {

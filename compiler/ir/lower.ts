@@ -169,6 +169,13 @@ export class Lowering {
         return g.reduce("quantile", x, level, { q: g.const(0.5) });
       case "quantile":
         return g.reduce("quantile", x, level, { q: extra! });
+      case "cumsum":
+      case "suffix_sum": {
+        // The checker's level of x (token or step): folding may have made the node coarser.
+        const lvl = e.args[0]!.value.level as Level;
+        const xs = g.node(x).op === "const" ? g.binary("mul", g.ones(lvl), x) : g.bcast(x, lvl);
+        return g.scan(e.callee === "cumsum" ? "prefix" : "suffix", xs, extra ?? g.const(1));
+      }
       default:
         throw new Error(`IR: no lowering for reduction ${e.callee}`);
     }

@@ -74,6 +74,12 @@ export const REDUCE = {
 } as const;
 export type ReduceFn = keyof typeof REDUCE;
 
+export const SCAN = {
+  prefix: "discounted cumulative sum along each response: y_t = sum over valid k <= t of gamma^(t-k) x_k (cumsum)",
+  suffix: "discounted suffix sum along each response: y_t = sum over valid k >= t of gamma^(k-t) x_k (reward-to-go)",
+} as const;
+export type ScanFn = keyof typeof SCAN;
+
 /**
  * One IR node. `args` are node ids (always smaller than the node's own id: the node list
  * is in topological order). `pdep`: depends on the current policy (logp or H) without a
@@ -89,6 +95,10 @@ export type Node = { id: number; level: Level; type: VType; pdep: boolean } & (
   | { op: "bcast"; args: [number] } //                   a coarser value repeated at each element of `level` it contains
   | { op: "reduce"; fn: ReduceFn; ddof: number; args: [number] | [number, number] } // x over each unit of `level`
   | { op: "detach"; args: [number] } //                  x, with zero derivative (stop-gradient)
+  // A scan along each response (unit: the sequence) of a token- or step-level x, at x's level;
+  // args[1] is the discount gamma, a scalar. The exponent counts valid elements only (response
+  // tokens, used steps); values at invalid elements are computed but never observed.
+  | { op: "scan"; fn: ScanFn; args: [number, number] }
 );
 
 export type NodeOf<K extends Node["op"]> = Extract<Node, { op: K }>;
@@ -109,6 +119,7 @@ export function showNode(n: Node): string {
     case "unary":
     case "binary": return `${head} ${n.fn}(${a})`;
     case "reduce": return `${head} reduce.${n.fn}${n.fn === "std" ? `[ddof=${n.ddof}]` : ""}(${a})`;
+    case "scan": return `${head} scan.${n.fn}(${a})`;
     default: return `${head} ${n.op}(${a})`;
   }
 }

@@ -120,6 +120,22 @@ class Layout:
             valid = torch.ones(self.shape(frm), dtype=torch.bool, device=self.device).reshape(-1)
         return unit, valid, count
 
+    def scan(self, x, level, gamma, reverse):
+        """Discounted prefix (or, reversed, suffix) sum along each response: SCAN in ops.ts.
+
+        acc = gamma * acc + x over the response's valid elements in order; a loop over the
+        token (or step) slots, so autograd differentiates the recurrence itself.
+        """
+        x = self.only_valid(x.expand(self.shape(level)), level)
+        valid = self.tok_valid if level == "token" else self.step_valid
+        cols = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
+        acc = torch.zeros(x.shape[0], dtype=self.dtype, device=self.device)
+        out = [None] * x.shape[1]
+        for c in cols:
+            acc = torch.where(valid[:, c], gamma * acc + x[:, c], acc)
+            out[c] = acc
+        return self.only_valid(torch.stack(out, 1), level)
+
     def reduce(self, fn, x, frm, to, ddof=0, q=None):
         """fn(x over each unit of `to`): see REDUCE in compiler/ir/ops.ts."""
         unit, valid, count = self.units(frm, to)

@@ -125,6 +125,7 @@ function statement(n: Node, nodes: readonly Node[]): string {
       const extra = n.fn === "quantile" ? `, q=${v(n.args[1]!)}` : n.fn === "std" ? `, ddof=${n.ddof}` : "";
       return `${lhs} = L.reduce(${pyString(n.fn)}, ${v(n.args[0])}, ${from}, ${pyString(n.level)}${extra})${shape}`;
     }
+    case "scan": return `${lhs} = L.scan(${v(n.args[0])}, ${pyString(n.level)}, ${v(n.args[1])}, reverse=${n.fn === "suffix" ? "True" : "False"})${shape}`;
   }
 }
 
