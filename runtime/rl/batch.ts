@@ -6,6 +6,7 @@
 import { packSequences, packSteps } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
+import { stepC, stepMeans, stepStarts } from "./run-dir-samples.js";
 import type { Trajectory } from "./types.js";
 
 export interface GpuBatch {
@@ -19,7 +20,7 @@ export interface GpuBatch {
   targets: Tensor; // (B*T) u32 the token each slot scores
   pos: Tensor; // (B*T) u32 positions
   tstep: Tensor; // (B*T) i32 step index of the target token, -1 outside the response
-  seq: Tensor; // (B, 4) r, correct, length, group
+  seq: Tensor; // (B, 5) r, correct, length, group, format
   steps: Tensor; // (B*S, 3) C, length, mean rollout entropy
   /** Rollout log-probs of the targets (B*T), 0 outside the response. */
   rolloutLogp: Float32Array;
@@ -28,25 +29,33 @@ export interface GpuBatch {
   release(): void;
 }
 
-/** Per-step token lengths and mean rollout entropies of one trajectory (one step without segmentation). */
-export function stepStats(t: Trajectory): { starts: number[]; lengths: number[]; entropy: number[] } {
+/**
+ * One trajectory's step table, derived once for every view of the step's batch (the GPU
+ * tensors here, the interpreter's batch in until.ts; samples.jsonl lines use the same
+ * stepStarts): step k is response tokens [starts[k], starts[k] + lengths[k]). A response
+ * without segmentation is one step; an empty response has one step of length 0, whose
+ * entropy is 0. C holds the attribution scores, 0 for the steps attribution does not score.
+ */
+export interface StepTable {
+  starts: number[];
+  lengths: number[];
+  /** Mean rollout entropy of each step (0 for an empty step). */
+  entropy: number[];
+  C: number[];
+}
+
+export function stepTable(t: Trajectory): StepTable {
   const L = t.responseIds.length;
-  const starts = t.segmentation ? t.segmentation.boundaries.slice(0, -1) : [0];
-  if (starts.length === 0) starts.push(0);
-  const ends = [...starts.slice(1), L];
-  const lengths = starts.map((s, k) => ends[k]! - s);
-  const entropy = starts.map((s, k) => {
-    let sum = 0;
-    for (let i = s; i < ends[k]!; i++) sum += t.entropies[i]!;
-    return lengths[k]! > 0 ? sum / lengths[k]! : 0;
-  });
-  return { starts, lengths, entropy };
+  const starts = stepStarts(t);
+  const lengths = starts.map((s, k) => (k + 1 < starts.length ? starts[k + 1]! : L) - s);
+  const entropy = stepMeans(t.entropies, starts, L).map((m, k) => (lengths[k]! > 0 ? m : 0));
+  return { starts, lengths, entropy, C: stepC(t, starts.length) ?? starts.map(() => 0) };
 }
 
 export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
   const B = trajs.length;
   const T = Math.max(...trajs.map((t) => t.promptIds.length + t.responseIds.length)) - 1;
-  const stats = trajs.map(stepStats);
+  const stats = trajs.map(stepTable);
   const S = Math.max(1, ...stats.map((s) => s.starts.length));
   // Group ids as 0..NG-1 in order of first appearance.
   const groupIndex = new Map<number, number>();
@@ -73,7 +82,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
       rolloutLogp[slot] = tr.oldLogp[i]!;
     }
     st.starts.forEach((_, k) => {
-      C[b * S + k] = tr.C[k] ?? 0;
+      C[b * S + k] = st.C[k]!;
       stepLen[b * S + k] = st.lengths[k]!;
       stepEnt[b * S + k] = st.entropy[k]!;
     });
@@ -82,13 +91,14 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
   const seq = packSequences(
     trajs.map((t) => t.verdict.reward), trajs.map((t) => (t.verdict.correct ? 1 : 0)),
     trajs.map((t) => t.responseIds.length), trajs.map((t) => groupIndex.get(t.group)!),
+    trajs.map((t) => (t.verdict.answer !== null ? 1 : 0)), // `format`: the verifier found a complete answer
   );
   const tensors = {
     inputs: gpu.upload(inputs, [B * T], "batch inputs"),
     targets: gpu.upload(targets, [B * T], "batch targets"),
     pos: gpu.upload(pos, [B * T], "batch positions"),
     tstep: gpu.upload(tstep, [B * T], "batch tstep"),
-    seq: gpu.upload(seq, [B, 4], "batch seq"),
+    seq: gpu.upload(seq, [B, 5], "batch seq"),
     steps: gpu.upload(packSteps(C, stepLen, stepEnt), [B * S, 3], "batch steps"),
   };
   return { B, T, S, NG: groupIndex.size, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };

@@ -12,7 +12,7 @@
 // `total_steps` = completed in the whole run.
 import { type Batch, evaluateProgram, type ExprProgram } from "../../compiler/plan/artifact.js";
 import type { Stage } from "../../compiler/index.js";
-import { stepC, stepMeans, stepStarts } from "./run-dir-samples.js";
+import { stepTable } from "./batch.js";
 import type { Trajectory } from "./types.js";
 
 export interface Counters {
@@ -54,15 +54,16 @@ function perToken(name: string, arrays: readonly ArrayLike<number>[] | undefined
 
 /**
  * The interpreter's batch for one optimizer step: rewards, correctness, lengths, group ids,
- * step boundaries, C per step (0 for unscored steps), per-token entropies as H, counters.
+ * the step table (stepTable in batch.ts, which the GPU batch reads too: step lengths, C
+ * with 0 for unscored steps, mean rollout entropies), per-token entropies as H, counters.
  */
 export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): TrajectoryBatch {
   const groupIds = [...new Set(trajs.map((t) => t.group))].sort((a, b) => a - b);
   const gIndex = new Map(groupIds.map((g, i) => [g, i]));
-  const starts = trajs.map(stepStarts);
+  const tables = trajs.map(stepTable);
   const B = trajs.length;
   const T = Math.max(1, ...trajs.map((t) => t.responseIds.length));
-  const S = Math.max(1, ...starts.map((s) => s.length));
+  const S = Math.max(1, ...tables.map((s) => s.starts.length));
   const N = B * T;
   const logpOf = perToken("logp", cur.logp, trajs, (t) => t.oldLogp);
   const entOf = perToken("entropy", cur.entropy, trajs, (t) => t.entropies);
@@ -72,6 +73,7 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
     group: Int32Array.from(trajs, (t) => gIndex.get(t.group)!),
     reward: Float64Array.from(trajs, (t) => t.verdict.reward),
     correct: Float64Array.from(trajs, (t) => (t.verdict.correct ? 1 : 0)),
+    format: Float64Array.from(trajs, (t) => (t.verdict.answer !== null ? 1 : 0)),
     length: Float64Array.from(trajs, (t) => t.responseIds.length),
     stepIdx: new Int32Array(N).fill(-1),
     ids: new Int32Array(N),
@@ -91,7 +93,8 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
   };
   trajs.forEach((t, i) => {
     const L = t.responseIds.length;
-    const st = starts[i]!;
+    const tab = tables[i]!;
+    const st = tab.starts;
     const lp = logpOf(i), ent = entOf(i), ref = refOf?.(i);
     let s = 0;
     for (let k = 0; k < L; k++) {
@@ -105,13 +108,11 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
       if (ref) b.refLogp![n] = ref[k]!;
     }
     if (L === 0) return; // no tokens: its single step slot stays empty (length 0)
-    const C = stepC(t, st.length);
-    const means = stepMeans(t.entropies, st, L);
-    st.forEach((start, k) => {
+    st.forEach((_, k) => {
       const j = i * S + k;
-      b.stepLength[j] = (k + 1 < st.length ? st[k + 1]! : L) - start;
-      b.C[j] = C ? C[k]! : 0;
-      b.stepEntropy[j] = means[k]!;
+      b.stepLength[j] = tab.lengths[k]!;
+      b.C[j] = tab.C[k]!;
+      b.stepEntropy[j] = tab.entropy[k]!;
     });
   });
   return { batch: b, groupIds, logp: b.logp!, H: b.H! };

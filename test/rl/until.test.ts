@@ -10,6 +10,7 @@ import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
 import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
 import type { Trajectory } from "../../runtime/rl/types.js";
 import { lowerStagePrograms, paramValues } from "../../compiler/plan/artifact.js";
+import { stepTable } from "../../runtime/rl/batch.js";
 import { CurriculumPriority, StageCondition, trajectoryBatch } from "../../runtime/rl/until.js";
 
 function pipeline(items: string, opts: { segment?: boolean } = {}): Pipeline {
@@ -198,5 +199,23 @@ describe("the step's batch", () => {
   it("rejects per-token arrays that do not match the responses", () => {
     expect(() => trajectoryBatch(BATCH, { steps: 0, totalSteps: 0 }, { entropy: [[1]] })).toThrow(/1 entropy arrays for 7 trajectories/);
     expect(() => trajectoryBatch(BATCH.slice(0, 1), { steps: 0, totalSteps: 0 }, { logp: [[1]] })).toThrow(/trajectory 0 has 3 tokens but 1 logp values/);
+  });
+
+  it("derives each response's step table once, for the GPU batch and the interpreter's alike", () => {
+    // Steps [0, 2), [2, 5), [5, 6); attribution scored the first two.
+    const t = traj(1, [0.1, 0.3, 0.2, 0.4, 0.6, 0.9], 1, { starts: [0, 2, 5], C: [0.5, -0.25] });
+    const tab = stepTable(t);
+    expect(tab.starts).toEqual([0, 2, 5]);
+    expect(tab.lengths).toEqual([2, 3, 1]);
+    expect(tab.entropy.map((h) => Number(h.toFixed(12)))).toEqual([0.2, 0.4, 0.9]);
+    expect(tab.C).toEqual([0.5, -0.25, 0]);
+    const b = trajectoryBatch([t], { steps: 0, totalSteps: 0 }).batch;
+    expect(Array.from(b.stepLength)).toEqual(tab.lengths);
+    expect(Array.from(b.C)).toEqual(tab.C);
+    expect(Array.from(b.stepEntropy)).toEqual(tab.entropy);
+    // Without segmentation one step; an empty response one step of length 0 and entropy 0.
+    expect(stepTable(traj(1, [0.5, 0.7], 0))).toEqual({ starts: [0], lengths: [2], entropy: [0.6], C: [0] });
+    expect(stepTable({ ...traj(1, [], 0), segmentation: { boundaries: [0], answer: null, reasoningSteps: 0 } })).toEqual({ starts: [0], lengths: [0], entropy: [0], C: [0] });
+    expect(() => stepTable(traj(1, [0.1, 0.2], 0, { C: [1, 2] }))).toThrow(/trajectory has 2 attribution scores but 1 steps/);
   });
 });
