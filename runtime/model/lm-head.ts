@@ -7,6 +7,8 @@
 // R = rows per chunk, whatever N is.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
+import { scaleGrads } from "../ops/gradnorm.js";
+import { rowGrad, rowStats } from "../ops/rowstats.js";
 import type { Transformer } from "./transformer.js";
 
 /** Default bytes one chunk's logits may take (ACPO_LOGITS_CHUNK_MB overrides). */
@@ -53,6 +55,7 @@ export class LmHeadStream {
   readonly out: Tensor; // (R, V) logits of the chunk
   private dx: Tensor | null = null; // (R, C)
   private dl: Tensor | null = null; // (R, V)
+  private dWT: Tensor | null = null; // (C, V) head weight gradient, transposed
 
   constructor(
     private readonly gpu: Gpu,
@@ -83,17 +86,27 @@ export class LmHeadStream {
 
   /**
    * Backward of the chunk last passed to `logits`: dhidden rows r0..r0+rows (N, C) =
-   * dlogits @ W_head, and dW_head += dlogits^T x (weights.grads).
+   * dlogits @ W_head, and dW_head^T += x^T dlogits, summed in a (C, V) buffer that
+   * `finish` adds to weights.grads.
    */
   backward(dhidden: Tensor, dlogits: Tensor, r0: number, rows: number): void {
     const C = this.model.config.hiddenSize;
     this.dx ??= this.gpu.empty([this.R, C], "head dx chunk");
-    this.model.headBackward(this.dx, false, dlogits, this.x, rows);
+    this.dWT ??= this.gpu.zeros([C, this.model.config.vocabSize], "head dW^T");
+    this.model.headBackwardT(this.dx, dlogits, this.x, rows, this.dWT);
     this.gpu.copy(dhidden, this.dx, rows * C, 0, r0 * C);
   }
 
+  /** Add the head weight gradient summed by `backward` to weights.grads (once, after the last chunk). */
+  finish(): void {
+    if (!this.dWT) return;
+    this.model.addHeadGradT(this.dWT);
+    this.gpu.release(this.dWT);
+    this.dWT = null;
+  }
+
   release(): void {
-    this.gpu.release(this.x, this.out, this.dx, this.dl);
+    this.gpu.release(this.x, this.out, this.dx, this.dl, this.dWT);
   }
 }
 
@@ -105,4 +118,80 @@ export function copyRowsOut(gpu: Gpu, dst: Tensor, src: Tensor, r0: number, rows
 /** Copy `rows` elements of a per-row (N) tensor from `src` at r0 to chunk-local `dst`. */
 export function copyRowsIn(gpu: Gpu, dst: Tensor, src: Tensor, r0: number, rows: number): void {
   gpu.copy(dst, src, rows, r0, 0);
+}
+
+export interface RowStatsOut {
+  logp: Tensor | null; // (N) log p of targets
+  lse?: Tensor | null; // (N) logsumexp of the (tempered) row
+  H?: Tensor | null; // (N) entropy
+  /** Rows are softmax(logits / temperature) (default 1). */
+  temperature?: number;
+}
+
+/** Multiply a chunk by 1/temperature, the f32 product the sampler and loss kernels use. */
+function temper(gpu: Gpu, t: Tensor, inv: Tensor | null): void {
+  if (inv) scaleGrads(gpu, [t], inv);
+}
+
+function inverseTemperature(gpu: Gpu, temperature = 1): Tensor | null {
+  if (!(temperature > 0 && Number.isFinite(temperature))) throw new Error(`temperature must be a positive number, got ${temperature}`);
+  return temperature === 1 ? null : gpu.upload(Float32Array.of(1 / temperature), [1], "inverse temperature");
+}
+
+/**
+ * Per-row log p of `targets` (N, u32), logsumexp and entropy of softmax(head(hidden) / T),
+ * a chunk of rows at a time. The N x V logits never exist at once.
+ */
+export function headRowStats(gpu: Gpu, head: LmHeadStream, hidden: Tensor, targets: Tensor | null, o: RowStatsOut): void {
+  const R = head.R, V = head.model.config.vocabSize;
+  const inv = inverseTemperature(gpu, o.temperature);
+  const chunk = (t: Tensor | null | undefined, label: string, dtype: "f32" | "u32" = "f32") => (t ? gpu.empty([R], label, dtype) : null);
+  const ids = chunk(o.logp ? targets : null, "chunk targets", "u32"), lp = chunk(o.logp, "chunk logp"), lse = chunk(o.lse, "chunk lse"), h = chunk(o.H, "chunk entropy");
+  for (const { r0, rows } of head.chunks) {
+    const logits = head.logits(hidden, r0, rows);
+    temper(gpu, logits, inv);
+    if (ids) copyRowsIn(gpu, ids, targets!, r0, rows);
+    rowStats(gpu, lp, lse, h, logits, ids, rows, V);
+    if (lp) copyRowsOut(gpu, o.logp!, lp, r0, rows);
+    if (lse) copyRowsOut(gpu, o.lse!, lse, r0, rows);
+    if (h) copyRowsOut(gpu, o.H!, h, r0, rows);
+  }
+  gpu.release(ids, lp, lse, h, inv);
+}
+
+export interface RowGradIn {
+  dlogp: Tensor | null; // (N) d loss / d log p(target), with targets
+  dH: Tensor | null; // (N) d loss / d H, with H
+  lse: Tensor; // (N) from headRowStats at the same temperature
+  H: Tensor | null; // (N)
+  temperature?: number;
+}
+
+/**
+ * Backward through the rows and the LM head, a chunk at a time: for each chunk, logits ->
+ * dlogits = dlogp (onehot - p) + dH (-p (log p + H)) (times 1/T for the tempering) ->
+ * dhidden rows (N, C) and dW_head (+=, weights.grads). The caller then runs
+ * model.backwardHidden(dhidden).
+ */
+export function headRowGrad(gpu: Gpu, head: LmHeadStream, hidden: Tensor, dhidden: Tensor, targets: Tensor | null, g: RowGradIn): void {
+  const R = head.R, V = head.model.config.vocabSize;
+  const inv = inverseTemperature(gpu, g.temperature);
+  const chunk = (t: Tensor | null, label: string, dtype: "f32" | "u32" = "f32") => (t ? gpu.empty([R], label, dtype) : null);
+  const ids = chunk(g.dlogp ? targets : null, "chunk targets", "u32"), dlogp = chunk(g.dlogp, "chunk dlogp"), dH = chunk(g.dH, "chunk dH");
+  const lse = gpu.empty([R], "chunk lse"), H = chunk(g.dH ? g.H : null, "chunk entropy");
+  const dl = head.dlogits();
+  for (const { r0, rows } of head.chunks) {
+    const logits = head.logits(hidden, r0, rows);
+    temper(gpu, logits, inv);
+    if (ids) copyRowsIn(gpu, ids, targets!, r0, rows);
+    if (dlogp) copyRowsIn(gpu, dlogp, g.dlogp!, r0, rows);
+    if (dH) copyRowsIn(gpu, dH, g.dH!, r0, rows);
+    if (H) copyRowsIn(gpu, H, g.H!, r0, rows);
+    copyRowsIn(gpu, lse, g.lse, r0, rows);
+    rowGrad(gpu, dl, dlogp, dH, logits, ids, lse, H, rows, V, false);
+    temper(gpu, dl, inv); // z = logits / T: d/dlogits = (1/T) d/dz
+    head.backward(dhidden, dl, r0, rows);
+  }
+  head.finish();
+  gpu.release(ids, dlogp, dH, lse, H, inv);
 }

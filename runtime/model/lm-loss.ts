@@ -2,7 +2,7 @@
 // log p(target), its gradient with respect to the logits, and the model's backward.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
-import { logprobsBackward, logprobsForward } from "../ops/logprobs.js";
+import { headRowGrad, headRowStats, LmHeadStream } from "./lm-head.js";
 import type { Transformer } from "./transformer.js";
 
 export interface LmBatch {
@@ -33,8 +33,8 @@ export function lmBatch(seqs: number[][], lossFrom: number[]): LmBatch {
  * weights.grads). Returns the per-position log-probabilities (B*T) and the loss weights
  * so the caller can compute the loss on the CPU after one readback.
  */
-export function lmLossStep(gpu: Gpu, model: Transformer, batch: LmBatch): { logp: Tensor; release: () => void } {
-  const { B, T } = batch, N = B * T, V = model.config.vocabSize;
+export function lmLossStep(gpu: Gpu, model: Transformer, batch: LmBatch, logitsBudget?: number): { logp: Tensor; release: () => void } {
+  const { B, T } = batch, N = B * T;
   const count = batch.mask.reduce((a, b) => a + b, 0);
   if (count === 0) throw new Error("lmLossStep: the batch has no target positions");
   const ids = gpu.upload(batch.ids, [N], "lm ids");
@@ -42,12 +42,16 @@ export function lmLossStep(gpu: Gpu, model: Transformer, batch: LmBatch): { logp
   const pos = gpu.upload(Uint32Array.from({ length: N }, (_, i) => i % T), [N], "lm pos");
   const dlogpHost = Float32Array.from(batch.mask, (m) => -m / count); // d(-mean logp)/d logp
   const dlogp = gpu.upload(dlogpHost, [N], "lm dlogp");
-  const logp = gpu.empty([N], "lm logp"), lse = gpu.empty([N], "lm lse"), dlogits = gpu.empty([N, V], "lm dlogits");
-  const logits = model.forward(ids, pos, B, T);
-  logprobsForward(gpu, logp, lse, logits, targets, { N, V });
-  logprobsBackward(gpu, dlogits, dlogp, logits, targets, lse, { N, V });
-  model.backward(dlogits);
-  return { logp, release: () => gpu.release(ids, targets, pos, dlogp, logp, lse, dlogits) };
+  const logp = gpu.empty([N], "lm logp"), lse = gpu.empty([N], "lm lse");
+  // The LM head a chunk of rows at a time: N x V logits never exist (lm-head.ts).
+  const hidden = model.forwardHidden(ids, pos, B, T);
+  const head = new LmHeadStream(gpu, model, N, logitsBudget);
+  headRowStats(gpu, head, hidden, targets, { logp, lse });
+  const dhidden = model.hiddenGrad();
+  headRowGrad(gpu, head, hidden, dhidden, targets, { dlogp, dH: null, lse, H: null });
+  model.backwardHidden(dhidden);
+  head.release();
+  return { logp, release: () => gpu.release(ids, targets, pos, dlogp, logp, lse) };
 }
 
 /** -mean of logp over the mask. */

@@ -84,7 +84,7 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   let R = 0;
   try {
     R = logitsChunkRows(limits, V, Math.max(N, shape.sampleRows), budget);
-    add("logits chunks", [buf(R * V), buf(R * V)], `${R} rows x vocab ${V} (logits + dlogits); N x V would be ${N * V * 4} bytes`);
+    add("logits chunks", [buf(R * V), buf(R * V), buf(c.hiddenSize * V)], `${R} rows x vocab ${V} (logits + dlogits) + the head gradient transposed; N x V would be ${N * V * 4} bytes`);
   } catch (e) {
     problems.push((e as Error).message);
   }

@@ -2,13 +2,11 @@
 // of token sequences (log-probabilities and entropies of each next token).
 import type { Gpu } from "../gpu.js";
 import { assertIdsInRange } from "../ops/embedding.js";
-import { logprobsEntropyForward } from "../ops/logprobs-entropy.js";
 import { type Checkpoint, loadCheckpoint } from "./checkpoint.js";
 import { CheckpointError } from "./safetensors.js";
 import { TextTokenizer } from "./tokenizer.js";
 import { Transformer } from "./transformer.js";
-import { copyRowsIn, copyRowsOut, LmHeadStream } from "./lm-head.js";
-import type { Tensor } from "../tensor.js";
+import { headRowStats, LmHeadStream } from "./lm-head.js";
 import { GpuWeights } from "./weights.js";
 
 export class Policy {
@@ -61,7 +59,9 @@ export class Policy {
     const tIds = gpu.upload(ids, [N], "score ids"), tPos = gpu.upload(pos, [N], "score pos"), tTargets = gpu.upload(targets, [N], "score targets");
     const hidden = this.model.forwardHidden(tIds, tPos, B, T);
     const logp = gpu.empty([N], "score logp"), H = gpu.empty([N], "score entropy");
-    scoreRows(gpu, new LmHeadStream(gpu, this.model, N), hidden, tTargets, logp, H);
+    const head = new LmHeadStream(gpu, this.model, N);
+    headRowStats(gpu, head, hidden, tTargets, { logp, H });
+    head.release();
     const lp = await gpu.read(logp), ent = await gpu.read(H);
     gpu.release(tIds, tPos, tTargets, logp, H);
     return {
@@ -76,20 +76,3 @@ export class Policy {
   }
 }
 
-/**
- * logp (N) of `targets` (N) and entropy H (N) of every row of the head over `hidden` (N, C),
- * a chunk of rows at a time (the N x V logits never exist at once). Releases `head`.
- */
-export function scoreRows(gpu: Gpu, head: LmHeadStream, hidden: Tensor, targets: Tensor, logp: Tensor, H: Tensor): void {
-  const R = head.R, V = head.model.config.vocabSize;
-  const ids = gpu.empty([R], "chunk targets", "u32"), lp = gpu.empty([R], "chunk logp"), lse = gpu.empty([R], "chunk lse"), h = gpu.empty([R], "chunk entropy");
-  for (const { r0, rows } of head.chunks) {
-    const logits = head.logits(hidden, r0, rows);
-    copyRowsIn(gpu, ids, targets, r0, rows);
-    logprobsEntropyForward(gpu, lp, lse, h, logits, ids, { N: rows, V });
-    copyRowsOut(gpu, logp, lp, r0, rows);
-    copyRowsOut(gpu, H, h, r0, rows);
-  }
-  gpu.release(ids, lp, lse, h);
-  head.release();
-}

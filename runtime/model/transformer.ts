@@ -9,6 +9,7 @@ import { swigluBackward, swigluForward } from "../ops/activations.js";
 import { embeddingBackward, embeddingForward } from "../ops/embedding.js";
 import { matmul } from "../ops/matmul.js";
 import { sumRows } from "../ops/matmul/sum-rows.js";
+import { transposeAccumulate } from "../ops/transpose.js";
 import { accumulate, residualForward } from "../ops/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../ops/rmsnorm.js";
 import { type RopeTables, createRopeTables, ropeBackward, ropeForward } from "../ops/rope.js";
@@ -146,6 +147,23 @@ export class Transformer {
    */
   headBackward(dx: Tensor, addDx: boolean, dlogits: Tensor, x: Tensor, rows: number): void {
     this.linearBackward(dx, addDx, dlogits, x, this.headPrefix, rows, this.config.hiddenSize, this.config.vocabSize);
+  }
+
+  /**
+   * Backward of `headForward` with the weight gradient summed transposed: dx (rows, C) =
+   * dlogits @ W_head, dWT (C, V) += x^T @ dlogits (reads dlogits row by row: the fast layout
+   * for a wide head), bias gradient into weights.grads. `addHeadGradT` adds dWT once.
+   */
+  headBackwardT(dx: Tensor, dlogits: Tensor, x: Tensor, rows: number, dWT: Tensor): void {
+    const C = this.config.hiddenSize, V = this.config.vocabSize, p = this.headPrefix;
+    matmul(this.gpu, dx, dlogits, this.w(`${p}.weight`), { M: rows, N: C, K: V });
+    matmul(this.gpu, dWT, x, dlogits, { M: C, N: V, K: rows, transA: true, beta: 1 });
+    if (this.weights.has(`${p}.bias`)) sumRows(this.gpu, this.weights.grad(`${p}.bias`), dlogits, { M: rows, N: V, accumulate: true });
+  }
+
+  /** weights.grads[head] (V, C) += dWT (C, V) transposed. */
+  addHeadGradT(dWT: Tensor): void {
+    transposeAccumulate(this.gpu, this.weights.grad(`${this.headPrefix}.weight`), dWT, this.config.hiddenSize, this.config.vocabSize);
   }
 
   private get headPrefix(): string {

@@ -4,11 +4,10 @@
 import { minibatchSeed, type StageRunner, type Summary } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
-import { scaleGrads } from "../ops/gradnorm.js";
-import { logprobsForward } from "../ops/logprobs.js";
 import type { AdamWOptimizer } from "../model/optimizer.js";
 import type { Transformer } from "../model/transformer.js";
 import { buildBatch, type GpuBatch } from "./batch.js";
+import { lossHeadChunked, targetLogpChunked } from "./loss-head.js";
 import type { Trajectory } from "./types.js";
 
 export interface UpdateContext {
@@ -59,29 +58,14 @@ export function minibatchesOf(trajs: Trajectory[], m: number): Trajectory[][] {
   });
 }
 
-/** log p of the batch targets under softmax(logits / temperature) of `model`, (B*T) on the GPU. */
-function targetLogp(gpu: Gpu, model: Transformer, b: GpuBatch, temperature: number, label: string): Tensor {
-  const V = model.config.vocabSize, N = b.B * b.T;
-  const logits = model.forward(b.inputs, b.pos, b.B, b.T);
-  if (temperature !== 1) {
-    // The same f32 product logits * (1/T) as the sampler and the loss kernels (u.inv_temp).
-    const inv = gpu.upload(Float32Array.of(1 / temperature), [1], "inverse temperature");
-    scaleGrads(gpu, [logits], inv);
-    gpu.release(inv);
-  }
-  const out = gpu.empty([N], label);
-  logprobsForward(gpu, out, null, logits, b.targets, { N, V });
-  return out;
-}
-
 export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: UpdateOptions): Promise<UpdateResult> {
   const { gpu, model, optimizer, runner } = ctx;
   const V = model.config.vocabSize;
   const groups = minibatchesOf(trajs, o.minibatches);
   const parts = groups.map((t) => buildBatch(gpu, t));
   // Old and reference log-probs come from the policy before this step's updates.
-  const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogp(gpu, model, b, o.temperature, "old logp")));
-  const ref = parts.map((b) => (ctx.reference ? targetLogp(gpu, ctx.reference, b, o.temperature, "ref logp") : null));
+  const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogpChunked(gpu, model, b, o.temperature, "old logp")));
+  const ref = parts.map((b) => (ctx.reference ? targetLogpChunked(gpu, ctx.reference, b, o.temperature, "ref logp") : null));
   let summary: Summary | null = null;
   let gradNorm = NaN, updates = 0, skipped = 0;
   let firstPass: UpdateResult["firstPass"] = null;
@@ -90,13 +74,12 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
       for (let i = 0; i < parts.length; i++) {
         const b = parts[i]!;
         model.weights.zeroGrads();
-        const logits = model.forward(b.inputs, b.pos, b.B, b.T);
-        const out = runner.run({
-          dims: { B: b.B, T: b.T, S: b.S, NG: b.NG, V }, logits, ids: b.targets, tstep: b.tstep,
+        // Forward, loss kernels and backward with the LM head in row chunks (loss-head.ts).
+        const out = lossHeadChunked(gpu, model, runner, b, {
+          dims: { B: b.B, T: b.T, S: b.S, NG: b.NG, V }, ids: b.targets, tstep: b.tstep,
           oldLogp: old[i]!, refLogp: ref[i] ?? undefined, seq: b.seq, steps: b.steps, temperature: o.temperature,
           counters: { ...o.counters, seed: minibatchSeed(o.counters.seed, epoch, i, parts.length) },
         });
-        model.backward(out.dlogits!);
         optimizer.measureNorm();
         const s = await runner.readSummary(out);
         const norm = (await gpu.read(optimizer.lastNorm))[0]!;

@@ -4,23 +4,14 @@
 import { describe, expect, it } from "vitest";
 import { bucketBytes, type Gpu } from "../../runtime/gpu.js";
 import { activationBuffers } from "../../runtime/model/memory.js";
-import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
-import { LmHeadStream, logitsChunkRows, rowChunks } from "../../runtime/model/lm-head.js";
-import { scoreRows } from "../../runtime/model/policy.js";
+import { headRowStats, LmHeadStream, logitsChunkRows, rowChunks } from "../../runtime/model/lm-head.js";
 import { initWeights } from "../../runtime/model/presets.js";
 import { Transformer } from "../../runtime/model/transformer.js";
 import { GpuWeights } from "../../runtime/model/weights.js";
 import { logprobsEntropyForward } from "../../runtime/ops/logprobs-entropy.js";
 import { testGpu } from "../helpers/gpu.js";
+import { qwen2Config } from "../helpers/models.js";
 import { expectClose, randInts } from "../helpers/numeric.js";
-
-export function qwen2Config(V: number, hidden = 32, maxPos = 2048, tie = false): ModelConfig {
-  return parseConfig({
-    architectures: ["Qwen2ForCausalLM"], vocab_size: V, hidden_size: hidden, intermediate_size: 48, num_hidden_layers: 2,
-    num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-6, rope_theta: 10000,
-    max_position_embeddings: maxPos, tie_word_embeddings: tie, initializer_range: 0.5,
-  });
-}
 
 /** Upload (B, T) ids, positions and next-token targets of random sequences. */
 function batch(gpu: Gpu, B: number, T: number, V: number, seed: number) {
@@ -36,7 +27,8 @@ async function chunkedScore(gpu: Gpu, model: Transformer, b: ReturnType<typeof b
   const logp = gpu.empty([N], "logp"), H = gpu.empty([N], "H");
   const head = new LmHeadStream(gpu, model, N, budget);
   const R = head.R;
-  scoreRows(gpu, head, hidden, b.targets, logp, H);
+  headRowStats(gpu, head, hidden, b.targets, { logp, H });
+  head.release();
   const out = { logp: await gpu.read(logp), H: await gpu.read(H), R };
   gpu.release(logp, H);
   return out;
