@@ -5,7 +5,6 @@
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { loadPlan } from "../../compiler/plan/plan.js";
-import { Gpu } from "../../runtime/gpu.js";
 import { type TrainOptions, type TrainResult, train } from "../../runtime/rl/trainer.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
@@ -34,13 +33,9 @@ function common(cmd: Command): Command {
 }
 
 async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
-  const gpu = await Gpu.create({ backend: flags.backend, adapter: flags.adapter });
-  let r: TrainResult;
-  try {
-    r = await train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, quiet: flags.quiet, argv: process.argv.slice(2) });
-  } finally {
-    await gpu.destroy().catch(() => undefined);
-  }
+  const r = await withGpu.run(flags, (gpu) =>
+    train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, quiet: flags.quiet, argv: process.argv.slice(2) }),
+  );
   const fmt = (e: TrainResult["lastEval"]) => (e ? Object.entries(e.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "-");
   console.log(`run ${r.runDir}: ${r.steps} steps`);
   const width = `after (step ${r.lastEval?.step ?? 0}):`.length + 2;
