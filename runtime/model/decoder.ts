@@ -64,7 +64,7 @@ interface Work {
   last: Tensor; // (B, C) gathered rows
   lastLn: Tensor; // (B, C)
   lastRstd: Tensor; // (B)
-  logits: Tensor; // (B, V), or (B*Tq, V) when every row is kept
+  logits: Tensor | null; // (B, V), or (B*Tq, V) when every row is kept; only `step` allocates it
 }
 
 export class Decoder {
@@ -80,8 +80,21 @@ export class Decoder {
    * ids, pos: (B*Tq) u32, row-major; start: (B) u32, the position of each row's first new token
    * (pos[b, i] must equal start[b] + i). With `lastRows` ((B) u32 flat indices into B*Tq),
    * logits are computed only for those rows and returned as (B, V); otherwise (B*Tq, V).
+   * This holds every row's logits at once: large vocabularies use `stepHidden` and lm-head.ts.
    */
   step(cache: KVCache, ids: Tensor, pos: Tensor, start: Tensor, Tq: number, lastRows: Tensor | null = null): Tensor {
+    const hidden = this.stepHidden(cache, ids, pos, start, Tq, lastRows);
+    const w = this.workFor(cache.B, Tq, lastRows !== null);
+    w.logits ??= this.gpu.empty([lastRows ? cache.B : cache.B * Tq, this.model.config.vocabSize], "dec logits");
+    this.model.headForward(w.logits, hidden, lastRows ? cache.B : cache.B * Tq);
+    return w.logits;
+  }
+
+  /**
+   * As `step`, but returns the final-norm hidden states the LM head multiplies: (B, C) with
+   * `lastRows`, else (B*Tq, C). Valid until the next call with the same (B, Tq, lastRows).
+   */
+  stepHidden(cache: KVCache, ids: Tensor, pos: Tensor, start: Tensor, Tq: number, lastRows: Tensor | null = null): Tensor {
     const gpu = this.gpu, m = this.model, c = m.config, B = cache.B;
     const N = B * Tq, C = c.hiddenSize, D = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, F = c.intermediateSize, V = c.vocabSize;
     const w = this.workFor(B, Tq, lastRows !== null);
@@ -108,17 +121,14 @@ export class Decoder {
       linear(w.tmp, w.mlp, `${p}.mlp.down_proj`, N, F, C);
       accumulate(gpu, w.x, w.tmp);
     }
-    const head = c.tieWordEmbeddings ? "model.embed_tokens" : "lm_head";
     if (lastRows) {
       // Gather one row per sequence (an embedding lookup whose table is the residual stream).
       embeddingForward(gpu, w.last, w.x, lastRows, { N: B, C, V: N });
       rmsnormForward(gpu, w.lastLn, w.lastRstd, w.last, W("model.norm.weight"), { N: B, C, eps: c.rmsNormEps });
-      linear(w.logits, w.lastLn, head, B, C, V);
-    } else {
-      rmsnormForward(gpu, w.ln, w.rstd, w.x, W("model.norm.weight"), { N, C, eps: c.rmsNormEps });
-      linear(w.logits, w.ln, head, N, C, V);
+      return w.lastLn;
     }
-    return w.logits;
+    rmsnormForward(gpu, w.ln, w.rstd, w.x, W("model.norm.weight"), { N, C, eps: c.rmsNormEps });
+    return w.ln;
   }
 
   private workFor(B: number, Tq: number, gather: boolean): Work {
@@ -132,7 +142,7 @@ export class Decoder {
       att: e([N, c.numHeads * c.headDim], "dec att"), gate: e([N, c.intermediateSize], "dec gate"), up: e([N, c.intermediateSize], "dec up"),
       mlp: e([N, c.intermediateSize], "dec mlp"), tmp: e([N, c.hiddenSize], "dec tmp"),
       last: e([B, c.hiddenSize], "dec last"), lastLn: e([B, c.hiddenSize], "dec lastLn"), lastRstd: e([B], "dec lastRstd"),
-      logits: e([gather ? B : N, c.vocabSize], "dec logits"),
+      logits: null,
     };
     this.work.set(key, w);
     return w;

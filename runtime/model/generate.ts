@@ -5,6 +5,7 @@
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { sampleTokens } from "../ops/sample.js";
+import { LmHeadStream } from "./lm-head.js";
 import { Decoder, KVCache } from "./decoder.js";
 import type { Policy } from "./policy.js";
 
@@ -70,18 +71,24 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
     outLogp: gpu.zeros([maxNew, B], "generated logp"), // (maxNew, B)
     outEnt: gpu.zeros([maxNew, B], "generated entropy"), // (maxNew, B)
   };
-  const sample = (logits: Tensor, step: number) =>
-    sampleTokens(gpu, t.outIds!, t.outLogp!, t.outEnt!, logits, {
-      rows: B, V, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, step, idsStride: 1, idsCol: step * B, statStride: 1, statCol: step * B,
-    });
+  // The LM head a chunk of rows at a time (lm-head.ts): with a 151,936-token vocabulary,
+  // B rows of logits outgrow a storage binding from B = 221 on lavapipe.
+  const head = new LmHeadStream(gpu, policy.model, B);
+  const sample = (hidden: Tensor, step: number) => {
+    for (const { r0, rows } of head.chunks) {
+      sampleTokens(gpu, t.outIds!, t.outLogp!, t.outEnt!, head.logits(hidden, r0, rows), {
+        rows, V, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, step, idsStride: 1, idsCol: step * B + r0, statStride: 1, statCol: step * B + r0, rowOffset: r0,
+      });
+    }
+  };
   try {
-    sample(decoder.step(cache, t.ids!, t.pos!, t.zero!, Tp, t.last!), 0);
+    sample(decoder.stepHidden(cache, t.ids!, t.pos!, t.zero!, Tp, t.last!), 0);
     const checkEvery = o.checkEvery ?? 8;
     let steps = maxNew;
     for (let i = 1; i < maxNew; i++) {
       gpu.copy(t.cur!, t.outIds!, B, (i - 1) * B);
       gpu.copy(t.curPos!, t.posTable!, B, (i - 1) * B);
-      sample(decoder.step(cache, t.cur!, t.curPos!, t.curPos!, 1, null), i);
+      sample(decoder.stepHidden(cache, t.cur!, t.curPos!, t.curPos!, 1, null), i);
       if (i % checkEvery === checkEvery - 1 && i + 1 < maxNew) {
         const sofar = await gpu.readU32(t.outIds!);
         if (allEnded(sofar, B, i + 1, stopIds, o.stopStrings, policy)) { steps = i + 1; break; }
@@ -102,6 +109,7 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
     return out;
   } finally {
     gpu.release(...Object.values(t));
+    head.release();
     decoder.release();
     if (!o.keepCache) cache.release();
   }

@@ -12,7 +12,7 @@
 //   mass. Thresholds are found by bisection on probability, so tokens tied at the
 //   threshold are all kept (HF breaks such ties by sort order; ties of exactly equal
 //   probability are rare and the difference is documented here rather than hidden).
-// - u = rng(seed, step, row) in [0,1); the token is the first index (in vocabulary order)
+// - u = rng(seed, step, row) in [0,1) (row counted from the batch's first, rowOffset + local row); the token is the first index (in vocabulary order)
 //   at which the cumulative kept mass exceeds u * kept mass.
 // - temperature 0 means greedy: the most probable token, lowest index on ties.
 import type { Gpu } from "../gpu.js";
@@ -58,6 +58,7 @@ const sampleKernel: Kernel = {
     { name: "ids_col", type: "u32" },
     { name: "stat_stride", type: "u32" },
     { name: "stat_col", type: "u32" },
+    { name: "row_offset", type: "u32" },
   ],
   workgroupSize: [WG, 1, 1],
   body: /* wgsl */ `
@@ -185,7 +186,7 @@ fn main(@builtin(local_invocation_id) lidv: vec3<u32>, @builtin(workgroup_id) wi
     }
     workgroupBarrier();
     let total = red[0];
-    let goal = rng_uniform(u.seed, u.step, row) * total;
+    let goal = rng_uniform(u.seed, u.step, row + u.row_offset) * total;
     var acc = scan[lid];
     var last = 0xffffffffu;
     for (var v = v0; v < v1; v++) {
@@ -237,6 +238,11 @@ export interface SampleOptions {
   /** Where row r's logp and entropy go: out[r * statStride + statCol]. */
   statStride?: number;
   statCol?: number;
+  /**
+   * These rows are rows rowOffset.. of the batch (a chunk of a large-vocabulary head): the
+   * random number of local row r is rng(seed, step, rowOffset + r), so chunking changes no draw.
+   */
+  rowOffset?: number;
 }
 
 /** Sample one token per row of logits; see the file comment for the exact semantics. */
@@ -269,6 +275,7 @@ export function sampleTokens(
       ids_col: o.idsCol ?? 0,
       stat_stride: o.statStride ?? 1,
       stat_col: o.statCol ?? 0,
+      row_offset: o.rowOffset ?? 0,
     },
     rowGrid(o.rows),
   );

@@ -16,7 +16,8 @@
 //
 // Memory per chunk of R rows with Tq = longest Z: the chunk's cache
 // R * layers * 2 * Hkv * Tmax * D * 4 bytes (a whole copied row each), the decoder's work
-// R * Tq * (4C + 2Hq*D + 2Hkv*D + 3F + V) * 4 bytes (logits dominate for large vocabularies),
+// R * Tq * (4C + 2Hq*D + 2Hkv*D + 3F) * 4 bytes plus one logits chunk of the streamed LM head
+// (lm-head.ts: at most 64 MiB, whatever R * Tq),
 // and R * Tq floats of log-probabilities kept until the single read at the end. Chunks are
 // bounded by rows (maxRows) and fed tokens (maxTokens), so memory is bounded independently of
 // the batch; chunk buffers return to the pool and the next chunk reuses them.
@@ -24,7 +25,7 @@ import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { Decoder, KVCache } from "../model/decoder.js";
 import type { Policy } from "../model/policy.js";
-import { logprobsForward } from "../ops/logprobs.js";
+import { headRowStats, LmHeadStream } from "../model/lm-head.js";
 
 export interface PrefixQuery {
   /** Row of the source cache holding prompt + response keys/values. */
@@ -83,7 +84,7 @@ export function chunksOf(lengths: readonly number[], limits: ChunkLimits): [numb
  * model must be the one that filled `source`. One GPU read at the end.
  */
 export async function answerLogliksFromCache(judge: Policy, source: KVCache, queries: readonly PrefixQuery[], limits: ChunkLimits): Promise<Float64Array> {
-  const gpu = judge.gpu, V = judge.config.vocabSize;
+  const gpu = judge.gpu;
   if (source.model !== judge.model) throw new Error("attribution: the KV cache was filled by a different model than the judge");
   for (const q of queries) {
     if (!(q.row >= 0 && q.row < source.B)) throw new Error(`attribution: cache row ${q.row} out of range (cache has ${source.B} rows)`);
@@ -101,7 +102,7 @@ export async function answerLogliksFromCache(judge: Policy, source: KVCache, que
     for (const [c0, c1] of chunks) {
       const rows = order.slice(c0, c1);
       const Tq = Math.max(...rows.map((i) => fed[i]!.length));
-      pending.push({ logp: scoreChunk(gpu, decoder, source, rows.map((i) => ({ q: queries[i]!, fed: fed[i]! })), Tq, V), rows, Tq });
+      pending.push({ logp: scoreChunk(gpu, decoder, source, rows.map((i) => ({ q: queries[i]!, fed: fed[i]! })), Tq), rows, Tq });
       decoder.release(); // work buffers back to the pool: a later chunk of another shape reuses them
     }
     const out = new Float64Array(queries.length);
@@ -123,7 +124,7 @@ export async function answerLogliksFromCache(judge: Policy, source: KVCache, que
 }
 
 /** Records one chunk's scoring; returns its (R*Tq) log-probabilities of the targets Z (suffix then answer). */
-function scoreChunk(gpu: Gpu, decoder: Decoder, source: KVCache, qs: { q: PrefixQuery; fed: readonly number[] }[], Tq: number, V: number): Tensor {
+function scoreChunk(gpu: Gpu, decoder: Decoder, source: KVCache, qs: { q: PrefixQuery; fed: readonly number[] }[], Tq: number): Tensor {
   const R = qs.length;
   const ids = new Uint32Array(R * Tq), pos = new Uint32Array(R * Tq), targets = new Uint32Array(R * Tq), start = new Uint32Array(R);
   qs.forEach(({ q, fed }, r) => {
@@ -143,9 +144,12 @@ function scoreChunk(gpu: Gpu, decoder: Decoder, source: KVCache, qs: { q: Prefix
     targets: gpu.upload(targets, [R * Tq], "attr targets"),
   };
   cache.copyRowsFrom(source, qs.map(({ q }) => q.row));
-  const logits = decoder.step(cache, t.ids, t.pos, t.start, Tq, null); // (R*Tq, V)
+  const hidden = decoder.stepHidden(cache, t.ids, t.pos, t.start, Tq, null); // (R*Tq, C)
   const logp = gpu.empty([R * Tq], "attr logp");
-  logprobsForward(gpu, logp, null, logits, t.targets, { N: R * Tq, V });
+  // The LM head a chunk of rows at a time: (R*Tq, V) logits never exist at once (lm-head.ts).
+  const head = new LmHeadStream(gpu, decoder.model, R * Tq);
+  headRowStats(gpu, head, hidden, t.targets, { logp });
+  head.release();
   gpu.release(...Object.values(t));
   cache.release();
   return logp;
@@ -176,10 +180,10 @@ export function prefillCache(judge: Policy, rows: readonly PrefillRow[]): KVCach
     ids: gpu.upload(ids, [B * Tq], "prefill ids"),
     pos: gpu.upload(pos, [B * Tq], "prefill pos"),
     start: gpu.zeros([B], "prefill start", "u32"),
-    // Logits of one row each (unused): the smallest head the decoder offers.
+    // One row each (unused: only the cache is wanted): the least work stepHidden offers.
     last: gpu.upload(Uint32Array.from({ length: B }, (_, b) => b * Tq), [B], "prefill last rows"),
   };
-  decoder.step(cache, t.ids, t.pos, t.start, Tq, t.last);
+  decoder.stepHidden(cache, t.ids, t.pos, t.start, Tq, t.last);
   gpu.release(...Object.values(t));
   decoder.release();
   return cache;
