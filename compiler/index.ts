@@ -14,6 +14,7 @@ export type { Expr } from "./ast.js";
 export type { Diagnostic } from "./diagnostics.js";
 export { formatDiagnostic } from "./diagnostics.js";
 export { printExpr, printPipeline } from "./print.js";
+export { pipelineJson, type PipelineJson } from "./pipeline-json.js";
 
 export interface LoadOptions {
   /** `name=value` strings, as given to `--set`. */

@@ -18,7 +18,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureDir, outputErrorMessage } from "../../runtime/fs-errors.js";
 import { kernelSource, type Kernel } from "../../runtime/kernel.js";
-import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../index.js";
+import { formatAll, loadPipeline, pipelineJson, type PipelineJson, printPipeline, type Pipeline } from "../index.js";
 import { BODY_MARKER } from "../codegen/common.js";
 import { generateStage, type StageKernels } from "../codegen/index.js";
 import { DEFAULT_SCHEDULE, type Schedule } from "../codegen/schedule.js";
@@ -28,7 +28,8 @@ import { type Artifact, type ExprProgram, lowerStagePrograms, type StagePrograms
 export const PLAN_FORMAT = "acpo-plan";
 /**
  * 2: logits read at the rollout temperature (uniform inv_temp), summary with kl and kl_loss, KL token columns.
- * 3: the resolved pipeline in plan.json (`resolved`) and each stage's `until` / `priority` programs.
+ * 3: the resolved pipeline in plan.json (`resolved`), each stage's `until` / `priority` programs,
+ *    params as pipelineJson writes them (with `source`).
  */
 export const PLAN_VERSION = 3;
 export const COMPILER_VERSION = "acpo-compiler 0.1.0";
@@ -58,7 +59,7 @@ export interface PlanJson {
   rollout: Pipeline["rollout"];
   optimizer: Pipeline["optimizer"];
   loss: Pipeline["loss"];
-  params: { name: string; value: number; min: number | null; max: number | null }[];
+  params: PipelineJson["params"];
   /** The resolved pipeline as canonical text (printPipeline). */
   resolved: string;
   stages: {
@@ -124,6 +125,8 @@ export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT
     });
     return { name: st.name, next: st.next, reference: st.reference, program, schedule, layout: sk.layout, params: sk.params, named: sk.named, uses: sk.uses, kernels, ...lowerStagePrograms(p, st) };
   });
+  // Settings as config.resolved.json records them (pipelineJson), not a second encoding.
+  const { model, task, rollout, optimizer, loss, params } = pipelineJson(p);
   const json: PlanJson = {
     format: PLAN_FORMAT,
     version: PLAN_VERSION,
@@ -131,12 +134,12 @@ export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT
     pipeline: p.name,
     source: { file: p.file, sha256: sourceHash(p) },
     seed: p.seed,
-    model: p.model,
-    task: p.task,
-    rollout: p.rollout,
-    optimizer: p.optimizer,
-    loss: p.loss,
-    params: p.params.map((q) => ({ name: q.name, value: q.value, min: Number.isFinite(q.min) ? q.min : null, max: Number.isFinite(q.max) ? q.max : null })),
+    model,
+    task,
+    rollout,
+    optimizer,
+    loss,
+    params,
     resolved: printPipeline(p),
     stages,
   };

@@ -1,9 +1,9 @@
 // config.resolved.json: what a run ran with. The resolved pipeline twice: as canonical
 // .acpo text (compiler/print.ts, which checks back to the same pipeline) and as JSON of its
-// fields with every expression printed as text; plus the seed, the WebGPU adapter and the
-// package version. Spans and file-relative details the text already carries are dropped.
+// fields with every expression printed as text (pipelineJson, compiler/pipeline-json.ts,
+// as in plan.json); plus the seed, the WebGPU adapter and the package version.
 import { readFileSync } from "node:fs";
-import { printExpr, printPipeline, type Pipeline, type Sampling } from "../../compiler/index.js";
+import { pipelineJson, printPipeline, type Pipeline } from "../../compiler/index.js";
 import type { AdapterSummary } from "../gpu.js";
 
 export const RUN_FORMAT = "acpo-run";
@@ -32,45 +32,6 @@ export function packageVersion(): string {
   } catch {
     return "unknown";
   }
-}
-
-const bound = (x: number): number | null => (Number.isFinite(x) ? x : null);
-
-function sampling(s: Sampling): Record<string, unknown> {
-  return s.kind === "curriculum" ? { kind: s.kind, priority: printExpr(s.priority), unseen: s.unseen } : { ...s };
-}
-
-/** The pipeline as plain JSON: settings as they are, expressions as canonical text. */
-export function pipelineJson(p: Pipeline): Record<string, unknown> {
-  return {
-    name: p.name,
-    file: p.file,
-    extendsChain: p.extendsChain,
-    seed: p.seed,
-    model: p.model,
-    task: p.task,
-    rollout: p.rollout,
-    optimizer: p.optimizer,
-    params: p.params.map((q) => ({ name: q.name, value: q.value, min: bound(q.min), max: bound(q.max), source: q.source })),
-    lets: p.lets.map((l) => ({ name: l.name, level: l.level, expr: printExpr(l.expr) })),
-    fns: p.fns.map((f) => ({ name: f.name, params: f.params, body: printExpr(f.body) })),
-    segment: p.segment,
-    attribution: p.attribution,
-    advantage: { expr: printExpr(p.advantage), level: p.advantage.level },
-    stages: p.stages.map((s) => ({
-      name: s.name,
-      until: printExpr(s.until),
-      next: s.next,
-      reference: s.reference,
-      kl: s.kl ? printExpr(s.kl) : null,
-      klEstimators: s.klEstimators,
-      tokenWeight: printExpr(s.tokenWeight),
-      tokenMask: printExpr(s.tokenMask),
-      sampling: sampling(s.sampling),
-    })),
-    loss: p.loss,
-    evals: p.evals,
-  };
 }
 
 export function resolvedConfig(c: ConfigInput, created: Date): Record<string, unknown> {

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { formatAll, loadPipeline, printPipeline, type Pipeline } from "../../../compiler/index.js";
+import { formatAll, loadPipeline, pipelineJson, printPipeline, type Pipeline } from "../../../compiler/index.js";
 import { compileArtifact, evaluateProgram, lowerStagePrograms } from "../../../compiler/plan/artifact.js";
 import { loadPlan, PlanError, writePlan } from "../../../compiler/plan/plan.js";
 import { kernelSource } from "../../../runtime/kernel.js";
@@ -34,6 +34,9 @@ describe("the plan folder as the compiled artifact", () => {
     rmSync(join(dir, "pipeline.acpo"));
     const plan = loadPlan(dir);
     const mem = compileArtifact(p);
+    // plan.json records settings exactly as a run's config.resolved.json does (pipelineJson).
+    const pj = pipelineJson(p);
+    for (const k of ["model", "task", "rollout", "optimizer", "loss", "params"] as const) expect(plan.json[k], k).toEqual(pj[k]);
     // The same pipeline, read from plan.json (only the "# resolved from" header names another file).
     const body = (q: Pipeline) => printPipeline(q).replace(/^# resolved from .*\n/, "");
     expect(body(plan.pipeline)).toBe(body(p));
@@ -70,7 +73,7 @@ describe("the plan folder as the compiled artifact", () => {
     const until = lowerStagePrograms(p, p.stages[0]!).until;
     const bound = Number(/until steps >= (\d+)/.exec(printPipeline(p))![1]);
     const batch = (steps: number) => ({
-      B: 1, T: 1, S: 1, nGroups: 1, group: new Int32Array(1), reward: new Float64Array(1), correct: new Float64Array(1), length: new Float64Array([1]),
+      B: 1, T: 1, S: 1, nGroups: 1, group: new Int32Array(1), reward: new Float64Array(1), correct: new Float64Array(1), format: new Float64Array(1), length: new Float64Array([1]),
       stepIdx: new Int32Array(1), ids: new Int32Array(1), oldLogp: new Float64Array(1), refLogp: null, C: new Float64Array(1), stepLength: new Float64Array([1]),
       stepEntropy: new Float64Array(1), V: 0, temperature: 1, logits: null, logp: new Float64Array(1), H: new Float64Array(1), steps, totalSteps: steps, seed: 0,
     });
