@@ -71,6 +71,3 @@ export function packUniforms(k: Kernel, values: Record<string, number>): Uint32A
   });
   return words;
 }
-
-/** Number of workgroups needed to cover `n` items with `per` items per workgroup. */
-export const ceilDiv = (n: number, per: number): number => Math.ceil(n / per);
