@@ -2,6 +2,7 @@
 // The standard RLVR toy task (TinyZero); here small enough for a character-level model.
 import { formatTrace } from "./answer.js";
 import { solveCountdown, reachableValues, expressionSteps } from "./countdown-solver.js";
+import { slipSolution } from "./countdown-slips.js";
 import { printExpr } from "./expr.js";
 import { OptionReader } from "./options.js";
 import { MAX_SPLIT_SIZE, SplitPool } from "./split-pool.js";
@@ -29,9 +30,15 @@ export interface CountdownOptions {
   testSize: number;
   /** Reward for a complete but wrong answer (the convention's format score). */
   formatReward: number;
+  /**
+   * Share of warm-start traces (trace(), used by `acpo sft`) in which one step misreads a
+   * prompt number by one and carries it into a wrong answer (countdown-slips.ts). Rewards
+   * and problems do not depend on it.
+   */
+  slipRate: number;
 }
 
-export const COUNTDOWN_DEFAULTS: CountdownOptions = { numbers: [3, 4], values: [1, 20], target: [1, 60], testFraction: 0.2, trainSize: 0, testSize: 0, formatReward: 0 };
+export const COUNTDOWN_DEFAULTS: CountdownOptions = { numbers: [3, 4], values: [1, 20], target: [1, 60], testFraction: 0.2, trainSize: 0, testSize: 0, formatReward: 0, slipRate: 0 };
 
 export function countdownPrompt(numbers: readonly number[], target: number): string {
   return `Use ${numbers.join(" ")} once each with + - * / to make ${target}. Show steps, then <answer>equation</answer>.\n`;
@@ -52,6 +59,7 @@ export function readCountdownOptions(raw: Readonly<Record<string, unknown>>): Co
     trainSize: r.number("trainSize", COUNTDOWN_DEFAULTS.trainSize, { integer: true, min: 0, max: MAX_SPLIT_SIZE }),
     testSize: r.number("testSize", COUNTDOWN_DEFAULTS.testSize, { integer: true, min: 0, max: MAX_SPLIT_SIZE }),
     formatReward: r.number("formatReward", COUNTDOWN_DEFAULTS.formatReward, { min: 0, max: 1 }),
+    slipRate: r.number("slipRate", COUNTDOWN_DEFAULTS.slipRate, { min: 0, max: 1 }),
   };
   r.finish();
   return o;
@@ -115,16 +123,25 @@ export class CountdownTask implements Task<CountdownProblem> {
     return verifyCountdown(problem.numbers, problem.target, response, this.options.formatReward);
   }
 
-  /** "First, 7*3=21. Then, 21+4=25. So, <answer>7*3+4</answer>" — one step per operation. */
+  /**
+   * "First, 7*3=21. Then, 21+4=25. So, <answer>7*3+4</answer>" — one step per operation;
+   * with probability slipRate one step misreads a number ("First, 8*3=24. ...").
+   */
   trace(problem: CountdownProblem, seed = 0): string {
-    return countdownTrace(problem.numbers, problem.target, seed);
+    return countdownTrace(problem.numbers, problem.target, seed, this.options.slipRate);
   }
 }
 
-export function countdownTrace(numbers: readonly number[], target: number, seed = 0): string {
+export function countdownTrace(numbers: readonly number[], target: number, seed = 0, slipRate = 0): string {
   const e = solveCountdown(numbers, target);
   if (e === null) {
     throw new TaskSpecError(`countdown: ${numbers.join(" ")} -> ${target} has no solution with positive integer steps, so there is no trace to show`);
   }
-  return formatTrace(expressionSteps(e), printExpr(e), new Rng(hash32(countdownKey(numbers, target), seed >>> 0)));
+  const rng = new Rng(hash32(countdownKey(numbers, target), seed >>> 0));
+  // Drawn after the markers' generator is seeded, from its own stream, so clean traces
+  // (slipRate 0) stay exactly what they were.
+  const slipRng = new Rng(hash32(`slip/${countdownKey(numbers, target)}`, seed >>> 0));
+  const slipped = slipRate > 0 && slipRng.next() < slipRate ? slipSolution(e, slipRng) : null;
+  const shown = slipped?.expr ?? e;
+  return formatTrace(expressionSteps(shown), printExpr(shown), rng);
 }
