@@ -61,6 +61,8 @@ interface Work {
   up: Tensor; // (B*Tq, F)
   mlp: Tensor; // (B*Tq, F)
   tmp: Tensor; // (B*Tq, C)
+  tmp2: Tensor; // (B*Tq, Hkv*D) Qwen3: k before k_norm
+  rstdH: Tensor | null; // (B*Tq*Hq) Qwen3: per-head 1/rms (not needed after)
   last: Tensor; // (B, C) gathered rows
   lastLn: Tensor; // (B, C)
   lastRstd: Tensor; // (B)
@@ -105,8 +107,16 @@ export class Decoder {
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
       rmsnormForward(gpu, w.ln, w.rstd, w.x, W(`${p}.input_layernorm.weight`), { N, C, eps: c.rmsNormEps });
-      linear(w.q, w.ln, `${p}.self_attn.q_proj`, N, C, Hq * D);
-      linear(w.k, w.ln, `${p}.self_attn.k_proj`, N, C, Hkv * D);
+      if (c.qkNorm) {
+        // Qwen3: per-head RMSNorm of q and k before RoPE (att and tmp are free until attention).
+        linear(w.att, w.ln, `${p}.self_attn.q_proj`, N, C, Hq * D);
+        linear(w.tmp2, w.ln, `${p}.self_attn.k_proj`, N, C, Hkv * D);
+        rmsnormForward(gpu, w.q, w.rstdH!, w.att, W(`${p}.self_attn.q_norm.weight`), { N: N * Hq, C: D, eps: c.rmsNormEps });
+        rmsnormForward(gpu, w.k, w.rstdH!, w.tmp2, W(`${p}.self_attn.k_norm.weight`), { N: N * Hkv, C: D, eps: c.rmsNormEps });
+      } else {
+        linear(w.q, w.ln, `${p}.self_attn.q_proj`, N, C, Hq * D);
+        linear(w.k, w.ln, `${p}.self_attn.k_proj`, N, C, Hkv * D);
+      }
       linear(w.v, w.ln, `${p}.self_attn.v_proj`, N, C, Hkv * D);
       ropeForward(gpu, w.q, w.q, pos, m.rope, { B, T: Tq, H: Hq, D });
       ropeForward(gpu, w.k, w.k, pos, m.rope, { B, T: Tq, H: Hkv, D });
@@ -141,6 +151,7 @@ export class Decoder {
       q: e([N, c.numHeads * c.headDim], "dec q"), k: e([N, c.numKvHeads * c.headDim], "dec k"), v: e([N, c.numKvHeads * c.headDim], "dec v"),
       att: e([N, c.numHeads * c.headDim], "dec att"), gate: e([N, c.intermediateSize], "dec gate"), up: e([N, c.intermediateSize], "dec up"),
       mlp: e([N, c.intermediateSize], "dec mlp"), tmp: e([N, c.hiddenSize], "dec tmp"),
+      tmp2: e([N, c.numKvHeads * c.headDim], "dec tmp2"), rstdH: c.qkNorm ? e([N * c.numHeads], "dec rstd heads") : null,
       last: e([B, c.hiddenSize], "dec last"), lastLn: e([B, c.hiddenSize], "dec lastLn"), lastRstd: e([B], "dec lastRstd"),
       logits: null,
     };

@@ -1,4 +1,4 @@
-// The Hugging Face tensor names and shapes of a LlamaForCausalLM / Qwen2ForCausalLM,
+// The Hugging Face tensor names and shapes of a LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM,
 // derived from its config. nn.Linear weights are stored (out_features, in_features).
 import type { ModelConfig } from "./config.js";
 
@@ -23,6 +23,10 @@ export function parameterSpecs(c: ModelConfig): TensorSpec[] {
     if (c.qkvBias) specs.push({ name: `${p}.self_attn.v_proj.bias`, shape: [kvDim] });
     specs.push({ name: `${p}.self_attn.o_proj.weight`, shape: [C, qDim] });
     if (c.oBias) specs.push({ name: `${p}.self_attn.o_proj.bias`, shape: [C] });
+    if (c.qkNorm) {
+      specs.push({ name: `${p}.self_attn.q_norm.weight`, shape: [c.headDim] });
+      specs.push({ name: `${p}.self_attn.k_norm.weight`, shape: [c.headDim] });
+    }
     specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [C] });
     specs.push({ name: `${p}.mlp.gate_proj.weight`, shape: [F, C] });
     specs.push({ name: `${p}.mlp.up_proj.weight`, shape: [F, C] });

@@ -51,6 +51,7 @@ export function activationBuffers(c: ModelConfig, B: number, T: number): number[
   const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
   const layer = [N * C, N * C, N, N * q, N * kv, N * kv, B * c.numHeads * T * T, N * q, N * C, N * C, N, N * F, N * F, N * F];
   const out: number[] = [];
+  if (c.qkNorm) layer.push(N * q, N * kv, N * c.numHeads, N * c.numKvHeads); // Qwen3: q, k before their norms, 1/rms
   for (let l = 0; l < c.numLayers; l++) out.push(...layer.map(buf));
   out.push(buf(N), buf(N), buf(N * C), buf(N * C), buf(N));
   return out;
@@ -59,7 +60,9 @@ export function activationBuffers(c: ModelConfig, B: number, T: number): number[
 /** Backward scratch of one (B, T) batch (Transformer.scratch). */
 export function backwardBuffers(c: ModelConfig, B: number, T: number): number[] {
   const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
-  return [N * C, N * C, N * C, N * F, N * F, N * F, N * q, N * q, N * kv, N * kv, B * c.numHeads * T * T, N * C].map(buf);
+  const out = [N * C, N * C, N * C, N * F, N * F, N * F, N * q, N * q, N * kv, N * kv, B * c.numHeads * T * T, N * C];
+  if (c.qkNorm) out.push(N * q, N * kv);
+  return out.map(buf);
 }
 
 /** The KV cache of `rows` sequences of up to T positions (decoder.ts KVCache). */

@@ -1,4 +1,4 @@
-// Plain-TypeScript forward pass of LlamaForCausalLM / Qwen2ForCausalLM in float64, written
+// Plain-TypeScript forward pass of LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM in float64, written
 // from Hugging Face's modeling code with explicit loops. It is the oracle for the GPU model:
 // slow, obvious, and independent of every kernel.
 import type { ModelConfig } from "./config.js";
@@ -23,9 +23,11 @@ export function referenceLogits(c: ModelConfig, w: TensorMap, ids: readonly numb
     const q = linear(x, get(`${p}.self_attn.q_proj.weight`), bias("q_proj"), T, C, Hq * D); // (T, Hq, D)
     const k = linear(x, get(`${p}.self_attn.k_proj.weight`), bias("k_proj"), T, C, Hkv * D); // (T, Hkv, D)
     const v = linear(x, get(`${p}.self_attn.v_proj.weight`), bias("v_proj"), T, C, Hkv * D); // (T, Hkv, D)
-    rope(q, T, Hq, D, c.ropeTheta);
-    rope(k, T, Hkv, D, c.ropeTheta);
-    const att = attention(q, k, v, T, Hq, Hkv, D); // (T, Hq, D)
+    const qn = c.qkNorm ? rmsnorm(q, get(`${p}.self_attn.q_norm.weight`), T * Hq, D, c.rmsNormEps) : q; // Qwen3: per head
+    const kn = c.qkNorm ? rmsnorm(k, get(`${p}.self_attn.k_norm.weight`), T * Hkv, D, c.rmsNormEps) : k;
+    rope(qn, T, Hq, D, c);
+    rope(kn, T, Hkv, D, c);
+    const att = attention(qn, kn, v, T, Hq, Hkv, D); // (T, Hq, D)
     const o = linear(att, get(`${p}.self_attn.o_proj.weight`), bias("o_proj"), T, Hq * D, C);
     for (let i = 0; i < h.length; i++) h[i]! += o[i]!;
     const x2 = rmsnorm(h, get(`${p}.post_attention_layernorm.weight`), T, C, c.rmsNormEps);
@@ -88,12 +90,12 @@ function linear(x: Float64Array, W: Float32Array, b: Float32Array | null, N: num
 }
 
 /** Rotary embedding, HF rotate_half convention, in place on x (T, H, D) at positions 0..T-1. */
-function rope(x: Float64Array, T: number, H: number, D: number, theta: number): void {
+function rope(x: Float64Array, T: number, H: number, D: number, c: ModelConfig): void {
   const half = D / 2;
   for (let t = 0; t < T; t++) {
     for (let i = 0; i < half; i++) {
       // HF computes inv_freq and position * inv_freq in fp32; mirror that rounding.
-      const invFreq = Math.fround(1 / Math.fround(theta ** ((2 * i) / D)));
+      const invFreq = Math.fround(llama3Scaled(Math.fround(1 / Math.fround(c.ropeTheta ** ((2 * i) / D))), c));
       const angle = Math.fround(t * invFreq);
       const cos = Math.cos(angle), sin = Math.sin(angle);
       for (let h = 0; h < H; h++) {
@@ -104,6 +106,20 @@ function rope(x: Float64Array, T: number, H: number, D: number, theta: number): 
       }
     }
   }
+}
+
+/**
+ * Llama 3 rope scaling of one inverse frequency (float64; HF's _compute_llama3_parameters):
+ * long wavelengths slowed by `factor`, short ones kept, the band between interpolated.
+ */
+function llama3Scaled(invFreq: number, c: ModelConfig): number {
+  const r = c.ropeScaling;
+  if (!r) return invFreq;
+  const wavelen = (2 * Math.PI) / invFreq;
+  if (wavelen < r.originalMaxPositions / r.highFreqFactor) return invFreq;
+  if (wavelen > r.originalMaxPositions / r.lowFreqFactor) return invFreq / r.factor;
+  const s = (r.originalMaxPositions / wavelen - r.lowFreqFactor) / (r.highFreqFactor - r.lowFreqFactor);
+  return ((1 - s) * invFreq) / r.factor + s * invFreq;
 }
 
 /** Causal softmax attention with grouped-query heads (query head h reads kv head h / (Hq/Hkv)). */

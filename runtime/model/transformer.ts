@@ -1,4 +1,4 @@
-// The policy: LlamaForCausalLM / Qwen2ForCausalLM forward and backward on the GPU, written
+// The policy: LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM forward and backward on the GPU, written
 // llm.c-style as a sequence of kernel calls over explicit activation buffers. Forward keeps
 // exactly what backward reads; backward is forward read in reverse with mirrored names.
 // Batches are (B, T) token ids with per-token positions, so right-padded rows work.
@@ -23,6 +23,7 @@ interface LayerActs {
   rstd1: Tensor; // (N)
   q: Tensor; // (N, Hq*D) after rotary embedding
   k: Tensor; // (N, Hkv*D) after rotary embedding
+  qk: QkNormActs | null; // Qwen3 only
   v: Tensor; // (N, Hkv*D)
   att: Tensor; // (B, Hq, T, T) attention probabilities
   attOut: Tensor; // (N, Hq*D)
@@ -32,6 +33,14 @@ interface LayerActs {
   gate: Tensor; // (N, F)
   up: Tensor; // (N, F)
   mlp: Tensor; // (N, F) silu(gate) * up
+}
+
+/** Qwen3: q and k before their per-head RMSNorm, and its 1/rms per (token, head). */
+interface QkNormActs {
+  qPre: Tensor; // (N, Hq*D)
+  kPre: Tensor; // (N, Hkv*D)
+  rstdQ: Tensor; // (N*Hq)
+  rstdK: Tensor; // (N*Hkv)
 }
 
 interface Acts {
@@ -60,6 +69,8 @@ interface Grads {
   dv: Tensor; // (N, Hkv*D)
   datt: Tensor; // (B, Hq, T, T)
   dlnF: Tensor; // (N, C)
+  dqPre: Tensor | null; // (N, Hq*D) Qwen3: gradient before q_norm
+  dkPre: Tensor | null; // (N, Hkv*D)
 }
 
 export class Transformer {
@@ -73,7 +84,7 @@ export class Transformer {
     readonly weights: GpuWeights,
   ) {
     this.config = weights.config;
-    this.rope = createRopeTables(gpu, { maxPos: this.config.maxPositions, D: this.config.headDim, theta: this.config.ropeTheta });
+    this.rope = createRopeTables(gpu, { maxPos: this.config.maxPositions, D: this.config.headDim, theta: this.config.ropeTheta, scaling: this.config.ropeScaling });
   }
 
   private w(name: string): Tensor {
@@ -115,8 +126,16 @@ export class Transformer {
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`, L = a.layers[l]!;
       rmsnormForward(gpu, L.ln1, L.rstd1, L.resid, this.w(`${p}.input_layernorm.weight`), { N, C, eps: c.rmsNormEps });
-      this.linear(L.q, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
-      this.linear(L.k, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
+      if (L.qk) {
+        // Qwen3: RMSNorm over each head's q and k (weight (D)), then RoPE.
+        this.linear(L.qk.qPre, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
+        this.linear(L.qk.kPre, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
+        rmsnormForward(gpu, L.q, L.qk.rstdQ, L.qk.qPre, this.w(`${p}.self_attn.q_norm.weight`), { N: N * Hq, C: D, eps: c.rmsNormEps });
+        rmsnormForward(gpu, L.k, L.qk.rstdK, L.qk.kPre, this.w(`${p}.self_attn.k_norm.weight`), { N: N * Hkv, C: D, eps: c.rmsNormEps });
+      } else {
+        this.linear(L.q, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
+        this.linear(L.k, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
+      }
       this.linear(L.v, L.ln1, `${p}.self_attn.v_proj`, N, C, Hkv * D);
       ropeForward(gpu, L.q, L.q, a.pos, this.rope, { B, T, H: Hq, D });
       ropeForward(gpu, L.k, L.k, a.pos, this.rope, { B, T, H: Hkv, D });
@@ -215,8 +234,15 @@ export class Transformer {
       attentionBackward(gpu, g.dq, g.dk, g.dv, g.datt, g.dattOut, L.q, L.k, L.v, L.att, { B, T, Hq, Hkv, D });
       ropeBackward(gpu, g.dq, g.dq, a.pos, this.rope, { B, T, H: Hq, D });
       ropeBackward(gpu, g.dk, g.dk, a.pos, this.rope, { B, T, H: Hkv, D });
-      this.linearBackward(g.dln, false, g.dq, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
-      this.linearBackward(g.dln, true, g.dk, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
+      let dq = g.dq, dk = g.dk;
+      if (L.qk) {
+        rmsnormBackward(gpu, g.dqPre!, grad(`${p}.self_attn.q_norm.weight`), g.dq, L.qk.qPre, this.w(`${p}.self_attn.q_norm.weight`), L.qk.rstdQ, { N: N * Hq, C: D, accumulate: true });
+        rmsnormBackward(gpu, g.dkPre!, grad(`${p}.self_attn.k_norm.weight`), g.dk, L.qk.kPre, this.w(`${p}.self_attn.k_norm.weight`), L.qk.rstdK, { N: N * Hkv, C: D, accumulate: true });
+        dq = g.dqPre!;
+        dk = g.dkPre!;
+      }
+      this.linearBackward(g.dln, false, dq, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
+      this.linearBackward(g.dln, true, dk, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
       this.linearBackward(g.dln, true, g.dv, L.ln1, `${p}.self_attn.v_proj`, N, C, Hkv * D);
       rmsnormBackward(gpu, g.dtmp, grad(`${p}.input_layernorm.weight`), g.dln, L.resid, this.w(`${p}.input_layernorm.weight`), L.rstd1, { N, C, accumulate: true });
       accumulate(gpu, g.dresid, g.dtmp);
@@ -251,6 +277,7 @@ export class Transformer {
       layers.push({
         resid: e([N, C], `L${l}.resid`), ln1: e([N, C], `L${l}.ln1`), rstd1: e([N], `L${l}.rstd1`),
         q: e([N, Hq * D], `L${l}.q`), k: e([N, Hkv * D], `L${l}.k`), v: e([N, Hkv * D], `L${l}.v`),
+        qk: c.qkNorm ? { qPre: e([N, Hq * D], `L${l}.qPre`), kPre: e([N, Hkv * D], `L${l}.kPre`), rstdQ: e([N * Hq], `L${l}.rstdQ`), rstdK: e([N * Hkv], `L${l}.rstdK`) } : null,
         att: e([B, Hq, T, T], `L${l}.att`), attOut: e([N, Hq * D], `L${l}.attOut`),
         resid2: e([N, C], `L${l}.resid2`), ln2: e([N, C], `L${l}.ln2`), rstd2: e([N], `L${l}.rstd2`),
         gate: e([N, F], `L${l}.gate`), up: e([N, F], `L${l}.up`), mlp: e([N, F], `L${l}.mlp`),
@@ -276,6 +303,7 @@ export class Transformer {
       dattOut: e([N, c.numHeads * c.headDim], "dattOut"), dq: e([N, c.numHeads * c.headDim], "dq"),
       dk: e([N, c.numKvHeads * c.headDim], "dk"), dv: e([N, c.numKvHeads * c.headDim], "dv"),
       datt: e([a.B, c.numHeads, a.T, a.T], "datt"), dlnF: e([N, c.hiddenSize], "dlnF"),
+      dqPre: c.qkNorm ? e([N, c.numHeads * c.headDim], "dqPre") : null, dkPre: c.qkNorm ? e([N, c.numKvHeads * c.headDim], "dkPre") : null,
     };
     return this.grads;
   }
@@ -283,7 +311,10 @@ export class Transformer {
   private releaseActivations(): void {
     const a = this.acts;
     if (!a) return;
-    for (const L of a.layers) this.gpu.release(...Object.values(L));
+    for (const L of a.layers) {
+      const { qk, ...rest } = L;
+      this.gpu.release(...Object.values(rest), ...(qk ? Object.values(qk) : []));
+    }
     this.gpu.release(a.ids, a.pos, a.residF, a.lnF, a.rstdF, a.logits);
     this.acts = null;
   }

@@ -34,9 +34,36 @@ export function ropeInvFreq(D: number, theta: number): Float32Array {
   return inv;
 }
 
+/** Llama 3 rope scaling parameters (HF rope_type "llama3"). */
+export interface RopeScaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositions: number;
+}
+
+/**
+ * HF's _compute_llama3_parameters on fp32 inv_freq, each operation rounded to fp32 as torch
+ * computes it: wavelengths above original/low_freq_factor are slowed by `factor`, those below
+ * original/high_freq_factor kept, and those between interpolated by
+ * s = (original / wavelen - low) / (high - low): (1 - s) * f / factor + s * f.
+ */
+export function llama3InvFreq(inv: Float32Array, r: RopeScaling): Float32Array {
+  const f = Math.fround;
+  const lowWave = r.originalMaxPositions / r.lowFreqFactor, highWave = r.originalMaxPositions / r.highFreqFactor;
+  return inv.map((x) => {
+    const wavelen = f(f(2 * Math.PI) / x);
+    const scaled = wavelen > lowWave ? f(x / r.factor) : x;
+    const medium = !(wavelen < highWave) && !(wavelen > lowWave);
+    if (!medium) return scaled;
+    const smooth = f(f(f(r.originalMaxPositions / wavelen) - r.lowFreqFactor) / f(r.highFreqFactor - r.lowFreqFactor));
+    return f(f(f(f(1 - smooth) * scaled) / r.factor) + f(smooth * scaled));
+  });
+}
+
 /** cos and sin tables, each (maxPos, D/2), row p holding cos/sin(fp32(p * inv_freq[i])). */
-export function ropeTableData(maxPos: number, D: number, theta: number): { cos: Float32Array; sin: Float32Array } {
-  const inv = ropeInvFreq(D, theta);
+export function ropeTableData(maxPos: number, D: number, theta: number, scaling: RopeScaling | null = null): { cos: Float32Array; sin: Float32Array } {
+  const inv = scaling ? llama3InvFreq(ropeInvFreq(D, theta), scaling) : ropeInvFreq(D, theta);
   const half = D / 2;
   const cos = new Float32Array(maxPos * half);
   const sin = new Float32Array(maxPos * half);
@@ -58,8 +85,8 @@ export interface RopeTables {
 }
 
 /** Upload the tables once per model (config: head_dim, rope_theta, max_position_embeddings). */
-export function createRopeTables(gpu: Gpu, opts: { maxPos: number; D: number; theta: number }): RopeTables {
-  const { cos, sin } = ropeTableData(opts.maxPos, opts.D, opts.theta);
+export function createRopeTables(gpu: Gpu, opts: { maxPos: number; D: number; theta: number; scaling?: RopeScaling | null }): RopeTables {
+  const { cos, sin } = ropeTableData(opts.maxPos, opts.D, opts.theta, opts.scaling ?? null);
   const half = opts.D / 2;
   return {
     cos: gpu.upload(cos, [opts.maxPos, half], "rope_cos"),

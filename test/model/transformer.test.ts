@@ -10,8 +10,16 @@ import { GpuWeights } from "../../runtime/model/weights.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray, randInts, rng } from "../helpers/numeric.js";
 
-function config(arch: "LlamaForCausalLM" | "Qwen2ForCausalLM", tie: boolean): ModelConfig {
+type Variant = "LlamaForCausalLM" | "Qwen2ForCausalLM" | "Qwen3ForCausalLM" | "LlamaForCausalLM+llama3";
+
+// llama3 rope scaling with original 32 positions at theta 500, D 8: wavelengths 6.3 (kept,
+// < 32/4), 29.7 (interpolated, between 8 and 32), 140 and 664 (divided by the factor).
+const LLAMA3_SCALING = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 };
+
+function config(variant: Variant, tie: boolean): ModelConfig {
+  const arch = variant.replace("+llama3", "");
   return parseConfig({
+    ...(variant.endsWith("+llama3") ? { rope_scaling: LLAMA3_SCALING } : {}),
     architectures: [arch], vocab_size: 29, hidden_size: 24, intermediate_size: 36, num_hidden_layers: 2,
     num_attention_heads: 6, num_key_value_heads: 2, head_dim: 8, rms_norm_eps: 1e-5, rope_theta: 500,
     max_position_embeddings: 64, tie_word_embeddings: tie,
@@ -31,6 +39,8 @@ function weights(c: ModelConfig, seed: number): TensorMap {
 const CASES = [
   ["LlamaForCausalLM", true],
   ["Qwen2ForCausalLM", false],
+  ["Qwen3ForCausalLM", false],
+  ["LlamaForCausalLM+llama3", true],
 ] as const;
 
 describe("GPU transformer", () => {
