@@ -14,7 +14,11 @@ import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
 import { sampleTokens } from "../../runtime/ops/sample.js";
 import { testGpu } from "../helpers/gpu.js";
 import { qwen2Config } from "../helpers/models.js";
-import { randArray } from "../helpers/numeric.js";
+import { expectClose, randArray } from "../helpers/numeric.js";
+import { parseConfig } from "../../runtime/model/config.js";
+import { Decoder, KVCache } from "../../runtime/model/decoder.js";
+import { Transformer } from "../../runtime/model/transformer.js";
+import { GpuWeights } from "../../runtime/model/weights.js";
 
 function policyDir(V: number): string {
   const dir = mkdtempSync(join(tmpdir(), "acpo-genchunk-"));
@@ -83,4 +87,33 @@ describe("sampler rows in chunks", () => {
     });
     policy.release();
   }, 600_000);
+});
+
+describe("KV-cache decoding of Qwen3 with Llama 3 rope scaling", () => {
+  it("prefill plus token-by-token decoding gives the full forward's logits (q_norm/k_norm and scaled RoPE in the decoder)", async () => {
+    const gpu = await testGpu();
+    const c = parseConfig({
+      architectures: ["Qwen3ForCausalLM"], vocab_size: 41, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4,
+      num_key_value_heads: 2, head_dim: 12, max_position_embeddings: 64, rope_theta: 500,
+      rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 },
+    });
+    const w = initWeights(c, 9);
+    for (const [name, t] of w) if (name.endsWith("_norm.weight")) for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + ((i * 7) % 5) / 4;
+    const model = new Transformer(gpu, new GpuWeights(gpu, c, w));
+    const V = c.vocabSize, seq = [1, 7, 30, 12, 5, 22, 9, 40, 3];
+    const full = await gpu.read(model.forward(gpu.upload(Uint32Array.from(seq)), gpu.upload(Uint32Array.from(seq.keys())), 1, seq.length));
+    const cache = new KVCache(gpu, model, 1, 16);
+    const dec = new Decoder(gpu, model);
+    const Tp = 4;
+    let logits = await gpu.read(dec.step(cache, gpu.upload(Uint32Array.from(seq.slice(0, Tp))), gpu.upload(Uint32Array.from([0, 1, 2, 3])), gpu.upload(new Uint32Array(1)), Tp, gpu.upload(Uint32Array.of(Tp - 1))));
+    expectClose(logits.subarray(0, V), full.subarray((Tp - 1) * V, Tp * V), 1e-4, 1e-4, "prefill");
+    for (let t = Tp; t < seq.length; t++) {
+      const p = gpu.upload(Uint32Array.of(t));
+      logits = await gpu.read(dec.step(cache, gpu.upload(Uint32Array.of(seq[t]!)), p, p, 1));
+      expectClose(logits.subarray(0, V), full.subarray(t * V, (t + 1) * V), 1e-4, 1e-4, `position ${t}`);
+    }
+    cache.release();
+    dec.release();
+    model.release();
+  });
 });
