@@ -41,6 +41,7 @@ export const QUANTITIES: Readonly<Record<string, Quantity>> = {
   r: q("sequence", "reward of the response given by the task's verifier"),
   length: q("sequence", "number of tokens in the response"),
   correct: q("sequence", "whether the verifier accepted the response", { type: "bool" }),
+  format: q("sequence", "the verifier's format check as a number: 1 when the response has a complete <answer>...</answer>, else 0"),
   // group level
   accuracy: q("group", "fraction of the group's G responses that are correct"),
   // scalars

@@ -57,7 +57,7 @@ function randomInputs(gpu: Gpu, B: number, T: number, V: number, seed: number): 
     tstep: gpu.upload(tstep, [N], "tstep"),
     oldLogp: gpu.upload(old, [N], "old_logp"),
     refLogp: gpu.upload(ref, [N], "ref_logp"),
-    seq: gpu.upload(packSequences(reward, reward, length, group), [B, 4], "seq"),
+    seq: gpu.upload(packSequences(reward, reward, length, group, reward), [B, 5], "seq"),
     steps: gpu.upload(packSteps(new Float32Array(B), new Float32Array(B), new Float32Array(B)), [B, 3], "steps"), // unused by GRPO
     counters: { steps: 0, totalSteps: 0, seed: seed >>> 0 },
     temperature: 1,

@@ -64,9 +64,10 @@ const INPUT_READ: Record<string, (policy: EmitContext["policy"]) => string> = {
   step_length: () => "stpin[3u * i_step + 1u]",
   step_entropy: () => "stpin[3u * i_step + 2u]",
   step_index: () => "f32(i_step % u.S)",
-  r: () => "seqin[4u * i_seq]",
-  correct: () => "(seqin[4u * i_seq + 1u] != 0.0)",
-  length: () => "seqin[4u * i_seq + 2u]",
+  r: () => "seqin[5u * i_seq]",
+  correct: () => "(seqin[5u * i_seq + 1u] != 0.0)",
+  length: () => "seqin[5u * i_seq + 2u]",
+  format: () => "seqin[5u * i_seq + 4u]",
   steps: () => "u.steps",
   total_steps: () => "u.total_steps",
 };

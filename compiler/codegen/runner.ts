@@ -16,7 +16,7 @@
 //                         0 for every response token when the pipeline has no segmentation
 //   oldLogp  (N)    f32   log p under the rollout policy
 //   refLogp  (N)    f32   log p under the stage's reference (needed when uses.ref)
-//   seq      (B, 4) f32   per response: reward r, correct (0/1), length, group id
+//   seq      (B, 5) f32   per response: reward r, correct (0/1), length, group id, format (0/1)
 //   steps    (B*S, 3) f32 per step slot: C, length in tokens (0 = unused slot), mean rollout entropy
 //                         (needed when uses.steps; see packSteps)
 // Outputs (fresh tensors unless `out` is passed back in):
@@ -44,7 +44,7 @@ export interface StageInputs {
   tstep: Tensor; // (N) i32
   oldLogp: Tensor; // (N)
   refLogp?: Tensor; // (N)
-  seq: Tensor; // (B, 4)
+  seq: Tensor; // (B, 5)
   steps?: Tensor; // (B*S, 3)
   counters: { steps: number; totalSteps: number; seed: number };
   /**
@@ -153,16 +153,16 @@ function checkInputs(sk: StageKernels, inp: StageInputs): void {
   need("ids", inp.ids, N);
   need("tstep", inp.tstep, N);
   need("oldLogp", inp.oldLogp, N);
-  need("seq", inp.seq, d.B * 4);
+  need("seq", inp.seq, d.B * 5);
   if (sk.uses.ref) need("refLogp", inp.refLogp, N);
   if (sk.uses.steps) need("steps", inp.steps, d.B * d.S * 3);
   if (d.S < 1 || d.NG < 1) throw new Error(`stage '${sk.stage}': S and NG must be at least 1`);
 }
 
 /** Per-response inputs packed as the kernels read them: (B, 4) r, correct, length, group. */
-export function packSequences(r: ArrayLike<number>, correct: ArrayLike<number>, length: ArrayLike<number>, group: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(r.length * 4);
-  for (let i = 0; i < r.length; i++) out.set([r[i]!, correct[i]!, length[i]!, group[i]!], i * 4);
+export function packSequences(r: ArrayLike<number>, correct: ArrayLike<number>, length: ArrayLike<number>, group: ArrayLike<number>, format: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(r.length * 5);
+  for (let i = 0; i < r.length; i++) out.set([r[i]!, correct[i]!, length[i]!, group[i]!, format[i]!], i * 5);
   return out;
 }
 

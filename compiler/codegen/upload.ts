@@ -13,7 +13,7 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
     ids: gpu.upload(Uint32Array.from(b.ids, (x) => Math.max(0, x)), [N], "ids"),
     tstep: gpu.upload(Int32Array.from(b.stepIdx), [N], "tstep"),
     oldLogp: gpu.upload(f32(b.oldLogp), [N], "old_logp"),
-    seq: gpu.upload(packSequences(b.reward, b.correct, b.length, b.group), [b.B, 4], "seq"),
+    seq: gpu.upload(packSequences(b.reward, b.correct, b.length, b.group, b.format), [b.B, 5], "seq"),
     steps: gpu.upload(packSteps(b.C, b.stepLength, b.stepEntropy), [b.B * b.S, 3], "steps"),
     counters: { steps: b.steps, totalSteps: b.totalSteps, seed: b.seed },
     temperature: b.temperature,

@@ -38,7 +38,7 @@ fn fkey_inv(k: u32) -> f32 {
 
 /** Group of response b (needs the seqin binding). */
 export const WGSL_GROUP_OF = /* wgsl */ `
-fn group_of(b: u32) -> u32 { return u32(seqin[4u * b + 3u]); }`;
+fn group_of(b: u32) -> u32 { return u32(seqin[5u * b + 3u]); }`;
 
 /** Token position in its response: response tokens before it in its row. */
 export const WGSL_POSITION = /* wgsl */ `

@@ -10,6 +10,7 @@ export interface Batch {
   group: Int32Array; // (B) group id in [0, nGroups)
   reward: Float64Array; // (B)
   correct: Float64Array; // (B) 0 or 1
+  format: Float64Array; // (B) 1 when the verifier found a complete answer (its format check), else 0
   length: Float64Array; // (B) response tokens
   stepIdx: Int32Array; // (B*T) the token's step, -1 outside the response
   ids: Int32Array; // (B*T) sampled token ids (used with logits)
@@ -69,7 +70,7 @@ export function policyFromLogits(logits: Float64Array, ids: Int32Array, N: numbe
 export function checkBatch(b: Batch): void {
   const N = b.B * b.T;
   const want: [string, { length: number } | null, number][] = [
-    ["group", b.group, b.B], ["reward", b.reward, b.B], ["correct", b.correct, b.B], ["length", b.length, b.B],
+    ["group", b.group, b.B], ["reward", b.reward, b.B], ["correct", b.correct, b.B], ["format", b.format, b.B], ["length", b.length, b.B],
     ["stepIdx", b.stepIdx, N], ["ids", b.ids, N], ["oldLogp", b.oldLogp, N], ["C", b.C, b.B * b.S],
     ["stepLength", b.stepLength, b.B * b.S], ["stepEntropy", b.stepEntropy, b.B * b.S],
   ];

@@ -155,6 +155,7 @@ function input(name: InputName, b: Batch, env: EvalEnv): Float64Array {
     }
     case "r": return b.reward;
     case "correct": return b.correct;
+    case "format": return b.format;
     case "length": return b.length;
     case "steps": return Float64Array.of(b.steps);
     case "total_steps": return Float64Array.of(b.totalSteps);

@@ -26,6 +26,7 @@ export const INPUTS = {
   step_entropy: "step", //  mean rollout entropy over the step's tokens
   r: "sequence", //         reward
   correct: "sequence", //   verifier accepted (bool)
+  format: "sequence", //    verifier's format check: 1 when the response has a complete answer (number 0/1)
   length: "sequence", //    tokens in the response
   steps: "scalar", //       optimizer steps taken in this stage
   total_steps: "scalar", // optimizer steps taken in the run

@@ -13,6 +13,8 @@ interface Traj {
   group: number;
   reward: number;
   correct: boolean;
+  /** The verifier's format check: `format`, else whether `answer` is a string; null when the line has neither. */
+  format: boolean | null;
   tokens: number[];
   oldLogp: number[];
   refLogp: number[] | null;
@@ -32,7 +34,7 @@ export interface BatchFile {
   /** Group id of each trajectory as the file gives it (the batch renumbers them 0..nGroups-1). */
   groups: number[];
   /** Which optional per-step fields were given. */
-  has: { C: boolean; ref: boolean };
+  has: { C: boolean; ref: boolean; format: boolean };
 }
 
 export function readBatchFile(path: string): BatchFile {
@@ -124,6 +126,7 @@ function trajectory(o: unknown, where: string, V: number | undefined): Traj {
     group: int(o.group, `${where}.group`),
     reward,
     correct: o.correct === undefined ? reward > 0 : (o.correct as boolean),
+    format: formatOf(o, where),
     tokens,
     oldLogp: nums(o, "old_logp", where, L, true)!,
     refLogp: nums(o, "ref_logp", where, L, false),
@@ -135,6 +138,17 @@ function trajectory(o: unknown, where: string, V: number | undefined): Traj {
     C: nums(o, "C", where, K, false),
     stepEntropy: nums(o, "step_entropy", where, K, false),
   };
+}
+
+/** `format` (boolean), else from samples.jsonl's `answer` (a string: a complete answer was found; null: none). */
+function formatOf(o: Json, where: string): boolean | null {
+  if (o.format !== undefined) {
+    if (typeof o.format !== "boolean") throw new BatchError(`${where}.format: expected true or false`);
+    return o.format;
+  }
+  if (o.answer === undefined) return null;
+  if (o.answer !== null && typeof o.answer !== "string") throw new BatchError(`${where}.answer: expected a string or null`);
+  return o.answer !== null;
 }
 
 function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
@@ -153,6 +167,7 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
     group: Int32Array.from(trajs, (t) => groupIds.indexOf(t.group)),
     reward: Float64Array.from(trajs, (t) => t.reward),
     correct: Float64Array.from(trajs, (t) => (t.correct ? 1 : 0)),
+    format: Float64Array.from(trajs, (t) => (t.format === null ? NaN : t.format ? 1 : 0)),
     length: Float64Array.from(trajs, (t) => t.tokens.length),
     stepIdx: new Int32Array(N).fill(-1),
     ids: new Int32Array(N),
@@ -197,5 +212,5 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
       b.stepEntropy[j] = t.stepEntropy ? t.stepEntropy[s]! : ent ? ent.slice(start, end).reduce((a, v) => a + v, 0) / (end - start) : NaN;
     });
   });
-  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null } };
+  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null) } };
 }

@@ -37,6 +37,7 @@ const INPUT_EXPR: Record<string, string> = {
   step_entropy: 'x["step_entropy"]',
   r: 'x["r"]',
   correct: 'x["correct"]',
+  format: 'x["format"]',
   length: 'x["length"]',
   steps: 'L.scalar(x["steps"])',
   total_steps: 'L.scalar(x["total_steps"])',

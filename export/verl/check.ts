@@ -29,6 +29,7 @@ const WHY: Record<string, string> = {
   C: "attribution scores, which the ACPO trainer subclass brings to the advantage only",
   step_entropy: "step entropy, which the ACPO trainer subclass brings to the advantage only",
   correct: "the verifier's accept bit, which verl's reward manager does not pass on (only the reward)",
+  format: "the verifier's format check, which verl's reward manager does not pass on (only the reward)",
   ref_logp: "reference log-probs, which verl's policy loss does not receive",
   old_logp: "rollout log-probs, which verl's advantage estimator does not receive",
   logp: "current-policy log-probs, which verl's advantage estimator does not receive",

@@ -40,7 +40,7 @@ function handBatch(rewards: number[], lens: number[], tok: { logp: number[]; old
   };
   return {
     B, T, S: 1, nGroups: 1, group: new Int32Array(B), reward: Float64Array.from(rewards),
-    correct: Float64Array.from(rewards, (r) => +(r > 0)), length: Float64Array.from(lens), stepIdx,
+    correct: Float64Array.from(rewards, (r) => +(r > 0)), format: Float64Array.from(rewards, (r) => +(r >= 0)), length: Float64Array.from(lens), stepIdx,
     ids: new Int32Array(N), oldLogp: spread(tok.old), refLogp: tok.ref ? spread(tok.ref) : null,
     C: new Float64Array(B), stepLength: Float64Array.from(lens), stepEntropy: new Float64Array(B),
     V: 0, temperature: 1, logits: null, logp: spread(tok.logp), H: spread(tok.H), steps: 0, totalSteps: 0, seed: 0,
