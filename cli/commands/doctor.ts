@@ -1,9 +1,15 @@
 // `acpo doctor`: which adapter, backend and driver acpo would use, the limits that matter,
-// and a storage-buffer round trip that proves compute works. Exits 1 with the fix when
+// and a storage-buffer round trip that proves compute works; with --model (and --pipeline)
+// the memory plan against the adapter's limits (cli/memory-plan.ts), exit 1 when it cannot fit. Exits 1 with the fix when
 // no adapter is available.
 import type { Command } from "commander";
 import { Gpu } from "../../runtime/gpu.js";
+import { join } from "node:path";
+import { readConfig } from "../../runtime/model/config.js";
 import { residualForward } from "../../runtime/ops/residual.js";
+import { loadPipelineOrFail } from "../load.js";
+import { defaultShape, planOn, planText, runShape } from "../memory-plan.js";
+import { parsePositiveIntOption } from "../options.js";
 
 export function registerDoctor(program: Command): void {
   program
@@ -12,13 +18,23 @@ export function registerDoctor(program: Command): void {
     .option("--backend <name>", "Dawn backend: vulkan, metal, d3d12, opengl, ... (env ACPO_BACKEND)")
     .option("--adapter <name>", "adapter name as Dawn lists it (env ACPO_ADAPTER)")
     .option("--json", "print the report as JSON")
-    .action(async (opts: { backend?: string; adapter?: string; json?: boolean }) => {
+    .option("--model <dir>", "also print the memory plan of this model folder against the adapter's limits")
+    .option("--pipeline <file>", "size the plan for this pipeline's rollout and minibatches (its model unless --model)")
+    .option("--prompt-tokens <n>", "prompt length the plan assumes (default 64)", parsePositiveIntOption, 64)
+    .action(async (opts: { backend?: string; adapter?: string; json?: boolean; model?: string; pipeline?: string; promptTokens: number }) => {
+      // Read the model and pipeline first: a bad path is an error before any device work.
+      const pipeline = opts.pipeline ? loadPipelineOrFail(opts.pipeline, [], "no memory plan") : null;
+      const modelDir = opts.model ?? pipeline?.model.path;
+      const config = modelDir ? readConfig(join(modelDir, "config.json")) : null;
       const gpu = await Gpu.create({ backend: opts.backend, adapter: opts.adapter });
       try {
         const roundTrip = await computeRoundTrip(gpu);
         const i = gpu.info;
+        const shape = config ? (pipeline ? runShape(pipeline, opts.promptTokens) : defaultShape(config)) : null;
+        const plan = config && shape ? planOn(gpu, config, shape) : null;
+        if (plan && plan.problems.length > 0) process.exitCode = 1;
         if (opts.json) {
-          console.log(JSON.stringify({ ...i, computeRoundTrip: roundTrip }, null, 2));
+          console.log(JSON.stringify({ ...i, computeRoundTrip: roundTrip, ...(plan ? { memoryPlan: { shape, ...plan } } : {}) }, null, 2));
         } else {
           console.log(`adapter:     ${i.device || "(unnamed)"} (${i.vendor}, ${i.architecture})`);
           console.log(`driver:      ${i.description}`);
@@ -28,6 +44,10 @@ export function registerDoctor(program: Command): void {
           console.log("limits:");
           for (const [k, v] of Object.entries(i.limits)) console.log(`  ${k.padEnd(36)} ${v}`);
           console.log(`compute:     ${roundTrip ? "ok (storage-buffer round trip matches)" : "FAILED (wrong values)"}`);
+          if (plan && shape && config) {
+            const what = pipeline ? `${modelDir} for ${opts.pipeline} (prompts of ${opts.promptTokens} tokens)` : `${modelDir}`;
+            console.log(`\n${planText(gpu, config, shape, plan, what)}`);
+          }
         }
         if (!roundTrip) process.exitCode = 1;
       } finally {

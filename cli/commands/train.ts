@@ -4,10 +4,12 @@
 // Ctrl-C stopped the run (after its checkpoint), as shells expect of an interrupted command.
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
+import { loadPipeline } from "../../compiler/index.js";
 import { loadPlan } from "../../compiler/plan/plan.js";
 import { type TrainOptions, type TrainResult, train } from "../../runtime/rl/trainer.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
+import { refuseUnfit } from "../memory-plan.js";
 import { parsePositiveIntOption, parseSeedOption } from "../options.js";
 
 interface TrainFlags extends GpuFlags {
@@ -33,9 +35,12 @@ function common(cmd: Command): Command {
 }
 
 async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
-  const r = await withGpu.run(flags, (gpu) =>
-    train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, quiet: flags.quiet, argv: process.argv.slice(2) }),
-  );
+  const r = await withGpu.run(flags, (gpu) => {
+    // A run that cannot fit the adapter fails here, with its memory plan, before it starts.
+    const p = o.pipelinePath && !o.resume ? loadPipeline(o.pipelinePath, { set: o.set }).pipeline : undefined;
+    if (p) refuseUnfit(gpu, p);
+    return train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, quiet: flags.quiet, argv: process.argv.slice(2) });
+  });
   const fmt = (e: TrainResult["lastEval"]) => (e ? Object.entries(e.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "-");
   console.log(`run ${r.runDir}: ${r.steps} steps`);
   const width = `after (step ${r.lastEval?.step ?? 0}):`.length + 2;

@@ -1,0 +1,73 @@
+// `acpo doctor --model DIR [--pipeline FILE]` prints the memory plan against the adapter's
+// limits; `acpo train` refuses a run that cannot fit before it starts, with that table.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../runtime/model/config.js";
+import { memoryPlan } from "../../runtime/model/memory.js";
+
+const acpo = (...args: string[]) => spawnSync(process.execPath, ["cli/acpo.js", ...args], { encoding: "utf8", timeout: 300_000 });
+
+// Qwen2.5-0.5B's shapes (config.json only: the plan needs no weights).
+const QWEN05 = {
+  architectures: ["Qwen2ForCausalLM"], vocab_size: 151936, hidden_size: 896, intermediate_size: 4864, num_hidden_layers: 24,
+  num_attention_heads: 14, num_key_value_heads: 2, max_position_embeddings: 32768, rope_theta: 1000000.0, rms_norm_eps: 1e-6,
+  tie_word_embeddings: true, use_sliding_window: false, sliding_window: 32768, rope_scaling: null,
+};
+
+function modelDir(config: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), "acpo-plan-"));
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  return dir;
+}
+
+describe("memory plan", () => {
+  it("counts each buffer family from the model's shapes (bucketed as the pool allocates)", () => {
+    const c = parseConfig({ ...QWEN05, num_hidden_layers: 2 });
+    const lim = { maxStorageBufferBindingSize: 134217728, maxBufferSize: 2 ** 32 - 1 };
+    const p = memoryPlan(c, lim, { trainB: 4, trainT: 512, sampleRows: 16, sampleT: 512, reference: true }, 64 * 2 ** 20);
+    const row = (item: string) => p.rows.find((r) => r.item === item)!;
+    // embed_tokens 151936 x 896 x 4 = 544.5 MiB, in a 576 MiB bucket (1/8-power-of-two steps).
+    expect(row("weights").largest).toBe(576 * 2 ** 20);
+    expect(row("optimizer state").bytes).toBe(2 * row("weights").bytes);
+    expect(row("reference policy").bytes).toBe(row("weights").bytes);
+    // KV cache: 2 layers x (k, v) x 16 rows x 2 kv heads x 512 x 64 x 4 bytes.
+    expect(row("KV cache (sampling)").bytes).toBe(4 * 16 * 2 * 512 * 64 * 4);
+    expect(p.problems).toContain("weights: one buffer of 603979776 bytes exceeds maxStorageBufferBindingSize (134217728)");
+    expect(p.total).toBe(p.rows.reduce((a, r) => a + r.bytes, 0));
+  });
+
+  it("acpo doctor --model prints the table and exits 1 when a buffer exceeds the binding limit", () => {
+    const r = acpo("doctor", "--model", modelDir(QWEN05));
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("memory plan on");
+    expect(r.stdout).toMatch(/ {2}weights +2049\.3 MiB +576\.0 MiB {2}290 tensors, fp32/);
+    expect(r.stdout).toMatch(/ {2}logits chunks .*110 rows x vocab 151936/);
+    expect(r.stdout).toContain("does not fit: weights: one buffer of 603979776 bytes exceeds maxStorageBufferBindingSize (134217728)");
+  });
+
+  it("acpo doctor --model on a small model fits (exit 0)", () => {
+    const r = acpo("doctor", "--model", modelDir({ ...QWEN05, vocab_size: 1000, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4 }));
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("fits: every buffer is within the device's binding limit");
+  });
+
+  it("acpo train refuses a run that cannot fit before it starts, with the table, and writes no run", () => {
+    const dir = mkdtempSync(join(tmpdir(), "acpo-plan-train-"));
+    const model = join(dir, "model");
+    mkdirSync(model);
+    writeFileSync(join(model, "config.json"), JSON.stringify(QWEN05));
+    const src = readFileSync("examples/grpo.acpo", "utf8").replace('model "../models/countdown-tiny"', `model "${model}"`);
+    writeFileSync(join(dir, "big.acpo"), src);
+    const out = join(dir, "run");
+    const r = acpo("train", join(dir, "big.acpo"), "--steps", "1", "--out", out);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("this run cannot fit the adapter (nothing was trained):");
+    expect(r.stderr).toContain("memory plan, prompts counted as 1 token: train minibatch 128 x 97 tokens, sampling 128 rows x 97 positions, a reference policy");
+    expect(r.stderr).toContain("does not fit: weights: one buffer of 603979776 bytes exceeds maxStorageBufferBindingSize (134217728)");
+    expect(r.stderr).not.toContain("    at "); // no stack trace
+    expect(existsSync(out)).toBe(false);
+  });
+});
