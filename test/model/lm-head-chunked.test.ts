@@ -1,5 +1,5 @@
-// The LM head streamed in row chunks (runtime/model/lm-head.ts): results equal the whole-matrix
-// path where both fit, a 151,936-token vocabulary scores 2,048 tokens, and the buffers live at
+// The LM head streamed in row chunks (runtime/model/lm-head.ts): results (scores, SFT gradients)
+// equal the whole-matrix path where both fit, a 151,936-token vocabulary scores 2,048 tokens, and the buffers live at
 // the peak stay bounded as N grows (gpu.memory, the pool's accounting).
 import { describe, expect, it } from "vitest";
 import { bucketBytes, type Gpu } from "../../runtime/gpu.js";
@@ -9,6 +9,8 @@ import { initWeights } from "../../runtime/model/presets.js";
 import { Transformer } from "../../runtime/model/transformer.js";
 import { GpuWeights } from "../../runtime/model/weights.js";
 import { logprobsEntropyForward } from "../../runtime/ops/logprobs-entropy.js";
+import { logprobsBackward, logprobsForward } from "../../runtime/ops/logprobs.js";
+import { lmBatch, lmLossStep } from "../../runtime/model/lm-loss.js";
 import { testGpu } from "../helpers/gpu.js";
 import { qwen2Config } from "../helpers/models.js";
 import { expectClose, randInts } from "../helpers/numeric.js";
@@ -108,4 +110,38 @@ describe("chunked LM head scoring", () => {
     expectClose(big.r.H.subarray(0, T0), await gpu.read(H), 1e-5, 1e-5, "entropy prefix");
     model.release();
   }, 600_000);
+});
+
+describe("chunked LM head training (SFT next-token loss)", () => {
+  it("lmLossStep over 4-row chunks gives the gradients of the whole-logits loss (irregular 2 x 9 batch, masked prompt)", async () => {
+    const gpu = await testGpu();
+    const c = qwen2Config(173, 32, 64, true);
+    const model = new Transformer(gpu, new GpuWeights(gpu, c, initWeights(c, 8)));
+    const seqs = [[1, 5, 9, 33, 100, 7, 2, 170, 44, 3], [1, 60, 61, 62, 9]];
+    const batch = lmBatch(seqs, [2, 1]);
+    const N = batch.B * batch.T, V = c.vocabSize;
+    // Whole logits: forward, logprobs, d(-mean logp), full backward.
+    model.weights.zeroGrads();
+    const count = batch.mask.reduce((a, m) => a + m, 0);
+    const ids = gpu.upload(batch.ids), targets = gpu.upload(batch.targets), pos = gpu.upload(Uint32Array.from({ length: N }, (_, i) => i % batch.T));
+    const logits = model.forward(ids, pos, batch.B, batch.T);
+    const logp = gpu.empty([N]), lse = gpu.empty([N]), dlogits = gpu.empty([N, V]);
+    logprobsForward(gpu, logp, lse, logits, targets, { N, V });
+    logprobsBackward(gpu, dlogits, gpu.upload(Float32Array.from(batch.mask, (m) => -m / count)), logits, targets, lse, { N, V });
+    model.backward(dlogits);
+    const ref = new Map<string, Float32Array>();
+    for (const [name, g] of model.weights.grads) ref.set(name, await gpu.read(g));
+    const refLogp = await gpu.read(logp);
+    // Chunked: 4 rows per chunk over N = 18 rows.
+    model.weights.zeroGrads();
+    const step = lmLossStep(gpu, model, batch, 4 * 4 * V);
+    expectClose(await gpu.read(step.logp), refLogp, 1e-6, 1e-5, "logp");
+    for (const [name, g] of ref) {
+      const scale = Math.max(...g.map(Math.abs));
+      expect(scale, name).toBeGreaterThan(0);
+      expectClose(await gpu.read(model.weights.grad(name)), g, 1e-6 * scale, 1e-4, `grad ${name}`);
+    }
+    step.release();
+    model.release();
+  });
 });
