@@ -13,6 +13,7 @@ import { registerEval } from "./commands/eval.js";
 import { registerTrain } from "./commands/train.js";
 import { registerReport } from "./commands/report.js";
 import { registerCompare } from "./commands/compare.js";
+import { registerSweep } from "./commands/sweep.js";
 import { registerExport } from "./commands/export.js";
 import { registerLsp } from "./commands/lsp.js";
 import { reportError } from "./errors.js";
@@ -37,6 +38,7 @@ registerEval(program);
 registerTrain(program);
 registerReport(program);
 registerCompare(program);
+registerSweep(program);
 registerExport(program);
 registerLsp(program);
 

@@ -82,10 +82,10 @@ function metricLabel(m: string): string {
   return `${kind === "acc" ? "Acc" : "pass"}@${k}`;
 }
 
-/** A plain-text table: percentages; differences in percentage points. */
-export function formatComparison(c: Comparison): string {
+/** A plain-text table: percentages; differences in percentage points. `rowHeader` names the first column (sweep: "cell"). */
+export function formatComparison(c: Comparison, rowHeader = "pipeline"): string {
   const base = c.rows[0]!.pipeline;
-  const header = ["pipeline"];
+  const header = [rowHeader];
   for (const m of c.metrics) header.push(`${metricLabel(m)} % (mean ± sd)`, `Δ vs ${base} [95 % CI]`);
   const body = c.rows.map((r) => {
     const cells = [r.pipeline];
