@@ -26,6 +26,7 @@ export const QUANTITIES: Readonly<Record<string, Quantity>> = {
   logp: q("token", "log-probability of the sampled token under the current policy"),
   old_logp: q("token", "log-probability of the sampled token under the policy that sampled it"),
   ref_logp: q("token", "log-probability of the sampled token under the stage's reference policy"),
+  rollout_logp: q("token", "log-probability the sampler recorded when it drew the token (old_logp is the trainer's recomputation when they differ)"),
   ratio: q("token", "importance ratio exp(logp - old_logp)"),
   position: q("token", "0-based index of the token in its response"),
   rand: q("token", "uniform random number in [0, 1), drawn per token from the run's seeded generator"),

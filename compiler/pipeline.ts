@@ -197,6 +197,11 @@ export interface Loss {
   /** token: per-token ratio (PPO/GRPO); sequence: length-normalised sequence ratio (GSPO); token outside ppo_clip. */
   ratio: "token" | "sequence";
   entropyBonus: number;
+  /**
+   * Truncated importance sampling between the sampler and the trainer: each token's policy
+   * term is weighted by sg(min(exp(old_logp - rollout_logp), tisCap)); null: off.
+   */
+  tisCap: number | null;
   aggregate: Aggregate;
   /** Divisor for token_sum_norm; null for the other rules. */
   normConstant: number | null;

@@ -189,9 +189,9 @@ const AGGREGATES = ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "
 
 /** Settings each loss accepts (the LSP's table lists the same). */
 export const LOSS_KEYS = {
-  ppo_clip: ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "aggregate", "norm_constant"],
-  cispo: ["eps_low", "eps_high", "entropy_bonus", "aggregate", "norm_constant"],
-  gmpo: ["eps_low", "eps_high", "entropy_bonus", "aggregate"],
+  ppo_clip: ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
+  cispo: ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
+  gmpo: ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate"],
 } as const;
 
 export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
@@ -214,6 +214,7 @@ export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
     dualClip: kind === "ppo_clip" && r.has("dual_clip") ? r.num("dual_clip", { above: 1 }) : null,
     ratio: kind === "ppo_clip" ? r.word("ratio", ["token", "sequence"] as const, "token") : "token",
     entropyBonus: r.num("entropy_bonus", { default: 0 }),
+    tisCap: r.has("tis_cap") ? r.num("tis_cap", { above: 0 }) : null,
     aggregate,
     normConstant,
   };

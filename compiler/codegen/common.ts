@@ -13,6 +13,7 @@ export const BUFFERS: readonly Binding[] = [
   { name: "tstep", access: "read", type: "i32" }, // (N) step of each token, -1 outside the response
   { name: "old_logp", access: "read" }, //          (N) rollout policy
   { name: "ref_logp", access: "read" }, //          (N) reference policy
+  { name: "rollout_logp", access: "read" }, //      (N) the sampler's recorded log-probs
   { name: "seqin", access: "read" }, //             (B, 5) r, correct, length, group, format
   { name: "stpin", access: "read" }, //             (B*S, 3) C, length, entropy
   { name: "pol", access: "read" }, //               (N, 2) current logp, H (prepass output, or given)

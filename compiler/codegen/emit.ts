@@ -58,6 +58,7 @@ const INPUT_READ: Record<string, (policy: EmitContext["policy"]) => string> = {
   H: (p) => (p === "registers" ? "row_H" : "pol[2u * i_token + 1u]"),
   old_logp: () => "old_logp[i_token]",
   ref_logp: () => "ref_logp[i_token]",
+  rollout_logp: () => "rollout_logp[i_token]",
   position: () => "position_of(i_token)",
   rand: () => "rand_at(u.seed, i_token)",
   C: () => "stpin[3u * i_step]",

@@ -44,6 +44,7 @@ export interface StageInputs {
   tstep: Tensor; // (N) i32
   oldLogp: Tensor; // (N)
   refLogp?: Tensor; // (N)
+  rolloutLogp?: Tensor; // (N) the sampler's recorded log-probs (needed when uses.rollout)
   seq: Tensor; // (B, 5)
   steps?: Tensor; // (B*S, 3)
   counters: { steps: number; totalSteps: number; seed: number };
@@ -89,7 +90,7 @@ export class StageRunner {
     };
     this.dummy ??= gpu.zeros([4], "unused");
     const bufs: Record<string, Tensor | undefined | null> = {
-      logits: inp.logits, ids: inp.ids, tstep: inp.tstep, old_logp: inp.oldLogp, ref_logp: inp.refLogp,
+      logits: inp.logits, ids: inp.ids, tstep: inp.tstep, old_logp: inp.oldLogp, ref_logp: inp.refLogp, rollout_logp: inp.rolloutLogp,
       seqin: inp.seq, stpin: inp.steps, pol: withLogits ? o.pol : inp.policy, stats: o.stats, tok: o.tok,
       dlogits: o.dlogits, summary: o.summary,
     };
@@ -155,6 +156,7 @@ function checkInputs(sk: StageKernels, inp: StageInputs): void {
   need("oldLogp", inp.oldLogp, N);
   need("seq", inp.seq, d.B * 5);
   if (sk.uses.ref) need("refLogp", inp.refLogp, N);
+  if (sk.uses.rollout) need("rolloutLogp", inp.rolloutLogp, N);
   if (sk.uses.steps) need("steps", inp.steps, d.B * d.S * 3);
   if (d.S < 1 || d.NG < 1) throw new Error(`stage '${sk.stage}': S and NG must be at least 1`);
 }

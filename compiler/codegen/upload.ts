@@ -19,6 +19,7 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
     temperature: b.temperature,
   };
   if (b.refLogp) inp.refLogp = gpu.upload(f32(b.refLogp), [N], "ref_logp");
+  if (b.rolloutLogp) inp.rolloutLogp = gpu.upload(f32(b.rolloutLogp), [N], "rollout_logp");
   if (b.logits) inp.logits = gpu.upload(f32(b.logits), [N, b.V], "logits");
   else {
     const pol = new Float32Array(N * 2);
@@ -29,6 +30,6 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
 }
 
 export function releaseInputs(gpu: Gpu, inp: StageInputs): void {
-  const ts: (Tensor | undefined)[] = [inp.logits, inp.policy, inp.ids, inp.tstep, inp.oldLogp, inp.refLogp, inp.seq, inp.steps];
+  const ts: (Tensor | undefined)[] = [inp.logits, inp.policy, inp.ids, inp.tstep, inp.oldLogp, inp.refLogp, inp.rolloutLogp, inp.seq, inp.steps];
   gpu.release(...ts);
 }

@@ -16,6 +16,8 @@ export interface Batch {
   ids: Int32Array; // (B*T) sampled token ids (used with logits)
   oldLogp: Float64Array; // (B*T) rollout policy
   refLogp: Float64Array | null; // (B*T) reference policy, when the stage has one
+  /** (B*T) log-probs the sampler recorded, when the stage reads `rollout_logp` (truncated importance sampling). */
+  rolloutLogp?: Float64Array | null;
   C: Float64Array; // (B*S) attribution per step
   stepLength: Float64Array; // (B*S) tokens per step; 0 marks an unused step slot
   stepEntropy: Float64Array; // (B*S) mean rollout entropy of the step

@@ -124,6 +124,10 @@ function input(name: InputName, b: Batch, env: EvalEnv): Float64Array {
     case "logp": return env.logp;
     case "H": return env.H;
     case "old_logp": return b.oldLogp;
+    case "rollout_logp": {
+      if (!b.rolloutLogp) throw new Error("batch: the stage reads rollout_logp, but the batch has no rollout log-probs");
+      return b.rolloutLogp;
+    }
     case "ref_logp": {
       if (!b.refLogp) throw new Error("batch: the stage compares with a reference policy, but the batch has no ref_logp");
       return b.refLogp;

@@ -18,6 +18,7 @@ export const INPUTS = {
   H: "token", //            entropy of the current policy's next-token distribution (differentiable leaf)
   old_logp: "token", //     log p under the policy that sampled the batch
   ref_logp: "token", //     log p under the stage's reference policy
+  rollout_logp: "token", // log p the sampler recorded when it drew the token (the inference engine's)
   position: "token", //     0-based index of the token in its response
   rand: "token", //         uniform [0, 1) per token from the stage's seed (see interpret/rand.ts)
   C: "step", //             attribution score of the step

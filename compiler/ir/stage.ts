@@ -68,7 +68,7 @@ export interface StageProgram {
   /** Params the graph reads, with their compile-time values. */
   params: Record<string, number>;
   /** Which optional inputs the program reads. */
-  uses: { ref: boolean; steps: boolean; position: boolean; rand: boolean };
+  uses: { ref: boolean; steps: boolean; position: boolean; rand: boolean; rollout: boolean };
 }
 
 export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
@@ -89,7 +89,11 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
   const mNum = g.node(m).op === "const" ? g.binary("mul", g.ones("token"), g.toNum(m)) : g.toNum(m);
   const sur = SURROGATES[loss.kind](g, loss, { logp, old: g.input("old_logp"), A, m, mNum });
   const unweighted = sur.u;
-  const pg = g.binary("mul", w, unweighted);
+  // Truncated importance sampling (TRL's vllm_importance_sampling_correction, verl's TIS):
+  // the sampler's and the trainer's log-probs of the same policy can differ; each token's
+  // policy term is reweighted by the capped ratio, a constant to the gradient.
+  const tis = loss.tisCap === null ? g.const(1) : g.detach(g.binary("min", g.unary("exp", g.binary("sub", g.input("old_logp"), g.input("rollout_logp"))), g.const(loss.tisCap)));
+  const pg = g.binary("mul", g.binary("mul", tis, w), unweighted);
   const kl = stage.kl ? tok(low.expr(stage.kl)) : g.const(0);
   let ell = g.binary("add", pg, kl);
   if (loss.entropyBonus !== 0) ell = g.binary("sub", ell, g.binary("mul", g.const(loss.entropyBonus), H));
@@ -145,6 +149,7 @@ export function lowerStage(p: Pipeline, stage: Stage): StageProgram {
     params,
     uses: {
       ref: reads.has("ref_logp"),
+      rollout: reads.has("rollout_logp"),
       steps: g.nodes.some((n) => n.level === "step"),
       position: reads.has("position"),
       rand: reads.has("rand"),

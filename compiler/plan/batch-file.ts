@@ -18,6 +18,7 @@ interface Traj {
   tokens: number[];
   oldLogp: number[];
   refLogp: number[] | null;
+  rolloutLogp: number[] | null;
   logp: number[] | null;
   entropy: number[] | null;
   oldEntropy: number[] | null;
@@ -34,7 +35,7 @@ export interface BatchFile {
   /** Group id of each trajectory as the file gives it (the batch renumbers them 0..nGroups-1). */
   groups: number[];
   /** Which optional per-step fields were given. */
-  has: { C: boolean; ref: boolean; format: boolean };
+  has: { C: boolean; ref: boolean; format: boolean; rollout: boolean };
 }
 
 export function readBatchFile(path: string): BatchFile {
@@ -130,6 +131,7 @@ function trajectory(o: unknown, where: string, V: number | undefined): Traj {
     tokens,
     oldLogp: nums(o, "old_logp", where, L, true)!,
     refLogp: nums(o, "ref_logp", where, L, false),
+    rolloutLogp: nums(o, "rollout_logp", where, L, false),
     logp: nums(o, "logp", where, L, logits === null),
     entropy: nums(o, "entropy", where, L, logits === null),
     oldEntropy: nums(o, "old_entropy", where, L, false),
@@ -173,6 +175,7 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
     ids: new Int32Array(N),
     oldLogp: new Float64Array(N),
     refLogp: withRef === B ? new Float64Array(N) : null,
+    rolloutLogp: trajs.every((t) => t.rolloutLogp) ? new Float64Array(N) : null,
     C: new Float64Array(B * S),
     stepLength: new Float64Array(B * S),
     stepEntropy: new Float64Array(B * S),
@@ -196,6 +199,7 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
       if (t.logits && (t.tokens[k]! >= V)) throw new BatchError(`${t.where}.tokens[${k}]: id ${t.tokens[k]} is outside the vocabulary of the logits (V = ${V})`);
       b.oldLogp[n] = t.oldLogp[k]!;
       if (b.refLogp) b.refLogp[n] = t.refLogp![k]!;
+      if (b.rolloutLogp) b.rolloutLogp[n] = t.rolloutLogp![k]!;
       if (b.logits) b.logits.set(t.logits![k]!, n * V);
       else {
         b.logp![n] = t.logp![k]!;
@@ -212,5 +216,5 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
       b.stepEntropy[j] = t.stepEntropy ? t.stepEntropy[s]! : ent ? ent.slice(start, end).reduce((a, v) => a + v, 0) / (end - start) : NaN;
     });
   });
-  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null) } };
+  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null } };
 }

@@ -44,6 +44,7 @@ export async function replay(pipeline: Pipeline, stageName: string | undefined, 
   const prog = lowerStage(pipeline, stage);
   // Logits are read as the training loop reads them: divided by the rollout temperature.
   const b = { ...file.batch, temperature: pipeline.rollout.temperature };
+  if (prog.uses.rollout && !file.has.rollout) throw new BatchError(`${path}: stage '${stage.name}' reads the sampler's log-probs (rollout_logp, tis_cap); every trajectory needs 'rollout_logp'`);
   if (prog.uses.ref && !file.has.ref) throw new BatchError(`${path}: stage '${stage.name}' compares with a reference policy; every trajectory needs 'ref_logp'`);
   if (prog.nodes.some((n) => n.op === "input" && n.name === "format") && !file.has.format) throw new BatchError(`${path}: the pipeline uses the verifier's format check; every trajectory needs 'format' (true or false) or samples.jsonl's 'answer'`);
   if (prog.nodes.some((n) => n.op === "input" && n.name === "C") && !file.has.C) throw new BatchError(`${path}: the pipeline uses the attribution score C; every trajectory needs 'C' (one per step)`);

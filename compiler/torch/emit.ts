@@ -29,6 +29,7 @@ const INPUT_EXPR: Record<string, string> = {
   H: 'x["H"]',
   old_logp: 'x["old_logp"]',
   ref_logp: 'x["ref_logp"]',
+  rollout_logp: 'x["rollout_logp"]',
   position: "L.position()",
   rand: 'L.rand(x["seed"])',
   C: 'x["C"]',

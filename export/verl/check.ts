@@ -31,6 +31,7 @@ const WHY: Record<string, string> = {
   correct: "the verifier's accept bit, which verl's reward manager does not pass on (only the reward)",
   format: "the verifier's format check, which verl's reward manager does not pass on (only the reward)",
   ref_logp: "reference log-probs, which verl's policy loss does not receive",
+  rollout_logp: "the sampler's log-probs, which reach verl's policy loss only as its own rollout correction weights (use verl's rollout_correction)",
   old_logp: "rollout log-probs, which verl's advantage estimator does not receive",
   logp: "current-policy log-probs, which verl's advantage estimator does not receive",
   steps: "the stage's step counter, which verl's estimator and loss do not receive",

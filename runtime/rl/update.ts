@@ -66,6 +66,8 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
   // Old and reference log-probs come from the policy before this step's updates.
   const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogpChunked(gpu, model, b, o.temperature, "old logp")));
   const ref = parts.map((b) => (ctx.reference ? targetLogpChunked(gpu, ctx.reference, b, o.temperature, "ref logp") : null));
+  // The sampler's own log-probs, for `rollout_logp` (truncated importance sampling).
+  const rollout = parts.map((b) => (runner.sk.uses.rollout ? gpu.upload(b.rolloutLogp, [b.B * b.T], "rollout logp") : null));
   let summary: Summary | null = null;
   let gradNorm = NaN, updates = 0, skipped = 0;
   let firstPass: UpdateResult["firstPass"] = null;
@@ -77,7 +79,7 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
         // Forward, loss kernels and backward with the LM head in row chunks (loss-head.ts).
         const out = lossHeadChunked(gpu, model, runner, b, {
           dims: { B: b.B, T: b.T, S: b.S, NG: b.NG, V }, ids: b.targets, tstep: b.tstep,
-          oldLogp: old[i]!, refLogp: ref[i] ?? undefined, seq: b.seq, steps: b.steps, temperature: o.temperature,
+          oldLogp: old[i]!, refLogp: ref[i] ?? undefined, rolloutLogp: rollout[i] ?? undefined, seq: b.seq, steps: b.steps, temperature: o.temperature,
           counters: { ...o.counters, seed: minibatchSeed(o.counters.seed, epoch, i, parts.length) },
         });
         optimizer.measureNorm();
@@ -99,7 +101,7 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
       }
     }
   } finally {
-    gpu.release(...old, ...ref);
+    gpu.release(...old, ...ref, ...rollout);
     for (const b of parts) if (b !== firstPass?.batch) b.release();
   }
   return { summary: summary!, gradNorm, updates, skipped, firstPass };

@@ -55,7 +55,7 @@ function wireBatch(b: Batch, extra: TorchJob["extra"]): unknown {
   const { logp, H } = policyOf(b);
   return {
     B: b.B, T: b.T, S: b.S, nGroups: b.nGroups, group: Array.from(b.group), stepIdx: Array.from(b.stepIdx),
-    logp: enc(logp), H: enc(H), oldLogp: enc(b.oldLogp), refLogp: b.refLogp ? enc(b.refLogp) : null,
+    logp: enc(logp), H: enc(H), oldLogp: enc(b.oldLogp), refLogp: b.refLogp ? enc(b.refLogp) : null, rolloutLogp: b.rolloutLogp ? enc(b.rolloutLogp) : null,
     C: enc(b.C), stepLength: enc(b.stepLength), stepEntropy: enc(b.stepEntropy),
     reward: enc(b.reward), correct: enc(b.correct), format: enc(b.format), length: enc(b.length),
     steps: b.steps, totalSteps: b.totalSteps, seed: b.seed,

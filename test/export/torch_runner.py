@@ -32,7 +32,7 @@ def batch_inputs(b, dtype):
         "steps": b["steps"], "total_steps": b["totalSteps"], "seed": b["seed"],
     }
     for key, name, shape in [
-        ("logp", "logp", (B, T)), ("H", "H", (B, T)), ("old_logp", "oldLogp", (B, T)), ("ref_logp", "refLogp", (B, T)),
+        ("logp", "logp", (B, T)), ("H", "H", (B, T)), ("old_logp", "oldLogp", (B, T)), ("ref_logp", "refLogp", (B, T)), ("rollout_logp", "rolloutLogp", (B, T)),
         ("C", "C", (B, S)), ("step_length", "stepLength", (B, S)), ("step_entropy", "stepEntropy", (B, S)),
         ("r", "reward", (B,)), ("correct", "correct", (B,)), ("format", "format", (B,)), ("length", "length", (B,)),
     ]:
