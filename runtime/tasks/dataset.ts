@@ -16,9 +16,9 @@ import { ANSWER_CLOSE, ANSWER_OPEN, parseDecimal } from "./answer.js";
 import { OptionReader } from "./options.js";
 import { mixSeed, Rng, splitOf } from "./rng.js";
 import { TaskSpecError, type Problem, type Split, type Task, type Verdict } from "./types.js";
-import { verifyCountdown, verifyExact, verifyNumeric } from "./verifiers.js";
+import { referenceAnswer, verifyCountdown, verifyExact, verifyMath, verifyNumeric } from "./verifiers.js";
 
-export const DATASET_VERIFIERS = ["exact", "numeric", "countdown"] as const;
+export const DATASET_VERIFIERS = ["exact", "numeric", "countdown", "math"] as const;
 export type DatasetVerifier = (typeof DATASET_VERIFIERS)[number];
 
 export interface DatasetOptions {
@@ -28,7 +28,7 @@ export interface DatasetOptions {
   test?: string;
   verifier: DatasetVerifier;
   promptField: string;
-  /** Expected answer, for the exact and numeric verifiers. */
+  /** Expected answer, for the exact, numeric and math verifiers (math: a \\boxed{} solution or GSM8K's "#### 72" too). */
   answerField: string;
   /** The numbers and target, for the countdown verifier. */
   numbersField: string;
@@ -198,6 +198,7 @@ export abstract class DatasetTask implements Task<DatasetProblem> {
     const o = this.options;
     if (o.verifier === "countdown") return verifyCountdown(problem.numbers!, problem.target!, response, o.formatReward);
     if (o.verifier === "numeric") return verifyNumeric(problem.expected as number, response, o.tolerance, o.formatReward);
+    if (o.verifier === "math") return verifyMath(problem.expected as string, response, o.formatReward);
     return verifyExact(problem.expected as string, response, o.formatReward);
   }
 
@@ -209,6 +210,7 @@ export abstract class DatasetTask implements Task<DatasetProblem> {
   trace(problem: DatasetProblem, seed = 0): string {
     if (problem.solution !== undefined) return problem.solution;
     if (this.options.verifier === "countdown") return countdownTrace(problem.numbers!, problem.target!, seed);
-    return `So, ${ANSWER_OPEN}${String(problem.expected)}${ANSWER_CLOSE}`;
+    const answer = this.options.verifier === "math" ? referenceAnswer(String(problem.expected)) : String(problem.expected);
+    return `So, ${ANSWER_OPEN}${answer}${ANSWER_CLOSE}`;
   }
 }

@@ -2,6 +2,8 @@
 // `<answer>...</answer>` of a response and never throws, whatever the text.
 import { extractAnswer, parseDecimal } from "./answer.js";
 import { evaluate, parseEquation } from "./expr.js";
+import { extractMathAnswer, lastBoxed } from "./math-answer.js";
+import { mathEqual } from "./math-equal.js";
 import type { Verdict } from "./types.js";
 
 /** TinyZero / Countdown convention: |value - target| < 1e-5 counts as equal. */
@@ -62,5 +64,29 @@ export function verifyExact(expected: string, response: string, formatReward = 0
   if (m === null) return wrong(null, NO_ANSWER, formatReward);
   const answer = m.text.trim();
   if (answer !== expected.trim()) return wrong(answer, `got ${JSON.stringify(answer)}, expected ${JSON.stringify(expected.trim())}`, formatReward);
+  return { reward: 1, correct: true, answer, reason: "correct" };
+}
+
+/**
+ * The reference answer of a dataset record: the last \boxed{} of a worked solution (MATH's
+ * "solution"), the part after the last "####" (GSM8K's "answer"), else the text itself.
+ */
+export function referenceAnswer(expected: string): string {
+  const hashes = expected.lastIndexOf("####");
+  if (hashes >= 0) return expected.slice(hashes + 4).trim();
+  return lastBoxed(expected) ?? expected.trim();
+}
+
+/**
+ * Math: the response's final answer (math-answer.ts: <answer>, \boxed{}, "the answer is")
+ * equals the reference by normalised string, structure or value (math-equal.ts).
+ */
+export function verifyMath(expected: string, response: string, formatReward = 0): Verdict {
+  const found = extractMathAnswer(response);
+  if (found === null) return wrong(null, "no final answer (<answer>...</answer>, \\boxed{...} or 'the answer is ...')", formatReward);
+  const answer = found.text.trim();
+  if (answer === "") return wrong(answer, "empty answer", formatReward);
+  const reference = referenceAnswer(expected);
+  if (!mathEqual(reference, answer)) return wrong(answer, `got ${JSON.stringify(answer)} (${found.how}), expected ${JSON.stringify(reference)}`, formatReward);
   return { reward: 1, correct: true, answer, reason: "correct" };
 }

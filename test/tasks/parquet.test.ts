@@ -51,6 +51,14 @@ describe("parquet task: files as Hugging Face ships them", () => {
     expect(t.problems("test", 2, 0).map((p) => p.expected).sort()).toEqual(["12", "20"]);
   });
 
+  it("scores MATH answers with the math verifier", () => {
+    const t = new ParquetTask({ path: join(FIXTURES, "math-snappy.parquet"), promptField: "problem", verifier: "math" });
+    const root = t.problems("train", 4, 0).find((p) => p.source === "math-snappy.parquet#1")!;
+    expect(t.verify(root, "sqrt(8) = 2 sqrt 2, so \\boxed{\\sqrt{8}}")).toMatchObject({ correct: true, answer: "\\sqrt{8}" });
+    expect(t.verify(root, "\\boxed{2}")).toMatchObject({ correct: false, reason: 'got "2" (boxed), expected "2\\\\sqrt{2}"' });
+    expect(t.trace(root)).toBe("So, <answer>2\\sqrt{2}</answer>");
+  });
+
   it("reads a zstd countdown file (int64 target, list<int64> numbers) with the countdown verifier", () => {
     const t = taskFromSpec({ name: "parquet", options: { path: join(FIXTURES, "countdown-zstd.parquet"), verifier: "countdown", numbersField: "nums", testFraction: 0 } });
     expect(t.size("train")).toBe(3);
