@@ -99,7 +99,7 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   return { rows, total: sum(rows.map((r) => r.bytes)), problems };
 }
 
-const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+const mib = (b: number) => (b > 0 && b < 2 ** 20 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
 
 /** The plan as a text table against the device's limits. */
 export function formatPlan(p: MemoryPlan, limits: DeviceLimits, deviceName: string): string {
