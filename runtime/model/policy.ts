@@ -24,7 +24,7 @@ export class Policy {
   static load(gpu: Gpu, dir: string): Policy {
     const ck = loadCheckpoint(dir);
     if (!ck.tokenizer) throw new CheckpointError(`${dir}: no tokenizer.json (acpo needs the tokenizer to read and write text)`);
-    const tok = new TextTokenizer(ck.tokenizer, ck.tokenizerConfig, `${dir}/tokenizer.json`);
+    const tok = new TextTokenizer(ck.tokenizer, ck.tokenizerConfig, `${dir}/tokenizer.json`, ck.generationConfig);
     if (tok.vocabSize > ck.config.vocabSize) {
       throw new CheckpointError(`${dir}: tokenizer.json has ${tok.vocabSize} tokens but config.json vocab_size is ${ck.config.vocabSize}`);
     }

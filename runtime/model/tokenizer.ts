@@ -2,6 +2,7 @@
 // (a maintained implementation of the same format), so every model — a downloaded Qwen2
 // or the project's own tiny models — goes through one path.
 import { Tokenizer } from "@huggingface/tokenizers";
+import { ChatTemplate, type ChatMessage, promptMessages } from "./chat-template.js";
 import { CheckpointError } from "./safetensors.js";
 
 export class TextTokenizer {
@@ -11,13 +12,17 @@ export class TextTokenizer {
   private readonly ids: Map<string, number>;
   readonly vocabSize: number;
   readonly bosId: number | null;
+  /** Ids that end a response: tokenizer_config's eos_token and generation_config's eos_token_id(s). */
   readonly eosIds: number[];
   readonly padId: number | null;
+  /** tokenizer_config.json's chat_template; null for a model without one. */
+  readonly chatTemplate: ChatTemplate | null;
 
   constructor(
     readonly json: Record<string, unknown>,
     readonly config: Record<string, unknown> = {},
     source = "tokenizer.json",
+    generationConfig: Record<string, unknown> = {},
   ) {
     // Our own checks first, so that the common malformations get a message that says which field.
     this.pieces = tokenPieces(json, source);
@@ -36,8 +41,31 @@ export class TextTokenizer {
     };
     this.bosId = idOf("bos_token");
     const eos = idOf("eos_token");
-    this.eosIds = eos === null ? [] : [eos];
+    const configDir = source.replace(/[^/]*$/, "");
+    // Instruction-tuned models end a turn with a token other than eos_token (Llama 3's
+    // <|eot_id|>, Qwen's <|im_end|> next to <|endoftext|>): generation_config lists them all.
+    this.eosIds = [...new Set([...(eos === null ? [] : [eos]), ...generationEosIds(generationConfig, this.vocabSize, `${configDir}generation_config.json`)])];
     this.padId = idOf("pad_token");
+    this.chatTemplate = ChatTemplate.fromConfig(config, `${configDir}tokenizer_config.json`);
+  }
+
+  /**
+   * Token ids of a prompt: through the chat template when `chat` (a system message first
+   * when given; the template opens the assistant's turn), else the text after the BOS token.
+   * The template writes the BOS itself where the model wants one.
+   */
+  promptIds(prompt: string, o: { chat: boolean; system?: string | null } = { chat: false }): number[] {
+    if (o.chat) {
+      if (this.chatTemplate === null) throw new CheckpointError("the prompt asks for the chat template but tokenizer_config.json has no chat_template (a base model?); turn chat off");
+      return this.encode(this.chatTemplate.render(promptMessages(prompt, o.system ?? null)));
+    }
+    return [...(this.bosId !== null ? [this.bosId] : []), ...this.encode(prompt)];
+  }
+
+  /** The chat template's text for `messages` (tests and `acpo sample` show it). */
+  renderChat(messages: ChatMessage[], addGenerationPrompt = true): string {
+    if (this.chatTemplate === null) throw new CheckpointError("tokenizer_config.json has no chat_template");
+    return this.chatTemplate.render(messages, addGenerationPrompt);
   }
 
   /** Token ids of `text` (no special tokens added). */
@@ -108,6 +136,19 @@ export class TextTokenizer {
   tokenToId(token: string): number | undefined {
     return this.ids.get(token);
   }
+}
+
+/** generation_config.json's eos_token_id: an id or a list of ids, each in the vocabulary. */
+function generationEosIds(g: Record<string, unknown>, vocabSize: number, where: string): number[] {
+  const v = g.eos_token_id;
+  if (v === undefined || v === null) return [];
+  const ids = Array.isArray(v) ? v : [v];
+  for (const id of ids) {
+    if (!(typeof id === "number" && Number.isInteger(id) && id >= 0 && id < vocabSize)) {
+      throw new CheckpointError(`${where}: eos_token_id must be a token id from 0 to ${vocabSize - 1} or a list of them, got ${JSON.stringify(v).slice(0, 80)}`);
+    }
+  }
+  return ids as number[];
 }
 
 /** Largest token id a tokenizer.json may use (config.ts bounds vocab_size the same way). */
