@@ -23,11 +23,15 @@ export function outputErrorMessage(out: string, action: string, e: unknown, afte
 }
 
 /**
- * mkdir -p, one component at a time. Node's `mkdirSync(p, { recursive: true })` never
- * returns for some paths (under /proc it loops on ENOENT); this fails with the errno error.
+ * mkdir -p, one component at a time: ENOTDIR naming the file when a part of the path above
+ * `dir` is a file (or device), EEXIST when `dir` itself is one. Node's
+ * `mkdirSync(p, { recursive: true })` never returns for some paths (under /proc it loops on
+ * ENOENT); this fails with the errno error instead.
  */
 export function ensureDir(dir: string): void {
   const abs = resolve(dir);
+  const blocker = firstNonFolder(abs);
+  if (blocker !== null && blocker !== abs) throw errnoError("ENOTDIR", "not a directory", blocker);
   if (isDir(abs)) return;
   const parent = dirname(abs);
   if (parent !== abs) ensureDir(parent);
@@ -36,6 +40,26 @@ export function ensureDir(dir: string): void {
   } catch (e) {
     if (errnoCode(e) !== "EEXIST" || !isDir(abs)) throw e;
   }
+}
+
+/** The first path on the way to `abs` (itself included) that exists and is not a folder. */
+function firstNonFolder(abs: string): string | null {
+  const parent = dirname(abs);
+  const above = parent === abs ? null : firstNonFolder(parent);
+  if (above !== null) return above;
+  try {
+    return statSync(abs).isDirectory() ? null : abs;
+  } catch {
+    return null;
+  }
+}
+
+function errnoError(code: string, what: string, path: string): NodeJS.ErrnoException {
+  const e: NodeJS.ErrnoException = new Error(`${code}: ${what}, mkdir '${path}'`);
+  e.code = code;
+  e.path = path;
+  e.syscall = "mkdir";
+  return e;
 }
 
 function isDir(p: string): boolean {

@@ -59,7 +59,7 @@ describe("acpo compile -o", () => {
     ["a device where the folder must go", () => "/dev/full", () => `/dev/full: cannot write the plan: something is already there (EEXIST); choose another path, or move it away; ${after}`],
     ["a file where the folder must go", () => aFile, () => `${aFile}: cannot write the plan: something is already there (EEXIST); choose another path, or move it away; ${after}`],
     ["a read-only place", () => "/sys/acpo-plan", () => `/sys/acpo-plan: cannot write the plan: operation not permitted (EPERM); ${PERM}; ${after}`],
-    ["a path under a file", () => join(aFile, "plan"), () => `${aFile}: cannot write the plan: something is already there (EEXIST); choose another path, or move it away; ${after}`],
+    ["a path under a file", () => join(aFile, "plan"), () => `${aFile}: cannot write the plan: a part of the path is a file, not a folder (ENOTDIR); choose another path, or move that file away; ${after}`],
   ] as [string, () => string, () => string][])("%s", (_what, out, message) => {
     expectWriteError(["compile", pipeline, "-o", out()], message());
   });
@@ -92,7 +92,7 @@ describe("acpo sft -o", () => {
   it.each([
     ["a device where the folder must go", () => "/dev/full", () => `/dev/full: cannot write the trained policy: something is already there (EEXIST); choose another path, or move it away; ${after}`],
     ["a read-only place", () => "/sys/acpo-sft", () => `/sys/acpo-sft: cannot write the trained policy: operation not permitted (EPERM); ${PERM}; ${after}`],
-    ["a path under a file", () => join(aFile, "policy"), () => `${aFile}: cannot write the trained policy: something is already there (EEXIST); choose another path, or move it away; ${after}`],
+    ["a path under a file", () => join(aFile, "policy"), () => `${aFile}: cannot write the trained policy: a part of the path is a file, not a folder (ENOTDIR); choose another path, or move that file away; ${after}`],
   ] as [string, () => string, () => string][])("%s", (_what, out, message) => {
     expectWriteError(sft(out()), message());
   });

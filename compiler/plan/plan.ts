@@ -107,6 +107,7 @@ function writing<T>(path: string, f: () => T): T {
 /** Write the plan of `p` into `dir`; returns the paths written. */
 export function writePlan(dir: string, p: Pipeline, schedule: Schedule = DEFAULT_SCHEDULE): string[] {
   writing(dir, () => {
+    ensureDir(dir); // first on its own, so that a file named as the plan folder is "already there"
     ensureDir(join(dir, "kernels"));
     // plan.json goes last: until then no plan.json may describe kernels that are being replaced.
     rmSync(join(dir, "plan.json"), { force: true });
