@@ -38,10 +38,12 @@ export interface EvalResult {
   examples: { problem: string; response: string; verdict: Verdict }[];
 }
 
-/** Token ids of a prompt as the policy sees it: BOS (when the tokenizer has one), then the text. */
+/**
+ * Token ids of a prompt as the policy sees it: BOS (when the tokenizer has one) then the
+ * text, or the chat template's rendering when the run's prompt format asks for chat.
+ */
 export function promptIds(policy: Policy, prompt: string): number[] {
-  const bos = policy.tokenizer.bosId;
-  return [...(bos !== null ? [bos] : []), ...policy.tokenizer.encode(prompt)];
+  return policy.tokenizer.promptIds(prompt, policy.tokenizer.promptFormat);
 }
 
 /** Sample `perProblem` responses for each problem, in batches; returns texts and token counts. */

@@ -5,6 +5,14 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { ChatTemplate, type ChatMessage, promptMessages } from "./chat-template.js";
 import { CheckpointError } from "./safetensors.js";
 
+export interface PromptFormat {
+  chat: boolean;
+  /** The system message of a chat prompt; null for none. */
+  system: string | null;
+}
+
+export const PLAIN_PROMPT: PromptFormat = { chat: false, system: null };
+
 export class TextTokenizer {
   private readonly tok: Tokenizer;
   /** id -> token string, for rendering trajectories token by token. */
@@ -17,6 +25,12 @@ export class TextTokenizer {
   readonly padId: number | null;
   /** tokenizer_config.json's chat_template; null for a model without one. */
   readonly chatTemplate: ChatTemplate | null;
+  /**
+   * How prompts are written for this run (the pipeline's prompt setting): plain text after
+   * the BOS token, or through the chat template with an optional system message. Set by
+   * whoever loads the policy for a pipeline; promptIds (runtime/eval/evaluate.ts) reads it.
+   */
+  promptFormat: PromptFormat = PLAIN_PROMPT;
 
   constructor(
     readonly json: Record<string, unknown>,
@@ -54,7 +68,7 @@ export class TextTokenizer {
    * when given; the template opens the assistant's turn), else the text after the BOS token.
    * The template writes the BOS itself where the model wants one.
    */
-  promptIds(prompt: string, o: { chat: boolean; system?: string | null } = { chat: false }): number[] {
+  promptIds(prompt: string, o: { chat: boolean; system?: string | null } = PLAIN_PROMPT): number[] {
     if (o.chat) {
       if (this.chatTemplate === null) throw new CheckpointError("the prompt asks for the chat template but tokenizer_config.json has no chat_template (a base model?); turn chat off");
       return this.encode(this.chatTemplate.render(promptMessages(prompt, o.system ?? null)));

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
+import { promptIds } from "../../runtime/eval/evaluate.js";
 import { ChatTemplate } from "../../runtime/model/chat-template.js";
 import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { generate } from "../../runtime/model/generate.js";
@@ -90,12 +91,19 @@ describe("end-of-turn ids from generation_config.json", () => {
     const files = charTokenizerFiles(CHAR_TOKENIZER_WORDS);
     const config = presetConfig("tiny", 108, 1, [2]);
     const all = Array.from({ length: 108 }, (_, i) => i).filter((i) => i !== 2);
-    saveCheckpoint(dir, { config, weights: initWeights(config, 3), tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig, generationConfig: { eos_token_id: all } });
+    const template = "{{ bos_token }}{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}";
+    const tokenizerConfig = { ...files.tokenizerConfig, chat_template: template };
+    saveCheckpoint(dir, { config, weights: initWeights(config, 3), tokenizer: files.tokenizer, tokenizerConfig, generationConfig: { eos_token_id: all } });
     const gpu = await testGpu();
     const policy = Policy.load(gpu, dir);
     expect(policy.tokenizer.eosIds[0]).toBe(2);
     const g = await generate(policy, [[1, 40, 41], [1, 50]], { maxNewTokens: 12, temperature: 1, seed: 5 });
     expect(g.finish).toEqual(["eos", "eos"]);
     expect(g.tokens.map((t) => t.length)).toEqual([1, 1]);
+    // The run's prompt format decides how every prompt is written (rollouts, eval, SFT).
+    expect(promptIds(policy, "2+2?")).toEqual([1, ...policy.tokenizer.encode("2+2?")]);
+    policy.tokenizer.promptFormat = { chat: true, system: "Be brief." };
+    expect(policy.tokenizer.decode(promptIds(policy, "2+2?"))).toBe("<bos>system: Be brief.\nuser: 2+2?\nassistant: ");
+    expect(promptIds(policy, "2+2?")[0]).toBe(1);
   });
 });
