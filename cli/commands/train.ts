@@ -4,7 +4,7 @@
 // Ctrl-C stopped the run (after its checkpoint), as shells expect of an interrupted command.
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { loadPipeline } from "../../compiler/index.js";
+import { formatWarnings, loadPipeline } from "../../compiler/index.js";
 import { loadPlan } from "../../compiler/plan/plan.js";
 import { type TrainOptions, type TrainResult, train } from "../../runtime/rl/trainer.js";
 import { UserError } from "../errors.js";
@@ -37,8 +37,10 @@ function common(cmd: Command): Command {
 async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
   const r = await withGpu.run(flags, (gpu) => {
     // A run that cannot fit the adapter fails here, with its memory plan, before it starts.
-    const p = o.pipelinePath && !o.resume ? loadPipeline(o.pipelinePath, { set: o.set }).pipeline : undefined;
-    if (p) refuseUnfit(gpu, p);
+    const loaded = o.pipelinePath && !o.resume ? loadPipeline(o.pipelinePath, { set: o.set }) : undefined;
+    // W0501 and the like: e.g. a stage whose `until` can never hold trains until killed.
+    if (loaded && loaded.warnings.length > 0) process.stderr.write(`${formatWarnings(loaded)}\n\n`);
+    if (loaded?.pipeline) refuseUnfit(gpu, loaded.pipeline);
     return train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, quiet: flags.quiet, argv: process.argv.slice(2) });
   });
   const fmt = (e: TrainResult["lastEval"]) => (e ? Object.entries(e.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "-");
