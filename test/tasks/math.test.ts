@@ -3,7 +3,7 @@
 // refusing a right one written differently).
 import { describe, expect, it } from "vitest";
 import { extractMathAnswer, lastBoxed } from "../../runtime/tasks/math-answer.js";
-import { mathEqual } from "../../runtime/tasks/math-equal.js";
+import { mathEqual, parseable } from "../../runtime/tasks/math-equal.js";
 import { normalizeMath } from "../../runtime/tasks/math-normalize.js";
 import { referenceAnswer, verifyMath } from "../../runtime/tasks/verifiers.js";
 
@@ -152,5 +152,14 @@ describe("math verifier", () => {
     expect(mathEqual("x", "x".repeat(100000))).toBe(false);
     expect(verifyMath("1", "\\boxed{" + "{".repeat(100000))).toMatchObject({ correct: false, answer: null });
     expect(verifyMath("1", "the answer is " + "$".repeat(200000))).toMatchObject({ correct: false });
+  });
+
+  it("gives the LaTeX parser only short school algebra (it took 14 s on this fuzzed answer)", () => {
+    const fuzzed = "/cm\\sqrt(\\int\\cdot\\left(\\{( \\pi\\}\\lim\\lim(\\cup\\ln\\sum_{n=1}^{\\frac![\\binom\\sum_{n=1}^{[).10^{= )[\\right)\\int\\sqrt=]\\frac!\\infty=";
+    expect(parseable(fuzzed)).toBe(false);
+    expect(mathEqual("1", fuzzed)).toBe(false);
+    expect(parseable("\\sum_{n=1}^{10} n")).toBe(false);
+    expect(parseable("x".repeat(121))).toBe(false);
+    expect(parseable("\\frac{\\sqrt{3}}{2} + \\sin(\\pi x)^2")).toBe(true);
   });
 });
