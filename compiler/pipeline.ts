@@ -183,13 +183,13 @@ export type Aggregate = "token_mean" | "seq_mean_token_mean" | "seq_mean_token_s
 /**
  * The policy loss (spec/algorithms.md): ppo_clip (PPO / GRPO / DAPO / GSPO), cispo (MiniMax-M1:
  * the clipped importance weight, stop-gradient, times A times logp) or gmpo (geometric mean
- * of token ratios per response, clipped in log space).
+ * of token ratios per response, clipped in log space) or sapo (a soft sigmoid gate instead of the clip).
  */
-export type LossKind = "ppo_clip" | "cispo" | "gmpo";
+export type LossKind = "ppo_clip" | "cispo" | "gmpo" | "sapo";
 
 export interface Loss {
   kind: LossKind;
-  /** ppo_clip, cispo: the ratio's bounds 1 - eps_low, 1 + eps_high; gmpo: the log ratio's, -eps_low, eps_high. */
+  /** ppo_clip, cispo: the ratio's bounds 1 - eps_low, 1 + eps_high; gmpo: the log ratio's, -eps_low, eps_high; sapo: unused (0). */
   epsLow: number;
   epsHigh: number;
   /** Dual-clip constant c (> 1) bounding the loss for negative advantages; null: off (always off outside ppo_clip). */
@@ -202,6 +202,8 @@ export interface Loss {
    * term is weighted by sg(min(exp(old_logp - rollout_logp), tisCap)); null: off.
    */
   tisCap: number | null;
+  /** sapo's gate temperatures for tokens with A > 0 and A <= 0; null for the other losses. */
+  tau: { pos: number; neg: number } | null;
   aggregate: Aggregate;
   /** Divisor for token_sum_norm; null for the other rules. */
   normConstant: number | null;

@@ -121,7 +121,7 @@ export function printPipeline(p: P.Pipeline): string {
   out.push("");
   const L = p.loss;
   line(
-    `loss ${L.kind} { eps_low ${num(L.epsLow)}  eps_high ${num(L.epsHigh)}${L.dualClip !== null ? `  dual_clip ${num(L.dualClip)}` : ""}${L.kind === "ppo_clip" ? `  ratio ${L.ratio}` : ""}  entropy_bonus ${num(L.entropyBonus)}${L.tisCap !== null ? `  tis_cap ${num(L.tisCap)}` : ""}  aggregate ${L.aggregate}${L.normConstant !== null ? `  norm_constant ${num(L.normConstant)}` : ""} }`,
+    `loss ${L.kind} { ${L.tau ? `tau_pos ${num(L.tau.pos)}  tau_neg ${num(L.tau.neg)}` : `eps_low ${num(L.epsLow)}  eps_high ${num(L.epsHigh)}`}${L.dualClip !== null ? `  dual_clip ${num(L.dualClip)}` : ""}${L.kind === "ppo_clip" ? `  ratio ${L.ratio}` : ""}  entropy_bonus ${num(L.entropyBonus)}${L.tisCap !== null ? `  tis_cap ${num(L.tisCap)}` : ""}  aggregate ${L.aggregate}${L.normConstant !== null ? `  norm_constant ${num(L.normConstant)}` : ""} }`,
   );
   for (const e of p.evals) {
     line(`eval { every ${e.every}  split ${e.split}  problems ${e.problems}  samples ${e.samples}  temperature ${num(e.temperature)}  top_p ${num(e.topP)}  max_tokens ${e.maxTokens}  metrics [${e.metrics.map((m) => `${m.kind}@${m.k}`).join(", ")}] }`);

@@ -192,10 +192,11 @@ export const LOSS_KEYS = {
   ppo_clip: ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   cispo: ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   gmpo: ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate"],
+  sapo: ["tau_pos", "tau_neg", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
 } as const;
 
 export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
-  const kind = kindOf(ctx, s, ["ppo_clip", "cispo", "gmpo"] as const);
+  const kind = kindOf(ctx, s, ["ppo_clip", "cispo", "gmpo", "sapo"] as const);
   if (!kind) return undefined;
   const r = reader(ctx, `loss ${kind}`, s, LOSS_KEYS[kind]);
   // GMPO's objective is a mean over responses of each response's geometric-mean term
@@ -209,12 +210,14 @@ export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
   }
   const out: P.Loss = {
     kind,
-    epsLow: lossEpsLow(kind, r),
-    epsHigh: r.num("eps_high", { min: 0 }),
+    epsLow: kind === "sapo" ? 0 : lossEpsLow(kind, r),
+    epsHigh: kind === "sapo" ? 0 : r.num("eps_high", { min: 0 }),
     dualClip: kind === "ppo_clip" && r.has("dual_clip") ? r.num("dual_clip", { above: 1 }) : null,
     ratio: kind === "ppo_clip" ? r.word("ratio", ["token", "sequence"] as const, "token") : "token",
     entropyBonus: r.num("entropy_bonus", { default: 0 }),
     tisCap: r.has("tis_cap") ? r.num("tis_cap", { above: 0 }) : null,
+    // SAPO's defaults, from verl's `sapo` policy loss (tau_pos 1.0, tau_neg 1.05).
+    tau: kind === "sapo" ? { pos: r.num("tau_pos", { above: 0, default: 1 }), neg: r.num("tau_neg", { above: 0, default: 1.05 }) } : null,
     aggregate,
     normConstant,
   };
@@ -227,7 +230,7 @@ export function decodeLoss(ctx: SettingsCtx, s: A.Setting): P.Loss | undefined {
  * impose a lower bound ... by setting eps_low^IS to a large value"), and may exceed 1;
  * GMPO's is a log-space bound -eps_low (required, >= 0; the paper's is 0.4).
  */
-function lossEpsLow(kind: P.LossKind, r: BlockReader): number {
+function lossEpsLow(kind: Exclude<P.LossKind, "sapo">, r: BlockReader): number {
   if (kind === "ppo_clip") return r.num("eps_low", { min: 0, below: 1 });
   if (kind === "cispo") return r.num("eps_low", { min: 0, default: 1 });
   return r.num("eps_low", { min: 0 });

@@ -174,7 +174,23 @@ const SURROGATES: Record<Loss["kind"], (g: Graph, loss: Loss, x: SurrogateIn) =>
   ppo_clip: ppoClip,
   cispo,
   gmpo,
+  sapo,
 };
+
+/**
+ * SAPO (Gao et al., Soft Adaptive Policy Optimization, arXiv 2511.20347, eqs. 5-6; verl's
+ * `sapo` policy loss): the hard clip becomes a smooth gate, u = -f(ρ) A with
+ * f(ρ) = σ(τ (ρ - 1)) · 4 / τ, τ = tau_pos where A > 0 and tau_neg elsewhere. At ρ = 1 its
+ * slope is 1 (the on-policy gradient); away from 1 the gradient fades smoothly, so nothing
+ * is clipped and the clip fractions are 0.
+ */
+function sapo(g: Graph, loss: Loss, { logp, old, A }: SurrogateIn): Surrogate {
+  const rho = g.unary("exp", g.binary("sub", logp, old));
+  const tau = g.select(g.binary("gt", A, g.const(0)), g.const(loss.tau!.pos), g.const(loss.tau!.neg));
+  const gate = g.binary("mul", g.unary("sigmoid", g.binary("mul", tau, g.binary("sub", rho, g.const(1)))), g.binary("div", g.const(4), tau));
+  const no = g.const(0, "bool");
+  return { u: g.unary("neg", g.binary("mul", gate, A)), ratio: rho, clipLow: no, clipHigh: no, dual: no };
+}
 
 /**
  * PPO-clip: u = -min(ρ A, clip(ρ, 1 - eps_low, 1 + eps_high) A), with the dual clip

@@ -26,6 +26,7 @@ export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   "loss ppo_clip": ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   "loss cispo": ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   "loss gmpo": ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate"],
+  "loss sapo": ["tau_pos", "tau_neg", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   eval: ["every", "split", "problems", "samples", "temperature", "top_p", "max_tokens", "metrics"],
   stage: ["reference", "kl", "token_weight", "token_mask", "sample"],
   "sample all": [],
@@ -39,7 +40,7 @@ export const SETTING_KINDS: Readonly<Record<string, readonly string[]>> = {
   optimizer: ["adamw", "sgd"],
   segment: ["entropy", "newline", "fixed"],
   attribution: ["loglik", "perplexity"],
-  loss: ["ppo_clip", "cispo", "gmpo"],
+  loss: ["ppo_clip", "cispo", "gmpo", "sapo"],
   sample: ["all", "dynamic", "curriculum"],
 };
 

@@ -119,6 +119,37 @@ describe("GMPO (Zhao et al. 2025, verl `geo_mean`)", () => {
   });
 });
 
+describe("SAPO (Gao et al. 2025, verl `sapo`)", () => {
+  // Response 0 (A = +a): ratios 1.2, 0.7; response 1 (A = -a): ratio 1.5.
+  const old = [-1, -0.5, -2];
+  const rho = [1.2, 0.7, 1.5];
+  const lp = old.map((o, j) => o + Math.log(rho[j]!));
+  const A = [a, a, -a];
+  const sig = (x: number) => 1 / (1 + Math.exp(-x));
+
+  it("loss (verl's gate, seq-mean-token-mean), gradient 4 σ (1 - σ) ρ A per token, no clipping", async () => {
+    const p = load("examples/sapo.acpo");
+    const b = handBatch([1, 0], [2, 1], { logp: lp, old });
+    const r = await onGpu(p, b, "sapo");
+    const tau = A.map((x) => (x > 0 ? 1 : 1.05));
+    const gate = rho.map((x, j) => sig(tau[j]! * (x - 1)) * (4 / tau[j]!));
+    const per = gate.map((x, j) => -x * A[j]!);
+    expect(r.loss).toBeCloseTo(((per[0]! + per[1]!) / 2 + per[2]!) / 2, 12);
+    const w = [1 / 4, 1 / 4, 1 / 2]; // 1 / (M n_i)
+    const s = rho.map((x, j) => sig(tau[j]! * (x - 1)));
+    expectClose(responseValues(b, r.tokens.dlogp), rho.map((x, j) => -w[j]! * 4 * s[j]! * (1 - s[j]!) * x * A[j]!), 1e-12, 1e-12, "d loss / d logp");
+    expect([r.summary.clip_low, r.summary.clip_high]).toEqual([0, 0]);
+  });
+
+  it("on-policy (ratio 1) its gradient is the policy gradient -A, whatever tau", () => {
+    const text = withBody("").replace("loss ppo_clip { eps_low 0.2  eps_high 0.2  aggregate token_mean }", "loss sapo { tau_pos 3  tau_neg 7  aggregate token_mean }");
+    const p = check(text).pipeline!;
+    const b = handBatch([1, 0], [1, 1], { logp: [-1, -2], old: [-1, -2] });
+    const out = interpretStage(lowerStage(p, p.stages[0]!), b);
+    expectClose(responseValues(b, out.tokens.dlogp), [-0.5 / 2, 0.5 / 2], 1e-15, 1e-15, "dlogp");
+  });
+});
+
 describe("checking the losses' settings", () => {
   const base = "loss ppo_clip { eps_low 0.2  eps_high 0.2  aggregate token_mean }";
   it.each([
@@ -128,7 +159,9 @@ describe("checking the losses' settings", () => {
     ["loss gmpo { eps_high 0.4 }", "E0403", "loss gmpo needs `eps_low`"],
     ["loss cispo { eps_high 0.28 }", "E0403", "loss cispo needs `aggregate`"],
     ["loss cispo { eps_low -1  eps_high 0.28  aggregate token_mean }", "E0401", "`eps_low` must be a number >= 0, found -1"],
-    ["loss sapo { eps_high 0.28 }", "E0402", "`sapo` is not a valid `loss`"],
+    ["loss sapo { eps_high 0.28  aggregate token_mean }", "E0203", "unknown setting `eps_high` in loss sapo"],
+    ["loss sapo { tau_neg 0  aggregate token_mean }", "E0401", "`tau_neg` must be a number > 0, found 0"],
+    ["loss sappo { eps_high 0.28 }", "E0402", "`sappo` is not a valid `loss`"],
   ])("%s: %s", (loss, code, message) => {
     const r = check(withBody("").replace(base, loss));
     expect(r.diagnostics.map((d) => [d.code, d.message])).toEqual([[code, message]]);
