@@ -32,7 +32,7 @@ function outcome(file: string): string[] | null {
 describe("acpo export verl", () => {
   it("exports every example verl can run as written and refuses the rest with reasons", () => {
     const got = Object.fromEntries(examples.map((f) => [f, outcome(f)]));
-    expect(Object.keys(got).filter((f) => got[f] === null)).toEqual(["acpo_no_kl.acpo", "dr_grpo.acpo", "grpo.acpo", "gspo.acpo"]);
+    expect(Object.keys(got).filter((f) => got[f] === null)).toEqual(["acpo_no_kl.acpo", "cispo.acpo", "dr_grpo.acpo", "gmpo.acpo", "grpo.acpo", "gspo.acpo", "sapo.acpo"]);
     expect(got["dapo.acpo"]).toEqual(["stage train (examples/dapo.acpo:13:21): `sample dynamic` has no counterpart among verl's trainer settings (DAPO's group filter lives in a verl recipe); remove it to export"]);
     expect(got["entropy_top20.acpo"]).toContain("stage train's token weight or mask reads `H`: per-token entropy, which verl's actor workers do not pass to the policy loss (the ACPO trainer subclass brings it to the advantage only)");
     expect(got["clip_cov.acpo"]).toContain("stage train's token weight or mask reads `r`: rewards, which verl's policy loss does not receive");
@@ -80,7 +80,7 @@ describe("acpo export verl", () => {
 
   it("adapters agree with the interpreter, without verl, on the exported examples", () => {
     ensureTorch();
-    for (const file of ["grpo.acpo", "dr_grpo.acpo", "gspo.acpo"]) {
+    for (const file of ["grpo.acpo", "dr_grpo.acpo", "gspo.acpo", "cispo.acpo", "gmpo.acpo", "sapo.acpo"]) {
       const p = loadPipeline(`examples/${file}`).pipeline!;
       const dir = writeDir(`examples/${file}`);
       const b = randomBatch({ groups: 3, perGroup: 4, T: 9, V: 4, S: 1, logits: false }, 17);
