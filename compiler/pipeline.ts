@@ -35,7 +35,7 @@ export interface Pipeline {
   evals: Eval[];
 }
 
-export type Task =
+export type Task = (
   | {
       kind: "countdown";
       /** How many source numbers per problem, inclusive range. */
@@ -67,12 +67,25 @@ export type Task =
       verifier: "numeric";
     }
   | {
-      kind: "jsonl";
-      /** JSON-lines files with {"prompt", "answer"} per line, absolute paths. */
+      kind: "jsonl" | "parquet";
+      /** JSON-lines or Parquet files with a prompt and an answer field per record, absolute paths. */
       train: string;
       test: string | null;
-      verifier: "exact" | "numeric";
-    };
+      verifier: "exact" | "numeric" | "math";
+      /** Field (column) names of the prompt and the reference answer. */
+      promptField: string;
+      answerField: string;
+    }
+) & {
+  /** How prompts reach the model (absent in plans written before it: plain). */
+  prompt?: PromptFormat;
+};
+
+/** Plain text after the BOS token, or the model's chat template with an optional system message. */
+export interface PromptFormat {
+  chat: boolean;
+  system: string | null;
+}
 
 export interface Rollout {
   /** Prompts per optimizer step. */

@@ -82,9 +82,10 @@ export function printPipeline(p: P.Pipeline): string {
   line(`model ${str(p.model.path)}`);
   line(`seed ${p.seed}`);
   const t = p.task;
-  if (t.kind === "countdown") line(`task countdown { numbers ${range(t.numbers)}  values ${range(t.values)}  target ${range(t.target)}  train_size ${t.trainSize}  test_size ${t.testSize}  verifier ${t.verifier} }`);
-  else if (t.kind === "arithmetic") line(`task arithmetic { operands ${range(t.operands)}  values ${range(t.values)}  max_value ${t.maxValue}  ops [${t.ops.join(", ")}]  train_size ${t.trainSize}  test_size ${t.testSize}  verifier ${t.verifier} }`);
-  else line(`task jsonl { train ${str(t.train)}${t.test ? `  test ${str(t.test)}` : ""}  verifier ${t.verifier} }`);
+  const chat = t.prompt?.chat ? `  chat on${t.prompt.system !== null ? `  system ${str(t.prompt.system)}` : ""}` : "";
+  if (t.kind === "countdown") line(`task countdown { numbers ${range(t.numbers)}  values ${range(t.values)}  target ${range(t.target)}  train_size ${t.trainSize}  test_size ${t.testSize}  verifier ${t.verifier}${chat} }`);
+  else if (t.kind === "arithmetic") line(`task arithmetic { operands ${range(t.operands)}  values ${range(t.values)}  max_value ${t.maxValue}  ops [${t.ops.join(", ")}]  train_size ${t.trainSize}  test_size ${t.testSize}  verifier ${t.verifier}${chat} }`);
+  else line(`task ${t.kind} { train ${str(t.train)}${t.test ? `  test ${str(t.test)}` : ""}  verifier ${t.verifier}  prompt_field ${str(t.promptField)}  answer_field ${str(t.answerField)}${chat} }`);
   const r = p.rollout;
   line(`rollout { prompts ${r.prompts}  group ${r.group}  temperature ${num(r.temperature)}  top_p ${num(r.topP)}  top_k ${r.topK}  max_tokens ${r.maxTokens} }`);
   const o = p.optimizer;

@@ -39,13 +39,27 @@ function kindOf<T extends string>(ctx: SettingsCtx, s: A.Setting, kinds: readonl
   return r.wordOf(s, kinds);
 }
 
-export const TASK_KINDS = ["countdown", "arithmetic", "jsonl"] as const;
+export const TASK_KINDS = ["countdown", "arithmetic", "jsonl", "parquet"] as const;
+
+/** Settings every task takes: how its prompts reach the model. */
+const PROMPT_KEYS = ["chat", "system"];
+
+/**
+ * `chat on|off` (default off) and `system "..."`, which needs chat on. Off adds nothing to
+ * the task, so plans and run configs of plain-prompt pipelines stay as they were.
+ */
+function promptFormat(ctx: SettingsCtx, r: BlockReader): { prompt?: P.PromptFormat } {
+  const chat = r.word("chat", ["off", "on"] as const, "off") === "on";
+  const system = r.has("system") ? r.str("system") : null;
+  if (system !== null && !chat && r.ok) ctx.diags.error("E0401", "`system` is a chat message: it needs `chat on`", r.get("system")!.keySpan, "add `chat on`, or remove `system`");
+  return chat ? { prompt: { chat, system } } : {};
+}
 
 export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
   const kind = kindOf(ctx, s, TASK_KINDS);
   if (!kind) return undefined;
   if (kind === "countdown") {
-    const r = reader(ctx, "task countdown", s, ["numbers", "values", "target", "train_size", "test_size", "verifier"]);
+    const r = reader(ctx, "task countdown", s, ["numbers", "values", "target", "train_size", "test_size", "verifier", ...PROMPT_KEYS]);
     const t: P.Task = {
       kind,
       numbers: r.range("numbers", 2, [3, 4]),
@@ -55,11 +69,12 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
       trainSize: r.num("train_size", { default: 0, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       testSize: r.num("test_size", { default: 200, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       verifier: r.word("verifier", ["countdown"] as const, "countdown"),
+      ...promptFormat(ctx, r),
     };
     return r.ok ? t : undefined;
   }
   if (kind === "arithmetic") {
-    const r = reader(ctx, "task arithmetic", s, ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier"]);
+    const r = reader(ctx, "task arithmetic", s, ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier", ...PROMPT_KEYS]);
     const ops = r.words("ops", ["add", "sub", "mul", "div"] as const, ["add", "sub", "mul"]);
     const t: P.Task = {
       kind,
@@ -72,6 +87,7 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
       trainSize: r.num("train_size", { default: 0, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       testSize: r.num("test_size", { default: 200, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       verifier: r.word("verifier", ["numeric"] as const, "numeric"),
+      ...promptFormat(ctx, r),
     };
     if (r.has("ops") && ops.length === 0 && r.ok) {
       ctx.diags.error("E0401", "`ops` needs at least one operation", r.get("ops")!.value!.span);
@@ -83,14 +99,17 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
     }
     return r.ok ? t : undefined;
   }
-  const r = reader(ctx, "task jsonl", s, ["train", "test", "verifier"]);
+  const r = reader(ctx, `task ${kind}`, s, ["train", "test", "verifier", "prompt_field", "answer_field", ...PROMPT_KEYS]);
   const train = r.str("train");
   const test = r.has("test") ? r.str("test") : null;
   const t: P.Task = {
     kind,
     train: pathFrom(train, r.get("train")?.span ?? s.span),
     test: test === null ? null : pathFrom(test, r.get("test")!.span),
-    verifier: r.word("verifier", ["exact", "numeric"] as const),
+    verifier: r.word("verifier", ["exact", "numeric", "math"] as const),
+    promptField: r.str("prompt_field", "prompt"),
+    answerField: r.str("answer_field", "answer"),
+    ...promptFormat(ctx, r),
   };
   return r.ok ? t : undefined;
 }

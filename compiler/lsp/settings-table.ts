@@ -11,9 +11,10 @@ import { TASK_KINDS } from "../checker/settings.js";
  */
 export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   pipeline: ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "loss", "eval"],
-  "task countdown": ["numbers", "values", "target", "train_size", "test_size", "verifier"],
-  "task arithmetic": ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier"],
-  "task jsonl": ["train", "test", "verifier"],
+  "task countdown": ["numbers", "values", "target", "train_size", "test_size", "verifier", "chat", "system"],
+  "task arithmetic": ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier", "chat", "system"],
+  "task jsonl": ["train", "test", "verifier", "prompt_field", "answer_field", "chat", "system"],
+  "task parquet": ["train", "test", "verifier", "prompt_field", "answer_field", "chat", "system"],
   rollout: ["prompts", "group", "temperature", "top_p", "top_k", "max_tokens"],
   "optimizer adamw": ["lr", "beta1", "beta2", "eps", "weight_decay", "clip_grad_norm", "warmup_steps", "schedule", "ppo_epochs", "minibatches"],
   // sgd has no moments: the checker refuses beta1, beta2 and eps there (E0203).

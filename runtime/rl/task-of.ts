@@ -12,7 +12,8 @@ export function taskFromPipeline(t: TaskSpecOfPipeline, baseDir: string): Task {
       // (operands - 1) and writes them as symbols.
       return taskFromSpec({ name: "arith", options: { steps: [t.operands[0] - 1, t.operands[1] - 1], values: t.values, maxValue: t.maxValue, ops: t.ops.map(opSymbol), trainSize: t.trainSize, testSize: t.testSize } }, { baseDir });
     case "jsonl":
-      return taskFromSpec({ name: "jsonl", options: { train: t.train, ...(t.test ? { test: t.test } : {}), verifier: t.verifier } }, { baseDir });
+    case "parquet":
+      return taskFromSpec({ name: t.kind, options: { train: t.train, ...(t.test ? { test: t.test } : {}), verifier: t.verifier, promptField: t.promptField, answerField: t.answerField } }, { baseDir });
   }
 }
 

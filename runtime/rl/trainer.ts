@@ -19,6 +19,7 @@ import { evaluate, metricValue } from "../eval/evaluate.js";
 import { Gpu } from "../gpu.js";
 import { AdamWOptimizer } from "../model/optimizer.js";
 import { Policy } from "../model/policy.js";
+import { PLAIN_PROMPT } from "../model/tokenizer.js";
 import { GpuWeights } from "../model/weights.js";
 import { Rng } from "../rng.js";
 import { type LrSchedule, lrAt } from "../train/schedule.js";
@@ -224,6 +225,7 @@ class TrainingRun {
     const ck = resumed?.checkpoint ?? null;
     const task = taskFromPipeline(pipeline.task, dirname(pipeline.file));
     const policy = Policy.load(gpu, ck ? ck.dir : pipeline.model.path);
+    policy.tokenizer.promptFormat = pipeline.task.prompt ?? PLAIN_PROMPT; // plain or the chat template (task chat/system)
     const opt = pipeline.optimizer;
     if (opt.kind !== "adamw") throw new TrainError(`optimizer ${opt.kind} is not supported by the training loop yet (use adamw)`);
     const optimizer = new AdamWOptimizer(gpu, policy.weights, {
