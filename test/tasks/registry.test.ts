@@ -7,7 +7,7 @@ import { TaskSpecError } from "../../runtime/tasks/types.js";
 
 describe("taskFromSpec", () => {
   it("builds each task with its defaults filled in", () => {
-    expect(TASK_NAMES).toEqual(["countdown", "arith", "jsonl"]);
+    expect(TASK_NAMES).toEqual(["countdown", "arith", "jsonl", "parquet"]);
     const c = taskFromSpec({ name: "countdown", options: { numbers: [3, 3], target: [10, 40] } });
     expect(c.options).toEqual({ numbers: [3, 3], values: [1, 20], target: [10, 40], testFraction: 0.2, trainSize: 0, testSize: 0, formatReward: 0 });
     const [p] = c.problems("test", 1, 0);
@@ -17,7 +17,7 @@ describe("taskFromSpec", () => {
   });
 
   it("explains unknown names and options", () => {
-    expect(() => taskFromSpec({ name: "gsm8k" })).toThrow(new TaskSpecError("unknown task 'gsm8k'; known tasks: countdown, arith, jsonl"));
+    expect(() => taskFromSpec({ name: "gsm8k" })).toThrow(new TaskSpecError("unknown task 'gsm8k'; known tasks: countdown, arith, jsonl, parquet"));
     expect(() => taskFromSpec({ name: "constructor" })).toThrow(/unknown task 'constructor'/);
     expect(() => taskFromSpec({ name: "countdown", options: { number: [3, 4] } })).toThrow(
       "task countdown: unknown option 'number'; valid options: formatReward, numbers, target, testFraction, testSize, trainSize, values",
