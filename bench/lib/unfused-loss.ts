@@ -15,6 +15,7 @@
 //   dout = zeros(N, V) with dout[n, id_n] = dlogp_n, dlogits = log_softmax_backward(dout, ls)
 //   (+ entropy backward when entropy_bonus != 0).
 import type { StageOutputs, StageInputs, StageRunner } from "../../compiler/codegen/runner.js";
+import { K_SEQ, SEQ_COLUMNS, type SeqColumn } from "../../compiler/codegen/layout.js";
 import type { Pipeline, Stage } from "../../compiler/pipeline.js";
 import type { Gpu } from "../../runtime/gpu.js";
 import type { Binding, Kernel } from "../../runtime/kernel.js";
@@ -75,6 +76,9 @@ function ew(name: string, ins: (string | Binding)[], expr: string): Kernel {
 
 const ids: Binding = { name: "ids", access: "read", type: "u32" };
 const tstep: Binding = { name: "tstep", access: "read", type: "i32" };
+/** WGSL for column `c` of response `row` in the kernel argument `a` (a seqin copy). */
+const SEQ_A = (row: string, c: SeqColumn) => `a[${K_SEQ}u * ${row} + ${SEQ_COLUMNS.indexOf(c)}u]`;
+
 const K = {
   sub: ew("sub", ["a", "b"], "a[i] - b[i]"),
   add: ew("add", ["a", "b"], "a[i] + b[i]"),
@@ -96,13 +100,13 @@ const K = {
   gather: ew("gather", ["a", ids], "a[i * u.V + ids[i]]"),
   fill0: ew("zeros", [], "0.0"),
   scatter: ew("scatter", ["a", ids], "out[i * u.V + ids[i]] = a[i];"),
-  // seqin (B, 4): r, correct, length, group.
-  column: ew("select_column", ["a"], "a[4u * i + u32(u.c0)]"),
+  // seqin (B, K_SEQ) in SEQ_COLUMNS order (the stage kernels' own layout).
+  column: ew("select_column", ["a"], `a[${K_SEQ}u * i + u32(u.c0)]`),
   groupMean: ew("group_mean", ["a"], `var s = 0.0; var k = 0.0;
-  for (var j = 0u; j < u.n; j++) { if (a[4u * j + 3u] == a[4u * i + 3u]) { s += a[4u * j]; k += 1.0; } }
+  for (var j = 0u; j < u.n; j++) { if (${SEQ_A("j", "group")} == ${SEQ_A("i", "group")}) { s += ${SEQ_A("j", "r")}; k += 1.0; } }
   out[i] = s / k;`),
   groupStd: ew("group_std", ["a", "b"], `var s = 0.0; var k = 0.0;
-  for (var j = 0u; j < u.n; j++) { if (a[4u * j + 3u] == a[4u * i + 3u]) { let d = a[4u * j] - b[i]; s += d * d; k += 1.0; } }
+  for (var j = 0u; j < u.n; j++) { if (${SEQ_A("j", "group")} == ${SEQ_A("i", "group")}) { let d = ${SEQ_A("j", "r")} - b[i]; s += d * d; k += 1.0; } }
   out[i] = sqrt(s / (k - u.c0));`),
   countRow: ew("count_mask", [tstep], `var k = 0.0;
   for (var t = 0u; t < u.T; t++) { k += select(0.0, 1.0, tstep[i * u.T + t] >= 0); }
@@ -194,7 +198,7 @@ export class UnfusedLossChain {
     const N = B * T;
     const logits = inp.logits!, idsT = inp.ids, mask = inp.tstep;
     // Sequence level.
-    const r = this.op(K.column, "r", B, [inp.seq], { c0: 0 });
+    const r = this.op(K.column, "r", B, [inp.seq], { c0: SEQ_COLUMNS.indexOf("r") });
     const gm = this.op(K.groupMean, "group_mean", B, [inp.seq]);
     const dr = this.op(K.sub, "r_centered", B, [r, gm]);
     const gs = this.op(K.groupStd, "group_std", B, [inp.seq, gm], { c0: cfg.ddof });

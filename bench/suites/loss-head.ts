@@ -4,7 +4,7 @@
 // compared first; a disagreement beyond fp32 tolerance prints no ratio.
 import { loadPipeline } from "../../compiler/index.js";
 import { generateStage, type StageKernels } from "../../compiler/codegen/index.js";
-import { K_TOK, statsSize } from "../../compiler/codegen/layout.js";
+import { K_SEQ, K_STP, K_TOK, statsSize } from "../../compiler/codegen/layout.js";
 import { packSequences, packSteps, StageRunner, type StageInputs } from "../../compiler/codegen/runner.js";
 import { releaseInputs } from "../../compiler/codegen/upload.js";
 import { SUMMARY_FIELDS } from "../../compiler/interpret/summary.js";
@@ -57,8 +57,8 @@ function randomInputs(gpu: Gpu, B: number, T: number, V: number, seed: number): 
     tstep: gpu.upload(tstep, [N], "tstep"),
     oldLogp: gpu.upload(old, [N], "old_logp"),
     refLogp: gpu.upload(ref, [N], "ref_logp"),
-    seq: gpu.upload(packSequences(reward, reward, length, group, reward), [B, 5], "seq"),
-    steps: gpu.upload(packSteps(new Float32Array(B), new Float32Array(B), new Float32Array(B)), [B, 3], "steps"), // unused by GRPO
+    seq: gpu.upload(packSequences({ r: reward, correct: reward, length, group, format: reward }), [B, K_SEQ], "seq"),
+    steps: gpu.upload(packSteps({ C: new Float32Array(B), length: new Float32Array(B), entropy: new Float32Array(B) }), [B, K_STP], "steps"), // unused by GRPO
     counters: { steps: 0, totalSteps: 0, seed: seed >>> 0 },
     temperature: 1,
   };

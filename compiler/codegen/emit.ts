@@ -6,6 +6,7 @@
 import type { Level } from "../levels.js";
 import type { Node } from "../ir/ops.js";
 import { f32Literal } from "./wgsl-lib.js";
+import { seqRead, stepRead } from "./layout.js";
 
 export interface EmitContext {
   nodes: readonly Node[];
@@ -61,14 +62,14 @@ const INPUT_READ: Record<string, (policy: EmitContext["policy"]) => string> = {
   rollout_logp: () => "rollout_logp[i_token]",
   position: () => "position_of(i_token)",
   rand: () => "rand_at(u.seed, i_token)",
-  C: () => "stpin[3u * i_step]",
-  step_length: () => "stpin[3u * i_step + 1u]",
-  step_entropy: () => "stpin[3u * i_step + 2u]",
+  C: () => stepRead("i_step", "C"),
+  step_length: () => stepRead("i_step", "length"),
+  step_entropy: () => stepRead("i_step", "entropy"),
   step_index: () => "f32(i_step % u.S)",
-  r: () => "seqin[5u * i_seq]",
-  correct: () => "(seqin[5u * i_seq + 1u] != 0.0)",
-  length: () => "seqin[5u * i_seq + 2u]",
-  format: () => "seqin[5u * i_seq + 4u]",
+  r: () => seqRead("i_seq", "r"),
+  correct: () => `(${seqRead("i_seq", "correct")} != 0.0)`,
+  length: () => seqRead("i_seq", "length"),
+  format: () => seqRead("i_seq", "format"),
   steps: () => "u.steps",
   total_steps: () => "u.total_steps",
 };
@@ -183,7 +184,7 @@ function scanLines(ctx: EmitContext, n: Extract<Node, { op: "scan" }>, gamma: st
   const tok = n.level === "token";
   const per = tok ? "u.T" : "u.S";
   const cur = tok ? "i_token" : "i_step";
-  const valid = tok ? "tstep[k] >= 0" : "stpin[3u * k + 1u] > 0.0";
+  const valid = tok ? "tstep[k] >= 0" : `${stepRead("k", "length")} > 0.0`;
   const loop = n.fn === "prefix" ? `for (var k = lo${id}; k <= cur${id}; k++) {` : `for (var j = lo${id} + ${per}; j > cur${id}; j--) {
   let k = j - 1u;`;
   return [

@@ -12,6 +12,31 @@ import type { StageProgram, TokenOutputs } from "../ir/stage.js";
 export const TOK_COLUMNS = ["advantage", "weight", "mask", "ratio", "clipLow", "clipHigh", "dual", "kl", "klEstimate", "klLoss", "tokenLoss", "contribution", "dlogp", "dH", "logp", "H"] as const satisfies readonly (keyof TokenOutputs)[];
 export const K_TOK = TOK_COLUMNS.length;
 
+/**
+ * Kernel inputs per response, `seqin` (B, K_SEQ), in this column order. Adding a sequence-level
+ * built-in: a column here, its read in emit.ts INPUT_READ (seqRead), and packSequences.
+ */
+export const SEQ_COLUMNS = ["r", "correct", "length", "group", "format"] as const;
+export type SeqColumn = (typeof SEQ_COLUMNS)[number];
+export const K_SEQ = SEQ_COLUMNS.length;
+
+/** Kernel inputs per step slot, `stpin` (B*S, K_STP): attribution C, tokens in the step (0: no step), mean rollout entropy. */
+export const STEP_COLUMNS = ["C", "length", "entropy"] as const;
+export type StepColumn = (typeof STEP_COLUMNS)[number];
+export const K_STP = STEP_COLUMNS.length;
+
+/** WGSL for column `c` of response `row` in `seqin`. */
+export function seqRead(row: string, c: SeqColumn): string {
+  const j = SEQ_COLUMNS.indexOf(c);
+  return `seqin[${K_SEQ}u * ${row}${j > 0 ? ` + ${j}u` : ""}]`;
+}
+
+/** WGSL for column `c` of step slot `row` in `stpin`. */
+export function stepRead(row: string, c: StepColumn): string {
+  const j = STEP_COLUMNS.indexOf(c);
+  return `stpin[${K_STP}u * ${row}${j > 0 ? ` + ${j}u` : ""}]`;
+}
+
 /** A materialized value: its node and level; its offset in `stats` follows from the dims. */
 export interface Slot {
   node: number;

@@ -11,7 +11,7 @@ import type { Level } from "../levels.js";
 import type { Node } from "../ir/ops.js";
 import { asF32, emitCone, indexPrelude, offsetExpr } from "./emit.js";
 import { makeKernel, slotTree } from "./common.js";
-import type { Slot } from "./layout.js";
+import { type Slot, stepRead } from "./layout.js";
 import { SLOTS } from "./schedule.js";
 
 export function countExpr(l: Level): string {
@@ -26,7 +26,7 @@ export function countExpr(l: Level): string {
 
 function validExpr(l: Level): string {
   if (l === "token") return "tstep[e] >= 0";
-  if (l === "step") return "stpin[3u * e + 1u] > 0.0";
+  if (l === "step") return `${stepRead("e", "length")} > 0.0`;
   return "true";
 }
 

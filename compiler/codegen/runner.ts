@@ -16,7 +16,7 @@
 //                         0 for every response token when the pipeline has no segmentation
 //   oldLogp  (N)    f32   log p under the rollout policy
 //   refLogp  (N)    f32   log p under the stage's reference (needed when uses.ref)
-//   seq      (B, 5) f32   per response: reward r, correct (0/1), length, group id, format (0/1)
+//   seq      (B, K_SEQ) f32   per response, SEQ_COLUMNS: reward r, correct (0/1), length, group id, format (0/1)
 //   steps    (B*S, 3) f32 per step slot: C, length in tokens (0 = unused slot), mean rollout entropy
 //                         (needed when uses.steps; see packSteps)
 // Outputs (fresh tensors unless `out` is passed back in):
@@ -30,7 +30,7 @@ import { rowGrid } from "../../runtime/ops/wgsl-reduce.js";
 import { grid1d } from "../../runtime/ops/grid.js";
 import { SUMMARY_FIELDS, type Summary } from "../interpret/summary.js";
 import type { StageKernels } from "./index.js";
-import { K_TOK, levelCount, slotOffsets, statsSize, TOK_COLUMNS, type Dims } from "./layout.js";
+import { K_SEQ, K_STP, K_TOK, levelCount, SEQ_COLUMNS, type SeqColumn, slotOffsets, statsSize, STEP_COLUMNS, type StepColumn, TOK_COLUMNS, type Dims } from "./layout.js";
 
 export interface StageDims extends Dims {
   V: number;
@@ -45,7 +45,7 @@ export interface StageInputs {
   oldLogp: Tensor; // (N)
   refLogp?: Tensor; // (N)
   rolloutLogp?: Tensor; // (N) the sampler's recorded log-probs (needed when uses.rollout)
-  seq: Tensor; // (B, 5)
+  seq: Tensor; // (B, K_SEQ)
   steps?: Tensor; // (B*S, 3)
   counters: { steps: number; totalSteps: number; seed: number };
   /**
@@ -154,23 +154,31 @@ function checkInputs(sk: StageKernels, inp: StageInputs): void {
   need("ids", inp.ids, N);
   need("tstep", inp.tstep, N);
   need("oldLogp", inp.oldLogp, N);
-  need("seq", inp.seq, d.B * 5);
+  need("seq", inp.seq, d.B * K_SEQ);
   if (sk.uses.ref) need("refLogp", inp.refLogp, N);
   if (sk.uses.rollout) need("rolloutLogp", inp.rolloutLogp, N);
-  if (sk.uses.steps) need("steps", inp.steps, d.B * d.S * 3);
+  if (sk.uses.steps) need("steps", inp.steps, d.B * d.S * K_STP);
   if (d.S < 1 || d.NG < 1) throw new Error(`stage '${sk.stage}': S and NG must be at least 1`);
 }
 
-/** Per-response inputs packed as the kernels read them: (B, 4) r, correct, length, group. */
-export function packSequences(r: ArrayLike<number>, correct: ArrayLike<number>, length: ArrayLike<number>, group: ArrayLike<number>, format: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(r.length * 5);
-  for (let i = 0; i < r.length; i++) out.set([r[i]!, correct[i]!, length[i]!, group[i]!, format[i]!], i * 5);
+/** Per-response inputs packed as the kernels read them: (B, K_SEQ) in SEQ_COLUMNS order. */
+export function packSequences(cols: Readonly<Record<SeqColumn, ArrayLike<number>>>): Float32Array {
+  const B = cols.r.length;
+  const out = new Float32Array(B * K_SEQ);
+  SEQ_COLUMNS.forEach((c, j) => {
+    const v = cols[c];
+    for (let i = 0; i < B; i++) out[i * K_SEQ + j] = v[i]!;
+  });
   return out;
 }
 
-/** Per-step inputs packed as the kernels read them: (B*S, 3) C, length, entropy. */
-export function packSteps(C: ArrayLike<number>, length: ArrayLike<number>, entropy: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(C.length * 3);
-  for (let j = 0; j < C.length; j++) out.set([C[j]!, length[j]!, entropy[j]!], j * 3);
+/** Per-step inputs packed as the kernels read them: (B*S, K_STP) in STEP_COLUMNS order. */
+export function packSteps(cols: Readonly<Record<StepColumn, ArrayLike<number>>>): Float32Array {
+  const n = cols.C.length;
+  const out = new Float32Array(n * K_STP);
+  STEP_COLUMNS.forEach((c, j) => {
+    const v = cols[c];
+    for (let i = 0; i < n; i++) out[i * K_STP + j] = v[i]!;
+  });
   return out;
 }

@@ -3,6 +3,7 @@
 import type { Gpu } from "../../runtime/gpu.js";
 import type { Tensor } from "../../runtime/tensor.js";
 import type { Batch } from "../interpret/batch.js";
+import { K_SEQ, K_STP } from "./layout.js";
 import { packSequences, packSteps, type StageInputs } from "./runner.js";
 
 export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
@@ -13,8 +14,8 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
     ids: gpu.upload(Uint32Array.from(b.ids, (x) => Math.max(0, x)), [N], "ids"),
     tstep: gpu.upload(Int32Array.from(b.stepIdx), [N], "tstep"),
     oldLogp: gpu.upload(f32(b.oldLogp), [N], "old_logp"),
-    seq: gpu.upload(packSequences(b.reward, b.correct, b.length, b.group, b.format), [b.B, 5], "seq"),
-    steps: gpu.upload(packSteps(b.C, b.stepLength, b.stepEntropy), [b.B * b.S, 3], "steps"),
+    seq: gpu.upload(packSequences({ r: b.reward, correct: b.correct, length: b.length, group: b.group, format: b.format }), [b.B, K_SEQ], "seq"),
+    steps: gpu.upload(packSteps({ C: b.C, length: b.stepLength, entropy: b.stepEntropy }), [b.B * b.S, K_STP], "steps"),
     counters: { steps: b.steps, totalSteps: b.totalSteps, seed: b.seed },
     temperature: b.temperature,
   };

@@ -4,6 +4,7 @@
 // unit lookups of the batch layout, and the ordered-key map used by quantile selection.
 import { WGSL_TANH } from "../../runtime/ops/wgsl-math.js";
 import { WGSL_RAND } from "../interpret/rand.js";
+import { seqRead } from "./layout.js";
 
 export const WGSL_LIB = /* wgsl */ `
 // Special values built at run time from a zero uniform, so no compiler folds them away.
@@ -38,7 +39,7 @@ fn fkey_inv(k: u32) -> f32 {
 
 /** Group of response b (needs the seqin binding). */
 export const WGSL_GROUP_OF = /* wgsl */ `
-fn group_of(b: u32) -> u32 { return u32(seqin[5u * b + 3u]); }`;
+fn group_of(b: u32) -> u32 { return u32(${seqRead("b", "group")}); }`;
 
 /** Token position in its response: response tokens before it in its row. */
 export const WGSL_POSITION = /* wgsl */ `

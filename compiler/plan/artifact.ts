@@ -29,7 +29,7 @@ export { minibatchSeed } from "../interpret/rand.js";
 export type { Batch } from "../interpret/batch.js";
 export { plannedSteps } from "./step-budget.js";
 /** The loss head's per-token columns (tok is (N, K_TOK) in TOK_COLUMNS order). */
-export { K_TOK, TOK_COLUMNS } from "../codegen/layout.js";
+export { K_SEQ, K_STP, K_TOK, SEQ_COLUMNS, STEP_COLUMNS, TOK_COLUMNS } from "../codegen/layout.js";
 
 /** One expression lowered on its own: its IR nodes and the node holding its value. */
 export interface ExprProgram {

@@ -3,7 +3,7 @@
 // n = b * T + t holds input token seq_b[t] and target seq_b[t+1], seq_b = prompt + response,
 // right-padded; the logits row at slot n scores the target, so per-token quantities live
 // on target slots.
-import { packSequences, packSteps } from "../../compiler/plan/artifact.js";
+import { K_SEQ, K_STP, packSequences, packSteps } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { stepC, stepMeans, stepStarts } from "./run-dir-samples.js";
@@ -88,18 +88,20 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
     });
     responseTokens += tr.responseIds.length;
   });
-  const seq = packSequences(
-    trajs.map((t) => t.verdict.reward), trajs.map((t) => (t.verdict.correct ? 1 : 0)),
-    trajs.map((t) => t.responseIds.length), trajs.map((t) => groupIndex.get(t.group)!),
-    trajs.map((t) => (t.verdict.answer !== null ? 1 : 0)), // `format`: the verifier found a complete answer
-  );
+  const seq = packSequences({
+    r: trajs.map((t) => t.verdict.reward),
+    correct: trajs.map((t) => (t.verdict.correct ? 1 : 0)),
+    length: trajs.map((t) => t.responseIds.length),
+    group: trajs.map((t) => groupIndex.get(t.group)!),
+    format: trajs.map((t) => (t.verdict.answer !== null ? 1 : 0)), // the verifier found a complete answer
+  });
   const tensors = {
     inputs: gpu.upload(inputs, [B * T], "batch inputs"),
     targets: gpu.upload(targets, [B * T], "batch targets"),
     pos: gpu.upload(pos, [B * T], "batch positions"),
     tstep: gpu.upload(tstep, [B * T], "batch tstep"),
-    seq: gpu.upload(seq, [B, 5], "batch seq"),
-    steps: gpu.upload(packSteps(C, stepLen, stepEnt), [B * S, 3], "batch steps"),
+    seq: gpu.upload(seq, [B, K_SEQ], "batch seq"),
+    steps: gpu.upload(packSteps({ C, length: stepLen, entropy: stepEnt }), [B * S, K_STP], "batch steps"),
   };
   return { B, T, S, NG: groupIndex.size, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
 }
