@@ -9,7 +9,7 @@ describe("taskFromSpec", () => {
   it("builds each task with its defaults filled in", () => {
     expect(TASK_NAMES).toEqual(["countdown", "arith", "jsonl", "parquet"]);
     const c = taskFromSpec({ name: "countdown", options: { numbers: [3, 3], target: [10, 40] } });
-    expect(c.options).toEqual({ numbers: [3, 3], values: [1, 20], target: [10, 40], testFraction: 0.2, trainSize: 0, testSize: 0, formatReward: 0 });
+    expect(c.options).toEqual({ numbers: [3, 3], values: [1, 20], target: [10, 40], testFraction: 0.2, trainSize: 0, testSize: 0, formatReward: 0, slipRate: 0 });
     const [p] = c.problems("test", 1, 0);
     expect(c.verify(p!, c.trace(p!)).correct).toBe(true);
     const a = taskFromSpec({ name: "arith", options: { steps: 3 } });
@@ -20,7 +20,7 @@ describe("taskFromSpec", () => {
     expect(() => taskFromSpec({ name: "gsm8k" })).toThrow(new TaskSpecError("unknown task 'gsm8k'; known tasks: countdown, arith, jsonl, parquet"));
     expect(() => taskFromSpec({ name: "constructor" })).toThrow(/unknown task 'constructor'/);
     expect(() => taskFromSpec({ name: "countdown", options: { number: [3, 4] } })).toThrow(
-      "task countdown: unknown option 'number'; valid options: formatReward, numbers, target, testFraction, testSize, trainSize, values",
+      "task countdown: unknown option 'number'; valid options: formatReward, numbers, slipRate, target, testFraction, testSize, trainSize, values",
     );
     expect(() => taskFromSpec({ name: "arith", options: { steps: "3" } })).toThrow(/option 'steps' must be a range \[lo, hi\] or a number \(got "3"\)/);
     expect(() => taskFromSpec({ name: "countdown", options: { values: [1, 2.5] } })).toThrow(/option 'values' must be an integer/);
