@@ -99,8 +99,8 @@ export function emitCone(ctx: EmitContext, roots: number[], done: Map<number, st
       const id = stack[stack.length - 1]!;
       if (done.has(id)) stack.pop();
       else {
-        const todo = argsOf(id).filter((a) => !done.has(a));
-        if (todo.length) for (let i = todo.length - 1; i >= 0; i--) stack.push(todo[i]!);
+        const unemitted = argsOf(id).filter((a) => !done.has(a));
+        if (unemitted.length) for (let i = unemitted.length - 1; i >= 0; i--) stack.push(unemitted[i]!);
         else emitNode(stack.pop()!);
       }
     }
