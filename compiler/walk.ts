@@ -54,14 +54,14 @@ export function foldExpr<R>(root: A.Expr, leaf: (e: A.Expr) => R, combine: (e: A
 
 /** Every node of `root`, call arguments and instantiated fn bodies included, without recursion. */
 export function* allNodes(root: A.Expr): Generator<A.Expr> {
-  const todo: A.Expr[] = [root];
-  while (todo.length) {
-    const e = todo.pop()!;
+  const pending: A.Expr[] = [root];
+  while (pending.length) {
+    const e = pending.pop()!;
     yield e;
-    todo.push(...operandsOf(e));
+    pending.push(...operandsOf(e));
     if (e.kind === "call") {
-      for (const a of e.args) todo.push(a.value);
-      if (e.body) todo.push(e.body);
+      for (const a of e.args) pending.push(a.value);
+      if (e.body) pending.push(e.body);
     }
   }
 }

@@ -10,6 +10,7 @@ import { lowerStage } from "../../../compiler/ir/stage.js";
 import { expectClose, finiteDiff } from "../../helpers/numeric.js";
 import { withBody } from "../helpers.js";
 import { randomBatch } from "./random-batch.js";
+import { handBatch } from "./hand-batch.js";
 
 const examples = readdirSync("examples").filter((f) => f.endsWith(".acpo"));
 
@@ -17,34 +18,6 @@ function load(path: string, text?: string, set?: string[]): Pipeline {
   const r = loadPipeline(path, { text, set });
   if (!r.pipeline) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
   return r.pipeline;
-}
-
-/** One group of responses with per-token logp/H given (no logits), one step each. */
-function handBatch(rewards: number[], lens: number[], tok: { logp: number[]; old: number[]; ref?: number[]; H?: number[] }): Batch {
-  const B = rewards.length;
-  const T = Math.max(...lens);
-  const N = B * T;
-  const stepIdx = new Int32Array(N).fill(-1);
-  let k = 0;
-  const at = new Map<number, number>();
-  lens.forEach((L, i) => {
-    for (let t = 0; t < L; t++) {
-      stepIdx[i * T + t] = 0;
-      at.set(i * T + t, k++);
-    }
-  });
-  const spread = (xs: number[] | undefined) => {
-    const out = new Float64Array(N);
-    for (const [n, j] of at) out[n] = xs ? xs[j]! : 0;
-    return out;
-  };
-  return {
-    B, T, S: 1, nGroups: 1, group: new Int32Array(B), reward: Float64Array.from(rewards),
-    correct: Float64Array.from(rewards, (r) => +(r > 0)), format: Float64Array.from(rewards, (r) => +(r >= 0)), length: Float64Array.from(lens), stepIdx,
-    ids: new Int32Array(N), oldLogp: spread(tok.old), refLogp: tok.ref ? spread(tok.ref) : null,
-    C: new Float64Array(B), stepLength: Float64Array.from(lens), stepEntropy: new Float64Array(B),
-    V: 0, temperature: 1, logits: null, logp: spread(tok.logp), H: spread(tok.H), steps: 0, totalSteps: 0, seed: 0,
-  };
 }
 
 describe("known values", () => {
