@@ -59,6 +59,14 @@ export function readBatchFile(path: string): BatchFile {
     Object.assign(header, top);
     top.trajectories.forEach((t, i) => raw.push({ obj: t, where: `${path}: trajectories[${i}]` }));
   }
+  return batchFromRecords(raw, header, path);
+}
+
+/**
+ * A batch from trajectory objects already read (each with where it came from, for messages),
+ * e.g. one optimizer step's samples.jsonl lines; `header` holds V, steps, total_steps, seed.
+ */
+export function batchFromRecords(raw: readonly { obj: unknown; where: string }[], header: Json, path: string): BatchFile {
   if (raw.length === 0) throw new BatchError(`${path}: no trajectories`);
   const V = header.V === undefined ? undefined : int(header.V, `${path}: V`, 1);
   const trajs = raw.map(({ obj, where }) => trajectory(obj, where, V));
