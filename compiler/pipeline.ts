@@ -154,7 +154,9 @@ export type Segment =
       align: "sentence" | "word" | "none";
     }
   | { kind: "newline"; minGap: number }
-  | { kind: "fixed"; length: number };
+  | { kind: "fixed"; length: number }
+  /** One step: the whole reasoning (the "no segmentation" ablation); the answer stays its own step. */
+  | { kind: "none" };
 
 export interface Attribution {
   /**

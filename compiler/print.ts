@@ -99,7 +99,8 @@ export function printPipeline(p: P.Pipeline): string {
       const cand = s.candidates.by === "top" ? `top ${num(s.candidates.fraction)}` : `threshold ${num(s.candidates.value)}`;
       line(`segment entropy { ${cand}  markers [${s.markers.map(str).join(", ")}]  min_gap ${s.minGap}  align ${s.align} }`);
     } else if (s.kind === "newline") line(`segment newline { min_gap ${s.minGap} }`);
-    else line(`segment fixed { length ${s.length} }`);
+    else if (s.kind === "fixed") line(`segment fixed { length ${s.length} }`);
+    else line("segment none");
   }
   const a = p.attribution;
   if (a) line(`attribution ${a.measure} { judge ${a.judge.kind === "model" ? str(a.judge.path) : a.judge.kind} }`);

@@ -156,7 +156,7 @@ export function decodeOptimizer(ctx: SettingsCtx, s: A.Setting): P.Optimizer | u
 }
 
 export function decodeSegment(ctx: SettingsCtx, s: A.Setting): P.Segment | undefined {
-  const kind = kindOf(ctx, s, ["entropy", "newline", "fixed"] as const);
+  const kind = kindOf(ctx, s, ["entropy", "newline", "fixed", "none"] as const);
   if (!kind) return undefined;
   if (kind === "entropy") {
     const r = reader(ctx, "segment entropy", s, ["top", "threshold", "markers", "min_gap", "align"]);
@@ -180,6 +180,10 @@ export function decodeSegment(ctx: SettingsCtx, s: A.Setting): P.Segment | undef
     const r = reader(ctx, "segment newline", s, ["min_gap"]);
     const out: P.Segment = { kind, minGap: r.num("min_gap", { default: 1, int: true, min: 1 }) };
     return r.ok ? out : undefined;
+  }
+  if (kind === "none") {
+    const r = reader(ctx, "segment none", s, []);
+    return r.ok ? { kind } : undefined;
   }
   const r = reader(ctx, "segment fixed", s, ["length"]);
   const out: P.Segment = { kind, length: r.num("length", { int: true, min: 1 }) };

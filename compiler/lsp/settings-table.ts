@@ -22,6 +22,7 @@ export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   "segment entropy": ["top", "threshold", "markers", "min_gap", "align"],
   "segment newline": ["min_gap"],
   "segment fixed": ["length"],
+  "segment none": [],
   "attribution loglik": ["judge"],
   "attribution perplexity": ["judge"],
   "loss ppo_clip": ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
@@ -39,7 +40,7 @@ export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
 export const SETTING_KINDS: Readonly<Record<string, readonly string[]>> = {
   task: TASK_KINDS,
   optimizer: ["adamw", "sgd"],
-  segment: ["entropy", "newline", "fixed"],
+  segment: ["entropy", "newline", "fixed", "none"],
   attribution: ["loglik", "perplexity"],
   loss: ["ppo_clip", "cispo", "gmpo", "sapo"],
   sample: ["all", "dynamic", "curriculum"],

@@ -116,7 +116,8 @@ function segmentSpec(p: Pipeline): unknown {
   if (!s) return null;
   if (s.kind === "entropy") return { kind: "entropy", candidates: s.candidates, markers: s.markers, min_gap: s.minGap, align: s.align };
   if (s.kind === "newline") return { kind: "newline", min_gap: s.minGap };
-  return { kind: "fixed", length: s.length };
+  if (s.kind === "fixed") return { kind: "fixed", length: s.length };
+  return { kind: "none" };
 }
 
 /** A JSON-like value as a Python literal (None, True/False, floats with inf/nan spelled out). */

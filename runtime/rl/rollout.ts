@@ -6,6 +6,8 @@ import type { KVCache } from "../model/decoder.js";
 import { generate } from "../model/generate.js";
 import type { Policy } from "../model/policy.js";
 import type { Problem, Task } from "../tasks/types.js";
+import { stepChecker } from "../tasks/countdown-steps.js";
+import { stepStarts } from "./run-dir-samples.js";
 import { type SegmentRules, segmentResponse } from "./segment.js";
 import type { Trajectory } from "./types.js";
 
@@ -20,7 +22,8 @@ export function segmentRules(s: Segment | null): SegmentRules | null {
   if (!s) return null;
   if (s.kind === "entropy") return { kind: "entropy", candidates: s.candidates, markers: s.markers, minGap: s.minGap, align: s.align };
   if (s.kind === "newline") return { kind: "newline", minGap: s.minGap };
-  return { kind: "fixed", length: s.length };
+  if (s.kind === "fixed") return { kind: "fixed", length: s.length };
+  return { kind: "none" };
 }
 
 /** Sample `group` responses for each problem; groups are numbered from `firstGroup`. */
@@ -37,16 +40,20 @@ export async function rollout(
   const texts = g.tokens.map((ids) => policy.tokenizer.decode(ids, true));
   const verdicts = rows.map((r, i) => task.verify(r.p, texts[i]!));
   const t2 = performance.now();
+  const checkSteps = stepChecker(task);
   const trajectories: Trajectory[] = rows.map((r, i) => {
     const ids = g.tokens[i]!;
     // Per-token text that joins to the decoded text (split UTF-8 characters, leading spaces).
     const pieces = policy.tokenizer.decodePieces(ids);
-    return {
+    const t: Trajectory = {
       problem: r.p, group: r.group, promptIds: r.ids, responseIds: ids, oldLogp: g.logprobs[i]!, entropies: g.entropies[i]!,
       text: texts[i]!, verdict: verdicts[i]!,
       segmentation: rules ? segmentResponse(pieces, g.entropies[i]!, rules) : null,
       C: [],
     };
+    // The process verifier's step rewards (step_reward), over the same steps the batch uses.
+    if (checkSteps) t.stepRewards = checkSteps(r.p, pieces, stepStarts(t));
+    return t;
   });
   const t3 = performance.now();
   return { trajectories, cache: g.cache, seconds: { generate: (t1 - t0) / 1000, verify: (t2 - t1) / 1000, segment: (t3 - t2) / 1000 } };

@@ -241,4 +241,6 @@ def rules_of_pipeline(segment):
         return {"kind": "entropy", "candidates": segment["candidates"], "markers": segment["markers"], "min_gap": segment["min_gap"], "align": segment["align"]}
     if segment["kind"] == "newline":
         return {"kind": "newline", "min_gap": segment["min_gap"]}
+    if segment["kind"] == "none":
+        return {"kind": "none"}
     return {"kind": "fixed", "length": segment["length"]}
