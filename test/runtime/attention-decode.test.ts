@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { attentionForward } from "../../runtime/ops/attention.js";
 import { attentionForwardRef } from "../../runtime/ops/attention.ref.js";
-import { type DecodeSizes, appendKV, attentionDecode } from "../../runtime/ops/attention-decode.js";
+import { type DecodeSchedule, type DecodeSizes, appendKV, attentionDecode } from "../../runtime/ops/attention-decode.js";
 import { appendKVRef, attentionDecodeRef } from "../../runtime/ops/attention-decode.ref.js";
 import type { Gpu } from "../../runtime/gpu.js";
 import type { Tensor } from "../../runtime/tensor.js";
@@ -15,7 +15,7 @@ function sliceTokens(x: Float32Array, B: number, T: number, HD: number, from: Ar
   return out;
 }
 
-async function decode(gpu: Gpu, kc: Tensor, vc: Tensor, q: Float32Array, start: Uint32Array, s: DecodeSizes, k?: Float32Array, v?: Float32Array): Promise<Float32Array> {
+async function decode(gpu: Gpu, kc: Tensor, vc: Tensor, q: Float32Array, start: Uint32Array, s: DecodeSizes, k?: Float32Array, v?: Float32Array, schedule?: DecodeSchedule): Promise<Float32Array> {
   const ts = gpu.upload(start, [s.B], "start");
   const tmp: Tensor[] = [ts];
   if (k && v) {
@@ -24,7 +24,7 @@ async function decode(gpu: Gpu, kc: Tensor, vc: Tensor, q: Float32Array, start: 
     tmp.push(tk, tv);
   }
   const tq = gpu.upload(q, [s.B, s.Tq, s.Hq, s.D], "q"), out = gpu.empty([s.B, s.Tq, s.Hq, s.D], "out");
-  attentionDecode(gpu, out, tq, kc, vc, ts, s);
+  attentionDecode(gpu, out, tq, kc, vc, ts, s, schedule);
   const got = await gpu.read(out);
   gpu.release(...tmp, tq, out);
   return got;
@@ -90,6 +90,46 @@ describe("attentionDecode", () => {
     expect(got.subarray(2 * rowLen, 3 * rowLen).every(Number.isNaN)).toBe(true);
     expect(got.subarray(0, 2 * rowLen).every(Number.isFinite) && got.subarray(3 * rowLen).every(Number.isFinite)).toBe(true);
     expectClose(got, ref, 2e-3, 2e-3); // scores near 3600 carry ~2e-4 fp32 rounding
+  });
+});
+
+describe("attentionDecode's 'rows' schedule (Tq = 1)", () => {
+  it.each([
+    { B: 5, Tq: 1, Hq: 6, Hkv: 2, D: 16, Tmax: 37 },
+    { B: 3, Tq: 1, Hq: 3, Hkv: 3, D: 12, Tmax: 9 },
+    { B: 11, Tq: 1, Hq: 8, Hkv: 1, D: 4, Tmax: 50 },
+  ])("gives the 'tile' schedule's output bit for bit, NaN past the cache included, for %o", async (s) => {
+    const gpu = await testGpu();
+    const nc = s.B * s.Hkv * s.Tmax * s.D;
+    const kc = randArray(nc, 21, -30, 30), vc = randArray(nc, 22);
+    const start = randInts(s.B, 23, s.Tmax);
+    start[0] = 0;
+    start[s.B - 1] = s.Tmax; // one past the cache: NaN
+    for (let b = 0; b < s.B; b++) {
+      for (let h = 0; h < s.Hkv; h++) {
+        for (let p = start[b]! + 1; p < s.Tmax; p++) kc[((b * s.Hkv + h) * s.Tmax + p) * s.D] = vc[((b * s.Hkv + h) * s.Tmax + p) * s.D] = Infinity;
+      }
+    }
+    const q = randArray(s.B * s.Hq * s.D, 24, -30, 30);
+    const tkc = gpu.upload(kc), tvc = gpu.upload(vc);
+    const rows = await decode(gpu, tkc, tvc, q, start, s, undefined, undefined, "rows");
+    const tile = await decode(gpu, tkc, tvc, q, start, s, undefined, undefined, "tile");
+    expect(Array.from(rows)).toEqual(Array.from(tile));
+    const rowLen = s.Hq * s.D;
+    expect(rows.subarray(0, (s.B - 1) * rowLen).every(Number.isFinite)).toBe(true);
+    expect(rows.subarray((s.B - 1) * rowLen).every(Number.isNaN)).toBe(true);
+    const ref = new Float64Array(rows.length);
+    attentionDecodeRef(ref, f64(q), f64(kc), f64(vc), start, s);
+    expectClose(rows, ref, 2e-3, 2e-3);
+    gpu.release(tkc, tvc);
+  });
+
+  it("rejects Tq > 1", async () => {
+    const gpu = await testGpu();
+    const s = { B: 1, Tq: 2, Hq: 1, Hkv: 1, D: 4, Tmax: 4 };
+    const q = gpu.empty([8]), out = gpu.empty([8]), kc = gpu.empty([16]), vc = gpu.empty([16]), st = gpu.upload(new Uint32Array(1));
+    expect(() => attentionDecode(gpu, out, q, kc, vc, st, s, "rows")).toThrow("attentionDecode: the 'rows' schedule needs Tq = 1, got 2");
+    gpu.release(q, out, kc, vc, st);
   });
 });
 

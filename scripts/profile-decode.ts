@@ -1,0 +1,106 @@
+// Where the time of one rollout's decoding goes: `npx tsx scripts/profile-decode.ts
+// [--model DIR] [--prompts 16] [--group 8] [--tokens 96] [--reps 3]`. Runs the quickstart
+// rollout's generate() (countdown prompts, temperature 1) and prints, per decoded token,
+// the dispatches, submits and readbacks (waits) the Gpu counted, and the wall time split
+// into CPU time spent recording/submitting and time spent awaiting the GPU. A measurement
+// tool, not a test: figures depend on the machine and its load (printed with them).
+import { loadavg } from "node:os";
+import { Gpu } from "../runtime/gpu.js";
+import { promptIds } from "../runtime/eval/evaluate.js";
+import { generate } from "../runtime/model/generate.js";
+import { Policy } from "../runtime/model/policy.js";
+import { CountdownTask } from "../runtime/tasks/countdown.js";
+
+interface Args { model: string; prompts: number; group: number; tokens: number; reps: number; kernels: number }
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { model: "models/countdown-tiny", prompts: 16, group: 8, tokens: 96, reps: 3, kernels: 0 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const k = argv[i]!.replace(/^--/, ""), v = argv[i + 1];
+    if (!(k in a) || v === undefined) throw new Error(`unknown or incomplete argument '${argv[i]}' (use --model DIR --prompts N --group N --tokens N --reps N --kernels N)`);
+    (a as unknown as Record<string, string | number>)[k] = k === "model" ? v : Number(v);
+  }
+  return a;
+}
+
+/** Wrap the Gpu's waiting points so their time is counted apart from recording. */
+function instrument(gpu: Gpu): { waitMs: () => number; waits: () => number } {
+  let wait = 0, waits = 0;
+  const q = gpu.device.queue;
+  const done = q.onSubmittedWorkDone.bind(q);
+  q.onSubmittedWorkDone = async () => { const t = performance.now(); waits++; await done(); wait += performance.now() - t; };
+  const proto = GPUBuffer.prototype as unknown as { mapAsync: (...a: unknown[]) => Promise<void> };
+  const map = proto.mapAsync;
+  proto.mapAsync = async function (this: GPUBuffer, ...a: unknown[]) { const t = performance.now(); await map.apply(this, a); wait += performance.now() - t; };
+  return { waitMs: () => wait, waits: () => waits };
+}
+
+/**
+ * --kernels N: record the dispatches of one decode step (the second generated token), then
+ * replay each N times in one submit and report the mean time per dispatch: which kernels
+ * the step's GPU time goes to.
+ */
+async function perKernel(gpu: Gpu, policy: Policy, task: CountdownTask, a: Args): Promise<void> {
+  type Call = Parameters<Gpu["dispatch"]>;
+  const calls: Call[] = [];
+  const dispatch = gpu.dispatch.bind(gpu);
+  let capture = false, seen = 0;
+  gpu.dispatch = (...c: Call) => { if (capture) calls.push(c); dispatch(...c); };
+  const rows = task.problems("train", a.prompts, 0).flatMap((p) => Array.from({ length: a.group }, () => promptIds(policy, p.prompt)));
+  // The first step (prefill) dispatches differ; capture the calls of exactly one later step.
+  const flush = gpu.flush.bind(gpu);
+  gpu.flush = () => flush();
+  const copy = gpu.copy.bind(gpu);
+  gpu.copy = (...c: Parameters<Gpu["copy"]>) => { if (c[0].label === "current ids") { seen++; capture = seen === 1; } copy(...c); };
+  await generate(policy, rows, { maxNewTokens: 3, temperature: 1, seed: 0, stopIds: [] });
+  gpu.dispatch = dispatch;
+  gpu.copy = copy;
+  const byName = new Map<string, number>();
+  let total = 0;
+  for (const c of calls) {
+    await gpu.sync();
+    const t0 = performance.now();
+    for (let i = 0; i < a.kernels; i++) dispatch(...c);
+    await gpu.sync();
+    const ms = (performance.now() - t0) / a.kernels;
+    byName.set(c[0].name, (byName.get(c[0].name) ?? 0) + ms);
+    total += ms;
+  }
+  console.log(`one decode step: ${calls.length} dispatches, ${total.toFixed(2)} ms replayed one kernel at a time (${a.kernels} each); load ${loadavg()[0]!.toFixed(2)}`);
+  for (const [name, ms] of [...byName].sort((x, y) => y[1] - x[1])) console.log(`  ${name.padEnd(34)} ${ms.toFixed(3)} ms`);
+}
+
+async function main(): Promise<void> {
+  const a = parseArgs(process.argv.slice(2));
+  const gpu = await Gpu.create();
+  const policy = Policy.load(gpu, a.model);
+  const task = new CountdownTask({ numbers: [3, 3], values: [1, 9], target: [1, 30] });
+  const probe = instrument(gpu);
+  console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}; ${a.prompts} x ${a.group} rows, up to ${a.tokens} tokens; adapter ${gpu.info.description}`);
+  for (let rep = 0; rep <= a.reps; rep++) {
+    const problems = task.problems("train", a.prompts, rep);
+    const rows = problems.flatMap((p) => Array.from({ length: a.group }, () => promptIds(policy, p.prompt)));
+    await gpu.sync();
+    const s0 = { ...gpu.stats }, w0 = probe.waitMs(), n0 = probe.waits();
+    const t0 = performance.now();
+    const g = await generate(policy, rows, { maxNewTokens: a.tokens, temperature: 1, seed: rep, stopIds: undefined });
+    const ms = performance.now() - t0;
+    const steps = Math.max(...g.tokens.map((t) => t.length));
+    const d = (k: keyof typeof s0) => gpu.stats[k] - s0[k];
+    const per = (n: number) => (n / steps).toFixed(2);
+    const wait = probe.waitMs() - w0;
+    console.log(
+      `${rep === 0 ? "warm-up" : `rep ${rep}`}: ${ms.toFixed(0)} ms for ${steps} decode steps (${(ms / steps).toFixed(2)} ms/step); ` +
+        `per step: dispatches ${per(d("dispatches"))}, submits ${per(d("submits"))}, readbacks ${per(d("readbacks"))}, queue waits ${per(probe.waits() - n0)}; ` +
+        `awaiting GPU ${wait.toFixed(0)} ms, CPU elsewhere ${(ms - wait).toFixed(0)} ms; load ${loadavg()[0]!.toFixed(2)}`,
+    );
+  }
+  if (a.kernels > 0) await perKernel(gpu, policy, task, a);
+  policy.release();
+  await gpu.destroy();
+}
+
+main().then(
+  () => process.exit(0),
+  (e: Error) => { process.stderr.write(`profile-decode: ${e.message}\n`); process.exit(1); },
+);
