@@ -29,6 +29,13 @@ export interface AdapterSummary {
   limits: Record<string, number>;
 }
 
+/** What a Gpu counts (see `Gpu.stats`). */
+export interface GpuCounters {
+  dispatches: number;
+  submits: number;
+  readbacks: number;
+}
+
 /** Limits we raise from WebGPU's defaults to what the adapter supports. */
 const RAISED_LIMITS = [
   "maxComputeWorkgroupStorageSize",
@@ -62,8 +69,11 @@ export class Gpu {
   private kernelsInBatch = new Set<string>();
   private lostError: DeviceLostError | null = null;
   private destroyed = false;
-  /** Count of dispatches and submits since creation (benchmarks read these). */
-  stats = { dispatches: 0, submits: 0, readbacks: 0 };
+  /**
+   * Counts since creation (benchmarks read these): compute dispatches recorded, command
+   * buffers submitted, buffers mapped to read values back (each a wait for the GPU).
+   */
+  stats: GpuCounters = { dispatches: 0, submits: 0, readbacks: 0 };
   /**
    * Buffer accounting in bytes (bucketed sizes, as allocated): `live` is held by tensors not
    * yet released, `peakLive` its maximum since creation or `resetPeak`, `allocated` every
@@ -179,6 +189,16 @@ export class Gpu {
       list.push(t.buffer);
       this.pool.set(t.buffer.size, list);
     }
+  }
+
+  /** A copy of the counters now; `countersSince(before)` gives what a stretch of work cost. */
+  counters(): GpuCounters {
+    return { ...this.stats };
+  }
+
+  /** Dispatches, submits and readbacks since the snapshot `before` (from `counters()`). */
+  countersSince(before: GpuCounters): GpuCounters {
+    return { dispatches: this.stats.dispatches - before.dispatches, submits: this.stats.submits - before.submits, readbacks: this.stats.readbacks - before.readbacks };
   }
 
   /** Start a new peak measurement from the bytes live now. */

@@ -1,6 +1,8 @@
 // Fixed costs: one dispatch submitted and waited for, many dispatches in one submit, and a
-// small readback. These bound how small a kernel can usefully be.
+// small readback. These bound how small a kernel can usefully be. Then how many of each the
+// quickstart step spends (dispatch-counts.ts): per decoded token and per policy update.
 import type { Kernel } from "../../runtime/kernel.js";
+import { quickstartCounts } from "./dispatch-counts.js";
 import { fmt, timeIt } from "../lib/timing.js";
 import type { BenchContext, Suite, Table } from "../lib/types.js";
 
@@ -14,7 +16,7 @@ const tiny: Kernel = {
 
 export const dispatchSuite: Suite = {
   name: "dispatch",
-  description: "fixed cost of a dispatch, of many dispatches per submit, and of a small readback",
+  description: "fixed cost of a dispatch, of many dispatches per submit, and of a small readback; dispatches, submits and readbacks per decoded token and per update of the quickstart step",
   async run(ctx: BenchContext): Promise<Table[]> {
     const gpu = await ctx.gpu();
     const seconds = ctx.quick ? 0.2 : 1;
@@ -37,7 +39,8 @@ export const dispatchSuite: Suite = {
     }, { minSeconds: seconds });
     rows.push(["readback of 16 floats (gpu.read)", fmt(rb.median * 1e6, 0), fmt(rb.min * 1e6, 0)]);
     gpu.release(x);
-    return [{
+    const counts = await quickstartCounts(gpu, ctx.log);
+    return [counts, {
       title: "fixed costs, microseconds",
       columns: ["what", "median us", "min us"],
       rows,
