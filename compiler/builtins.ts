@@ -12,12 +12,15 @@ export interface Quantity {
   doc: string;
   context: Context;
   /** What the pipeline must declare for the quantity to exist. */
-  requires?: "segment" | "attribution";
+  requires?: "segment" | "attribution" | "step_checker";
 }
 
 function q(level: Level, doc: string, extra: Partial<Quantity> = {}): Quantity {
   return { level, type: "num", doc, context: "any", ...extra };
 }
+
+/** Tasks whose runtime has a step checker (runtime/tasks/countdown-steps.ts, stepChecker): what `step_reward` needs. */
+export const STEP_CHECKER_TASKS: readonly string[] = ["countdown"];
 
 export const QUANTITIES: Readonly<Record<string, Quantity>> = {
   // token level
@@ -38,6 +41,7 @@ export const QUANTITIES: Readonly<Record<string, Quantity>> = {
   step_index: q("step", "0-based index of the reasoning step within its response", { requires: "segment" }),
   step_length: q("step", "number of tokens in the reasoning step", { requires: "segment" }),
   step_entropy: q("step", "mean token entropy H over the step's tokens", { requires: "segment" }),
+  step_reward: q("step", "the task's step checker on this step alone: 1 when every equation `a op b = c` in it holds with available numbers, 0 when one does not, 1 for a step without an equation (task countdown)", { requires: "step_checker" }),
   // sequence level
   r: q("sequence", "reward of the response given by the task's verifier"),
   length: q("sequence", "number of tokens in the response"),

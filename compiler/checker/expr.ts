@@ -1,7 +1,7 @@
 // Expression checking: resolve names, infer each node's granularity and type, check
 // reductions, instantiate `fn` bodies at their call sites, and evaluate constants.
 import type * as A from "../ast.js";
-import { FUNCTIONS, QUANTITIES, type Context } from "../builtins.js";
+import { FUNCTIONS, QUANTITIES, STEP_CHECKER_TASKS, type Context } from "../builtins.js";
 import { suggest, type Diagnostics } from "../diagnostics.js";
 import { finer, isFinerThan, REDUCTION_TARGETS, type Level } from "../levels.js";
 import { MAX_EXPANSION, MAX_NESTING } from "../limits.js";
@@ -19,6 +19,8 @@ export interface ExprEnv {
   fns: Map<string, A.FnDecl>;
   hasSegment: boolean;
   hasAttribution: boolean;
+  /** The task's kind word, null when the pipeline names none (step_reward needs a task with a step checker). */
+  taskKind: string | null;
 }
 
 /** A `fn` parameter bound at a call site. */
@@ -179,6 +181,10 @@ export class ExprChecker {
       }
       if (q.requires === "segment" && !this.env.hasSegment) {
         this.diags.error("E0404", `\`${e.name}\` is a step-level quantity, but the pipeline has no \`segment\` rule`, e.span, "add e.g. segment newline { min_gap 1 }");
+        return undefined;
+      }
+      if (q.requires === "step_checker" && !(this.env.hasSegment && this.env.taskKind !== null && STEP_CHECKER_TASKS.includes(this.env.taskKind))) {
+        this.diags.error("E0404", `\`${e.name}\` is the task's step checker's reward per step; it needs \`segment\` and a task with a step checker (${STEP_CHECKER_TASKS.join(", ")})`, e.span, this.env.hasSegment ? "use task countdown, or score steps otherwise (e.g. C or step_entropy)" : "add e.g. segment newline { min_gap 1 }");
         return undefined;
       }
       if (q.requires === "attribution" && !this.env.hasAttribution) {

@@ -37,7 +37,7 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
 
   const top = settings.filter((s) => s.key !== "eval");
   const evalSettings = settings.filter((s) => s.key === "eval");
-  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution") };
+  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution"), taskKind: taskKindOf(top) };
   const exprs = new ExprChecker(env, diags);
   const ctx: SettingsCtx = { diags, exprs };
   const topReader = new BlockReader(`pipeline \`${ast.name}\``, top, TOP_KEYS, ast.nameSpan, diags, exprs);
@@ -187,4 +187,10 @@ function checkLetDepth(order: readonly string[], lets: Map<string, A.LetDecl>, d
     depth.set(name, d);
     if (d === MAX_NESTING + 1) diags.error("E0105", `let \`${name}\` is defined through a chain of more than ${MAX_NESTING} lets`, lets.get(name)!.nameSpan, "each let that uses another counts one level; flatten the chain");
   }
+}
+
+/** The word after `task` (countdown, arithmetic, ...), or null when absent or not a word. */
+function taskKindOf(top: readonly A.Setting[]): string | null {
+  const v = top.find((s) => s.key === "task")?.value;
+  return v?.kind === "expr" && v.expr.kind === "name" ? v.expr.name : null;
 }

@@ -15,7 +15,7 @@ export const BUFFERS: readonly Binding[] = [
   { name: "ref_logp", access: "read" }, //          (N) reference policy
   { name: "rollout_logp", access: "read" }, //      (N) the sampler's recorded log-probs
   { name: "seqin", access: "read" }, //             (B, 5) r, correct, length, group, format
-  { name: "stpin", access: "read" }, //             (B*S, 3) C, length, entropy
+  { name: "stpin", access: "read" }, //             (B*S, K_STP) STEP_COLUMNS: C, length, entropy, reward
   { name: "pol", access: "read" }, //               (N, 2) current logp, H (prepass output, or given)
   { name: "stats", access: "read" }, //             (stats size) reductions and per-level values
   { name: "tok", access: "read" }, //               (N, K_TOK) per-token outputs

@@ -65,6 +65,7 @@ const INPUT_READ: Record<string, (policy: EmitContext["policy"]) => string> = {
   C: () => stepRead("i_step", "C"),
   step_length: () => stepRead("i_step", "length"),
   step_entropy: () => stepRead("i_step", "entropy"),
+  step_reward: () => stepRead("i_step", "reward"),
   step_index: () => "f32(i_step % u.S)",
   r: () => seqRead("i_seq", "r"),
   correct: () => `(${seqRead("i_seq", "correct")} != 0.0)`,

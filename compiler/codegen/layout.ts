@@ -20,8 +20,11 @@ export const SEQ_COLUMNS = ["r", "correct", "length", "group", "format"] as cons
 export type SeqColumn = (typeof SEQ_COLUMNS)[number];
 export const K_SEQ = SEQ_COLUMNS.length;
 
-/** Kernel inputs per step slot, `stpin` (B*S, K_STP): attribution C, tokens in the step (0: no step), mean rollout entropy. */
-export const STEP_COLUMNS = ["C", "length", "entropy"] as const;
+/**
+ * Kernel inputs per step slot, `stpin` (B*S, K_STP): attribution C, tokens in the step (0: no
+ * step), mean rollout entropy, the task's step checker's reward (step_reward).
+ */
+export const STEP_COLUMNS = ["C", "length", "entropy", "reward"] as const;
 export type StepColumn = (typeof STEP_COLUMNS)[number];
 export const K_STP = STEP_COLUMNS.length;
 

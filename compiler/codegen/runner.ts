@@ -17,7 +17,7 @@
 //   oldLogp  (N)    f32   log p under the rollout policy
 //   refLogp  (N)    f32   log p under the stage's reference (needed when uses.ref)
 //   seq      (B, K_SEQ) f32   per response, SEQ_COLUMNS: reward r, correct (0/1), length, group id, format (0/1)
-//   steps    (B*S, 3) f32 per step slot: C, length in tokens (0 = unused slot), mean rollout entropy
+//   steps    (B*S, K_STP) f32 per step slot: C, length in tokens (0 = unused slot), mean rollout entropy, step reward
 //                         (needed when uses.steps; see packSteps)
 // Outputs (fresh tensors unless `out` is passed back in):
 //   dlogits  (N, V)  d loss / d logits, scaled by the aggregation rule (null without logits)
@@ -46,7 +46,7 @@ export interface StageInputs {
   refLogp?: Tensor; // (N)
   rolloutLogp?: Tensor; // (N) the sampler's recorded log-probs (needed when uses.rollout)
   seq: Tensor; // (B, K_SEQ)
-  steps?: Tensor; // (B*S, 3)
+  steps?: Tensor; // (B*S, K_STP)
   counters: { steps: number; totalSteps: number; seed: number };
   /**
    * The rollout temperature T: the policy is softmax(logits / T), the distribution the

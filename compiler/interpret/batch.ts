@@ -21,6 +21,8 @@ export interface Batch {
   C: Float64Array; // (B*S) attribution per step
   stepLength: Float64Array; // (B*S) tokens per step; 0 marks an unused step slot
   stepEntropy: Float64Array; // (B*S) mean rollout entropy of the step
+  /** (B*S) the task's step checker's reward per step, when the stage reads `step_reward` (process rewards). */
+  stepReward?: Float64Array | null;
   /**
    * The current policy: logits (B*T, V), or per-token logp and H when logits are absent.
    * With logits the policy is softmax(logits / temperature), the distribution the rollout
@@ -77,6 +79,7 @@ export function checkBatch(b: Batch): void {
     ["stepLength", b.stepLength, b.B * b.S], ["stepEntropy", b.stepEntropy, b.B * b.S],
   ];
   if (b.refLogp) want.push(["refLogp", b.refLogp, N]);
+  if (b.stepReward) want.push(["stepReward", b.stepReward, b.B * b.S]);
   if (!(b.temperature > 0 && Number.isFinite(b.temperature))) throw new Error(`batch: temperature must be a positive number, got ${b.temperature}`);
   if (b.logits) want.push(["logits", b.logits, N * b.V]);
   else want.push(["logp", b.logp, N], ["H", b.H, N]);

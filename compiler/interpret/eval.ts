@@ -152,6 +152,10 @@ function input(name: InputName, b: Batch, env: EvalEnv): Float64Array {
     case "C": return b.C;
     case "step_length": return b.stepLength;
     case "step_entropy": return b.stepEntropy;
+    case "step_reward": {
+      if (!b.stepReward) throw new Error("batch: the stage reads step_reward, but the batch has no step rewards");
+      return b.stepReward;
+    }
     case "step_index": {
       const out = new Float64Array(b.B * b.S);
       for (let j = 0; j < out.length; j++) out[j] = j % b.S;

@@ -25,6 +25,7 @@ export const INPUTS = {
   step_index: "step", //    0-based step index in its response
   step_length: "step", //   tokens in the step
   step_entropy: "step", //  mean rollout entropy over the step's tokens
+  step_reward: "step", //   the task's step checker's reward for the step (1 valid, 0 not)
   r: "sequence", //         reward
   correct: "sequence", //   verifier accepted (bool)
   format: "sequence", //    verifier's format check: 1 when the response has a complete answer (number 0/1)

@@ -26,6 +26,8 @@ interface Traj {
   stepStarts: number[];
   C: number[] | null;
   stepEntropy: number[] | null;
+  /** The task's step checker's reward per step (`step_reward`), when given. */
+  stepReward: number[] | null;
 }
 
 export interface BatchFile {
@@ -35,7 +37,7 @@ export interface BatchFile {
   /** Group id of each trajectory as the file gives it (the batch renumbers them 0..nGroups-1). */
   groups: number[];
   /** Which optional per-step fields were given. */
-  has: { C: boolean; ref: boolean; format: boolean; rollout: boolean };
+  has: { C: boolean; ref: boolean; format: boolean; rollout: boolean; stepReward: boolean };
 }
 
 export function readBatchFile(path: string): BatchFile {
@@ -96,14 +98,14 @@ function int(x: unknown, where: string, min = 0): number {
   return v;
 }
 
-function nums(o: Json, key: string, where: string, len: number | null, required: boolean): number[] | null {
+function nums(o: Json, key: string, where: string, len: number | null, required: boolean, per: "token" | "step" = "token"): number[] | null {
   const x = o[key];
   if (x === undefined) {
     if (required) throw new BatchError(`${where}: field '${key}' is required`);
     return null;
   }
   if (!Array.isArray(x)) throw new BatchError(`${where}.${key}: expected an array of numbers`);
-  if (len !== null && x.length !== len) throw new BatchError(`${where}.${key}: expected ${len} numbers (one per token), found ${x.length}`);
+  if (len !== null && x.length !== len) throw new BatchError(`${where}.${key}: expected ${len} numbers (one per ${per}), found ${x.length}`);
   return x.map((v, i) => num(v, `${where}.${key}[${i}]`));
 }
 
@@ -145,8 +147,9 @@ function trajectory(o: unknown, where: string, V: number | undefined): Traj {
     oldEntropy: nums(o, "old_entropy", where, L, false),
     logits,
     stepStarts,
-    C: nums(o, "C", where, K, false),
-    stepEntropy: nums(o, "step_entropy", where, K, false),
+    C: nums(o, "C", where, K, false, "step"),
+    stepEntropy: nums(o, "step_entropy", where, K, false, "step"),
+    stepReward: nums(o, "step_reward", where, K, false, "step"),
   };
 }
 
@@ -187,6 +190,7 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
     C: new Float64Array(B * S),
     stepLength: new Float64Array(B * S),
     stepEntropy: new Float64Array(B * S),
+    stepReward: trajs.every((t) => t.stepReward) ? new Float64Array(B * S) : null,
     V,
     temperature: 1, // replay reads logits at the pipeline's rollout temperature (replay.ts)
     logits: withLogits ? new Float64Array(N * V) : null,
@@ -219,10 +223,11 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
       const j = i * S + s;
       b.stepLength[j] = end - start;
       b.C[j] = t.C ? t.C[s]! : 0;
+      if (b.stepReward) b.stepReward[j] = t.stepReward![s]!;
       // The step's mean rollout entropy: given, or from old_entropy, else the current entropy.
       const ent = t.oldEntropy ?? t.entropy;
       b.stepEntropy[j] = t.stepEntropy ? t.stepEntropy[s]! : ent ? ent.slice(start, end).reduce((a, v) => a + v, 0) / (end - start) : NaN;
     });
   });
-  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null } };
+  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null, stepReward: b.stepReward != null } };
 }

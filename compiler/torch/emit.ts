@@ -36,6 +36,7 @@ const INPUT_EXPR: Record<string, string> = {
   step_index: "L.step_index()",
   step_length: 'x["step_length"]',
   step_entropy: 'x["step_entropy"]',
+  step_reward: 'x["step_reward"]',
   r: 'x["r"]',
   correct: 'x["correct"]',
   format: 'x["format"]',

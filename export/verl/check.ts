@@ -29,6 +29,7 @@ const WHY: Record<string, string> = {
   C: "attribution scores, which the ACPO trainer subclass brings to the advantage only",
   step_entropy: "step entropy, which the ACPO trainer subclass brings to the advantage only",
   correct: "the verifier's accept bit, which verl's reward manager does not pass on (only the reward)",
+  step_reward: "the task's step checker's per-step rewards, which neither verl's reward manager nor the ACPO trainer subclass computes",
   format: "the verifier's format check, which verl's reward manager does not pass on (only the reward)",
   ref_logp: "reference log-probs, which verl's policy loss does not receive",
   rollout_logp: "the sampler's log-probs, which reach verl's policy loss only as its own rollout correction weights (use verl's rollout_correction)",
@@ -71,15 +72,10 @@ function stageRefusals(s: Stage): string[] {
   const out: string[] = [];
   const where = `stage ${s.name} (${at(s.until.span)})`;
   if (s.sampling.kind !== "all") out.push(`${where}: \`sample ${s.sampling.kind}\` has no counterpart among verl's trainer settings (DAPO's group filter lives in a verl recipe); remove it to export`);
-  // A reference frozen at the end of a stage is read only by the KL term.
-  if (s.reference.kind === "stage" && !(s.kl === null || (s.kl.kind === "number" && s.kl.value === 0))) {
-    out.push(`${where}: \`reference ${s.reference.name}\` with a KL term: verl's reference worker keeps the initial model and the export does not reload it with the policy frozen at the end of a stage (not exported yet); use \`reference initial\` or drop the KL term`);
-  }
-  if (stepsBudget(s.until) === null) out.push(`${where}: \`until\` must be \`steps >= N\` to map to verl's trainer.total_training_steps`);
   return out;
 }
 
-/** N of `until steps >= N` (the one stop condition verl's trainer has); null otherwise. */
+/** N of `until steps >= N` (the common stop condition, counted without stepping); null otherwise. */
 export function stepsBudget(e: Expr): number | null {
   if (e.kind !== "binary" || e.op !== ">=") return null;
   if (e.left.kind !== "name" || e.left.name !== "steps" || e.right.kind !== "number") return null;

@@ -6,7 +6,7 @@
 import { K_SEQ, K_STP, packSequences, packSteps } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
-import { stepC, stepMeans, stepStarts } from "./run-dir-samples.js";
+import { stepC, stepMeans, stepRewards, stepStarts } from "./run-dir-samples.js";
 import type { Trajectory } from "./types.js";
 
 export interface GpuBatch {
@@ -21,7 +21,7 @@ export interface GpuBatch {
   pos: Tensor; // (B*T) u32 positions
   tstep: Tensor; // (B*T) i32 step index of the target token, -1 outside the response
   seq: Tensor; // (B, 5) r, correct, length, group, format
-  steps: Tensor; // (B*S, 3) C, length, mean rollout entropy
+  steps: Tensor; // (B*S, K_STP) C, length, mean rollout entropy, step reward
   /** Rollout log-probs of the targets (B*T), 0 outside the response. */
   rolloutLogp: Float32Array;
   /** Response tokens in the batch. */
@@ -34,7 +34,9 @@ export interface GpuBatch {
  * tensors here, the interpreter's batch in until.ts; samples.jsonl lines use the same
  * stepStarts): step k is response tokens [starts[k], starts[k] + lengths[k]). A response
  * without segmentation is one step; an empty response has one step of length 0, whose
- * entropy is 0. C holds the attribution scores, 0 for the steps attribution does not score.
+ * entropy is 0. C holds the attribution scores, 0 for the steps attribution does not score;
+ * reward the task's step checker's rewards (NaN when the task has none: the checker refuses
+ * `step_reward` then, so no kernel reads it).
  */
 export interface StepTable {
   starts: number[];
@@ -42,6 +44,7 @@ export interface StepTable {
   /** Mean rollout entropy of each step (0 for an empty step). */
   entropy: number[];
   C: number[];
+  reward: number[];
 }
 
 export function stepTable(t: Trajectory): StepTable {
@@ -49,7 +52,7 @@ export function stepTable(t: Trajectory): StepTable {
   const starts = stepStarts(t);
   const lengths = starts.map((s, k) => (k + 1 < starts.length ? starts[k + 1]! : L) - s);
   const entropy = stepMeans(t.entropies, starts, L).map((m, k) => (lengths[k]! > 0 ? m : 0));
-  return { starts, lengths, entropy, C: stepC(t, starts.length) ?? starts.map(() => 0) };
+  return { starts, lengths, entropy, C: stepC(t, starts.length) ?? starts.map(() => 0), reward: stepRewards(t, starts.length) ?? starts.map(() => NaN) };
 }
 
 export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
@@ -63,7 +66,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
   const inputs = new Uint32Array(B * T), targets = new Uint32Array(B * T), pos = new Uint32Array(B * T);
   const tstep = new Int32Array(B * T).fill(-1);
   const rolloutLogp = new Float32Array(B * T);
-  const C = new Float32Array(B * S), stepLen = new Float32Array(B * S), stepEnt = new Float32Array(B * S);
+  const C = new Float32Array(B * S), stepLen = new Float32Array(B * S), stepEnt = new Float32Array(B * S), stepRew = new Float32Array(B * S);
   let responseTokens = 0;
   trajs.forEach((tr, b) => {
     const seq = [...tr.promptIds, ...tr.responseIds];
@@ -85,6 +88,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
       C[b * S + k] = st.C[k]!;
       stepLen[b * S + k] = st.lengths[k]!;
       stepEnt[b * S + k] = st.entropy[k]!;
+      stepRew[b * S + k] = st.reward[k]!;
     });
     responseTokens += tr.responseIds.length;
   });
@@ -101,7 +105,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
     pos: gpu.upload(pos, [B * T], "batch positions"),
     tstep: gpu.upload(tstep, [B * T], "batch tstep"),
     seq: gpu.upload(seq, [B, K_SEQ], "batch seq"),
-    steps: gpu.upload(packSteps({ C, length: stepLen, entropy: stepEnt }), [B * S, K_STP], "batch steps"),
+    steps: gpu.upload(packSteps({ C, length: stepLen, entropy: stepEnt, reward: stepRew }), [B * S, K_STP], "batch steps"),
   };
   return { B, T, S, NG: groupIndex.size, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
 }

@@ -5,6 +5,7 @@ import { promptIds } from "../eval/evaluate.js";
 import type { KVCache } from "../model/decoder.js";
 import { generate } from "../model/generate.js";
 import type { Policy } from "../model/policy.js";
+import { answerStyleOf } from "../tasks/answer.js";
 import type { Problem, Task } from "../tasks/types.js";
 import { stepChecker } from "../tasks/countdown-steps.js";
 import { stepStarts } from "./run-dir-samples.js";
@@ -41,6 +42,8 @@ export async function rollout(
   const verdicts = rows.map((r, i) => task.verify(r.p, texts[i]!));
   const t2 = performance.now();
   const checkSteps = stepChecker(task);
+  // The answer attribution scores: the math verifier's \boxed{} content for math datasets.
+  const answerRules = rules && { ...rules, answer: answerStyleOf(task) };
   const trajectories: Trajectory[] = rows.map((r, i) => {
     const ids = g.tokens[i]!;
     // Per-token text that joins to the decoded text (split UTF-8 characters, leading spaces).
@@ -48,7 +51,7 @@ export async function rollout(
     const t: Trajectory = {
       problem: r.p, group: r.group, promptIds: r.ids, responseIds: ids, oldLogp: g.logprobs[i]!, entropies: g.entropies[i]!,
       text: texts[i]!, verdict: verdicts[i]!,
-      segmentation: rules ? segmentResponse(pieces, g.entropies[i]!, rules) : null,
+      segmentation: answerRules ? segmentResponse(pieces, g.entropies[i]!, answerRules) : null,
       C: [],
     };
     // The process verifier's step rewards (step_reward), over the same steps the batch uses.

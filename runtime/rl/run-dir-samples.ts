@@ -18,6 +18,7 @@ export interface SampleLine {
   step_starts: number[]; // (K) first token of each reasoning step
   C?: number[]; // (K) attribution per step, when attribution is on
   step_entropy: number[]; // (K) mean old_entropy over the step
+  step_reward?: number[]; // (K) the task's step checker's reward per step, when the task has one
   step: number;
   stage: string;
   problem: string;
@@ -67,6 +68,16 @@ export function stepC(t: Trajectory, K: number): number[] | null {
   return [...t.C, ...new Array<number>(K - t.C.length).fill(0)];
 }
 
+/**
+ * The step checker's rewards, K entries (one per stepStarts step), or null when the task has
+ * none. Throws when the count disagrees (rollout computes them over the same steps).
+ */
+export function stepRewards(t: Trajectory, K: number): number[] | null {
+  if (t.stepRewards === undefined) return null;
+  if (t.stepRewards.length !== K) throw new Error(`samples: trajectory has ${t.stepRewards.length} step rewards but ${K} steps`);
+  return t.stepRewards;
+}
+
 function tokenArray(name: string, a: ArrayLike<number>, L: number): number[] {
   if (a.length !== L) throw new Error(`samples: ${name} has ${a.length} entries, the response has ${L} tokens`);
   return Array.from(a);
@@ -98,6 +109,8 @@ export function sampleLine(t: Trajectory, cur: CurrentTokens, at: { step: number
   };
   if (cur.refLogp) line.ref_logp = tokenArray("ref_logp", cur.refLogp, L);
   if (C) line.C = C;
+  const rewards = stepRewards(t, starts.length);
+  if (rewards) line.step_reward = rewards;
   return line;
 }
 

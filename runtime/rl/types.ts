@@ -23,6 +23,11 @@ export interface Trajectory {
   segmentation: Segmentation | null;
   /** Attribution C per reasoning step (segmentation.reasoningSteps of them; the answer step has none); [] when attribution is off. */
   C: number[];
+  /**
+   * The task's step checker's reward per step (stepStarts(t): one per step, `step_reward` in
+   * the language; runtime/tasks/countdown-steps.ts); absent when the task has no step checker.
+   */
+  stepRewards?: number[];
 }
 
 /** One line of metrics.jsonl: everything about one optimizer step. NaN is written as null. */

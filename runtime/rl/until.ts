@@ -82,6 +82,7 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
     C: new Float64Array(B * S),
     stepLength: new Float64Array(B * S),
     stepEntropy: new Float64Array(B * S),
+    stepReward: new Float64Array(B * S),
     V: 0,
     temperature: 1, // no logits: logp and H are given
     logits: null,
@@ -113,6 +114,7 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
       b.stepLength[j] = tab.lengths[k]!;
       b.C[j] = tab.C[k]!;
       b.stepEntropy[j] = tab.entropy[k]!;
+      b.stepReward![j] = tab.reward[k]!;
     });
   });
   return { batch: b, groupIds, logp: b.logp!, H: b.H! };

@@ -23,7 +23,7 @@ const LEAVES: Leaves = {
   batch: [],
   group: ["accuracy"],
   sequence: ["r", "length"],
-  step: ["C", "step_entropy", "step_length", "step_index"],
+  step: ["C", "step_entropy", "step_length", "step_index", "step_reward"],
   token: ["H", "logp", "old_logp", "position", "rand", "p", "ratio"],
 };
 function program(seed: number): string {

@@ -76,7 +76,8 @@ export function randomBatch(shape: BatchShape, seed: number): Batch {
   return {
     // format: every correct response, and two of three others (no extra draws: the stream stays as it was).
     B, T, S, nGroups: groups, group, reward, correct, format: correct.map((c, i) => (c || i % 3 !== 0 ? 1 : 0)), length, stepIdx, ids, oldLogp, refLogp,
-    C, stepLength, stepEntropy, V, temperature: shape.temperature ?? 1, logits, logp: logits ? null : logp, H: logits ? null : H,
+    // step_reward: 0 for every third used step slot, else 1 (no extra draws either).
+    C, stepLength, stepEntropy, stepReward: stepLength.map((l, j) => (l > 0 && j % 3 === 1 ? 0 : 1)), V, temperature: shape.temperature ?? 1, logits, logp: logits ? null : logp, H: logits ? null : H,
     steps: 3, totalSteps: 7, seed: seed >>> 0,
   };
 }
