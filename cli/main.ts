@@ -14,6 +14,7 @@ import { registerTrain } from "./commands/train.js";
 import { registerReport } from "./commands/report.js";
 import { registerCompare } from "./commands/compare.js";
 import { registerSweep } from "./commands/sweep.js";
+import { registerAttributionCheck } from "./commands/attribution-check.js";
 import { registerExport } from "./commands/export.js";
 import { registerLsp } from "./commands/lsp.js";
 import { reportError } from "./errors.js";
@@ -39,6 +40,7 @@ registerTrain(program);
 registerReport(program);
 registerCompare(program);
 registerSweep(program);
+registerAttributionCheck(program);
 registerExport(program);
 registerLsp(program);
 
