@@ -2,7 +2,9 @@
 // belief in the final answer.
 //
 // A response is segmented into steps S_1..S_K (segment.ts). Y is the CONTENT of its final
-// `<answer>...</answer>` (tokens [contentStart, contentEnd)): not the tags, not the EOS.
+// `<answer>...</answer>` (tokens [contentStart, contentEnd)): not the tags, not the EOS;
+// for math tasks the content of the last `\boxed{...}` (segment.ts, answer "math"), its
+// suffix the "\boxed{" tokens.
 // Scoring the tags too made L(prefix, Y) mostly -log p("<answer>" | mid-trace), large
 // after every prefix but the last, so C piled up on the step just before the answer. So
 // the prefix is followed by a fixed answer-eliciting suffix, the same for every prefix of

@@ -26,15 +26,16 @@
 //            last newline or . ! ? before it, see `sentenceStart`). A mid-sentence marker
 //            ("7*3=21, then ...") therefore cuts at its sentence's start.
 // 4. Answer: with `answerBoundary` (default true) and a complete `<answer>...</answer>`
-//    (the last one, as verifiers read it), its first token R is a boundary and only
-//    tokens before R are reasoning; candidates at or after R are ignored.
+//    (the last one, as verifiers read it; with `answer: "math"` else the last `\boxed{}`,
+//    see locateAnswer), its first token R is a boundary and only tokens before R are
+//    reasoning; candidates at or after R are ignored.
 // 5. Minimum gap, greedy left to right over the aligned boundaries: a boundary is kept if
 //    it is at least `minGap` tokens after the previous kept one (b_0 = 0 included) and,
 //    when R is an answer boundary, at least `minGap` tokens before R. The end T is not a
 //    constraint: the last step may be shorter.
 // Other kinds: "newline" cuts at tokens that start a line (then rules 4-5), "fixed" every
 // `length` tokens of the reasoning (then rule 4), "none" keeps the reasoning whole (then 4).
-import { extractAnswer, TRACE_MARKERS } from "../tasks/answer.js";
+import { type AnswerStyle, locateAnswer, TRACE_MARKERS } from "../tasks/answer.js";
 import { markerCovering, sentenceStart, skipSpace, startsLine, TokenText, wordStart } from "./segment-text.js";
 
 /** Transition words a step may start with: the traces' own, plus common reasoning connectives. */
@@ -57,6 +58,8 @@ export type SegmentRules = (
 ) & {
   /** Make the final answer's first token a boundary and segment only the text before it. Default true. */
   answerBoundary?: boolean;
+  /** Where the final answer is: "tag" (default) the last `<answer>`; "math" also the last `\boxed{}`, content inside the braces. */
+  answer?: AnswerStyle;
 };
 
 export interface Segmentation {
@@ -66,7 +69,8 @@ export interface Segmentation {
    * Tokens [start, end) of the last complete `<answer>...</answer>`, tags included; null
    * without one. Its content is tokens [contentStart, contentEnd): the tokens that begin
    * inside the text between the tags (a token straddling the opening tag and the content
-   * counts as tag, one straddling the content and the closing tag as content), so
+   * counts as tag, except before a \boxed{} content (AnswerMatch.box), one straddling the
+   * content and the closing tag as content), so
    * start <= contentStart <= contentEnd <= end; contentStart = contentEnd when it is empty.
    */
   answer: { start: number; end: number; contentStart: number; contentEnd: number } | null;
@@ -130,7 +134,7 @@ function applyMinGap(cuts: number[], minGap: number, R: number, answerIsBoundary
 export function segmentResponse(pieces: readonly string[], entropies: ArrayLike<number> | null, rules: SegmentRules): Segmentation {
   const T = pieces.length;
   const tt = new TokenText(pieces);
-  const answer = answerTokens(tt);
+  const answer = answerTokens(tt, rules.answer ?? "tag");
   const answerIsBoundary = answer !== null && (rules.answerBoundary ?? true);
   const R = answerIsBoundary ? answer.start : T;
 
@@ -180,11 +184,11 @@ function firstTokenFrom(tt: TokenText, c: number): number {
 }
 
 /** Token span of the last complete answer and of its content (see Segmentation.answer), or null. */
-function answerTokens(tt: TokenText): Segmentation["answer"] {
-  const m = extractAnswer(tt.text);
+function answerTokens(tt: TokenText, style: AnswerStyle): Segmentation["answer"] {
+  const m = locateAnswer(tt.text, style);
   if (m === null) return null;
   const start = tt.tokenAt(m.start), end = tt.tokenAt(m.end - 1) + 1;
-  const contentStart = firstTokenFrom(tt, m.contentStart);
+  const contentStart = m.box && m.contentStart < m.contentEnd ? tt.tokenAt(m.contentStart) : firstTokenFrom(tt, m.contentStart);
   const contentEnd = Math.max(contentStart, firstTokenFrom(tt, m.contentEnd));
   return { start, end, contentStart, contentEnd };
 }

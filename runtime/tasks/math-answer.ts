@@ -3,7 +3,9 @@
 // \boxed{} inside it wins), else the last \boxed{...} / \fbox{...} (nested braces), else the
 // last "the answer is ..." sentence. Every step is linear in the text; no regex here can
 // backtrack (hostile responses are long, not clever).
-import { extractAnswer } from "./answer.js";
+import { extractAnswer, lastBoxedSpan, matchingBrace } from "./answer.js";
+
+export { matchingBrace };
 
 export interface MathAnswer {
   text: string;
@@ -24,57 +26,9 @@ export function extractMathAnswer(response: string): MathAnswer | null {
   return said === null ? null : { text: said, how: "answer is" };
 }
 
-const BOX_COMMANDS = ["\\boxed", "\\fbox"];
-const MAX_BOX_TRIES = 8;
-
-/** Content of the last complete \boxed{...} (braces balanced) or "\boxed 5", else null. */
+/** Content of the last complete \boxed{...} (braces balanced) or "\boxed 5", else null (answer.ts: lastBoxedSpan). */
 export function lastBoxed(text: string): string | null {
-  let at = -1, cmd = "";
-  for (const c of BOX_COMMANDS) {
-    const i = text.lastIndexOf(c);
-    if (i > at) { at = i; cmd = c; }
-  }
-  // At most MAX_BOX_TRIES candidates from the end: each try scans to the end of the text,
-  // and "\\boxed{" repeated without closing braces must stay linear.
-  for (let tries = 0; at >= 0 && tries < MAX_BOX_TRIES; tries++) {
-    const content = boxedAt(text, at + cmd.length);
-    if (content !== null) return content;
-    // An unclosed last \boxed{: try the one before it.
-    let prev = -1;
-    for (const c of BOX_COMMANDS) {
-      const i = text.lastIndexOf(c, at - 1);
-      if (i > prev) { prev = i; cmd = c; }
-    }
-    at = prev;
-  }
-  return null;
-}
-
-/** The group after a box command at offset p: "{...}" with nested braces, or " token". */
-function boxedAt(text: string, p: number): string | null {
-  if (text[p] === "{") {
-    const end = matchingBrace(text, p);
-    return end < 0 ? null : text.slice(p + 1, end);
-  }
-  if (text[p] === " ") {
-    // "\boxed 5": up to the next space, "$" or end.
-    let e = p + 1;
-    while (e < text.length && text[e] !== " " && text[e] !== "$" && text[e] !== "\n") e++;
-    return e > p + 1 ? text.slice(p + 1, e) : null;
-  }
-  return null;
-}
-
-/** Offset of the "}" closing the "{" at `open` (escaped \{ \} do not count), or -1. */
-export function matchingBrace(text: string, open: number): number {
-  let depth = 0;
-  for (let i = open; i < text.length; i++) {
-    const c = text[i];
-    if (c === "\\") { i++; continue; }
-    if (c === "{") depth++;
-    else if (c === "}" && --depth === 0) return i;
-  }
-  return -1;
+  return lastBoxedSpan(text)?.text ?? null;
 }
 
 /**
