@@ -2,8 +2,9 @@
 //   out[b] = alpha * op(A[b]) @ op(B[b]) + beta * out[b] (+ bias),  out (batch, M, N).
 // op(A) is (M, K): A is stored (M, K), or (K, M) with transA. op(B) is (K, N): B is stored
 // (K, N), or (N, K) with transB. Per-operand batch strides let one weight serve the whole
-// batch (stride 0). The algorithm is fixed; *how* it runs is a schedule ("variant") picked
-// per adapter: workgroup-memory tiles on GPUs, register blocking on CPU rasterisers. A
+// batch (stride 0). The algorithm is fixed; *how* it runs is a schedule ("variant"), chosen
+// per adapter and shape class by measurement (matmul-autotune.ts, cached on disk), else
+// by default workgroup-memory tiles on GPUs and register blocking on CPU rasterisers. A
 // variant only reorders the k-sum, so results agree to fp32 rounding.
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
@@ -13,6 +14,7 @@ import { naiveKernel, naiveTile } from "./matmul/naive.js";
 import { registerKernel, registerTile } from "./matmul/register.js";
 import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Applies, vec4Tile } from "./matmul/register-vec4.js";
 import { tiledKernel, tiledTile } from "./matmul/tiled.js";
+import { type MatmulDims, MatmulTuner, type MeasureSchedule, adapterKey, autotuneEnabled, tuningCachePath } from "./matmul-autotune.js";
 
 export { sumRows } from "./matmul/sum-rows.js";
 export { linearBackward, linearForward } from "./matmul/linear.js";
@@ -37,7 +39,7 @@ export interface MatmulArgs {
   beta?: number;
   /** (N), added to every row after alpha/beta scaling. */
   bias?: Tensor | null;
-  /** Schedule override; default: `matmulVariant(gpu)`. */
+  /** Schedule override; default: `chooseMatmulVariant` (ACPO_MATMUL, else tuned, else `matmulVariant(gpu)`). */
   variant?: MatmulVariant;
 }
 
@@ -79,16 +81,99 @@ const SCHEDULES: Record<MatmulVariant, (s: MatmulShape, d: Dims) => Plan> = {
 export const MATMUL_VARIANTS = Object.keys(SCHEDULES) as MatmulVariant[];
 
 /**
- * The schedule for this adapter: ACPO_MATMUL=<variant> if set (tests and benchmarks),
- * else register blocking on software adapters and workgroup-memory tiles elsewhere.
+ * The untuned schedule for this adapter: ACPO_MATMUL=<variant> if set (tests and
+ * benchmarks), else register blocking on software adapters and workgroup-memory tiles elsewhere.
  */
 export function matmulVariant(gpu: Gpu): MatmulVariant {
+  return envVariant() ?? defaultVariant(gpu);
+}
+
+function envVariant(): MatmulVariant | null {
   const env = process.env.ACPO_MATMUL;
-  if (env) {
-    if (!(env in SCHEDULES)) throw new Error(`ACPO_MATMUL=${env}: unknown matmul variant; choose one of ${MATMUL_VARIANTS.join(", ")}`);
-    return env as MatmulVariant;
+  if (!env) return null;
+  if (!(env in SCHEDULES)) throw new Error(`ACPO_MATMUL=${env}: unknown matmul variant; choose one of ${MATMUL_VARIANTS.join(", ")}`);
+  return env as MatmulVariant;
+}
+
+const defaultVariant = (gpu: Gpu): MatmulVariant => (gpu.info.isSoftware ? "register" : "tiled");
+
+/**
+ * The schedule for one call: ACPO_MATMUL if set; else, unless ACPO_AUTOTUNE=0, the one
+ * measured fastest for this adapter and shape class (a class not measured yet becomes
+ * pending for `tuneMatmuls`); else the adapter's default.
+ */
+export function chooseMatmulVariant(gpu: Gpu, d: MatmulDims): MatmulVariant {
+  const forced = envVariant();
+  if (forced) return forced;
+  if (!autotuneEnabled()) return defaultVariant(gpu);
+  return (matmulTuner(gpu).lookup(d) as MatmulVariant | null) ?? defaultVariant(gpu);
+}
+
+/**
+ * Schedules the tuner times for a call, the default first (it wins ties): each distinct kernel
+ * once (on an adapter without subgroups 'register' and 'register-vec4' are the same kernel).
+ * 'naive' is left out: it exists as the simplest correct form, never as the fastest.
+ */
+export function tuningCandidates(gpu: Gpu, d: MatmulDims): MatmulVariant[] {
+  const first = defaultVariant(gpu);
+  const order = [first, ...MATMUL_VARIANTS.filter((v) => v !== first && v !== "naive")];
+  const dims = { ...d, subgroups: hasSubgroups8(gpu) };
+  const seen = new Set<string>();
+  return order.filter((v) => {
+    const key = SCHEDULES[v]({ transA: d.transA, transB: d.transB }, dims).key;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const tuners = new WeakMap<Gpu, MatmulTuner>();
+
+/** The device's tuner (cache file per the environment when first asked). */
+export function matmulTuner(gpu: Gpu): MatmulTuner {
+  let t = tuners.get(gpu);
+  if (!t) tuners.set(gpu, (t = new MatmulTuner(adapterKey(gpu.info), tuningCachePath(), (d) => tuningCandidates(gpu, d))));
+  return t;
+}
+
+/**
+ * Time the schedules of every shape class met since the last call and not in the cache, and
+ * keep the fastest (in memory and on disk). Waits for the GPU; call it where the caller may
+ * wait. A no-op when nothing is pending, ACPO_MATMUL is set or ACPO_AUTOTUNE=0.
+ */
+export async function tuneMatmuls(gpu: Gpu, o: { measure?: MeasureSchedule; log?: (msg: string) => void } = {}): Promise<string[]> {
+  if (envVariant() || !autotuneEnabled()) return [];
+  return matmulTuner(gpu).tunePending(o.measure ?? ((v, d, best) => timeSchedule(gpu, v as MatmulVariant, d, best)), o.log);
+}
+
+/** Scratch operands beyond this many bytes are not allocated for timing: the class keeps the default. */
+const MAX_SCRATCH_BYTES = 256 * 2 ** 20;
+
+/**
+ * Milliseconds per dispatch of one schedule on zero-filled scratch operands of the call's
+ * sizes (zeros: no denormal slow paths): one untimed run (pipeline compile), then up to
+ * three timed ones, stopping early once a run is 1.5x slower than the best schedule so far.
+ * The minimum is kept: on a shared machine it is the least disturbed run.
+ */
+async function timeSchedule(gpu: Gpu, variant: MatmulVariant, d: MatmulDims, bestSoFarMs: number): Promise<number> {
+  const sizes = [(d.batch - 1) * d.strideA + d.M * d.K, (d.batch - 1) * d.strideB + d.K * d.N, d.batch * d.M * d.N];
+  if (4 * sizes.reduce((s, n) => s + n, 0) > MAX_SCRATCH_BYTES) return variant === defaultVariant(gpu) ? 0 : Infinity;
+  const [a, b, c] = sizes.map((n) => gpu.zeros([Math.max(1, n)], "matmul tuning"));
+  try {
+    const run = async (): Promise<number> => {
+      const t0 = performance.now();
+      matmul(gpu, c!, a!, b!, { ...d, variant });
+      await gpu.sync();
+      return performance.now() - t0;
+    };
+    await gpu.sync();
+    await run();
+    let best = Infinity;
+    for (let i = 0; i < 3 && (i === 0 || best <= 1.5 * bestSoFarMs); i++) best = Math.min(best, await run());
+    return best;
+  } finally {
+    gpu.release(a, b, c);
   }
-  return gpu.info.isSoftware ? "register" : "tiled";
 }
 
 /** Subgroup operations with at least 8 lanes per subgroup (what the subgroup schedules assume). */
@@ -133,7 +218,7 @@ export function matmul(
   if (batch > MAX_GROUPS) throw new Error(`matmul: batch ${batch} exceeds ${MAX_GROUPS}; split it into several calls`);
   if (M === 0 || N === 0 || batch === 0) return;
 
-  const variant = args.variant ?? matmulVariant(gpu);
+  const variant = args.variant ?? chooseMatmulVariant(gpu, { M, N, K, batch, transA, transB, strideA, strideB });
   const shape = { transA, transB };
   const plan = SCHEDULES[variant](shape, { M, N, K, strideA, strideB, subgroups: hasSubgroups8(gpu) });
   const { tile } = plan;
