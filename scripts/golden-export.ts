@@ -15,7 +15,8 @@ import { DEFAULT_MARKERS, entropyThreshold, segmentResponse, type SegmentRules, 
 import { extractAnswer, parseDecimal } from "../runtime/tasks/answer.js";
 import { evaluate, parseEquation } from "../runtime/tasks/expr.js";
 import { Rng } from "../runtime/tasks/rng.js";
-import { verifyCountdown, verifyExact, verifyNumeric } from "../runtime/tasks/verifiers.js";
+import { mathEqual } from "../runtime/tasks/math-equal.js";
+import { verifyCountdown, verifyExact, verifyMath, verifyNumeric } from "../runtime/tasks/verifiers.js";
 
 export const GOLDEN_DIR = fileURLToPath(new URL("../test/export/fixtures/golden/", import.meta.url));
 
@@ -229,6 +230,107 @@ function verifierCases() {
   };
 }
 
+// ---- math answers (runtime/tasks/math-*.ts; export/verl/python/math_verify.py) ----
+
+/** Answers in the forms MATH / GSM8K responses state them, in groups that are equal in value. */
+export const MATH_FORMS: string[][] = [
+  ["\\frac{1}{2}", "0.5", "1/2", "\\frac12", "\\dfrac{1}{2}", "$\\frac{1}{2}$", "\\tfrac{1}{2}", "50\\%", ".5"],
+  ["\\frac{3}{4}", "0.75", "3/4", "75%", "\\left(\\frac{3}{4}\\right)"],
+  ["2\\sqrt{2}", "\\sqrt{8}", "2.8284271247461903", "2 \\sqrt 2", "\\sqrt{2}\\cdot 2"],
+  ["\\pi", "3.141592653589793", "\\frac{2\\pi}{2}"],
+  ["\\frac{\\pi}{2}", "\\pi/2", "0.5\\pi", "\\frac{1}{2}\\pi"],
+  ["(x+1)^2", "x^2+2x+1", "x^2 + 2x + 1", "1+2x+x^2", "(1+x)(x+1)"],
+  ["-\\frac{1}{3}", "-1/3", "\\frac{-1}{3}", "-0.3333333333333333"],
+  ["\\sqrt[3]{-8}", "-2", "-2.0", "(-2)"],
+  ["2^{10}", "1024", "1,024", "1 024", "2^{5}\\cdot 2^5", "4^5"],
+  ["5!", "120", "120.0", "\\frac{240}{2}"],
+  ["\\sin(\\pi/6)", "0.5000000000000001"],
+  ["|-3|", "3", "3 cm", "3 \\text{ cm}", "3^\\circ", "3^{\\circ}", "\\$3", "3 apples", "+3", "3."],
+  ["\\frac{x}{2}", "0.5x", "x/2", "\\frac{1}{2}x", "\\frac12 x"],
+  ["(1,2)", "(1, 2)", "\\left(1,2\\right)", "(\\frac{2}{2}, 2)"],
+  ["(2,1)"],
+  ["[0,1)", "[0, 1)"],
+  ["(0,1)"],
+  ["\\{1,2,3\\}", "\\{3,2,1\\}", "1, 2, 3", "3,1,2"],
+  ["x=5", "5", "x = 5", "5.0"],
+  ["1234567", "1,234,567", "1234567.0"],
+  ["\\text{(B)}", "(B)", "\\textbf{(B)}"],
+  ["(-\\infty, 2]", "(-\\infty,2]"],
+  ["(-\\infty, 3]"],
+  ["2x", "x+x", "x\\cdot 2", "2\\times x"],
+  ["x^2", "x\\cdot x"],
+  ["\\frac{\\sqrt{3}}{2}", "\\sqrt{3}/2", "0.8660254037844386", "\\cos(\\pi/6)"],
+  ["e^2", "7.38905609893065"],
+  ["\\log_2 8", "3"],
+  ["\\ln(e^3)", "3.0000"],
+  ["\\frac{1}{0}", "\\infty"],
+  ["10^{400}", "10^{401}"],
+  ["x^23", "3x^2", "x^{23}"],
+  ["2\\pi r", "2r\\pi"],
+  ["\\theta", "\\theta + 0"],
+  ["\\lfloor 2.5 \\rfloor", "2", "\\lceil 1.5 \\rceil"],
+  ["\\sqrt{x^2}", "|x|"],
+  ["y_1 + y_2", "y_2 + y_1"],
+  ["1 \\pm 2", "3"],
+  ["a\\b", "ab"],
+  ["12 dollars", "12", "\\$12.00", "12.00"],
+  ["\\text{five}", "five", "5"],
+  ["3 or more", "3"],
+  ["", " ", "NaN"],
+];
+
+/** Tricky forms for mathEqual alone: operator precedence, functions, factorials, roots, subscripts. */
+const MATH_PROBES = ["\\sin 2x", "2\\sin x\\cos x", "\\sin x^2", "\\sin(x^2)", "(\\sin x)^2", "2^3^2", "2^{3^2}", "512", "64", "-2^2", "-4", "4", "a/bc", "\\frac{a}{bc}", "\\frac{ac}{b}",
+  "1/2x", "\\frac{x}{2}", "\\frac{1}{2x}", "x!", "3!!", "720", "\\sqrt{-1}", "i", "i^2", "-1", "\\log 100", "2", "\\ln 100", "\\log(100)", "10^{-3}", "0.001", "1e-3", "\\frac{1}{1000}",
+  "e", "2.718281828459045", "\\exp(1)", "\\exp 1", "\\infty", "-\\infty", "x^{-1}", "\\frac{1}{x}", "xy", "yx", "x y", "\\alpha+\\beta", "\\beta+\\alpha", "\\frac{\\alpha}{2}", "0.5\\alpha", "\\sqrt{4}", "\\sqrt 4",
+  "\\cot(\\pi/4)", "1", "\\sec 0", "\\arctan 1", "\\frac{\\pi}{4}", "|x-1|", "|1-x|", "\\lfloor x \\rfloor", "\\lceil x \\rceil", "3.0e2", "300", "\\pi r^2", "r^2\\pi", "2\\cdot3", "6", "6\\div 2", "3",
+  "\\frac{1}{3}+\\frac{1}{6}", "0.5", "x'", "f(x)", "f(2)", "\\tan^2 x", "\\sinh 0", "0", "\\cosh 0", "0!", "(-8)^{1/3}", "-2", "\\sqrt[3]{8}", "\\sqrt[4]{16}",
+  "1.5", "\\frac{3}{2}", "3 / 2", "1\\frac{1}{2}", "x_1", "x_{1}", "\\theta_1", "2\\theta", "\\theta\\cdot 2", "a^b", "b^a", "0.1+0.2", "0.3"];
+
+/**
+ * Where the Python twin (math_verify.py: its own LaTeX reader) and acpo (compute-engine)
+ * judge differently, with why; spec/export.md repeats the list. The parity test requires
+ * the twin to give the opposite of the recorded TypeScript verdict on each, and agreement
+ * everywhere else.
+ */
+export const MATH_DIFFERENCES: { a: string; b: string; why: string }[] = [
+  { a: "(-8)^{1/3}", b: "-2", why: "compute-engine takes a negative base to a power 1/odd as the real root; the twin, like Math.pow, gives no value" },
+  { a: "2\\theta", b: "\\theta\\cdot 2", why: "compute-engine's reading of a number next to a Greek letter is not the product acpo's evaluator values; the twin reads 2 times theta" },
+];
+
+function mathPairs() {
+  const rng = new Rng(1619);
+  const differs = (a: string, b: string) => MATH_DIFFERENCES.some((d) => (d.a === a && d.b === b) || (d.a === b && d.b === a));
+  const pairs = [];
+  for (let i = 0; i < 1500; i++) {
+    const a = rng.pick(MATH_PROBES), b = rng.next() < 0.5 ? rng.pick(MATH_PROBES) : rng.pick(MATH_FORMS.flat());
+    if (!differs(a, b)) pairs.push({ a, b, expect: mathEqual(a, b) });
+  }
+  const differences = MATH_DIFFERENCES.flatMap((d) => [{ ...d, ts: mathEqual(d.a, d.b) }, { ...d, a: d.b, b: d.a, ts: mathEqual(d.b, d.a) }]);
+  return { pairs, differences };
+}
+
+function mathCases() {
+  const rng = new Rng(1618);
+  const all = MATH_FORMS.flat();
+  const wrapAnswer = (a: string): string => rng.pick([
+    `<answer>${a}</answer>`, `So the result is \\boxed{${a}}.`, `The answer is ${a}.`, `The final answer is $${a}$. I hope it is correct.`,
+    `<answer>The value is \\boxed{${a}}</answer>`, `\\fbox{${a}} then \\boxed{${a}`, `First, ... Then ${a}`, `\\boxed ${a}`,
+  ]);
+  const cases = [];
+  // Every pair within a group (equal) and each form against a form of the next group (mostly unequal).
+  MATH_FORMS.forEach((g, k) => {
+    for (const a of g) for (const b of g) cases.push({ expected: a, answer: b });
+    for (const a of g) cases.push({ expected: a, answer: rng.pick(MATH_FORMS[(k + 1) % MATH_FORMS.length]!) });
+  });
+  for (let i = 0; i < 200; i++) cases.push({ expected: rng.pick(all), answer: rng.pick([...all, ...HOSTILE_ANSWERS]) });
+  const references = (e: string) => rng.pick([e, `Worked solution ... so \\boxed{${e}}.`, `Natalia sold 48 clips.\n#### ${e}`]);
+  return cases.map(({ expected, answer }) => {
+    const c = { expected: references(expected), response: wrapAnswer(answer), formatReward: rng.pick([0, 0.1]) };
+    return { ...c, expect: verifyMath(c.expected, c.response, c.formatReward) };
+  });
+}
+
 // ---- attribution batches ----
 
 /** A toy vocabulary: token ids to decoded pieces (markers, tags split and whole, digits). */
@@ -315,7 +417,7 @@ async function attributionCases() {
 
 /** Every fixture file's content, from the TypeScript implementations. */
 export async function goldenFixtures(): Promise<Record<string, unknown>> {
-  return { "segment.json": segmentCases(), "verifiers.json": verifierCases(), "attribution.json": await attributionCases() };
+  return { "segment.json": segmentCases(), "verifiers.json": verifierCases(), "attribution.json": await attributionCases(), "math.json": { cases: mathCases(), ...mathPairs() } };
 }
 
 /** The text a fixture file holds. */

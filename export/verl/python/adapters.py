@@ -66,9 +66,10 @@ def global_scale(response_mask, info):
     return float(local) / float(total) * dp
 
 
-def policy_loss_from_verl(old_log_prob, log_prob, advantages, response_mask, info=None, rollout_is_weights=None, params=None):
-    """(loss, metrics) for one micro-batch. The KL term and the entropy bonus are verl's
-    (use_kl_loss, entropy_coeff: the Hydra overrides set them from the pipeline)."""
+def policy_loss_from_verl(old_log_prob, log_prob, advantages, response_mask, info=None, rollout_is_weights=None, params=None, stage=None):
+    """(loss, metrics) for one micro-batch with stage `stage`'s loss (default: the first
+    stage's). The KL term and the entropy bonus are verl's (use_kl_loss, entropy_coeff: the
+    Hydra overrides set them from the pipeline, the ACPO trainer per stage)."""
     if rollout_is_weights is not None:
         raise ValueError(f"acpo pipeline {N.NAME}: verl's rollout correction weights (rollout_is_weights) are not part of this pipeline; turn rollout correction off")
     dtype = torch.float64
@@ -81,7 +82,7 @@ def policy_loss_from_verl(old_log_prob, log_prob, advantages, response_mask, inf
     x["H"] = torch.zeros_like(x["logp"])
     x["advantage"] = advantages.to(dtype)
     counters(x)
-    out = N.policy_loss(x, {**N.PARAMS, **(params or {})})
+    out = N.STAGES[stage or N.FIRST_STAGE]["policy_loss"](x, {**N.PARAMS, **(params or {})})
     loss = (out["loss"] * global_scale(response_mask, info or {})).to(log_prob.dtype)
     m = response_mask > 0
     n = m.sum().clamp(min=1)
