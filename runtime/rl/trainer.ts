@@ -18,6 +18,7 @@ import type { Task } from "../tasks/types.js";
 import { evaluate, metricValue } from "../eval/evaluate.js";
 import { Gpu } from "../gpu.js";
 import { AdamWOptimizer } from "../model/optimizer.js";
+import { tuneMatmuls } from "../ops/matmul.js";
 import { Policy } from "../model/policy.js";
 import { PLAIN_PROMPT } from "../model/tokenizer.js";
 import { GpuWeights } from "../model/weights.js";
@@ -151,6 +152,8 @@ async function trainRun(gpu: Gpu, o: TrainOptions, interrupted: () => boolean, s
     while (!t.finished && (t.totalSteps === null || t.step < t.totalSteps)) {
       const done = await t.oneStep();
       if ((await t.afterStep(done)) === "stopped") break;
+      // Matmul shapes this adapter met for the first time: time their schedules once (cached on disk; ops/matmul-autotune.ts).
+      await tuneMatmuls(gpu, { log: o.quiet ? undefined : (m) => process.stderr.write(`${m}\n`) });
     }
   } finally {
     t.release();
