@@ -10,6 +10,7 @@ import { type ChartSpec, buildCharts, timeSplit } from "./charts.js";
 import { type ConfigTable, configTable } from "./config-table.js";
 import { type RunData, loadRuns } from "./load.js";
 import { type RunSamples, entropyScale, viewSamples } from "./samples.js";
+import { type CreditPipeline, type CreditView, creditView } from "./credit.js";
 
 /** Everything the page renders, as JSON inside the file. */
 export interface ReportData {
@@ -24,6 +25,8 @@ export interface ReportData {
   config: ConfigTable;
   /** Lines left out because they could not be shown (file:line: what is wrong), all runs. */
   problems: string[];
+  /** The first run's samples under its own pipeline and another (runtime/report/credit.ts); null: no credit view. */
+  credit: CreditView | null;
 }
 
 // Tableau 10: distinguishable, and readable on white.
@@ -42,7 +45,7 @@ function pipelineName(r: RunData): string | null {
   return typeof name === "string" ? name : null;
 }
 
-export function reportData(runs: readonly RunData[], title: string): ReportData {
+export function reportData(runs: readonly RunData[], title: string, credit: CreditView | null = null): ReportData {
   const samples = runs.map(viewSamples);
   return {
     title,
@@ -63,6 +66,7 @@ export function reportData(runs: readonly RunData[], title: string): ReportData 
     entropyMax: entropyScale(samples),
     config: configTable(runs),
     problems: runs.flatMap((r) => r.problems),
+    credit,
   };
 }
 
@@ -120,6 +124,15 @@ function writeOutput(out: string, html: string): void {
 export function writeReport(dirs: readonly string[], out: string, title?: string): ReportData {
   const runs = loadRuns(dirs);
   const data = reportData(runs, title ?? `acpo report: ${runs.map((r) => r.name).join(", ")}`);
+  writeOutput(out, renderReport(data));
+  return data;
+}
+
+/** As writeReport, with a credit view: the first run's samples re-scored under its own pipeline and `other`. */
+export async function writeCreditReport(dirs: readonly string[], out: string, other: CreditPipeline, title?: string): Promise<ReportData> {
+  const runs = loadRuns(dirs);
+  const credit = await creditView(runs[0]!, other);
+  const data = reportData(runs, title ?? `acpo report: ${runs.map((r) => r.name).join(", ")} (credit: ${credit.pipelines.join(" vs ")})`, credit);
   writeOutput(out, renderReport(data));
   return data;
 }

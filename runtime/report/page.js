@@ -1,7 +1,7 @@
 // The report page's script (inlined by runtime/report/html.ts; plain browser JavaScript,
-// no modules). It reads the JSON in #report-data and builds four parts: a run summary,
+// no modules). It reads the JSON in #report-data and builds its parts: a run summary,
 // the curves (uPlot, one line per run, dashed lines at stage switches), the trajectory
-// viewer and the configuration table.
+// viewer, the credit view (when the report has one) and the configuration table.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
@@ -325,6 +325,9 @@
   runSel.value = String(Math.max(0, withC));
   guarded(function () { fillSteps(); renderTrajectories(); })();
 
+  // ---- credit view (acpo report --credit-vs): one run's responses under two pipelines ----
+  if (data.credit) guardedCredit(data.credit);
+
   // ---- configuration ----
   app.appendChild(h("h2", { id: "configuration", text: "Configuration" }));
   var cfg = data.config;
@@ -351,4 +354,99 @@
     });
   }
   document.body.setAttribute("data-rendered", String(plots.length));
+
+  // Diverging colour for a credit, on a scale both columns share: red below 0, white at 0,
+  // blue above, saturating at |credit| = scale; masked tokens (null) have no colour.
+  function creditColor(v, scale) {
+    if (v === null || v === undefined) return "transparent";
+    var t = Math.max(-1, Math.min(1, v / scale));
+    var end = t >= 0 ? [33, 102, 172] : [178, 24, 43];
+    var a = Math.abs(t);
+    return "rgb(" + end.map(function (c) { return Math.round(255 + (c - 255) * a); }).join(", ") + ")";
+  }
+  function signDiffers(a, b) { return a !== null && b !== null && a * b < 0; }
+
+  function guardedCredit(cv) {
+    app.appendChild(h("h2", { id: "credit", text: "Credit: " + cv.pipelines[0] + " vs " + cv.pipelines[1] }));
+    var body = h("div", { id: "credit-body" });
+    try {
+      renderCreditSection(cv, body);
+    } catch (e) {
+      body.appendChild(h("div", { class: "error", text: "could not show the credit view: " + e.message }));
+      console.error("credit: " + (e && e.stack ? e.stack : e));
+    }
+    app.appendChild(body);
+  }
+
+  function renderCreditSection(cv, body) {
+    var nav = app.querySelector("nav");
+    nav.insertBefore(h("a", { href: "#credit", text: "Credit" }), nav.lastChild);
+    body.appendChild(h("div", { class: "section-note" },
+      "The responses " + cv.run + " recorded (samples.jsonl), scored again by the compiler's interpreter under two pipelines: left " + cv.pipelines[0] + " (" + cv.sources[0] + "), right " + cv.pipelines[1] + " (" + cv.sources[1] + "). A token's credit is its advantage × token weight; a step's, the mean over its tokens in the loss. Token background, same scale for both: ",
+      h("span", { class: "scale", style: "background:linear-gradient(90deg," + creditColor(-cv.scale, cv.scale) + ",#fff," + creditColor(cv.scale, cv.scale) + ")" }),
+      " from −" + fmt(cv.scale) + " (red) through 0 (white) to +" + fmt(cv.scale) + " (blue); uncoloured tokens are outside the loss. Highlighted steps: the two credits have opposite signs. Batch-level statistics (e.g. a mean over the batch) see only the recorded lines."));
+    var stepSel = h("select", { id: "credit-step" });
+    var filterSel = h("select", { id: "credit-filter" }, h("option", { value: "all", text: "all responses" }), h("option", { value: "differ", text: "responses with a sign disagreement" }));
+    var keys = [];
+    cv.samples.forEach(function (s) { var k = stepKey(s); if (keys.indexOf(k) < 0) keys.push(k); });
+    keys.forEach(function (k) {
+      var n = cv.samples.filter(function (s) { return stepKey(s) === k; }).length;
+      stepSel.appendChild(h("option", { value: k, text: (k === "none" ? "(no step)" : "step " + k) + " · " + n }));
+    });
+    body.appendChild(h("div", { class: "controls" }, h("label", null, "step ", stepSel), h("label", null, "show ", filterSel)));
+    if (cv.tokenNote) body.appendChild(h("div", { class: "section-note", text: cv.tokenNote }));
+    var list = h("div", { id: "credit-list" });
+    body.appendChild(list);
+    function differing(s) { return s.credit[0].steps.some(function (a, k) { return signDiffers(a, s.credit[1].steps[k]); }); }
+    function render() {
+      list.innerHTML = "";
+      var shown = cv.samples.filter(function (s) { return stepKey(s) === stepSel.value && (filterSel.value === "all" || differing(s)); });
+      if (shown.length === 0) list.appendChild(h("p", { class: "muted", text: "No responses match." }));
+      shown.forEach(function (s) { list.appendChild(creditSample(cv, s)); });
+    }
+    stepSel.addEventListener("change", render);
+    filterSel.addEventListener("change", render);
+    render();
+  }
+
+  function creditToken(s, t, v, scale) {
+    var piece = s.pieces ? s.pieces[t] : "#" + s.tokens[t];
+    var text = s.pieces && piece.indexOf("\n") >= 0 ? piece.replace(/\n/g, "↵\n") : piece;
+    var dark = v !== null && Math.abs(v) > 0.6 * scale;
+    return h("span", { class: "tok ctok" + (s.pieces ? "" : " id") + (v === null ? " masked" : ""), "data-credit": v === null ? "" : String(v), title: "token " + t + " · id " + s.tokens[t] + " · credit " + signed(v), style: "background:" + creditColor(v, scale) + (dark ? ";color:#fff" : "") }, text);
+  }
+
+  function creditSample(cv, s) {
+    var A = s.credit[0], B = s.credit[1];
+    var nDiff = A.steps.filter(function (a, k) { return signDiffers(a, B.steps[k]); }).length;
+    var box = h("div", { class: "traj credit-sample" }, h("div", { class: "traj-head" },
+      h("span", null, "group " + (s.group === null ? "—" : s.group)),
+      h("span", null, "reward ", h("b", { text: fmt(s.reward) })),
+      h("span", { class: s.correct === true ? "ok" : "bad", text: s.correct === null ? "" : s.correct ? "✓ correct" : "✗ incorrect" }),
+      h("span", { class: "muted", text: s.tokens.length + " tokens · " + s.stepStarts.length + " step" + (s.stepStarts.length === 1 ? "" : "s") + " · stages " + A.stage + " / " + B.stage }),
+      h("span", { class: nDiff ? "bad" : "muted", text: nDiff + " step" + (nDiff === 1 ? "" : "s") + " with opposite signs" })));
+    var cols = h("table", { class: "steps credit-cols" }, h("tr", null, h("th", { text: "" }), h("th", { text: cv.pipelines[0] }), h("th", { text: cv.pipelines[1] })));
+    var table = h("table", { class: "data credit-steps" }, h("tr", null, h("th", { text: "step" }), h("th", { text: "tokens" }), h("th", { text: cv.pipelines[0] }), h("th", { text: cv.pipelines[1] }), h("th", { text: "difference (right − left)" })));
+    s.stepStarts.forEach(function (start, k) {
+      var end = k + 1 < s.stepStarts.length ? s.stepStarts[k + 1] : s.tokens.length;
+      var a = A.steps[k], b = B.steps[k];
+      var cls = signDiffers(a, b) ? "sign-differs" : "";
+      var row = h("tr", { class: "step-row " + cls, "data-step": String(k) }, h("td", { class: "step-info" }, h("b", { text: "S" + (k + 1) }), " ", h("span", { class: "muted", text: "tokens " + start + "–" + (end - 1) })));
+      [A, B].forEach(function (side) {
+        var td = h("td", { class: "tokens" });
+        for (var t = start; t < end; t++) td.appendChild(creditToken(s, t, side.tokens[t], cv.scale));
+        row.appendChild(td);
+      });
+      cols.appendChild(row);
+      var diff = a === null || b === null ? null : b - a;
+      table.appendChild(h("tr", { class: cls, "data-step": String(k) },
+        h("td", { text: "S" + (k + 1) }), h("td", { class: "num", text: start + "–" + (end - 1) }),
+        h("td", { class: "num", "data-value": a === null ? "" : String(a), text: signed(a) }),
+        h("td", { class: "num", "data-value": b === null ? "" : String(b), text: signed(b) }),
+        h("td", { class: "num", "data-value": diff === null ? "" : String(diff), text: signed(diff) })));
+    });
+    box.appendChild(cols);
+    box.appendChild(h("div", { class: "credit-table-wrap" }, table));
+    return box;
+  }
 })();
