@@ -2,6 +2,7 @@
 // prints a table for each. Speed lives here, never in tests. Suites are listed in
 // bench/suites/index.ts.
 import { Gpu } from "../runtime/gpu.js";
+import { cpuSummary } from "./lib/cpu.js";
 import { renderTable } from "./lib/table.js";
 import type { BenchContext } from "./lib/types.js";
 import { SUITES } from "./suites/index.js";
@@ -18,6 +19,10 @@ function parseArgs(argv: string[]): { only: string[] | null; quick: boolean; lis
     else throw new Error(`unknown argument '${a}' (use --only NAME[,NAME], --quick, --list)`);
   }
   return { only, quick, list };
+}
+
+function adapterName(g: Gpu): string {
+  return `${g.info.description || g.info.device} [${g.info.architecture}], backend ${g.info.backend}`;
 }
 
 async function main(): Promise<void> {
@@ -41,14 +46,20 @@ async function main(): Promise<void> {
     },
   };
   const load = (await import("node:os")).loadavg()[0]!;
+  const cpu = cpuSummary();
   console.log(`acpo bench ${new Date().toISOString()}  load average ${load.toFixed(2)} (other processes skew the figures)`);
+  console.log(`cpu: ${cpu}`);
   for (const s of suites) {
     ctx.log(`suite ${s.name}`);
-    for (const t of await s.run(ctx)) console.log(`\n${renderTable(t)}`);
+    const tables = await s.run(ctx);
+    // Every table says where it ran: figures move with the CPU and the adapter, and a pasted table loses its header.
+    const adapter = gpu ? adapterName(await gpu) : "none (CPU only)";
+    const where = `ran on: cpu ${cpu}; adapter ${adapter}; load average ${(await import("node:os")).loadavg()[0]!.toFixed(2)} at the end of the suite`;
+    for (const t of tables) console.log(`\n${renderTable({ ...t, notes: [...(t.notes ?? []), where] })}`);
   }
   if (gpu) {
     const g = await gpu;
-    console.log(`\nadapter: ${g.info.description} [${g.info.architecture}], backend ${g.info.backend}`);
+    console.log(`\nadapter: ${adapterName(g)}`);
     await g.destroy();
   }
 }

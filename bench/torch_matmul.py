@@ -1,7 +1,7 @@
 """PyTorch CPU matmul baseline for `npm run bench` (bench/lib/torch.ts runs it).
 
-argv[1]: JSON {"shapes": [{"m","n","k","transA","transB"}], "seconds": s}.
-Prints one JSON line: {"gflops": [...], "threads": n, "version": v}. Each figure is the
+argv[1]: JSON {"shapes": [{"m","n","k","transA","transB"}], "seconds": s, "threads": n}.
+Prints one JSON line: {"gflops": [...], "threads": n, "blas_threads": n, "version": v}. Each figure is the
 median over repetitions of one product after a warm-up, like the GPU figures. Transposed
 operands are transposed views, so BLAS reads them in place as the GPU kernels do.
 """
@@ -10,6 +10,8 @@ import sys
 import time
 
 import torch
+
+from torch_blas import blas_threads, set_threads
 
 
 def bench(m, n, k, trans_a, trans_b, seconds):
@@ -31,8 +33,9 @@ def bench(m, n, k, trans_a, trans_b, seconds):
 
 def main():
     args = json.loads(sys.argv[1])
+    set_threads(args.get("threads", 1))
     gflops = [bench(s["m"], s["n"], s["k"], s["transA"], s["transB"], args["seconds"]) for s in args["shapes"]]
-    print(json.dumps({"gflops": gflops, "threads": torch.get_num_threads(), "version": torch.__version__}))
+    print(json.dumps({"gflops": gflops, "threads": torch.get_num_threads(), "blas_threads": blas_threads(), "version": torch.__version__}))
 
 
 if __name__ == "__main__":

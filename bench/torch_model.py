@@ -1,8 +1,8 @@
 """PyTorch baseline for the model benchmark: the same Llama-style decoder as acpo's presets
 (config.json from `acpo init-model`), timed on the CPU.
 
-usage: torch_model.py '{"config": {...}, "train": [B, T], "sample": [B, prompt, new], "seconds": s}'
-prints one JSON line: training tokens/s, sampling tokens/s, threads, torch version.
+usage: torch_model.py '{"config": {...}, "train": [B, T], "sample": [B, prompt, new], "seconds": s, "threads": n}'
+prints one JSON line: training tokens/s, sampling tokens/s, threads (torch's and OpenBLAS's), torch version.
 Training: forward, mean next-token cross-entropy, backward, clip_grad_norm_(1.0), AdamW.
 Sampling: prefill with a KV cache, then one token per step with torch.multinomial.
 """
@@ -12,6 +12,8 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+from torch_blas import blas_threads, set_threads
 
 
 class Block(torch.nn.Module):
@@ -98,9 +100,10 @@ def timed(fn, seconds):
 def main():
     args = json.loads(sys.argv[1])
     c = args["config"]
+    set_threads(args.get("threads", 1))
     torch.manual_seed(0)
     model = Model(c)
-    out = {"threads": torch.get_num_threads(), "version": torch.__version__}
+    out = {"threads": torch.get_num_threads(), "blas_threads": blas_threads(), "version": torch.__version__}
     B, T = args["train"]
     ids = torch.randint(0, c["vocab_size"], (B, T + 1))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -131,4 +134,5 @@ def main():
     print(json.dumps(out))
 
 
-main()
+if __name__ == "__main__":
+    main()

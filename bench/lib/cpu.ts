@@ -66,3 +66,23 @@ export function cpuPeak(): CpuPeak {
   const gflops = cores * lanes * fmaPipes * 2 * ghz;
   return { model, cores, lanes, fmaPipes, ghz, gflops, sources };
 }
+
+/** The vector ISA flags that decide the software adapter's speed, from /proc/cpuinfo. */
+export function cpuIsa(): { avx2: boolean; avx512f: boolean; fma: boolean } {
+  let flags = new Set<string>();
+  try {
+    flags = new Set((readFileSync("/proc/cpuinfo", "utf8").match(/^flags\s*:\s*(.*)$/m)?.[1] ?? "").split(/\s+/));
+  } catch {
+    // Not Linux: the flags stay unknown (all false) and the summary says so.
+  }
+  return { avx2: flags.has("avx2"), avx512f: flags.has("avx512f"), fma: flags.has("fma") };
+}
+
+/** One line naming the CPU, e.g. "AMD EPYC, 2 cores, avx2 fma, no avx512f". */
+export function cpuSummary(): string {
+  const p = cpuPeak();
+  const isa = cpuIsa();
+  const have = (Object.keys(isa) as (keyof typeof isa)[]).filter((k) => isa[k]);
+  const lack = (Object.keys(isa) as (keyof typeof isa)[]).filter((k) => !isa[k]);
+  return `${p.model}, ${p.cores} cores, ${have.join(" ") || "no avx2/avx512f/fma"}${lack.length && have.length ? `, no ${lack.join(" ")}` : ""}`;
+}

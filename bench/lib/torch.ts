@@ -1,12 +1,24 @@
-// PyTorch on the CPU as a baseline, measured in a child process (bench/torch_matmul.py).
-// Debian's OpenBLAS build needs OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset and one
-// BLAS thread, for that process only; otherwise it runs about 10x slower than it can.
+// PyTorch on the CPU as a baseline, measured in a child process (bench/torch_*.py, and
+// scripts/torch_grpo_reference.py for the RL step). Every ratio is taken against PyTorch at
+// full strength: torch.set_num_threads(every core) and OpenBLAS unpinned (it then uses every
+// core too). The one-thread figure (OPENBLAS_NUM_THREADS=1, one intra-op thread) is kept as
+// an extra column. Debian's OpenBLAS build runs far below its speed unless
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset, for that process only.
 import { spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const TORCH_PYTHON = "/usr/bin/python3";
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "..", "torch_matmul.py");
+
+/** How many threads PyTorch may use: "all" (every core the process may run on) or one. */
+export type TorchThreads = "all" | 1;
+
+/** The thread count behind a TorchThreads setting. */
+export function torchThreadCount(threads: TorchThreads): number {
+  return threads === "all" ? availableParallelism() : 1;
+}
 
 export interface TorchShape {
   m: number;
@@ -16,23 +28,48 @@ export interface TorchShape {
   transB: boolean;
 }
 
-export type TorchResult = { ok: true; gflops: number[]; threads: number; version: string } | { ok: false; why: string };
+/** `threads`: torch's intra-op threads; `blasThreads`: what OpenBLAS reports (openblas_get_num_threads), or null. */
+export type TorchResult = { ok: true; gflops: number[]; threads: number; blasThreads: number | null; version: string } | { ok: false; why: string };
 
-export function torchEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: "1" };
+/** The child's environment: OpenBLAS fixes removed; pinned to one BLAS thread only for the one-thread column. */
+export function torchEnv(threads: TorchThreads = "all"): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
+  delete env.OPENBLAS_NUM_THREADS;
+  delete env.OMP_NUM_THREADS;
+  if (threads === 1) env.OPENBLAS_NUM_THREADS = "1";
   return env;
 }
 
-export function torchMatmul(shapes: TorchShape[], seconds: number): TorchResult {
-  const r = spawnSync(TORCH_PYTHON, [SCRIPT, JSON.stringify({ shapes, seconds })], { env: torchEnv(), encoding: "utf8", timeout: 600_000 });
+/** How a torch figure was obtained, for a table's notes. */
+export function torchSetting(threads: TorchThreads, blasThreads: number | null): string {
+  const n = torchThreadCount(threads);
+  const blas = blasThreads === null ? "" : `, OpenBLAS ${blasThreads} thread(s)`;
+  return threads === "all" ? `torch.set_num_threads(${n}) (every core)${blas}, OPENBLAS_NUM_THREADS unset` : `one thread: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=1${blas}`;
+}
+
+/** Runs a baseline script with JSON arguments (threads added) and parses its last stdout line. */
+export function runTorchJson(script: string, args: Record<string, unknown>, threads: TorchThreads, timeoutMs = 1_200_000): { ok: true; out: Record<string, unknown> } | { ok: false; why: string } {
+  const r = spawnSync(TORCH_PYTHON, [script, JSON.stringify({ ...args, threads: torchThreadCount(threads) })], { env: torchEnv(threads), encoding: "utf8", timeout: timeoutMs });
+  return parseChild(r);
+}
+
+/** The last stdout line of a finished child as JSON, or why there is none. */
+export function parseChild(r: ReturnType<typeof spawnSync>): { ok: true; out: Record<string, unknown> } | { ok: false; why: string } {
   if (r.error) return { ok: false, why: `${TORCH_PYTHON}: ${r.error.message}` };
-  if (r.status !== 0) return { ok: false, why: (r.stderr || r.stdout).trim().split("\n").pop() ?? `exit ${r.status}` };
+  const stdout = String(r.stdout ?? ""), stderr = String(r.stderr ?? "");
+  if (r.status !== 0) return { ok: false, why: (stderr || stdout).trim().split("\n").pop() ?? `exit ${r.status}` };
   try {
-    const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
-    return { ok: true, gflops: out.gflops, threads: out.threads, version: out.version };
+    return { ok: true, out: JSON.parse(stdout.trim().split("\n").pop()!) as Record<string, unknown> };
   } catch {
-    return { ok: false, why: `unexpected output: ${r.stdout.slice(0, 200)}` };
+    return { ok: false, why: `unexpected output: ${stdout.slice(0, 200)}` };
   }
+}
+
+export function torchMatmul(shapes: TorchShape[], seconds: number, threads: TorchThreads): TorchResult {
+  const r = runTorchJson(SCRIPT, { shapes, seconds }, threads, 600_000);
+  if (!r.ok) return r;
+  const o = r.out as { gflops: number[]; threads: number; blas_threads: number | null; version: string };
+  return { ok: true, gflops: o.gflops, threads: o.threads, blasThreads: o.blas_threads, version: o.version };
 }

@@ -1,7 +1,7 @@
 // The policy model: training tokens/s (forward, next-token loss, backward, clipping, AdamW)
 // at batch 32 x 128 and sampling tokens/s at batch 128 (prefill 32 tokens, 96 new), for the
-// tiny and small presets, against the same model and batch in PyTorch on this CPU.
-import { spawnSync } from "node:child_process";
+// tiny and small presets, against the same model and batch in PyTorch on this CPU with every
+// core (the ratios) and with one thread (extra columns).
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -18,21 +18,21 @@ import { initWeights, presetConfig } from "../../runtime/model/presets.js";
 import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
 import { ensureTorch } from "../lib/setup.js";
 import { fmt, ratio, timeIt } from "../lib/timing.js";
-import { TORCH_PYTHON, torchEnv } from "../lib/torch.js";
+import { runTorchJson, torchSetting, type TorchThreads } from "../lib/torch.js";
 import type { BenchContext, Suite, Table } from "../lib/types.js";
 
 const TRAIN = { B: 32, T: 128 };
 const SAMPLE = { B: 128, prompt: 32, newTokens: 96 };
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "..", "torch_model.py");
 
-type TorchModel = { ok: true; train: number; sample: number; threads: number } | { ok: false; why: string };
+type TorchModel = { ok: true; train: number; sample: number; threads: number; blasThreads: number | null } | { ok: false; why: string };
 
-function torchModel(config: Record<string, unknown>, seconds: number): TorchModel {
+function torchModel(config: Record<string, unknown>, seconds: number, threads: TorchThreads): TorchModel {
   const args = { config, train: [TRAIN.B, TRAIN.T], sample: [SAMPLE.B, SAMPLE.prompt, SAMPLE.newTokens], seconds };
-  const r = spawnSync(TORCH_PYTHON, [SCRIPT, JSON.stringify(args)], { env: torchEnv(), encoding: "utf8", timeout: 1_200_000 });
-  if (r.status !== 0) return { ok: false, why: (r.stderr || r.stdout || String(r.error)).trim().split("\n").pop() ?? "failed" };
-  const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
-  return { ok: true, train: out.train_tokens_per_s, sample: out.sample_tokens_per_s, threads: out.threads };
+  const r = runTorchJson(SCRIPT, args, threads);
+  if (!r.ok) return r;
+  const o = r.out as { train_tokens_per_s: number; sample_tokens_per_s: number; threads: number; blas_threads: number | null };
+  return { ok: true, train: o.train_tokens_per_s, sample: o.sample_tokens_per_s, threads: o.threads, blasThreads: o.blas_threads };
 }
 
 export const modelSuite: Suite = {
@@ -71,19 +71,27 @@ export const modelSuite: Suite = {
       const sampleTps = (SAMPLE.B * SAMPLE.newTokens) / sample.median;
       opt.release();
       policy.release();
-      const t: TorchModel = torchOk.ok ? torchModel(configToJson(config), seconds) : { ok: false, why: torchOk.why };
-      if (!t.ok) notes.push(`PyTorch baseline (${preset}): skipped (${t.why})`);
+      const run = (threads: TorchThreads): TorchModel => {
+        ctx.log(`${preset}: PyTorch, ${threads === "all" ? "every core" : "one thread"}`);
+        return torchOk.ok ? torchModel(configToJson(config), seconds, threads) : { ok: false, why: torchOk.why };
+      };
+      const t = run("all"), t1 = run(1);
+      for (const [x, what] of [[t, "every core"], [t1, "one thread"]] as const) {
+        if (!x.ok) notes.push(`PyTorch baseline (${preset}, ${what}): skipped (${x.why})`);
+        else if (preset === "tiny") notes.push(`PyTorch ${what}: ${torchSetting(x === t ? "all" : 1, x.blasThreads)}`);
+      }
+      const v = (x: TorchModel, k: "train" | "sample"): number => (x.ok ? x[k] : NaN);
       rows.push([
         `${preset} (${(parameterCount(config) / 1e6).toFixed(2)} M params)`,
-        fmt(trainTps, 0), t.ok ? fmt(t.train, 0) : "-", t.ok ? ratio(trainTps, t.train) : "-",
-        fmt(sampleTps, 0), t.ok ? fmt(t.sample, 0) : "-", t.ok ? ratio(sampleTps, t.sample) : "-",
+        fmt(trainTps, 0), fmt(v(t, "train"), 0), ratio(trainTps, v(t, "train")), fmt(v(t1, "train"), 0),
+        fmt(sampleTps, 0), fmt(v(t, "sample"), 0), ratio(sampleTps, v(t, "sample")), fmt(v(t1, "sample"), 0),
         fmt(sample.median, 2),
       ]);
     }
     notes.push(`training: forward + mean next-token loss + backward + global-norm clip + AdamW on ${TRAIN.B} x ${TRAIN.T} tokens; median of repetitions after a warm-up`);
     notes.push(`sampling: ${SAMPLE.B} prompts of ${SAMPLE.prompt} tokens, ${SAMPLE.newTokens} new tokens each with a KV cache, temperature 1; 'rollout s' is one such batch`);
-    notes.push("PyTorch: the same architecture and sizes (torch_model.py), one OpenBLAS thread per process as the runtime issue prescribes, torch's default intra-op threads");
+    notes.push("PyTorch: the same architecture and sizes (torch_model.py); ratios against every core, '1t' columns one thread for reference");
     notes.push("targets: training >= 1/8 of PyTorch's tokens/s; a 128 x 96 rollout under 10 s");
-    return [{ title: "policy model throughput", columns: ["model", "train tok/s", "torch train tok/s", "ratio", "sample tok/s", "torch sample tok/s", "ratio", "rollout s"], rows, notes }];
+    return [{ title: "policy model throughput", columns: ["model", "train tok/s", "torch", "ratio", "torch 1t", "sample tok/s", "torch", "ratio", "torch 1t", "rollout s"], rows, notes }];
   },
 };
