@@ -1,4 +1,5 @@
-// Experiment sections of the report page (runtime/report/sections.ts describes the data),
+// Experiment sections of the report page (runtime/report/sections.ts describes the data;
+// not named sections.js, which would shadow sections.ts for imports of "./sections.js"),
 // inlined after page.js with its data in #sections-data (sections.ts, withSections): each
 // section's tables and charts go above the per-run curves.
 (function () {

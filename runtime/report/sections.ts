@@ -1,6 +1,6 @@
 // Experiment sections of the HTML report: a titled block with tables and charts that a
 // command computes (the sweep's per-cell table and mean curves, attribution-check's
-// correlations), drawn by sections.js above the per-run curves. Charts here name their own
+// correlations), drawn by sections-page.js above the per-run curves. Charts here name their own
 // series and colours, unlike the per-run curves (charts.ts), so a series can be a cell's
 // mean over seeds or a class of steps.
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -64,7 +64,7 @@ export function withSections(html: string, sections: readonly ReportSection[]): 
   const at = html.lastIndexOf("</body>");
   if (at < 0) throw new Error("withSections: the page has no </body>");
   const json = JSON.stringify(sections).replace(/</g, "\\u003c");
-  const add = `<script type="application/json" id="sections-data">${json}</script>\n<script>${scriptSafe(readFileSync(join(here, "sections.js"), "utf8"))}</script>\n`;
+  const add = `<script type="application/json" id="sections-data">${json}</script>\n<script>${scriptSafe(readFileSync(join(here, "sections-page.js"), "utf8"))}</script>\n`;
   return html.slice(0, at) + add + html.slice(at);
 }
 

@@ -1,7 +1,10 @@
 // The grid of `acpo sweep`: `--grid name=v1,v2` options become cells (one value per
 // name, the cartesian product), each a list of `--set name=value` overrides and a label.
 // Params are the settings `--set` reaches, so the checker validates every cell's values
-// (bounds, unknown names) the same way it validates `--set`.
+// (bounds, unknown names) the same way it validates `--set`. Two axes name blocks instead
+// of params, for the follow-up experiments of issue 13: `segment` (entropy, newline, fixed,
+// fixed:N, none) and `attribution` (loglik, perplexity); a cell with them trains a child
+// pipeline that extends the file and replaces that block (sweep-cells.ts).
 
 export class SweepError extends Error {}
 
@@ -14,8 +17,23 @@ export interface GridAxis {
 export interface SweepCell {
   /** "lr=3e-4 alpha=0" — axis order, space-separated. */
   label: string;
-  /** ["lr=3e-4", "alpha=0"], for train's `set`. */
+  /** ["lr=3e-4", "alpha=0"], for train's `set`: the param axes. */
   set: string[];
+  /** The block axes' values, e.g. [{ name: "segment", value: "none" }]. */
+  blocks: { name: BlockAxis; value: string }[];
+}
+
+/** Axes that replace a block of the pipeline rather than set a param, and their values. */
+export const BLOCK_AXES = {
+  segment: /^(entropy|newline|fixed|fixed:[1-9][0-9]*|none)$/,
+  attribution: /^(loglik|perplexity)$/,
+} as const;
+export type BlockAxis = keyof typeof BLOCK_AXES;
+
+const BLOCK_VALUES: Record<BlockAxis, string> = { segment: "entropy, newline, fixed, fixed:N (N tokens a step) or none", attribution: "loglik or perplexity" };
+
+function isBlockAxis(name: string): name is BlockAxis {
+  return Object.hasOwn(BLOCK_AXES, name);
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -29,6 +47,10 @@ export function parseAxis(spec: string): GridAxis {
   const values = spec.slice(eq + 1).split(",").map((v) => v.trim());
   if (values.some((v) => v === "")) throw new SweepError(`--grid ${spec}: empty value; list values separated by single commas`);
   if (new Set(values).size !== values.length) throw new SweepError(`--grid ${spec}: a value repeats, so two cells would be the same`);
+  if (isBlockAxis(name)) {
+    const bad = values.find((v) => !BLOCK_AXES[name].test(v));
+    if (bad !== undefined) throw new SweepError(`--grid ${spec}: '${bad}' is not ${name === "attribution" ? "an" : "a"} ${name} kind; use ${BLOCK_VALUES[name]}`);
+  }
   return { name, values };
 }
 
@@ -49,7 +71,11 @@ export function parseGrid(specs: readonly string[], set: readonly string[]): Gri
 export function gridCells(axes: readonly GridAxis[]): SweepCell[] {
   let cells: { name: string; value: string }[][] = [[]];
   for (const a of axes) cells = cells.flatMap((c) => a.values.map((value) => [...c, { name: a.name, value }]));
-  return cells.map((c) => ({ label: c.map((x) => `${x.name}=${x.value}`).join(" "), set: c.map((x) => `${x.name}=${x.value}`) }));
+  return cells.map((c) => ({
+    label: c.map((x) => `${x.name}=${x.value}`).join(" "),
+    set: c.filter((x) => !isBlockAxis(x.name)).map((x) => `${x.name}=${x.value}`),
+    blocks: c.flatMap((x) => (isBlockAxis(x.name) ? [{ name: x.name, value: x.value }] : [])),
+  }));
 }
 
 /**
@@ -60,12 +86,17 @@ export function gridCells(axes: readonly GridAxis[]): SweepCell[] {
 export function baselineFirst(cells: readonly SweepCell[], baseline: string | undefined): SweepCell[] {
   if (baseline === undefined) return [...cells];
   const want = baseline.split(/[\s,]+/).filter((x) => x !== "").sort().join(" ");
-  const i = cells.findIndex((c) => [...c.set].sort().join(" ") === want);
+  const i = cells.findIndex((c) => assignments(c).sort().join(" ") === want);
   if (i < 0) throw new SweepError(`--baseline ${JSON.stringify(baseline)} is not a cell of the grid; the cells are: ${cells.map((c) => JSON.stringify(c.label)).join(", ")}`);
   return [cells[i]!, ...cells.filter((_, k) => k !== i)];
 }
 
+/** A cell's "name=value" pairs, params and blocks, in axis order. */
+function assignments(cell: SweepCell): string[] {
+  return cell.label.split(" ");
+}
+
 /** A run-directory name for a cell: its label with spaces as commas ("lr=3e-4,alpha=0"). */
 export function cellDirName(cell: SweepCell): string {
-  return cell.set.join(",");
+  return assignments(cell).join(",");
 }
