@@ -39,7 +39,7 @@ function expectAgree(got: unknown, want: unknown, where: string): void {
 
 describe("golden vectors: Python twins = TypeScript", () => {
   let py: Fixture;
-  const fx = { segment: read("segment.json"), verifiers: read("verifiers.json"), attribution: read("attribution.json") };
+  const fx = { segment: read("segment.json"), verifiers: read("verifiers.json"), attribution: read("attribution.json"), math: read("math.json") };
 
   beforeAll(() => {
     py = runTorchScript<Fixture>(RUNNER, [TWINS, GOLDEN_DIR]);
@@ -81,6 +81,25 @@ describe("golden vectors: Python twins = TypeScript", () => {
     for (const k of ["extract", "decimals", "countdown", "numeric", "exact"]) {
       fx.verifiers[k].forEach((c: Fixture, i: number) => expectAgree(py.verifiers[k][i], c.expect, `${k} ${i} ${JSON.stringify(c.response ?? c.text)}`));
     }
+  });
+
+  it("the math vectors hold right and wrong verdicts from every extraction path, and equal and unequal pairs", () => {
+    const cases = fx.math.cases as { expect: { correct: boolean; reason: string } }[];
+    expect(cases.filter((c) => c.expect.correct).length).toBeGreaterThan(300);
+    expect(cases.filter((c) => !c.expect.correct).length).toBeGreaterThan(300);
+    for (const how of ["(answer tag)", "(boxed)", "(answer is)"]) expect(cases.some((c) => c.expect.reason.includes(how)), how).toBe(true);
+    expect(cases.some((c) => c.expect.reason.startsWith("no final answer"))).toBe(true);
+    const pairs = fx.math.pairs as { expect: boolean }[];
+    expect(pairs.filter((c) => c.expect).length).toBeGreaterThan(15);
+    expect(pairs.filter((c) => !c.expect).length).toBeGreaterThan(500);
+  });
+
+  it("math verifier: the same verdicts, answers and reasons; mathEqual the same except on the documented differences", () => {
+    fx.math.cases.forEach((c: Fixture, i: number) => expectAgree(py.math.cases[i], c.expect, `math ${i} ${JSON.stringify(c.expected)} / ${JSON.stringify(c.response)}`));
+    fx.math.pairs.forEach((c: Fixture, i: number) => expect(py.math.pairs[i], `mathEqual(${JSON.stringify(c.a)}, ${JSON.stringify(c.b)})`).toBe(c.expect));
+    // Each documented difference is still one (spec/export.md lists them): the twin gives the other verdict.
+    expect(fx.math.differences.map((c: Fixture) => `${c.a} / ${c.b}`)).toEqual(["(-8)^{1/3} / -2", "-2 / (-8)^{1/3}"]);
+    fx.math.differences.forEach((c: Fixture, i: number) => expect(py.math.differences[i], `difference ${JSON.stringify(c.a)} / ${JSON.stringify(c.b)}: ${c.why}`).toBe(!c.ts));
   });
 
   it("attribution: the same scoring sequences, in order, and C per reasoning step", () => {

@@ -17,7 +17,7 @@ def load_twins(folder):
     pkg = types.ModuleType("acpo_twins")
     pkg.__path__ = [folder]
     sys.modules["acpo_twins"] = pkg
-    return {m: importlib.import_module(f"acpo_twins.{m}") for m in ("segment", "attribution", "verifiers")}
+    return {m: importlib.import_module(f"acpo_twins.{m}") for m in ("segment", "attribution", "verifiers", "math_verify")}
 
 
 def unwire(v):
@@ -122,10 +122,21 @@ def run_attribution(tw, fx):
     return {"cases": out, "errors": errors}
 
 
+def run_math(tw, fx):
+    m = tw["math_verify"]
+    u = importlib.import_module("acpo_twins.jsstr").units  # mathEqual reads unit strings
+    eq = lambda a, b: m.math_equal(u(a), u(b))  # noqa: E731
+    return {
+        "cases": [m.verify_math(c["expected"], c["response"], c["formatReward"]) for c in fx["cases"]],
+        "pairs": [eq(c["a"], c["b"]) for c in fx["pairs"]],
+        "differences": [eq(c["a"], c["b"]) for c in fx["differences"]],
+    }
+
+
 def main():
     tw = load_twins(sys.argv[1])
-    fx = {n: json.load(open(os.path.join(sys.argv[2], f"{n}.json"))) for n in ("segment", "verifiers", "attribution")}
-    res = {"segment": run_segment(tw, fx["segment"]), "verifiers": run_verifiers(tw, fx["verifiers"]), "attribution": run_attribution(tw, fx["attribution"])}
+    fx = {n: json.load(open(os.path.join(sys.argv[2], f"{n}.json"))) for n in ("segment", "verifiers", "attribution", "math")}
+    res = {"segment": run_segment(tw, fx["segment"]), "verifiers": run_verifiers(tw, fx["verifiers"]), "attribution": run_attribution(tw, fx["attribution"]), "math": run_math(tw, fx["math"])}
     print(json.dumps(res))
 
 
