@@ -1,5 +1,6 @@
-// `acpo sft --task countdown --model DIR -o DIR2`: warm start on a task's worked solutions,
-// then save the policy (HF layout) and report its accuracy on the held-out split.
+// `acpo sft --task countdown --model DIR -o DIR2 [--chat on|off] [--system TEXT]`: warm start
+// on a task's worked solutions, then save the policy (HF layout) and report its accuracy on
+// the held-out split. The prompt format applies to the training prompts and the evaluation.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,9 +14,10 @@ import { sft } from "../../runtime/train/sft.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";
+import { applyPromptFormat, type PromptFlags, promptFormatOf, withPromptOptions } from "../prompt-options.js";
 import { formatEval } from "./eval.js";
 
-interface SftFlags extends GpuFlags {
+interface SftFlags extends GpuFlags, PromptFlags {
   option: Record<string, unknown>;
   task: string;
   model: string;
@@ -42,8 +44,9 @@ export function registerSft(program: Command): void {
     .option("--warmup <n>", "linear warm-up steps", parseIntOption, 20)
     .option("--seed <n>", "seed for problem order", parseIntOption, 0)
     .option("--eval-problems <n>", "held-out problems to evaluate afterwards (0 = skip)", parseIntOption, 64);
-  withGpu(cmd).action(async (o: SftFlags) => {
+  withGpu(withPromptOptions(cmd)).action(async (o: SftFlags) => {
     if (o.steps < 1 || o.batch < 1) throw new UserError("--steps and --batch must be at least 1");
+    const format = promptFormatOf(o);
     const task = taskFromSpec({ name: o.task, options: o.option });
     // Before minutes of training: an output folder that takes no files fails now, not at the save.
     try {
@@ -53,6 +56,8 @@ export function registerSft(program: Command): void {
     }
     await withGpu.run(o, async (gpu) => {
       const policy = Policy.load(gpu, o.model);
+      applyPromptFormat(policy, format, o.model);
+      if (format.chat) console.log(`prompts through the chat template${format.system !== null ? `, system ${JSON.stringify(format.system)}` : ""}`);
       const t0 = performance.now();
       await sft(policy, task, {
         steps: o.steps, batchSize: o.batch, seed: o.seed, weightDecay: 0.01, maxGradNorm: 1.0,
