@@ -1,7 +1,9 @@
 // Batched generation: prefill every prompt into a KV cache, then sample one token per row
 // per step on the GPU. The sampled id goes straight from the sampler into the next step's
 // input; the CPU reads the generated ids only every few steps, to stop early once every row
-// has ended (EOS or a stop string), and once at the end.
+// has ended (EOS or a stop string), and once at the end. Each decoding step is one command
+// buffer, submitted as soon as it is recorded (no wait), so the GPU runs step i while the
+// CPU records step i + 1; the only waits are those readbacks.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { sampleTokens } from "../ops/sample.js";
@@ -76,19 +78,23 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
   const head = new LmHeadStream(gpu, policy.model, B);
   const sample = (hidden: Tensor, step: number) => {
     for (const { r0, rows } of head.chunks) {
-      sampleTokens(gpu, t.outIds!, t.outLogp!, t.outEnt!, head.logits(hidden, r0, rows), {
+      // One chunk: the head reads the hidden rows in place (no copy into the chunk buffer).
+      const logits = head.chunks.length === 1 ? (policy.model.headForward(head.out, hidden, rows), head.out) : head.logits(hidden, r0, rows);
+      sampleTokens(gpu, t.outIds!, t.outLogp!, t.outEnt!, logits, {
         rows, V, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed, step, idsStride: 1, idsCol: step * B + r0, statStride: 1, statCol: step * B + r0, rowOffset: r0,
       });
     }
   };
   try {
     sample(decoder.stepHidden(cache, t.ids!, t.pos!, t.zero!, Tp, t.last!), 0);
+    gpu.flush();
     const checkEvery = o.checkEvery ?? 8;
     let steps = maxNew;
     for (let i = 1; i < maxNew; i++) {
       gpu.copy(t.cur!, t.outIds!, B, (i - 1) * B);
       gpu.copy(t.curPos!, t.posTable!, B, (i - 1) * B);
       sample(decoder.stepHidden(cache, t.cur!, t.curPos!, t.curPos!, 1, null), i);
+      gpu.flush();
       if (i % checkEvery === checkEvery - 1 && i + 1 < maxNew) {
         const sofar = await gpu.readU32(t.outIds!);
         if (allEnded(sofar, B, i + 1, stopIds, o.stopStrings, policy)) { steps = i + 1; break; }
