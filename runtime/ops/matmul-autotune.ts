@@ -169,9 +169,16 @@ function isEntry(x: unknown): x is TunedEntry {
 }
 
 /**
- * Time each candidate and return the fastest; ties go to the earlier candidate, so the
- * choice is a pure function of the measurements. `measure` gets the best time so far, to
- * cut short a candidate that is already slower.
+ * A later candidate must be this much faster than the best so far to replace it: timing noise
+ * on a shared machine then does not flip the choice between two schedules of equal speed,
+ * and the first candidate (the adapter's default) keeps a near tie.
+ */
+export const MIN_GAIN = 0.1;
+
+/**
+ * Time each candidate and return the fastest, where a later candidate wins only when it is
+ * at least MIN_GAIN faster than the best so far, so the choice is a pure function of the
+ * measurements. `measure` gets the best time so far, to cut short a candidate that is already slower.
  */
 export async function chooseFastest(candidates: readonly string[], measure: (candidate: string, bestSoFar: number) => Promise<number>): Promise<{ best: string; ms: Record<string, number> }> {
   if (candidates.length === 0) throw new Error("chooseFastest: no candidates");
@@ -181,7 +188,7 @@ export async function chooseFastest(candidates: readonly string[], measure: (can
   for (const c of candidates) {
     const t = await measure(c, bestMs);
     ms[c] = t;
-    if (t < bestMs) {
+    if (t * (1 + MIN_GAIN) < bestMs || (bestMs === Infinity && t < bestMs)) {
       best = c;
       bestMs = t;
     }
