@@ -49,9 +49,14 @@ export function torchSetting(threads: TorchThreads, blasThreads: number | null):
   return threads === "all" ? `torch.set_num_threads(${n}) (every core)${blas}, OPENBLAS_NUM_THREADS unset` : `one thread: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=1${blas}`;
 }
 
-/** Runs a baseline script with JSON arguments (threads added) and parses its last stdout line. */
-export function runTorchJson(script: string, args: Record<string, unknown>, threads: TorchThreads, timeoutMs = 1_200_000): { ok: true; out: Record<string, unknown> } | { ok: false; why: string } {
-  const r = spawnSync(TORCH_PYTHON, [script, JSON.stringify({ ...args, threads: torchThreadCount(threads) })], { env: torchEnv(threads), encoding: "utf8", timeout: timeoutMs });
+/**
+ * Runs a baseline script and parses its last stdout line as JSON. With `flags` the script
+ * gets those flags and `--threads N`; without, one JSON argument (`args` with threads added).
+ */
+export function runTorchJson(script: string, args: Record<string, unknown>, threads: TorchThreads, timeoutMs = 1_200_000, flags?: string[]): { ok: true; out: Record<string, unknown> } | { ok: false; why: string } {
+  const n = torchThreadCount(threads);
+  const argv = flags ? [script, ...flags, "--threads", String(n)] : [script, JSON.stringify({ ...args, threads: n })];
+  const r = spawnSync(TORCH_PYTHON, argv, { env: torchEnv(threads), encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   return parseChild(r);
 }
 

@@ -7,5 +7,6 @@ import { lossHeadSuite } from "./loss-head.js";
 import { matmulSuite, matmulVariantsSuite } from "./matmul.js";
 import { modelSuite } from "./model.js";
 import { rlStepSuite } from "./rl-step.js";
+import { scalingSuite } from "./scaling.js";
 
-export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite, lossHeadSuite, rlStepSuite];
+export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite, lossHeadSuite, rlStepSuite, scalingSuite];
