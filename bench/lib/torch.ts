@@ -5,11 +5,22 @@
 // an extra column. Debian's OpenBLAS build runs far below its speed unless
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset, for that process only.
 import { spawnSync } from "node:child_process";
-import { availableParallelism } from "node:os";
+import { availableParallelism, getPriority } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const TORCH_PYTHON = "/usr/bin/python3";
+
+// The bench's priority before Gpu.create lowers the main thread's to 19 for a software
+// adapter (runtime/gpu.ts): the baseline runs at the priority acpo's worker threads keep,
+// not below it, or a loaded machine would starve PyTorch more than acpo.
+const START_NICE = getPriority();
+
+/** argv that runs `args` under TORCH_PYTHON at the bench's starting priority (`nice` warns and runs anyway if not permitted). */
+export function torchCommand(args: string[]): [string, string[]] {
+  const delta = START_NICE - getPriority();
+  return delta === 0 ? [TORCH_PYTHON, args] : ["nice", ["-n", String(delta), TORCH_PYTHON, ...args]];
+}
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "..", "torch_matmul.py");
 
 /** How many threads PyTorch may use: "all" (every core the process may run on) or one. */
@@ -56,7 +67,8 @@ export function torchSetting(threads: TorchThreads, blasThreads: number | null):
 export function runTorchJson(script: string, args: Record<string, unknown>, threads: TorchThreads, timeoutMs = 1_200_000, flags?: string[]): { ok: true; out: Record<string, unknown> } | { ok: false; why: string } {
   const n = torchThreadCount(threads);
   const argv = flags ? [script, ...flags, "--threads", String(n)] : [script, JSON.stringify({ ...args, threads: n })];
-  const r = spawnSync(TORCH_PYTHON, argv, { env: torchEnv(threads), encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  const [cmd, cmdArgs] = torchCommand(argv);
+  const r = spawnSync(cmd, cmdArgs, { env: torchEnv(threads), encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
   return parseChild(r);
 }
 
