@@ -45,7 +45,10 @@ export function checkComparable(items: readonly ComparedPipeline[], steps?: numb
     const b = budget(other.pipeline);
     for (const key of Object.keys(ref)) {
       if (JSON.stringify(ref[key]) !== JSON.stringify(b[key]))
-        throw new CompareError(`pipelines disagree on ${key}: ${first.file} has ${show(ref[key])}, ${other.file} has ${show(b[key])}; compare runs every pipeline on the same model, task and budget`);
+        throw new CompareError(
+          `pipelines disagree on ${key}: ${first.file} has ${show(ref[key])}, ${other.file} has ${show(b[key])}; compare runs every pipeline on the same model, task and budget ` +
+            `(to compare them, write a variant of one that extends it with the other's setting: pipeline NAME extends "FILE" { ... })`,
+        );
     }
   }
   if (steps !== undefined) {

@@ -45,7 +45,7 @@ describe("acpo compare", () => {
   it("stops before training when the pipelines disagree, with one clear line", () => {
     const r = acpo(["compare", tiny("g", "grpo.acpo"), tiny("g4", "grpo.acpo", 4), "--seeds", "2", "--out", join(dir, "refused")]);
     expect(r.status).toBe(1);
-    expect(r.stderr.trim()).toMatch(/^acpo: error: pipelines disagree on rollout\.group: .*g\.acpo has 2, .*g4\.acpo has 4; compare runs every pipeline on the same model, task and budget$/);
+    expect(r.stderr.trim()).toMatch(/^acpo: error: pipelines disagree on rollout\.group: .*g\.acpo has 2, .*g4\.acpo has 4; compare runs every pipeline on the same model, task and budget \(to compare them, write a variant of one that extends it with the other's setting: pipeline NAME extends "FILE" \{ \.\.\. \}\)$/);
     expect(existsSync(join(dir, "refused"))).toBe(false);
   });
 

@@ -44,6 +44,33 @@ describe("checkComparable", () => {
     expect(() => checkComparable([a, b])).toThrow(/disagree on rollout\.group: .*grpo\.acpo has 8, .*small_group\.acpo has 4; compare runs every pipeline on the same model, task and budget/);
   });
 
+  // The credit examples (issue 15): any two run on equal terms, except DAPO, which samples
+  // 16 responses per prompt (its paper's setting): compare refuses it against 8 and says how
+  // to write the variant that makes the pair comparable.
+  it("accepts any two of the credit examples; DAPO's group of 16 needs a variant", () => {
+    const names = ["grpo", "dapo", "dr_grpo", "gspo", "cispo", "gmpo", "sapo", "reinforce_pp", "multi_reward", "acpo"];
+    const items = names.map((n) => load(resolve("examples", `${n}.acpo`)));
+    const refused: string[] = [];
+    for (let i = 0; i < items.length; i++)
+      for (let j = i + 1; j < items.length; j++) {
+        try {
+          expect(checkComparable([items[i]!, items[j]!]), `${names[i]} vs ${names[j]}`).toBe(60);
+        } catch (e) {
+          if (!(e instanceof CompareError)) throw e;
+          refused.push(`${names[i]}/${names[j]}: ${e.message.replace(/\/\S*\/examples\//g, "")}`);
+        }
+      }
+    const others = names.filter((n) => n !== "dapo");
+    expect(refused).toEqual(
+      others.map((n) => {
+        const [a, b, ga, gb] = names.indexOf(n) < 1 ? [n, "dapo", 8, 16] : ["dapo", n, 16, 8];
+        return `${a}/${b}: pipelines disagree on rollout.group: ${a}.acpo has ${ga}, ${b}.acpo has ${gb}; compare runs every pipeline on the same model, task and budget (to compare them, write a variant of one that extends it with the other's setting: pipeline NAME extends "FILE" { ... })`;
+      }),
+    );
+    const dapo8 = load(variant("dapo_g8", "dapo.acpo", "rollout { group 8 }"));
+    for (const other of items.filter((x) => x.pipeline.name !== "dapo")) expect(checkComparable([dapo8, other])).toBe(60);
+  });
+
   it("refuses different tasks and different final evaluations", () => {
     const a = load(resolve("examples", "acpo.acpo"));
     const t = load(variant("bigger", "acpo.acpo", "task countdown { numbers 3..4  values 1..50  target 1..60 }"));
