@@ -1,7 +1,7 @@
 // Dispatch-shape helpers shared by the element-wise kernels.
 
 /** Max workgroups per dimension WebGPU guarantees; larger 1-D grids fold into y. */
-const MAX_DIM = 65535;
+export const MAX_DIM = 65535;
 
 /**
  * Workgroup counts covering `n` items, `perGroup` per workgroup, folded into 2-D when needed.

@@ -16,10 +16,11 @@
 import type { Kernel } from "../kernel.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
-import { grid1d } from "./grid.js";
+import { MAX_DIM, grid1d } from "./grid.js";
+import { ROW_WG } from "./wgsl-reduce.js";
 
-/** Lanes per row in the row kernels. */
-export const ROW_WG = 128;
+/** Lanes per row in the row kernels: the same workgroup size as the normalisation row reductions. */
+export { ROW_WG };
 
 /** WGSL helpers: NaN/+inf detection by bits (WGSL may assume no NaN in float compares). */
 export const ROW_HELPERS = /* wgsl */ `
@@ -205,8 +206,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wi
   gradCache.set(key, k);
   return k;
 }
-
-const MAX_DIM = 65535;
 
 /** Workgroups for a (column block, row) grid over N rows of V columns, rows folded into z. */
 export function rowColGrid(N: number, V: number, perGroup: number): [number, number, number] {
