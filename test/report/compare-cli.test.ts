@@ -69,4 +69,26 @@ describe("acpo compare", () => {
     const html = readFileSync(join(out, "report.html"), "utf8");
     for (const name of ["grpo_t-seed0", "grpo_t-seed1", "acpo_t-seed0", "acpo_t-seed1"]) expect(html).toContain(`"name":"${name}"`);
   }, 1_200_000);
+
+  it("runs two pipelines with different losses (CISPO vs GMPO) on the same steps, prompts and evaluation", () => {
+    const out = join(dir, "losses");
+    const r = acpo(["compare", tiny("cispo_t", "cispo.acpo"), tiny("gmpo_t", "gmpo.acpo"), "--seeds", "1", "--steps", "2", "--out", out, "--quiet"]);
+    expect(r.stderr.replace(/^Warning: .*\n/gm, "")).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain("final evaluation at step 2 (test split), 1 seed (0)");
+    expect(r.stdout).toMatch(/\ngmpo_t\s+\d+\.\d ± n\/a\s+[+-]\d+\.\d \[n\/a, n\/a\]/);
+    const lines = (run: string, file: string) => readFileSync(join(out, run, file), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The same optimizer steps, and at each step the same prompts (problem ids, in batch order).
+    const prompts = (run: string) => lines(run, "samples.jsonl").map((x) => `${x.step}:${x.group}:${x.problem}`);
+    expect(prompts("gmpo_t-seed0")).toEqual(prompts("cispo_t-seed0"));
+    expect(new Set(prompts("cispo_t-seed0").map((p) => p.split(":")[0]))).toEqual(new Set(["1", "2"]));
+    expect(lines("gmpo_t-seed0", "metrics.jsonl").map((m) => m.step)).toEqual([1, 2]);
+    expect(lines("cispo_t-seed0", "metrics.jsonl").map((m) => m.step)).toEqual([1, 2]);
+    // Each evaluated alike: same steps, split, problems and samples.
+    const evals = (run: string) => lines(run, "eval.jsonl").map((e) => `${e.step}/${e.split}/${e.problems}/${e.samples}`);
+    expect(evals("gmpo_t-seed0")).toEqual(evals("cispo_t-seed0"));
+    // And each run with its own loss: the configs differ exactly there.
+    const loss = (run: string) => (JSON.parse(readFileSync(join(out, run, "config.resolved.json"), "utf8")) as { pipeline: { loss: { kind: string } } }).pipeline.loss.kind;
+    expect([loss("cispo_t-seed0"), loss("gmpo_t-seed0")]).toEqual(["cispo", "gmpo"]);
+  }, 1_200_000);
 });
