@@ -12,7 +12,7 @@ export interface Quantity {
   doc: string;
   context: Context;
   /** What the pipeline must declare for the quantity to exist. */
-  requires?: "segment" | "attribution" | "step_checker";
+  requires?: "segment" | "attribution" | "step_checker" | "mc_rollouts";
 }
 
 function q(level: Level, doc: string, extra: Partial<Quantity> = {}): Quantity {
@@ -42,6 +42,8 @@ export const QUANTITIES: Readonly<Record<string, Quantity>> = {
   step_length: q("step", "number of tokens in the reasoning step", { requires: "segment" }),
   step_entropy: q("step", "mean token entropy H over the step's tokens", { requires: "segment" }),
   step_reward: q("step", "the task's step checker on this step alone: 1 when every equation `a op b = c` in it holds with available numbers, 0 when one does not, 1 for a step without an equation (task countdown)", { requires: "step_checker" }),
+  mc_value: q("step", "Monte-Carlo value of the step's start (VinePPO): the mean reward of `rollout { mc_rollouts K }` responses continued from the prompt and the response before the step", { requires: "mc_rollouts" }),
+  mc_next: q("step", "Monte-Carlo value where the step ends: the next step's mc_value, or for the last step the response's own reward r", { requires: "mc_rollouts" }),
   // sequence level
   r: q("sequence", "reward of the response given by the task's verifier"),
   length: q("sequence", "number of tokens in the response"),

@@ -25,5 +25,8 @@ export const MAX_BATCH_ROWS = 65_535;
 /** Most tokens sampled per response; a model's max_position_embeddings bounds it further at run time. */
 export const MAX_NEW_TOKENS = 65_536;
 
+/** Most Monte-Carlo value rollouts per step prefix (`rollout { mc_rollouts K }`); VinePPO uses K = 9 at most. */
+export const MAX_MC_ROLLOUTS = 64;
+
 /** Seeds are u32: the run's RNG (runtime/rng.ts) and the kernels read them as 32-bit words. */
 export const MAX_SEED = 4_294_967_295;

@@ -97,6 +97,11 @@ export interface Rollout {
   /** 0 means no top-k truncation. */
   topK: number;
   maxTokens: number;
+  /**
+   * Monte-Carlo value rollouts (VinePPO): K continuations sampled from each step's prefix
+   * (prompt + response before the step) give `mc_value` and `mc_next`. Absent: none.
+   */
+  mcRollouts?: number;
 }
 
 export interface Optimizer {

@@ -87,7 +87,7 @@ export function printPipeline(p: P.Pipeline): string {
   else if (t.kind === "arithmetic") line(`task arithmetic { operands ${range(t.operands)}  values ${range(t.values)}  max_value ${t.maxValue}  ops [${t.ops.join(", ")}]  train_size ${t.trainSize}  test_size ${t.testSize}  verifier ${t.verifier}${chat} }`);
   else line(`task ${t.kind} { train ${str(t.train)}${t.test ? `  test ${str(t.test)}` : ""}  verifier ${t.verifier}  prompt_field ${str(t.promptField)}  answer_field ${str(t.answerField)}${chat} }`);
   const r = p.rollout;
-  line(`rollout { prompts ${r.prompts}  group ${r.group}  temperature ${num(r.temperature)}  top_p ${num(r.topP)}  top_k ${r.topK}  max_tokens ${r.maxTokens} }`);
+  line(`rollout { prompts ${r.prompts}  group ${r.group}  temperature ${num(r.temperature)}  top_p ${num(r.topP)}  top_k ${r.topK}  max_tokens ${r.maxTokens}${r.mcRollouts !== undefined ? `  mc_rollouts ${r.mcRollouts}` : ""} }`);
   const o = p.optimizer;
   const moments = o.kind === "adamw" ? `  beta1 ${num(o.beta1)}  beta2 ${num(o.beta2)}  eps ${num(o.eps)}` : "";
   line(`optimizer ${o.kind} { lr ${num(o.lr)}${moments}  weight_decay ${num(o.weightDecay)}  clip_grad_norm ${num(o.clipGradNorm)}  warmup_steps ${o.warmupSteps}  schedule ${o.schedule}  ppo_epochs ${o.ppoEpochs}  minibatches ${o.minibatches} }`);

@@ -21,6 +21,8 @@ export interface ExprEnv {
   hasAttribution: boolean;
   /** The task's kind word, null when the pipeline names none (step_reward needs a task with a step checker). */
   taskKind: string | null;
+  /** Whether `rollout` sets `mc_rollouts` (mc_value and mc_next need it). */
+  hasMcRollouts: boolean;
 }
 
 /** A `fn` parameter bound at a call site. */
@@ -185,6 +187,10 @@ export class ExprChecker {
       }
       if (q.requires === "step_checker" && !(this.env.hasSegment && this.env.taskKind !== null && STEP_CHECKER_TASKS.includes(this.env.taskKind))) {
         this.diags.error("E0404", `\`${e.name}\` is the task's step checker's reward per step; it needs \`segment\` and a task with a step checker (${STEP_CHECKER_TASKS.join(", ")})`, e.span, this.env.hasSegment ? "use task countdown, or score steps otherwise (e.g. C or step_entropy)" : "add e.g. segment newline { min_gap 1 }");
+        return undefined;
+      }
+      if (q.requires === "mc_rollouts" && !(this.env.hasSegment && this.env.hasMcRollouts)) {
+        this.diags.error("E0404", `\`${e.name}\` is a Monte-Carlo step value; it needs \`segment\` and \`mc_rollouts\` in \`rollout\``, e.span, this.env.hasSegment ? "add e.g. mc_rollouts 4 to the rollout block" : "add e.g. segment newline { min_gap 1 }");
         return undefined;
       }
       if (q.requires === "attribution" && !this.env.hasAttribution) {

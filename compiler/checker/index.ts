@@ -37,7 +37,7 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
 
   const top = settings.filter((s) => s.key !== "eval");
   const evalSettings = settings.filter((s) => s.key === "eval");
-  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution"), taskKind: taskKindOf(top) };
+  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution"), taskKind: taskKindOf(top), hasMcRollouts: top.some((s) => s.key === "rollout" && (s.block ?? []).some((b) => b.key === "mc_rollouts")) };
   const exprs = new ExprChecker(env, diags);
   const ctx: SettingsCtx = { diags, exprs };
   const topReader = new BlockReader(`pipeline \`${ast.name}\``, top, TOP_KEYS, ast.nameSpan, diags, exprs);

@@ -4,7 +4,7 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import type * as A from "../ast.js";
 import type { Diagnostics } from "../diagnostics.js";
-import { MAX_BATCH_ROWS, MAX_NEW_TOKENS } from "../limits.js";
+import { MAX_BATCH_ROWS, MAX_MC_ROLLOUTS, MAX_NEW_TOKENS } from "../limits.js";
 import type * as P from "../pipeline.js";
 import { MAX_SPLIT_SIZE } from "../../runtime/tasks/split-pool.js";
 import { BlockReader } from "./block.js";
@@ -116,7 +116,7 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
 
 export function decodeRollout(ctx: SettingsCtx, s: A.Setting): P.Rollout | undefined {
   if (!noValue(ctx, s)) return undefined;
-  const r = reader(ctx, "rollout", s, ["prompts", "group", "temperature", "top_p", "top_k", "max_tokens"]);
+  const r = reader(ctx, "rollout", s, ["prompts", "group", "temperature", "top_p", "top_k", "max_tokens", "mc_rollouts"]);
   const out: P.Rollout = {
     prompts: r.num("prompts", { int: true, min: 1, max: MAX_BATCH_ROWS }),
     group: r.num("group", { int: true, min: 2, max: MAX_BATCH_ROWS }),
@@ -124,6 +124,8 @@ export function decodeRollout(ctx: SettingsCtx, s: A.Setting): P.Rollout | undef
     topP: r.num("top_p", { default: 1, above: 0, max: 1 }),
     topK: r.num("top_k", { default: 0, int: true, min: 0 }),
     maxTokens: r.num("max_tokens", { int: true, min: 1, max: MAX_NEW_TOKENS }),
+    // Only when written, so plans and run configs of other pipelines stay as they were.
+    ...(r.has("mc_rollouts") ? { mcRollouts: r.num("mc_rollouts", { int: true, min: 1, max: MAX_MC_ROLLOUTS }) } : {}),
   };
   if (r.ok && out.prompts * out.group > MAX_BATCH_ROWS) {
     const at = r.get("group") ?? r.get("prompts")!;

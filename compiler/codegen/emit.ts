@@ -66,6 +66,8 @@ const INPUT_READ: Record<string, (policy: EmitContext["policy"]) => string> = {
   step_length: () => stepRead("i_step", "length"),
   step_entropy: () => stepRead("i_step", "entropy"),
   step_reward: () => stepRead("i_step", "reward"),
+  mc_value: () => stepRead("i_step", "mcValue"),
+  mc_next: () => stepRead("i_step", "mcNext"),
   step_index: () => "f32(i_step % u.S)",
   r: () => seqRead("i_seq", "r"),
   correct: () => `(${seqRead("i_seq", "correct")} != 0.0)`,

@@ -15,7 +15,7 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
     tstep: gpu.upload(Int32Array.from(b.stepIdx), [N], "tstep"),
     oldLogp: gpu.upload(f32(b.oldLogp), [N], "old_logp"),
     seq: gpu.upload(packSequences({ r: b.reward, correct: b.correct, length: b.length, group: b.group, format: b.format }), [b.B, K_SEQ], "seq"),
-    steps: gpu.upload(packSteps({ C: b.C, length: b.stepLength, entropy: b.stepEntropy, reward: b.stepReward ?? new Float64Array(b.B * b.S).fill(NaN) }), [b.B * b.S, K_STP], "steps"),
+    steps: gpu.upload(packSteps({ C: b.C, length: b.stepLength, entropy: b.stepEntropy, reward: b.stepReward ?? nan(b), mcValue: b.mcValue ?? nan(b), mcNext: b.mcNext ?? nan(b) }), [b.B * b.S, K_STP], "steps"),
     counters: { steps: b.steps, totalSteps: b.totalSteps, seed: b.seed },
     temperature: b.temperature,
   };
@@ -33,4 +33,9 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
 export function releaseInputs(gpu: Gpu, inp: StageInputs): void {
   const ts: (Tensor | undefined)[] = [inp.logits, inp.policy, inp.ids, inp.tstep, inp.oldLogp, inp.refLogp, inp.rolloutLogp, inp.seq, inp.steps];
   gpu.release(...ts);
+}
+
+/** A step column the batch does not have (the stage does not read it): NaN per step slot. */
+function nan(b: Batch): Float64Array {
+  return new Float64Array(b.B * b.S).fill(NaN);
 }

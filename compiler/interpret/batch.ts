@@ -23,6 +23,9 @@ export interface Batch {
   stepEntropy: Float64Array; // (B*S) mean rollout entropy of the step
   /** (B*S) the task's step checker's reward per step, when the stage reads `step_reward` (process rewards). */
   stepReward?: Float64Array | null;
+  /** (B*S) Monte-Carlo values at each step's start and end, when the stage reads `mc_value` / `mc_next` (VinePPO). */
+  mcValue?: Float64Array | null;
+  mcNext?: Float64Array | null;
   /**
    * The current policy: logits (B*T, V), or per-token logp and H when logits are absent.
    * With logits the policy is softmax(logits / temperature), the distribution the rollout
@@ -80,6 +83,8 @@ export function checkBatch(b: Batch): void {
   ];
   if (b.refLogp) want.push(["refLogp", b.refLogp, N]);
   if (b.stepReward) want.push(["stepReward", b.stepReward, b.B * b.S]);
+  if (b.mcValue) want.push(["mcValue", b.mcValue, b.B * b.S]);
+  if (b.mcNext) want.push(["mcNext", b.mcNext, b.B * b.S]);
   if (!(b.temperature > 0 && Number.isFinite(b.temperature))) throw new Error(`batch: temperature must be a positive number, got ${b.temperature}`);
   if (b.logits) want.push(["logits", b.logits, N * b.V]);
   else want.push(["logp", b.logp, N], ["H", b.H, N]);

@@ -156,6 +156,12 @@ function input(name: InputName, b: Batch, env: EvalEnv): Float64Array {
       if (!b.stepReward) throw new Error("batch: the stage reads step_reward, but the batch has no step rewards");
       return b.stepReward;
     }
+    case "mc_value":
+    case "mc_next": {
+      const v = name === "mc_value" ? b.mcValue : b.mcNext;
+      if (!v) throw new Error(`batch: the stage reads ${name}, but the batch has no Monte-Carlo values`);
+      return v;
+    }
     case "step_index": {
       const out = new Float64Array(b.B * b.S);
       for (let j = 0; j < out.length; j++) out[j] = j % b.S;

@@ -26,6 +26,8 @@ export const INPUTS = {
   step_length: "step", //   tokens in the step
   step_entropy: "step", //  mean rollout entropy over the step's tokens
   step_reward: "step", //   the task's step checker's reward for the step (1 valid, 0 not)
+  mc_value: "step", //      Monte-Carlo value of the step's start (mean reward of K continuations)
+  mc_next: "step", //       mc_value of the next step; the response's reward for the last step
   r: "sequence", //         reward
   correct: "sequence", //   verifier accepted (bool)
   format: "sequence", //    verifier's format check: 1 when the response has a complete answer (number 0/1)

@@ -15,7 +15,7 @@ export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   "task arithmetic": ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier", "chat", "system"],
   "task jsonl": ["train", "test", "verifier", "prompt_field", "answer_field", "chat", "system"],
   "task parquet": ["train", "test", "verifier", "prompt_field", "answer_field", "chat", "system"],
-  rollout: ["prompts", "group", "temperature", "top_p", "top_k", "max_tokens"],
+  rollout: ["prompts", "group", "temperature", "top_p", "top_k", "max_tokens", "mc_rollouts"],
   "optimizer adamw": ["lr", "beta1", "beta2", "eps", "weight_decay", "clip_grad_norm", "warmup_steps", "schedule", "ppo_epochs", "minibatches"],
   // sgd has no moments: the checker refuses beta1, beta2 and eps there (E0203).
   "optimizer sgd": ["lr", "weight_decay", "clip_grad_norm", "warmup_steps", "schedule", "ppo_epochs", "minibatches"],

@@ -37,6 +37,8 @@ const INPUT_EXPR: Record<string, string> = {
   step_length: 'x["step_length"]',
   step_entropy: 'x["step_entropy"]',
   step_reward: 'x["step_reward"]',
+  mc_value: 'x["mc_value"]',
+  mc_next: 'x["mc_next"]',
   r: 'x["r"]',
   correct: 'x["correct"]',
   format: 'x["format"]',

@@ -29,6 +29,8 @@ const WHY: Record<string, string> = {
   C: "attribution scores, which the ACPO trainer subclass brings to the advantage only",
   step_entropy: "step entropy, which the ACPO trainer subclass brings to the advantage only",
   correct: "the verifier's accept bit, which verl's reward manager does not pass on (only the reward)",
+  mc_value: "Monte-Carlo step values, which need extra rollouts from step prefixes that verl's trainer does not sample",
+  mc_next: "Monte-Carlo step values, which need extra rollouts from step prefixes that verl's trainer does not sample",
   step_reward: "the task's step checker's per-step rewards, which neither verl's reward manager nor the ACPO trainer subclass computes",
   format: "the verifier's format check, which verl's reward manager does not pass on (only the reward)",
   ref_logp: "reference log-probs, which verl's policy loss does not receive",

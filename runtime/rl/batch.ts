@@ -6,7 +6,7 @@
 import { K_SEQ, K_STP, packSequences, packSteps } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
-import { stepC, stepMeans, stepRewards, stepStarts } from "./run-dir-samples.js";
+import { mcValues, stepC, stepMeans, stepRewards, stepStarts } from "./run-dir-samples.js";
 import type { Trajectory } from "./types.js";
 
 export interface GpuBatch {
@@ -21,7 +21,7 @@ export interface GpuBatch {
   pos: Tensor; // (B*T) u32 positions
   tstep: Tensor; // (B*T) i32 step index of the target token, -1 outside the response
   seq: Tensor; // (B, 5) r, correct, length, group, format
-  steps: Tensor; // (B*S, K_STP) C, length, mean rollout entropy, step reward
+  steps: Tensor; // (B*S, K_STP) STEP_COLUMNS: C, length, mean rollout entropy, step reward, mc_value, mc_next
   /** Rollout log-probs of the targets (B*T), 0 outside the response. */
   rolloutLogp: Float32Array;
   /** Response tokens in the batch. */
@@ -45,6 +45,9 @@ export interface StepTable {
   entropy: number[];
   C: number[];
   reward: number[];
+  /** Monte-Carlo value at each step's start, and at its end (the next step's; the response's reward for the last); NaN without mc_rollouts. */
+  mcValue: number[];
+  mcNext: number[];
 }
 
 export function stepTable(t: Trajectory): StepTable {
@@ -52,7 +55,9 @@ export function stepTable(t: Trajectory): StepTable {
   const starts = stepStarts(t);
   const lengths = starts.map((s, k) => (k + 1 < starts.length ? starts[k + 1]! : L) - s);
   const entropy = stepMeans(t.entropies, starts, L).map((m, k) => (lengths[k]! > 0 ? m : 0));
-  return { starts, lengths, entropy, C: stepC(t, starts.length) ?? starts.map(() => 0), reward: stepRewards(t, starts.length) ?? starts.map(() => NaN) };
+  const mcValue = mcValues(t, starts.length) ?? starts.map(() => NaN);
+  const mcNext = starts.map((_, k) => (k + 1 < starts.length ? mcValue[k + 1]! : t.mcValues ? t.verdict.reward : NaN));
+  return { starts, lengths, entropy, C: stepC(t, starts.length) ?? starts.map(() => 0), reward: stepRewards(t, starts.length) ?? starts.map(() => NaN), mcValue, mcNext };
 }
 
 export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
@@ -67,6 +72,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
   const tstep = new Int32Array(B * T).fill(-1);
   const rolloutLogp = new Float32Array(B * T);
   const C = new Float32Array(B * S), stepLen = new Float32Array(B * S), stepEnt = new Float32Array(B * S), stepRew = new Float32Array(B * S);
+  const mcValue = new Float32Array(B * S), mcNext = new Float32Array(B * S);
   let responseTokens = 0;
   trajs.forEach((tr, b) => {
     const seq = [...tr.promptIds, ...tr.responseIds];
@@ -89,6 +95,8 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
       stepLen[b * S + k] = st.lengths[k]!;
       stepEnt[b * S + k] = st.entropy[k]!;
       stepRew[b * S + k] = st.reward[k]!;
+      mcValue[b * S + k] = st.mcValue[k]!;
+      mcNext[b * S + k] = st.mcNext[k]!;
     });
     responseTokens += tr.responseIds.length;
   });
@@ -105,7 +113,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
     pos: gpu.upload(pos, [B * T], "batch positions"),
     tstep: gpu.upload(tstep, [B * T], "batch tstep"),
     seq: gpu.upload(seq, [B, K_SEQ], "batch seq"),
-    steps: gpu.upload(packSteps({ C, length: stepLen, entropy: stepEnt, reward: stepRew }), [B * S, K_STP], "batch steps"),
+    steps: gpu.upload(packSteps({ C, length: stepLen, entropy: stepEnt, reward: stepRew, mcValue, mcNext }), [B * S, K_STP], "batch steps"),
   };
   return { B, T, S, NG: groupIndex.size, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
 }

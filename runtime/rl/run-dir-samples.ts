@@ -19,6 +19,7 @@ export interface SampleLine {
   C?: number[]; // (K) attribution per step, when attribution is on
   step_entropy: number[]; // (K) mean old_entropy over the step
   step_reward?: number[]; // (K) the task's step checker's reward per step, when the task has one
+  mc_value?: number[]; // (K) Monte-Carlo value of each step's start, when the pipeline samples mc_rollouts
   step: number;
   stage: string;
   problem: string;
@@ -78,6 +79,13 @@ export function stepRewards(t: Trajectory, K: number): number[] | null {
   return t.stepRewards;
 }
 
+/** Monte-Carlo values, K entries (one per stepStarts step), or null without mc_rollouts. Throws when the count disagrees. */
+export function mcValues(t: Trajectory, K: number): number[] | null {
+  if (t.mcValues === undefined) return null;
+  if (t.mcValues.length !== K) throw new Error(`samples: trajectory has ${t.mcValues.length} Monte-Carlo values but ${K} steps`);
+  return t.mcValues;
+}
+
 function tokenArray(name: string, a: ArrayLike<number>, L: number): number[] {
   if (a.length !== L) throw new Error(`samples: ${name} has ${a.length} entries, the response has ${L} tokens`);
   return Array.from(a);
@@ -111,6 +119,8 @@ export function sampleLine(t: Trajectory, cur: CurrentTokens, at: { step: number
   if (C) line.C = C;
   const rewards = stepRewards(t, starts.length);
   if (rewards) line.step_reward = rewards;
+  const mc = mcValues(t, starts.length);
+  if (mc) line.mc_value = mc;
   return line;
 }
 

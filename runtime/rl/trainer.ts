@@ -25,6 +25,7 @@ import { GpuWeights } from "../model/weights.js";
 import { Rng } from "../rng.js";
 import { type LrSchedule, lrAt } from "../train/schedule.js";
 import { attributeSteps, resolveJudge } from "./attribution.js";
+import { mcValues } from "./mc-values.js";
 import { collectRollouts, type SamplerState } from "./prompt-sampler.js";
 import { stepMetrics } from "./metrics.js";
 import { Progress } from "./progress.js";
@@ -323,6 +324,9 @@ class TrainingRun {
       trajs.forEach((t, i) => (t.C = C[i]!));
     }
     collected.cache?.release();
+    // VinePPO's Monte-Carlo step values (mc_value, mc_next), under the policy that sampled the step.
+    const mcK = pipeline.rollout.mcRollouts;
+    if (mcK !== undefined && trajs.length > 0) await mcValues(policy, this.task, trajs, pipeline.rollout, mcK, (stepSeed ^ 0x5bd1e995) >>> 0);
     const tUpdate = performance.now();
     this.step++;
     const lr = lrAt(this.lrSchedule, this.step);

@@ -28,6 +28,12 @@ export interface Trajectory {
    * the language; runtime/tasks/countdown-steps.ts); absent when the task has no step checker.
    */
   stepRewards?: number[];
+  /**
+   * Monte-Carlo value of each step's start (stepStarts(t), one per step): the mean reward of
+   * `rollout { mc_rollouts K }` continuations of the prompt + response before the step
+   * (runtime/rl/mc-values.ts); absent when the pipeline samples none.
+   */
+  mcValues?: number[];
 }
 
 /** One line of metrics.jsonl: everything about one optimizer step. NaN is written as null. */

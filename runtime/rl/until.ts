@@ -83,6 +83,8 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
     stepLength: new Float64Array(B * S),
     stepEntropy: new Float64Array(B * S),
     stepReward: new Float64Array(B * S),
+    mcValue: new Float64Array(B * S),
+    mcNext: new Float64Array(B * S),
     V: 0,
     temperature: 1, // no logits: logp and H are given
     logits: null,
@@ -115,6 +117,8 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
       b.C[j] = tab.C[k]!;
       b.stepEntropy[j] = tab.entropy[k]!;
       b.stepReward![j] = tab.reward[k]!;
+      b.mcValue![j] = tab.mcValue[k]!;
+      b.mcNext![j] = tab.mcNext[k]!;
     });
   });
   return { batch: b, groupIds, logp: b.logp!, H: b.H! };

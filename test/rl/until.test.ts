@@ -215,8 +215,8 @@ describe("the step's batch", () => {
     expect(Array.from(b.stepEntropy)).toEqual(tab.entropy);
     // Without segmentation one step; an empty response one step of length 0 and entropy 0.
     // No step checker (step rewards absent): NaN, which no kernel reads (the checker refuses step_reward then).
-    expect(stepTable(traj(1, [0.5, 0.7], 0))).toEqual({ starts: [0], lengths: [2], entropy: [0.6], C: [0], reward: [NaN] });
-    expect(stepTable({ ...traj(1, [], 0), segmentation: { boundaries: [0], answer: null, reasoningSteps: 0 } })).toEqual({ starts: [0], lengths: [0], entropy: [0], C: [0], reward: [NaN] });
+    expect(stepTable(traj(1, [0.5, 0.7], 0))).toEqual({ starts: [0], lengths: [2], entropy: [0.6], C: [0], reward: [NaN], mcValue: [NaN], mcNext: [NaN] });
+    expect(stepTable({ ...traj(1, [], 0), segmentation: { boundaries: [0], answer: null, reasoningSteps: 0 } })).toEqual({ starts: [0], lengths: [0], entropy: [0], C: [0], reward: [NaN], mcValue: [NaN], mcNext: [NaN] });
     expect(stepTable({ ...traj(1, [0.5, 0.7], 0), stepRewards: [0] }).reward).toEqual([0]);
     expect(() => stepTable(traj(1, [0.1, 0.2], 0, { C: [1, 2] }))).toThrow(/trajectory has 2 attribution scores but 1 steps/);
   });
