@@ -7,6 +7,7 @@ import { Gpu } from "../../runtime/gpu.js";
 import { join } from "node:path";
 import { readConfig } from "../../runtime/model/config.js";
 import { residualForward } from "../../runtime/ops/residual.js";
+import { matmulScheduleReport } from "../../runtime/ops/matmul.js";
 import { loadPipelineOrFail } from "../load.js";
 import { defaultShape, planOn, planText, runShape } from "../memory-plan.js";
 import { parsePositiveIntOption } from "../options.js";
@@ -34,7 +35,7 @@ export function registerDoctor(program: Command): void {
         const plan = config && shape ? planOn(gpu, config, shape) : null;
         if (plan && plan.problems.length > 0) process.exitCode = 1;
         if (opts.json) {
-          console.log(JSON.stringify({ ...i, computeRoundTrip: roundTrip, ...(plan ? { memoryPlan: { shape, ...plan } } : {}) }, null, 2));
+          console.log(JSON.stringify({ ...i, computeRoundTrip: roundTrip, matmulSchedules: matmulScheduleReport(gpu), ...(plan ? { memoryPlan: { shape, ...plan } } : {}) }, null, 2));
         } else {
           console.log(`adapter:     ${i.device || "(unnamed)"} (${i.vendor}, ${i.architecture})`);
           console.log(`driver:      ${i.description}`);
@@ -44,6 +45,7 @@ export function registerDoctor(program: Command): void {
           console.log("limits:");
           for (const [k, v] of Object.entries(i.limits)) console.log(`  ${k.padEnd(36)} ${v}`);
           console.log(`compute:     ${roundTrip ? "ok (storage-buffer round trip matches)" : "FAILED (wrong values)"}`);
+          for (const line of scheduleLines(matmulScheduleReport(gpu))) console.log(line);
           if (plan && shape && config) {
             const what = pipeline ? `${modelDir} for ${opts.pipeline} (prompts of ${opts.promptTokens} tokens)` : `${modelDir}`;
             console.log(`\n${planText(gpu, config, shape, plan, what)}`);
@@ -65,4 +67,19 @@ async function computeRoundTrip(gpu: Gpu): Promise<boolean> {
   residualForward(gpu, out, gpu.upload(a), gpu.upload(b));
   const got = await gpu.read(out);
   return got.every((v, i) => v === Math.fround(a[i]! + b[i]!));
+}
+
+/** The matmul schedule choice for this adapter: the override, or the tuned table from the cache. */
+export function scheduleLines(r: ReturnType<typeof matmulScheduleReport>): string[] {
+  if (r.override) return [`matmul:      ACPO_MATMUL=${r.override} chooses every schedule`];
+  if (!r.autotune) return [`matmul:      schedule ${r.default} (autotuning off: ACPO_AUTOTUNE=0)`];
+  const classes = Object.entries(r.tuned);
+  if (classes.length === 0) return [`matmul:      no shape class timed yet on this adapter (training times them after its first step; cache ${r.cache}); default ${r.default}`];
+  const lines = [`matmul:      schedules timed on this adapter for ${classes.length} shape class(es) (cache ${r.cache}); otherwise ${r.default}`];
+  const width = Math.max(...classes.map(([c]) => c.length));
+  for (const [cls, e] of classes) {
+    const times = Object.entries(e.ms).map(([v, ms]) => `${v} ${Number.isFinite(ms) ? ms.toFixed(2) : "-"}`).join(", ");
+    lines.push(`  ${cls.padEnd(width)}  ${e.variant.padEnd(16)} ms per call on ${e.timedOn}: ${times}`);
+  }
+  return lines;
 }

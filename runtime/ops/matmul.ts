@@ -14,7 +14,7 @@ import { naiveKernel, naiveTile } from "./matmul/naive.js";
 import { registerKernel, registerTile } from "./matmul/register.js";
 import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Applies, vec4Tile } from "./matmul/register-vec4.js";
 import { tiledKernel, tiledTile } from "./matmul/tiled.js";
-import { type MatmulDims, MatmulTuner, type MeasureSchedule, adapterKey, autotuneEnabled, tuningCachePath } from "./matmul-autotune.js";
+import { type MatmulDims, MatmulTuner, type MeasureSchedule, type TunedEntry, adapterKey, autotuneEnabled, tuningCachePath } from "./matmul-autotune.js";
 
 export { sumRows } from "./matmul/sum-rows.js";
 export { linearBackward, linearForward } from "./matmul/linear.js";
@@ -144,6 +144,14 @@ export function matmulTuner(gpu: Gpu): MatmulTuner {
 export async function tuneMatmuls(gpu: Gpu, o: { measure?: MeasureSchedule; log?: (msg: string) => void } = {}): Promise<string[]> {
   if (envVariant() || !autotuneEnabled()) return [];
   return matmulTuner(gpu).tunePending(o.measure ?? ((v, d, best) => timeSchedule(gpu, v as MatmulVariant, d, best)), o.log);
+}
+
+/** What `acpo doctor` shows: the override, whether tuning is on, the cache file and the adapter's tuned classes. */
+export function matmulScheduleReport(gpu: Gpu): { override: MatmulVariant | null; autotune: boolean; default: MatmulVariant; cache: string; tuned: Record<string, TunedEntry> } {
+  const override = envVariant();
+  const autotune = autotuneEnabled();
+  const on = autotune && !override;
+  return { override, autotune, default: defaultVariant(gpu), cache: on ? matmulTuner(gpu).path : tuningCachePath(), tuned: on ? { ...matmulTuner(gpu).entries() } : {} };
 }
 
 /** Scratch operands beyond this many bytes are not allocated for timing: the class keeps the default. */
