@@ -17,7 +17,7 @@ describe("acpo doctor: matmul schedules", () => {
     const gpu = await testGpu();
     const dir = mkdtempSync(join(tmpdir(), "acpo-doctor-mm-"));
     writeFileSync(join(dir, "matmul-schedules.json"), JSON.stringify({ format: "acpo-matmul-schedules", version: 1, adapters: { [adapterKey(gpu.info)]: { "nn m128 n64 k64 b1 v4": entry }, "another adapter": { "nn m8 n8 k8 b1": entry } } }));
-    const env = { ...process.env, ACPO_CACHE_DIR: dir };
+    const env: NodeJS.ProcessEnv = { ...process.env, ACPO_CACHE_DIR: dir };
     delete env.ACPO_AUTOTUNE;
     delete env.ACPO_MATMUL;
     const r = spawnSync(process.execPath, ["cli/acpo.js", "doctor"], { encoding: "utf8", timeout: 300_000, env });
