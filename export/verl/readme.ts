@@ -1,6 +1,7 @@
 // README.md of an exported package: what it holds, how to launch it on one node and on
 // several (Ray), what differs from acpo's own runtime, and what is not executed here.
 import type { ExportPlan } from "./index.js";
+import { rewardSpec } from "./reward.js";
 
 export function packageReadme(plan: ExportPlan): string {
   const { pipeline: p, pkg } = plan;
@@ -18,8 +19,11 @@ optimizer, loss and evaluation settings to verl's keys.
 | \`${pkg}/adapters.py\` | verl's tensors to the IR's batch layout, global loss normalisation | yes (without verl) |
 | \`${pkg}/verl_plugin.py\` | \`@register_adv_est\` / \`@register_policy_loss\` | **not executed here** (verl is not installable on acpo's test machines); reviewed against verl's core_algos.py |
 | \`${pkg}/segment.py\`, \`attribution.py\`, \`verifiers.py\`, \`jsstr.py\` | Python twins of acpo's segmentation, attribution batches and task verifiers (countdown, numeric, exact) | yes (golden vectors from acpo's TypeScript, exact agreement) |
+| \`${pkg}/math_verify.py\` | Python twin of acpo's math verifier (extraction, normalisation, structure, value); its own LaTeX reader where acpo uses compute-engine | yes (golden vectors; the known differences are listed below) |
+| \`${pkg}/reward.py\` | verl's \`custom_reward_function\` (\`compute_score\`): acpo's verdict from the pipeline's verifier (${plan.pipeline.task.kind}) | yes (against acpo's verifiers) |
+| \`${pkg}/schedule.py\` | the stage chain: each stage's generated \`until\` after every step, the switches and the reference to freeze | yes (against the exporter's stepping)${plan.staged ? "" : "; this pipeline's stages share one loss"} |
 | \`${pkg}/acpo_step.py\` | the ACPO trainer's step without verl: pieces and entropies to segmentation, attribution, the IR layout, the generated advantage | yes (against acpo's loop and interpreter) |
-| \`${pkg}/trainer.py\` | the ACPO trainer: verl's v1 sync trainer with \`_compute_advantage\` replaced (entropy, decoded text, judge forwards through TransferQueue) | **not executed here**; reviewed against verl's v1 trainer_base.py and agent_loop_tq.py${plan.usesTrainer ? " (this pipeline uses it)" : " (unused by this pipeline)"} |
+| \`${pkg}/trainer.py\` | the ACPO trainer: verl's v1 sync trainer with \`_compute_advantage\` replaced (entropy, decoded text, judge forwards through TransferQueue) and the stage switch (\`on_step_end\`: the schedule; \`set_loss_fn\` with the stage's loss_mode and KL settings; \`AcpoWorker\`, verl's ActorRolloutRefWorker whose reference model is replaced by the actor's weights at a freeze, or by a kept copy of the initial model) | **not executed here**; reviewed against verl's v1 trainer_base.py, trainer_sync.py, agent_loop_tq.py, workers/engine_workers.py and workers/utils/losses.py${plan.usesTrainer ? " (this pipeline uses it)" : " (unused by this pipeline)"} |
 | \`config/${pkg}.yaml\` | Hydra config | not executed here |
 
 ## Launch
@@ -30,7 +34,6 @@ One node (all its GPUs):
 pip install -e .            # this folder; needs verl in the same environment
 python -m verl.trainer.main_ppo --config-path "$PWD/config" --config-name ${pkg} \\
   data.train_files=TRAIN.parquet data.val_files=TEST.parquet \\
-  custom_reward_function.path=REWARD.py custom_reward_function.name=compute_score \\
   trainer.n_gpus_per_node=8 trainer.nnodes=1
 \`\`\`
 
@@ -38,17 +41,38 @@ Several nodes: start Ray on each (\`ray start --head\` on the first, \`ray start
 on the others), install this package on every node (each worker imports it through the entry
 point), then run the same command on the head node with \`trainer.nnodes=N\`.
 
+The config sets \`reward.custom_reward_function\` to \`pkg://${pkg}.reward\` (\`compute_score\`):
+acpo's verifier, so \`r\` means what it means in acpo. The parquet files' \`reward_model.ground_truth\`
+must hold ${groundTruth(plan)}.
+
+## Stages
+
+${stagesText(plan)}
+
+## Not executed here
+
+verl, Ray and TransferQueue are not installable on the machines acpo is tested on. These parts
+are kept to verl's calls and were reviewed line by line against its source; everything else
+runs in acpo's tests without verl:
+
+- \`verl_plugin.py\`: the registration of the estimator and of each loss_mode;
+- \`trainer.py\`: TransferQueue reads and writes, the tokenizer's per-token decode, the judge
+  forwards, the write-back of nested advantages; the stage switch (\`on_step_end\`, \`set_loss_fn\`
+  with an actor config built by OmegaConf.merge); \`AcpoWorker\`'s reference copies
+  (torch.distributed.checkpoint get/set_model_state_dict: the actor's full state from rank 0
+  broadcast into the reference; kept copies per rank on the CPU; FSDP engines only, refused
+  with a message on Megatron; refused with LoRA, where verl's reference is the actor without
+  its adapter); resuming a run past a freeze is refused (verl's checkpoints do not hold the
+  frozen reference);
+- the Hydra config (\`config/${pkg}.yaml\`).
+
 ## Not exported (yet)
 
-- The task's prompts and verifier: supply verl's parquet files and a reward function
-  (\`custom_reward_function\`); the reward must be the one the pipeline's \`r\` means. The
-  package's \`verifiers.py\` (verify_countdown, verify_numeric, verify_exact) gives acpo's
-  verdicts and rewards for a response text, for such a function to call.
+- The task's prompts: supply verl's parquet files (prompt, \`reward_model.ground_truth\`).
 - Evaluation metrics: verl reports mean@n over \`val_kwargs.n\` samples (acc@k); the unbiased
   pass@k is not among verl's metrics.
-- A loss that differs between stages (token weight, mask, KL) and a KL to a policy frozen at the
-  end of a stage: verl computes the loss in its actor workers, which are not told the stage, and
-  its reference worker keeps the initial model. Such pipelines are refused at export with the reason.
+- A stage's \`until\` reading anything but the step counters (\`steps\`, \`total_steps\`): verl's
+  driver decides the stage, and verl needs the run's length up front. Refused at export.
 - Attribution judged by another model (\`judge model\`): verl runs only the actor and the reference.
 
 ## Differences from acpo's runtime, by construction
@@ -62,6 +86,25 @@ point), then run the same command on the head node with \`trainer.nnodes=N\`.
 - \`rand\` draws per verl's (bs, response_length) layout: the same distribution, other numbers.
 - With the ACPO trainer, the entropy in the advantage is verl's, computed with the old log-probs
   (the actor at the rollout temperature), where acpo uses the sampler's; the same policy.
-  Stages sharing one loss run as one verl run of their summed \`until steps >= N\`.
+  Stages sharing one loss run as one verl run of their summed steps.
+- The math verifier's value comparison: acpo parses LaTeX with compute-engine, \`math_verify.py\`
+  with its own reader of the same whitelisted forms; known difference: \`(-8)^{1/3}\` equals -2 in
+  acpo, has no value here.
 `;
+}
+
+function groundTruth(plan: ExportPlan): string {
+  const v = rewardSpec(plan.pipeline).verifier;
+  if (v === "countdown") return "`{\"numbers\": [...], \"target\": t}` (or its JSON text), as verl's countdown example";
+  if (v === "numeric") return "the expected number (or a string holding a plain decimal number)";
+  if (v === "math") return "the reference answer, or a worked solution (its last `\\boxed{}`, or the part after `####`)";
+  return "the expected answer string";
+}
+
+function stagesText(plan: ExportPlan): string {
+  const rows = plan.stages.map((s) => `| ${s.name} | ${s.steps} (from step ${s.start + 1}) | \`${s.lossMode}\` | ${s.kl ? `${s.kl.type} x ${s.kl.coef}` : "none"} | ${s.reference ?? "-"} |`);
+  const how = plan.staged
+    ? "The stages differ in loss, KL or reference: the ACPO trainer (trainer.py) evaluates each stage's generated \`until\` after every step (schedule.py), freezes the policy as the reference where a later stage's KL compares against it, and sends the actor workers the next stage's loss (\`set_loss_fn\`)."
+    : "The stages share one loss and reference: one verl run of their summed steps.";
+  return [how, "", "| stage | steps | loss_mode | KL | reference |", "|---|---|---|---|---|", ...rows].join("\n");
 }
