@@ -4,6 +4,7 @@
 // the dispatches, submits and readbacks (waits) the Gpu counted, and the wall time split
 // into CPU time spent recording/submitting and time spent awaiting the GPU. A measurement
 // tool, not a test: figures depend on the machine and its load (printed with them).
+import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { Gpu } from "../runtime/gpu.js";
 import { promptIds } from "../runtime/eval/evaluate.js";
@@ -21,6 +22,26 @@ function parseArgs(argv: string[]): Args {
     (a as unknown as Record<string, string | number>)[k] = k === "model" ? v : Number(v);
   }
   return a;
+}
+
+/** CPU milliseconds of the main thread (recording, JS) and of the others (lavapipe's workers), from Linux /proc. */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync("/proc/self/task")) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const name = Number(tid) === process.pid ? "main" : "other threads";
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(name, (out.get(name) ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, in 1/100 s
+    }
+  } catch {
+    // Not Linux: no per-thread split.
+  }
+  return out;
+}
+
+function threadDelta(a: Map<string, number>, b: Map<string, number>): string {
+  return [...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)] as const).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ");
 }
 
 /** Wrap the Gpu's waiting points so their time is counted apart from recording. */
@@ -63,11 +84,12 @@ async function perKernel(gpu: Gpu, policy: Policy, task: CountdownTask, a: Args)
     for (let i = 0; i < a.kernels; i++) dispatch(...c);
     await gpu.sync();
     const ms = (performance.now() - t0) / a.kernels;
-    byName.set(c[0].name, (byName.get(c[0].name) ?? 0) + ms);
+    const key = `${c[0].name} [${c[3].join("x")}]`;
+    byName.set(key, (byName.get(key) ?? 0) + ms);
     total += ms;
   }
   console.log(`one decode step: ${calls.length} dispatches, ${total.toFixed(2)} ms replayed one kernel at a time (${a.kernels} each); load ${loadavg()[0]!.toFixed(2)}`);
-  for (const [name, ms] of [...byName].sort((x, y) => y[1] - x[1])) console.log(`  ${name.padEnd(34)} ${ms.toFixed(3)} ms`);
+  for (const [name, ms] of [...byName].sort((x, y) => y[1] - x[1])) console.log(`  ${name.padEnd(44)} ${ms.toFixed(3)} ms`);
 }
 
 async function main(): Promise<void> {
@@ -82,9 +104,9 @@ async function main(): Promise<void> {
     const rows = problems.flatMap((p) => Array.from({ length: a.group }, () => promptIds(policy, p.prompt)));
     await gpu.sync();
     const s0 = { ...gpu.stats }, w0 = probe.waitMs(), n0 = probe.waits();
-    const t0 = performance.now();
+    const t0 = performance.now(), c0 = process.cpuUsage(), th0 = threadCpu();
     const g = await generate(policy, rows, { maxNewTokens: a.tokens, temperature: 1, seed: rep, stopIds: undefined });
-    const ms = performance.now() - t0;
+    const ms = performance.now() - t0, cpu = process.cpuUsage(c0);
     const steps = Math.max(...g.tokens.map((t) => t.length));
     const d = (k: keyof typeof s0) => gpu.stats[k] - s0[k];
     const per = (n: number) => (n / steps).toFixed(2);
@@ -92,8 +114,10 @@ async function main(): Promise<void> {
     console.log(
       `${rep === 0 ? "warm-up" : `rep ${rep}`}: ${ms.toFixed(0)} ms for ${steps} decode steps (${(ms / steps).toFixed(2)} ms/step); ` +
         `per step: dispatches ${per(d("dispatches"))}, submits ${per(d("submits"))}, readbacks ${per(d("readbacks"))}, queue waits ${per(probe.waits() - n0)}; ` +
-        `awaiting GPU ${wait.toFixed(0)} ms, CPU elsewhere ${(ms - wait).toFixed(0)} ms; load ${loadavg()[0]!.toFixed(2)}`,
+        `awaiting GPU ${wait.toFixed(0)} ms, CPU elsewhere ${(ms - wait).toFixed(0)} ms; ` +
+        `process CPU time (all threads, lavapipe's included: steadier than wall time under load) ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms; load ${loadavg()[0]!.toFixed(2)}`,
     );
+    console.log(`  CPU ms by thread: ${threadDelta(th0, threadCpu())}`);
   }
   if (a.kernels > 0) await perKernel(gpu, policy, task, a);
   policy.release();

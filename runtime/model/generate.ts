@@ -90,6 +90,7 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
     gpu.flush();
     const checkEvery = o.checkEvery ?? 8;
     let steps = maxNew;
+    let ended: Uint32Array | null = null; // the ids read by the check that found every row ended
     for (let i = 1; i < maxNew; i++) {
       gpu.copy(t.cur!, t.outIds!, B, (i - 1) * B);
       gpu.copy(t.curPos!, t.posTable!, B, (i - 1) * B);
@@ -97,10 +98,10 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
       gpu.flush();
       if (i % checkEvery === checkEvery - 1 && i + 1 < maxNew) {
         const sofar = await gpu.readU32(t.outIds!);
-        if (allEnded(sofar, B, i + 1, stopIds, o.stopStrings, policy)) { steps = i + 1; break; }
+        if (allEnded(sofar, B, i + 1, stopIds, o.stopStrings, policy)) { steps = i + 1; ended = sofar; break; }
       }
     }
-    const allIds = await gpu.readU32(t.outIds!), allLogp = await gpu.read(t.outLogp!), allEnt = await gpu.read(t.outEnt!);
+    const allIds = ended ?? (await gpu.readU32(t.outIds!)), allLogp = await gpu.read(t.outLogp!), allEnt = await gpu.read(t.outEnt!);
     const out: Generation = { tokens: [], logprobs: [], entropies: [], finish: [], text: [], cache: o.keepCache ? cache : null, promptLengths: lens };
     for (let b = 0; b < B; b++) {
       const row = Array.from({ length: steps }, (_, i) => allIds[i * B + b]!);

@@ -31,6 +31,11 @@ describe("generation on the embedded policy", () => {
     expect(g.tokens).toEqual(TOKENS);
     expect(g.finish).toEqual(FINISH);
     g.logprobs.forEach((l, b) => expectClose(l.slice(0, 3), LOGP[b]!, 1e-5, 1e-5, `row ${b} log p`));
+    // Room for 60 tokens, checked every 5: every row has ended by step 35, so decoding stops
+    // there early, with the same responses (the stopping check's ids are the result's).
+    const early = await generate(policy, rows, { maxNewTokens: 60, temperature: 1, seed: 12, checkEvery: 5 });
+    expect(early.tokens).toEqual(TOKENS);
+    expect(early.finish).toEqual(FINISH);
     policy.release();
   });
 });
