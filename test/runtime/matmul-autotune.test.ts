@@ -7,7 +7,7 @@ import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MIN_GAIN, type MatmulDims, MatmulTuner, type TunedEntry, adapterKey, autotuneEnabled, chooseFastest, pow2Bucket, readTuningFile, shapeClass, tuningCachePath, writeTuningEntries } from "../../runtime/ops/matmul-autotune.js";
-import { chooseMatmulVariant, matmul, matmulTuner, tuneMatmuls, tuningCandidates } from "../../runtime/ops/matmul.js";
+import { chooseMatmulVariant, hasSubgroups8, matmul, matmulTuner, tuneMatmuls, tuningCandidates } from "../../runtime/ops/matmul.js";
 import { matmulRef } from "../../runtime/ops/matmul.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
@@ -215,6 +215,16 @@ describe("matmul's choice on this adapter", () => {
     expect(chooseMatmulVariant(gpu, d)).toBe("naive");
     expect(await tuneMatmuls(gpu, { measure: async () => { throw new Error("must not time under ACPO_MATMUL"); } })).toEqual([]);
     gpu.release(ta, tb, out);
+  });
+
+  it("offers each distinct kernel once: without vec4 loads every register form is the scalar kernel", async () => {
+    const gpu = await testGpu();
+    if (gpu.info.isSoftware) {
+      expect(tuningCandidates(gpu, dims(7, 13, 5))).toEqual(["register", "tiled"]);
+      expect(tuningCandidates(gpu, dims(8, 12, 4))).toEqual(hasSubgroups8(gpu) ? ["register", "tiled", "register-vec4", "register-scalar"] : ["register", "tiled", "register-scalar"]);
+    } else {
+      expect(tuningCandidates(gpu, dims(7, 13, 5))).toEqual(["tiled", "register"]);
+    }
   });
 
   it("times every candidate for real on a small call and records a finite time for each", async () => {
