@@ -1,14 +1,15 @@
-// `acpo compare A.acpo B.acpo [...] --seeds 3 [--steps N]`: train every pipeline with the
-// same seeds on the same model, task and budget, print each one's final Acc@k and pass@k
-// (mean ± sd over seeds, paired difference from the first with a 95 % interval), and write
-// one report for all runs.
+// `acpo compare A.acpo B.acpo [...] --seeds 3 [--steps N] [--credit]`: train every pipeline
+// with the same seeds on the same model, task and budget, print each one's final Acc@k and
+// pass@k (mean ± sd over seeds, paired difference from the first with a 95 % interval), and
+// write one report for all runs (with --credit, with A's first run's credit under A and B).
 import { writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadPipelineOrFail } from "../load.js";
 import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/report/compare-check.js";
 import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/report/compare-table.js";
-import { writeReport } from "../../runtime/report/html.js";
+import { CreditError } from "../../runtime/report/credit.js";
+import { writeCreditReport, writeReport } from "../../runtime/report/html.js";
 import { timestamp } from "../../runtime/rl/run-dir.js";
 import { train } from "../../runtime/rl/trainer.js";
 import { UserError } from "../errors.js";
@@ -23,6 +24,25 @@ interface CompareFlags {
   out?: string;
   report?: string;
   quiet?: boolean;
+  credit?: boolean;
+}
+
+/**
+ * The comparison's report; with --credit, plus the credit view of the first run (the
+ * baseline's first seed) under the baseline and the second pipeline. A credit view that
+ * cannot be built costs the view, not the report: the runs are done by then.
+ */
+async function writeCompareReport(runDirs: string[], path: string, title: string, other: ComparedPipeline | null): Promise<void> {
+  if (other) {
+    try {
+      await writeCreditReport(runDirs, path, { pipeline: other.pipeline, source: other.file }, title);
+      return;
+    } catch (e) {
+      if (!(e instanceof CreditError)) throw e;
+      process.stderr.write(`acpo: warning: no credit view: ${e.message}\n`);
+    }
+  }
+  writeReport(runDirs, path, title);
 }
 
 /** Labels for the table and run directories: pipeline names, or file names where names repeat. */
@@ -45,6 +65,7 @@ export function registerCompare(program: Command): void {
     .option("--out <dir>", "directory for the runs (default runs/compare-<time>)")
     .option("-o, --report <file>", "report file (default <out>/report.html)")
     .option("--quiet", "no progress output from training")
+    .option("--credit", "add a credit view to the report: the baseline's first run re-scored under the second pipeline (acpo report --credit-vs)")
     .action(async (files: string[], o: CompareFlags) => {
       if (o.seeds < 1) throw new UserError("--seeds must be at least 1");
       const items: ComparedPipeline[] = files.map((file) => {
@@ -81,7 +102,7 @@ export function registerCompare(program: Command): void {
       writeFileSync(join(root, "comparison.txt"), `${table}\n`);
       writeFileSync(join(root, "comparison.json"), `${JSON.stringify({ files, steps, ...comparison, runs: results }, null, 2)}\n`);
       const reportPath = resolve(o.report ?? join(root, "report.html"));
-      writeReport(runDirs, reportPath, `acpo compare: ${names.join(" vs ")} (${seeds.length} seed${seeds.length === 1 ? "" : "s"}, ${steps} steps)`);
+      await writeCompareReport(runDirs, reportPath, `acpo compare: ${names.join(" vs ")} (${seeds.length} seed${seeds.length === 1 ? "" : "s"}, ${steps} steps)`, o.credit ? items[1]! : null);
       process.stdout.write(`runs in ${root}\nreport: ${reportPath}\n`);
     });
 }

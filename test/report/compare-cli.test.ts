@@ -72,7 +72,7 @@ describe("acpo compare", () => {
 
   it("runs two pipelines with different losses (CISPO vs GMPO) on the same steps, prompts and evaluation", () => {
     const out = join(dir, "losses");
-    const r = acpo(["compare", tiny("cispo_t", "cispo.acpo"), tiny("gmpo_t", "gmpo.acpo"), "--seeds", "1", "--steps", "2", "--out", out, "--quiet"]);
+    const r = acpo(["compare", tiny("cispo_t", "cispo.acpo"), tiny("gmpo_t", "gmpo.acpo"), "--seeds", "1", "--steps", "2", "--out", out, "--quiet", "--credit"]);
     expect(r.stderr.replace(/^Warning: .*\n/gm, "")).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toContain("final evaluation at step 2 (test split), 1 seed (0)");
@@ -90,5 +90,10 @@ describe("acpo compare", () => {
     // And each run with its own loss: the configs differ exactly there.
     const loss = (run: string) => (JSON.parse(readFileSync(join(out, run, "config.resolved.json"), "utf8")) as { pipeline: { loss: { kind: string } } }).pipeline.loss.kind;
     expect([loss("cispo_t-seed0"), loss("gmpo_t-seed0")]).toEqual(["cispo", "gmpo"]);
+    // --credit: the report re-scores the baseline's run under both pipelines, every recorded response.
+    const html = readFileSync(join(out, "report.html"), "utf8");
+    const data = JSON.parse(html.match(/<script type="application\/json" id="report-data">(.*?)<\/script>/s)![1]!) as { credit: { run: string; pipelines: string[]; samples: unknown[] } };
+    expect([data.credit.run, ...data.credit.pipelines]).toEqual(["cispo_t-seed0", "cispo_t", "gmpo_t"]);
+    expect(data.credit.samples.length).toBe(prompts("cispo_t-seed0").length);
   }, 1_200_000);
 });

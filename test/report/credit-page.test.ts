@@ -13,6 +13,13 @@ import { type ReportData, writeCreditReport } from "../../runtime/report/html.js
 import { type Headless, launchChromium } from "./chromium.js";
 import { creditOf, writeCreditRun, writeVariant } from "./credit-run.js";
 
+// Browser globals inside evaluate callbacks (the project compiles without the DOM lib).
+interface El {
+  className: string;
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelectorAll(sel: string): ArrayLike<El>;
+}
 declare function getComputedStyle(el: unknown): { backgroundColor: string };
 
 let root: string;
@@ -58,7 +65,7 @@ describe("credit view in Chromium", () => {
     const samples = page.locator("#credit-list .credit-sample");
     expect(await samples.count()).toBe(4);
     // First response (reward 1 in a group of 1 and 0): alpha 5 turns step 1's credit negative.
-    const rows = await samples.first().locator("table.credit-steps tr[data-step]").evaluateAll((trs) =>
+    const rows = await samples.first().locator("table.credit-steps tr[data-step]").evaluateAll((trs: El[]) =>
       trs.map((tr) => ({ cls: tr.className, cells: Array.from(tr.querySelectorAll("td")).map((td) => td.textContent), values: Array.from(tr.querySelectorAll("td[data-value]")).map((td) => Number(td.getAttribute("data-value"))) })),
     );
     expect(rows.map((r) => r.cells)).toEqual([
@@ -80,7 +87,7 @@ describe("credit view in Chromium", () => {
 
   it("colours each token by its credit on one diverging scale for both columns", async () => {
     const scale = data.credit!.scale;
-    const cells = await page.locator("#credit-list .credit-sample").first().locator(".credit-cols tr.step-row").evaluateAll((trs) =>
+    const cells = await page.locator("#credit-list .credit-sample").first().locator(".credit-cols tr.step-row").evaluateAll((trs: El[]) =>
       trs.map((tr) => Array.from(tr.querySelectorAll("td.tokens")).map((td) => Array.from(td.querySelectorAll(".ctok")).map((s) => ({ credit: Number(s.getAttribute("data-credit")), bg: getComputedStyle(s).backgroundColor })))),
     );
     const want = [creditOf(0, 0.5), creditOf(0, 5)];
