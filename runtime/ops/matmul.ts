@@ -6,6 +6,7 @@
 // per adapter and shape class by measurement (matmul-autotune.ts, cached on disk), else
 // by default workgroup-memory tiles on GPUs and register blocking on CPU rasterisers. A
 // variant only reorders the k-sum, so results agree to fp32 rounding.
+import { KernelError } from "../errors.js";
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
@@ -143,7 +144,21 @@ export function matmulTuner(gpu: Gpu): MatmulTuner {
  */
 export async function tuneMatmuls(gpu: Gpu, o: { measure?: MeasureSchedule; log?: (msg: string) => void } = {}): Promise<string[]> {
   if (envVariant() || !autotuneEnabled()) return [];
-  return matmulTuner(gpu).tunePending(o.measure ?? ((v, d, best) => timeSchedule(gpu, v as MatmulVariant, d, best)), o.log);
+  return matmulTuner(gpu).tunePending(o.measure ?? ((v, d, best) => timeOrSkip(gpu, v as MatmulVariant, d, best)), o.log);
+}
+
+/**
+ * A candidate this adapter cannot compile or run (a validation or compilation error) is
+ * not a candidate here: one warning, and an infinite time. A lost device still ends the run.
+ */
+async function timeOrSkip(gpu: Gpu, variant: MatmulVariant, d: MatmulDims, bestSoFarMs: number): Promise<number> {
+  try {
+    return await timeSchedule(gpu, variant, d, bestSoFarMs);
+  } catch (e) {
+    if (!(e instanceof KernelError)) throw e;
+    process.stderr.write(`acpo: matmul schedule '${variant}' failed on this adapter while being timed, so it is not used (${e.message.split("\n")[0]})\n`);
+    return Infinity;
+  }
 }
 
 /** What `acpo doctor` shows: the override, whether tuning is on, the cache file and the adapter's tuned classes. */
