@@ -8,8 +8,7 @@ import type { Command } from "commander";
 import { loadPipelineOrFail } from "../load.js";
 import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/report/compare-check.js";
 import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/report/compare-table.js";
-import { CreditError } from "../../runtime/report/credit.js";
-import { writeCreditReport, writeReport } from "../../runtime/report/html.js";
+import { writeReport, writeReportTryCredit } from "../../runtime/report/html.js";
 import { timestamp } from "../../runtime/rl/run-dir.js";
 import { train } from "../../runtime/rl/trainer.js";
 import { UserError } from "../errors.js";
@@ -25,24 +24,6 @@ interface CompareFlags {
   report?: string;
   quiet?: boolean;
   credit?: boolean;
-}
-
-/**
- * The comparison's report; with --credit, plus the credit view of the first run (the
- * baseline's first seed) under the baseline and the second pipeline. A credit view that
- * cannot be built costs the view, not the report: the runs are done by then.
- */
-async function writeCompareReport(runDirs: string[], path: string, title: string, other: ComparedPipeline | null): Promise<void> {
-  if (other) {
-    try {
-      await writeCreditReport(runDirs, path, { pipeline: other.pipeline, source: other.file }, title);
-      return;
-    } catch (e) {
-      if (!(e instanceof CreditError)) throw e;
-      process.stderr.write(`acpo: warning: no credit view: ${e.message}\n`);
-    }
-  }
-  writeReport(runDirs, path, title);
 }
 
 /** Labels for the table and run directories: pipeline names, or file names where names repeat. */
@@ -102,7 +83,13 @@ export function registerCompare(program: Command): void {
       writeFileSync(join(root, "comparison.txt"), `${table}\n`);
       writeFileSync(join(root, "comparison.json"), `${JSON.stringify({ files, steps, ...comparison, runs: results }, null, 2)}\n`);
       const reportPath = resolve(o.report ?? join(root, "report.html"));
-      await writeCompareReport(runDirs, reportPath, `acpo compare: ${names.join(" vs ")} (${seeds.length} seed${seeds.length === 1 ? "" : "s"}, ${steps} steps)`, o.credit ? items[1]! : null);
+      const title = `acpo compare: ${names.join(" vs ")} (${seeds.length} seed${seeds.length === 1 ? "" : "s"}, ${steps} steps)`;
+      if (!o.credit) writeReport(runDirs, reportPath, title);
+      else {
+        // The baseline's first run under the first two pipelines; the runs are done, so a view that cannot be built is a warning.
+        const { warning } = await writeReportTryCredit(runDirs, reportPath, { pipeline: items[1]!.pipeline, source: items[1]!.file }, title);
+        if (warning) process.stderr.write(`acpo: warning: ${warning}\n`);
+      }
       process.stdout.write(`runs in ${root}\nreport: ${reportPath}\n`);
     });
 }

@@ -10,7 +10,7 @@ import { type ChartSpec, buildCharts, timeSplit } from "./charts.js";
 import { type ConfigTable, configTable } from "./config-table.js";
 import { type RunData, loadRuns } from "./load.js";
 import { type RunSamples, entropyScale, viewSamples } from "./samples.js";
-import { type CreditPipeline, type CreditView, creditView } from "./credit.js";
+import { CreditError, type CreditPipeline, type CreditView, creditView } from "./credit.js";
 
 /** Everything the page renders, as JSON inside the file. */
 export interface ReportData {
@@ -135,4 +135,18 @@ export async function writeCreditReport(dirs: readonly string[], out: string, ot
   const data = reportData(runs, title ?? `acpo report: ${runs.map((r) => r.name).join(", ")} (credit: ${credit.pipelines.join(" vs ")})`, credit);
   writeOutput(out, renderReport(data));
   return data;
+}
+
+/**
+ * As writeCreditReport, but a credit view that cannot be built costs only the view: the
+ * report is written without it and `warning` says why (acpo compare --credit, whose runs
+ * are already trained by then).
+ */
+export async function writeReportTryCredit(dirs: readonly string[], out: string, other: CreditPipeline, title?: string): Promise<{ data: ReportData; warning: string | null }> {
+  try {
+    return { data: await writeCreditReport(dirs, out, other, title), warning: null };
+  } catch (e) {
+    if (!(e instanceof CreditError)) throw e;
+    return { data: writeReport(dirs, out, title), warning: `no credit view: ${e.message}` };
+  }
 }

@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
 import { CreditError, type CreditPipeline, creditView, runDirPipeline, stageFor } from "../../runtime/report/credit.js";
+import { writeReportTryCredit } from "../../runtime/report/html.js";
 import { loadRun } from "../../runtime/report/load.js";
 import { HAND_LINES, creditOf, grpoCreditOf, writeCreditRun, writeVariant } from "./credit-run.js";
 
@@ -85,6 +86,16 @@ describe("credit view", () => {
     const v = await creditView(loadRun(run), other);
     v.samples.forEach((s, i) => close(s.credit[1].steps, creditOf(i, 0.5)));
     expect(() => runDirPipeline(root)).toThrow(new CreditError(`${root}: not a run directory (no config.resolved.json); give a pipeline file (.acpo) or a run directory`));
+  });
+
+  it("compare --credit's report: a view that cannot be built is left out with the reason, the report still written", async () => {
+    const out = join(root, "try.html");
+    const { data, warning } = await writeReportTryCredit([run], out, pipelineOf(resolve("examples/reinforce_pp.acpo")));
+    expect(data.credit).toBeNull();
+    expect(warning).toMatch(/^no credit view: pipeline reinforce_pp \(.*\), stage train: its credit depends on the reference policy's log-probs \(ref_logp\)/);
+    expect(readFileSync(out, "utf8")).toContain('"credit":null');
+    const ok = await writeReportTryCredit([run], out, pipelineOf(resolve("examples/grpo.acpo")));
+    expect([ok.warning, ok.data.credit?.pipelines]).toEqual([null, ["acpo", "grpo"]]);
   });
 
   it("picks the stage of the same name, else the one running at the step", () => {
