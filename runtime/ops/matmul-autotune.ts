@@ -206,6 +206,8 @@ export type MeasureSchedule = (variant: string, dims: MatmulDims, bestSoFarMs: n
 export class MatmulTuner {
   private table: Record<string, TunedEntry> | null = null;
   private readonly pending = new Map<string, MatmulDims>();
+  /** Classes already looked up and found (matmul asks on every call: keep the hot path a map lookup). */
+  private readonly resolved = new Map<string, string>();
 
   constructor(
     readonly adapter: string,
@@ -218,8 +220,13 @@ export class MatmulTuner {
   /** The tuned schedule for this call's class, or null (the class is then pending). */
   lookup(d: MatmulDims): string | null {
     const cls = shapeClass(d);
+    const known = this.resolved.get(cls);
+    if (known !== undefined) return known;
     const hit = this.entries()[cls];
-    if (hit && sameSet(hit.candidates, this.candidatesFor(d)) && hit.candidates.includes(hit.variant)) return hit.variant;
+    if (hit && sameSet(hit.candidates, this.candidatesFor(d)) && hit.candidates.includes(hit.variant)) {
+      this.resolved.set(cls, hit.variant);
+      return hit.variant;
+    }
     if (!this.pending.has(cls)) this.pending.set(cls, { ...d });
     return null;
   }
