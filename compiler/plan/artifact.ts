@@ -28,6 +28,9 @@ export { SUMMARY_FIELDS, type Summary } from "../interpret/summary.js";
 export { minibatchSeed } from "../interpret/rand.js";
 export type { Batch } from "../interpret/batch.js";
 export { plannedSteps } from "./step-budget.js";
+/** A stage interpreted (or run) on recorded trajectories: `acpo replay` and the report's credit view. */
+export { replay, type ReplayJson } from "./replay.js";
+export { BatchError, batchFromRecords, type BatchFile } from "./batch-file.js";
 /** The loss head's per-token columns (tok is (N, K_TOK) in TOK_COLUMNS order). */
 export { K_SEQ, K_STP, K_TOK, SEQ_COLUMNS, STEP_COLUMNS, TOK_COLUMNS } from "../codegen/layout.js";
 

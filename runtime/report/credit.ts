@@ -8,9 +8,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { formatAll, loadPipeline, type Pipeline, type Stage } from "../../compiler/index.js";
-import { plannedSteps } from "../../compiler/plan/artifact.js";
-import { BatchError, batchFromRecords } from "../../compiler/plan/batch-file.js";
-import { replay } from "../../compiler/plan/replay.js";
+import { BatchError, batchFromRecords, plannedSteps, replay } from "../../compiler/plan/artifact.js";
 import { RUN_FILES, type RunData, modelPathOf, num, readJsonlRecords } from "./load.js";
 import { sampleProblem } from "./sample-check.js";
 import { tokenPieces } from "./samples.js";
