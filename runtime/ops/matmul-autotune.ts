@@ -15,7 +15,7 @@
 // the cache off (the built-in default per adapter; the test suite runs this way);
 // ACPO_CACHE_DIR, else $XDG_CACHE_HOME/acpo, else ~/.cache/acpo, holds the cache file.
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, homedir } from "node:os";
+import { availableParallelism, cpus, homedir, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import type { AdapterSummary } from "../gpu.js";
 
@@ -196,6 +196,17 @@ export async function chooseFastest(candidates: readonly string[], measure: (can
   return { best, ms };
 }
 
+/**
+ * Why timings taken now should not outlive this process, or null: on a machine whose load
+ * average exceeds its cores, other processes decide the times (measured: at load 28 on 2
+ * cores the choice flipped between schedules 5x apart), so such choices are not saved.
+ */
+export function busyMachine(): string | null {
+  const load = loadavg()[0]!;
+  const cores = availableParallelism();
+  return load > cores ? `load average ${load.toFixed(1)} on ${cores} cores` : null;
+}
+
 /** Times one candidate schedule on a call of the given dims, in milliseconds per dispatch. */
 export type MeasureSchedule = (variant: string, dims: MatmulDims, bestSoFarMs: number) => Promise<number>;
 
@@ -244,9 +255,10 @@ export class MatmulTuner {
 
   /**
    * Time the candidates of every pending class (on the call first met in it), keep the
-   * fastest, and save the new choices to the cache file. Returns the classes tuned.
+   * fastest, and save the new choices to the cache file unless `busy` gives a reason not to
+   * (they then hold for this process only). Returns the classes tuned.
    */
-  async tunePending(measure: MeasureSchedule, log?: (msg: string) => void): Promise<string[]> {
+  async tunePending(measure: MeasureSchedule, log?: (msg: string) => void, busy: () => string | null = busyMachine): Promise<string[]> {
     if (this.pending.size === 0) return [];
     const work = [...this.pending];
     log?.(`acpo: timing matmul schedules for ${work.length} new shape class(es) on this adapter (once; cached in ${this.path})`);
@@ -258,7 +270,9 @@ export class MatmulTuner {
       this.pending.delete(cls);
     }
     Object.assign(this.entries(), tuned);
-    writeTuningEntries(this.path, this.adapter, tuned, this.warn);
+    const why = busy();
+    if (why) log?.(`acpo: matmul schedules timed on a busy machine (${why}): used for this run only, not saved`);
+    else writeTuningEntries(this.path, this.adapter, tuned, this.warn);
     return Object.keys(tuned);
   }
 }

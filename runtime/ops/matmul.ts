@@ -142,9 +142,9 @@ export function matmulTuner(gpu: Gpu): MatmulTuner {
  * keep the fastest (in memory and on disk). Waits for the GPU; call it where the caller may
  * wait. A no-op when nothing is pending, ACPO_MATMUL is set or ACPO_AUTOTUNE=0.
  */
-export async function tuneMatmuls(gpu: Gpu, o: { measure?: MeasureSchedule; log?: (msg: string) => void } = {}): Promise<string[]> {
+export async function tuneMatmuls(gpu: Gpu, o: { measure?: MeasureSchedule; log?: (msg: string) => void; busy?: () => string | null } = {}): Promise<string[]> {
   if (envVariant() || !autotuneEnabled()) return [];
-  return matmulTuner(gpu).tunePending(o.measure ?? ((v, d, best) => timeOrSkip(gpu, v as MatmulVariant, d, best)), o.log);
+  return matmulTuner(gpu).tunePending(o.measure ?? ((v, d, best) => timeOrSkip(gpu, v as MatmulVariant, d, best)), o.log, o.busy);
 }
 
 /**

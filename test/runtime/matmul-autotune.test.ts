@@ -13,6 +13,8 @@ import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 
 const dims = (M: number, N: number, K: number, o: Partial<MatmulDims> = {}): MatmulDims => ({ M, N, K, batch: 1, transA: false, transB: false, strideA: M * K, strideB: K * N, ...o });
+/** A machine that is not busy: timings are saved (the real check reads the load average). */
+const idle = (): null => null;
 const tempDir = (): string => mkdtempSync(join(tmpdir(), "acpo-mm-tune-"));
 const entry = (variant: string, candidates = ["register", "tiled"]): TunedEntry => ({ variant, ms: Object.fromEntries(candidates.map((c, i) => [c, i + 1])), candidates, timedOn: "8x8x8 x1" });
 
@@ -141,18 +143,30 @@ describe("choosing by measurement", () => {
       measured.push(`${v} ${d.M}x${d.N}x${d.K}`);
       return v === "tiled" ? 1 : v === "register-scalar" && d.K === 64 ? 0.5 : 3;
     };
-    expect(await tuner.tunePending(fake)).toEqual(["nn m128 n64 k64 b1 v4", "nn m8 n8 k8 b1"]);
+    expect(await tuner.tunePending(fake, undefined, idle)).toEqual(["nn m128 n64 k64 b1 v4", "nn m8 n8 k8 b1"]);
     expect(measured).toEqual(["register 100x64x64", "register-scalar 100x64x64", "tiled 100x64x64", "register 8x8x7", "tiled 8x8x7"]);
     expect(tuner.lookup(dims(128, 64, 64))).toBe("register-scalar");
     expect(tuner.lookup(dims(5, 5, 5))).toBe("tiled");
     expect(tuner.pendingClasses()).toEqual([]);
-    expect(await tuner.tunePending(fake)).toEqual([]); // nothing pending: nothing timed
+    expect(await tuner.tunePending(fake, undefined, idle)).toEqual([]); // nothing pending: nothing timed
     const again = new MatmulTuner("adapter X", path, candidates, () => {});
     expect(again.lookup(dims(128, 64, 64))).toBe("register-scalar");
     expect(again.pendingClasses()).toEqual([]);
     // Another adapter, or the same one with another set of candidates, times again.
     expect(new MatmulTuner("adapter Y", path, candidates, () => {}).lookup(dims(128, 64, 64))).toBeNull();
     expect(new MatmulTuner("adapter X", path, () => ["register", "register-vec4"], () => {}).lookup(dims(128, 64, 64))).toBeNull();
+  });
+
+  it("on a busy machine keeps the choices for this process only and says so", async () => {
+    const path = join(tempDir(), "matmul-schedules.json");
+    const tuner = new MatmulTuner("A", path, () => ["register", "tiled"], () => {});
+    expect(tuner.lookup(dims(8, 8, 8))).toBeNull();
+    const log: string[] = [];
+    await tuner.tunePending(async (v) => (v === "tiled" ? 1 : 2), (m) => log.push(m), () => "load average 28.0 on 2 cores");
+    expect(tuner.lookup(dims(8, 8, 8))).toBe("tiled");
+    expect(log.at(-1)).toBe("acpo: matmul schedules timed on a busy machine (load average 28.0 on 2 cores): used for this run only, not saved");
+    expect(readTuningFile(path, () => {}).adapters).toEqual({});
+    expect(new MatmulTuner("A", path, () => ["register", "tiled"], () => {}).lookup(dims(8, 8, 8))).toBeNull();
   });
 
   it("a corrupt cache gives one warning and is replaced by the next tuning", async () => {
@@ -162,7 +176,7 @@ describe("choosing by measurement", () => {
     const tuner = new MatmulTuner("A", path, () => ["register", "tiled"], (m) => warnings.push(m));
     expect(tuner.lookup(dims(8, 8, 8))).toBeNull();
     expect(tuner.lookup(dims(16, 8, 8))).toBeNull();
-    await tuner.tunePending(async (v) => (v === "tiled" ? 1 : 2));
+    await tuner.tunePending(async (v) => (v === "tiled" ? 1 : 2), undefined, idle);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(`ignoring the matmul schedule cache ${path}: not valid JSON`);
     expect(readTuningFile(path, (m) => warnings.push(m)).adapters.A!["nn m16 n8 k8 b1 v4"]!.variant).toBe("tiled");
@@ -197,7 +211,7 @@ describe("matmul's choice on this adapter", () => {
     expect(candidates).not.toContain("naive");
     const slowest = candidates.at(-1)!; // make the last candidate the fastest: not the default
     const timed: string[] = [];
-    const tuned = await tuneMatmuls(gpu, { measure: async (v, m) => { timed.push(`${v} ${m.M}x${m.N}x${m.K}`); return v === slowest ? 1 : 2; } });
+    const tuned = await tuneMatmuls(gpu, { busy: idle, measure: async (v, m) => { timed.push(`${v} ${m.M}x${m.N}x${m.K}`); return v === slowest ? 1 : 2; } });
     expect(tuned).toEqual([shapeClass(d)]);
     expect(timed).toEqual(candidates.map((c) => `${c} ${M}x${N}x${K}`));
     expect(chooseMatmulVariant(gpu, dims(40, 60, 28))).toBe(slowest); // same class
