@@ -198,13 +198,15 @@ export async function chooseFastest(candidates: readonly string[], measure: (can
 
 /**
  * Why timings taken now should not outlive this process, or null: on a machine whose load
- * average exceeds its cores, other processes decide the times (measured: at load 28 on 2
- * cores the choice flipped between schedules 5x apart), so such choices are not saved.
+ * average exceeds twice its cores, other processes decide the times (measured: at load 28 on
+ * 2 cores the choice flipped between schedules 5x apart), so such choices are not saved.
+ * Twice, because the run that tunes loads the machine itself: a software adapter's worker
+ * thread per core, plus the thread waiting for them.
  */
 export function busyMachine(): string | null {
   const load = loadavg()[0]!;
   const cores = availableParallelism();
-  return load > cores ? `load average ${load.toFixed(1)} on ${cores} cores` : null;
+  return load > 2 * cores ? `load average ${load.toFixed(1)} on ${cores} cores` : null;
 }
 
 /** Times one candidate schedule on a call of the given dims, in milliseconds per dispatch. */
