@@ -113,12 +113,19 @@ export const scalingSuite: Suite = {
       `each point: ${steps} GRPO step of ${GRPO} (16 prompts x 8) after a warm-up step, random-weight model (seed 0), timed by the trainer; step = rollout + update (verification excluded)`,
       "a random model ends a response at EOS with chance about 1/V per token, so responses are shorter than max tokens at small V: 'ms / resp token' and its exponent correct for that",
     ];
+    // The axes share their base point (tiny, V 128, 96 tokens): measure each point once.
+    const seen = new Map<string, Measured>();
+    const at = async (p: Point): Promise<Measured> => {
+      const key = `${p.arch}/${p.vocab}/${p.maxTokens}`;
+      if (!seen.has(key)) seen.set(key, await measure(ctx, src, p, steps));
+      return seen.get(key)!;
+    };
     const bySize: Measured[] = [];
-    for (const arch of archs) bySize.push(await measure(ctx, src, { arch, vocab: 128, maxTokens: 96 }, steps));
+    for (const arch of archs) bySize.push(await at({ arch, vocab: 128, maxTokens: 96 }));
     const byLength: Measured[] = [];
-    for (const n of lengths) byLength.push(await measure(ctx, src, { arch: "tiny", vocab: 128, maxTokens: n }, steps));
+    for (const n of lengths) byLength.push(await at({ arch: "tiny", vocab: 128, maxTokens: n }));
     const byVocab: Measured[] = [];
-    for (const v of vocabs) byVocab.push(await measure(ctx, src, { arch: "tiny", vocab: v, maxTokens: 96 }, steps));
+    for (const v of vocabs) byVocab.push(await at({ arch: "tiny", vocab: v, maxTokens: 96 }));
     bySize.sort((a, b) => a.params - b.params);
     return [
       axisTable("RL step vs model size", "params", (m) => m.params, (m) => m.arch, bySize, [...common, "qwen2: 2 layers, width 64, 4 heads (2 kv), q/k/v biases, untied head; the others are runtime/model/presets.ts; max tokens 96, V about 128"]),
