@@ -141,7 +141,7 @@ describe("completion", () => {
   it("inside rollout { } offers exactly rollout's settings", async () => {
     const text = VALID.replace("rollout { prompts 4  group 4  temperature 1.0  max_tokens 32 }", "rollout { prompts 4  }");
     await client.open(join(dir, "c1.acpo"), text);
-    expect(await labels("c1.acpo", text, positionOf(text, "prompts 4  }", 11))).toEqual(["prompts", "group", "temperature", "top_p", "top_k", "max_tokens"]);
+    expect(await labels("c1.acpo", text, positionOf(text, "prompts 4  }", 11))).toEqual(["prompts", "group", "temperature", "top_p", "top_k", "max_tokens", "mc_rollouts"]);
   });
 
   it("in a stage's kl offers k3 and the params, and outside kl does not offer k3", async () => {
