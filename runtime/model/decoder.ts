@@ -25,6 +25,7 @@ import { matmul } from "../ops/matmul.js";
 import { accumulate } from "../ops/residual.js";
 import { rmsnormForward, rmsnormSchedule } from "../ops/rmsnorm.js";
 import { ropeForward } from "../ops/rope.js";
+import { PACK_BUDGET_BYTES, packedDecodeBytes } from "./memory.js";
 import type { Transformer } from "./transformer.js";
 
 /** Keys and values of every layer for B rows of up to Tmax positions. */
@@ -84,9 +85,6 @@ interface Work {
   gu: Tensor | null; // (B*Tq, 2F) packed gate | up, when packed
 }
 
-/** Most bytes of concatenated weight copies a Decoder makes (beyond it: separate matmuls). */
-export const PACK_BUDGET_BYTES = 256 * 2 ** 20;
-
 export interface DecoderOptions {
   /** Concatenate q/k/v and gate/up weights (default: when they fit PACK_BUDGET_BYTES). */
   pack?: boolean;
@@ -114,7 +112,7 @@ export class Decoder {
     o: DecoderOptions = {},
   ) {
     const c = model.config, w = model.weights;
-    const pack = o.pack ?? packedBytes(model) <= PACK_BUDGET_BYTES;
+    const pack = o.pack ?? packedDecodeBytes(model.config) <= PACK_BUDGET_BYTES;
     const biases = (l: number, names: string[]) => names.map((n) => w.has(`model.layers.${l}.${n}.bias`));
     const uniform = (names: string[]) => Array.from({ length: c.numLayers }, (_, l) => biases(l, names)).every((b) => b.every((x) => x === b[0]));
     this.packQkv = pack && !c.qkNorm && uniform(["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]);
@@ -257,10 +255,4 @@ export class Decoder {
     if (this.packed) this.gpu.release(...this.packed.qkv, ...this.packed.qkvBias, ...this.packed.gu);
     this.packed = null;
   }
-}
-
-/** Bytes of the concatenated q/k/v and gate/up weight copies for every layer. */
-function packedBytes(model: Transformer): number {
-  const c = model.config;
-  return 4 * c.numLayers * c.hiddenSize * ((c.numHeads + 2 * c.numKvHeads) * c.headDim + 2 * c.intermediateSize);
 }

@@ -70,6 +70,25 @@ export function kvCacheBuffers(c: ModelConfig, rows: number, T: number): number[
   return Array.from({ length: 2 * c.numLayers }, () => buf(rows * c.numKvHeads * T * c.headDim));
 }
 
+/** Most bytes of concatenated decode weight copies the Decoder makes (beyond it: separate matmuls). */
+export const PACK_BUDGET_BYTES = 256 * 2 ** 20;
+
+/** Bytes of the decoder's per-layer [Wq; Wk; Wv] and [Wgate; Wup] copies, were it to make them. */
+export function packedDecodeBytes(c: ModelConfig): number {
+  return 4 * c.numLayers * c.hiddenSize * ((c.numHeads + 2 * c.numKvHeads) * c.headDim + 2 * c.intermediateSize);
+}
+
+/**
+ * The decoder's concatenated weight copies (decoder.ts Packed), one entry per buffer: q|k|v
+ * per layer (not for q/k-normed models, which keep separate projections) and gate|up per
+ * layer; none when they exceed PACK_BUDGET_BYTES. Biases are left out (a few KiB).
+ */
+export function packedDecodeBuffers(c: ModelConfig): number[] {
+  if (packedDecodeBytes(c) > PACK_BUDGET_BYTES) return [];
+  const qkv = (c.numHeads + 2 * c.numKvHeads) * c.headDim * c.hiddenSize, gu = 2 * c.intermediateSize * c.hiddenSize;
+  return Array.from({ length: c.numLayers }, () => [...(c.qkNorm ? [] : [buf(qkv)]), buf(gu)]).flat();
+}
+
 /** The plan of a training run of `shape` on a device with `limits`. */
 export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape, budget = logitsChunkBudget()): MemoryPlan {
   const V = c.vocabSize;
@@ -83,6 +102,8 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   add("optimizer state", [...w, ...w], "AdamW m and v, fp32");
   if (shape.reference) add("reference policy", w, "frozen copy of the weights");
   add("activations (train)", [...activationBuffers(c, shape.trainB, shape.trainT), ...backwardBuffers(c, shape.trainB, shape.trainT)], `B ${shape.trainB} x T ${shape.trainT}, forward + backward scratch`);
+  const packed = packedDecodeBuffers(c);
+  if (packed.length > 0) add("decode weight copies", packed, "q|k|v and gate|up concatenated per layer, for sampling");
   add("KV cache (sampling)", kvCacheBuffers(c, shape.sampleRows, shape.sampleT), `${shape.sampleRows} rows x ${shape.sampleT} positions`);
   let R = 0;
   try {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../runtime/model/config.js";
+import { bucketBytes } from "../../runtime/gpu.js";
 import { memoryPlan } from "../../runtime/model/memory.js";
 
 const acpo = (...args: string[]) => spawnSync(process.execPath, ["cli/acpo.js", ...args], { encoding: "utf8", timeout: 300_000 });
@@ -37,6 +38,11 @@ describe("memory plan", () => {
     expect(row("KV cache (sampling)").bytes).toBe(4 * 16 * 2 * 512 * 64 * 4);
     expect(p.problems).toContain("weights: one buffer of 603979776 bytes exceeds maxStorageBufferBindingSize (134217728)");
     expect(p.total).toBe(p.rows.reduce((a, r) => a + r.bytes, 0));
+    // The decoder's concatenated copies per layer: q|k|v (14 + 2 x 2 heads of 64) x 896 and gate|up 2 x 4864 x 896.
+    expect(row("decode weight copies").bytes).toBe(2 * (bucketBytes(4 * 1152 * 896) + bucketBytes(4 * 2 * 4864 * 896)));
+    // 24 layers of copies (935 MB) exceed the decoder's budget: it keeps separate projections, and the plan no row.
+    const full = memoryPlan(parseConfig(QWEN05), lim, { trainB: 1, trainT: 64, sampleRows: 1, sampleT: 64, reference: false }, 64 * 2 ** 20);
+    expect(full.rows.map((r) => r.item)).not.toContain("decode weight copies");
   });
 
   it("acpo doctor --model prints the table and exits 1 when a buffer exceeds the binding limit", () => {
