@@ -65,7 +65,7 @@ describe("memory plan", () => {
     const model = join(dir, "model");
     mkdirSync(model);
     writeFileSync(join(model, "config.json"), JSON.stringify(QWEN05));
-    const src = readFileSync("examples/grpo.acpo", "utf8").replace('model "../models/countdown-tiny"', `model "${model}"`);
+    const src = readFileSync("examples/grpo.acpo", "utf8").replace('model "../models/countdown-slips"', `model "${model}"`);
     writeFileSync(join(dir, "big.acpo"), src);
     const out = join(dir, "run");
     const r = acpo("train", join(dir, "big.acpo"), "--steps", "1", "--out", out);

@@ -20,7 +20,7 @@ function load(path: string, text?: string): Pipeline {
 /** examples/acpo.acpo with its second stage sampling by curriculum. */
 function curriculumAcpo(): Pipeline {
   const file = resolve("examples/acpo.acpo");
-  const text = readFileSync(file, "utf8").replace("stage converge until steps >= 30 {", "stage converge until steps >= 30 {\n    sample curriculum { priority 1 - accuracy }");
+  const text = readFileSync(file, "utf8").replace("stage converge until steps >= 20 {", "stage converge until steps >= 20 {\n    sample curriculum { priority 1 - accuracy }");
   const p = load(file, text);
   expect(p.stages[1]!.sampling.kind).toBe("curriculum");
   return p;
@@ -87,7 +87,7 @@ describe("the plan folder as the compiled artifact", () => {
     // examples/grpo.acpo made small: two prompts of four responses, a three-problem eval.
     const source = join(base, "small.acpo");
     writeFileSync(source, readFileSync(resolve("examples/grpo.acpo"), "utf8")
-      .replace('model "../models/countdown-tiny"', `model "${resolve("models/countdown-tiny")}"`)
+      .replace('model "../models/countdown-slips"', `model "${resolve("models/countdown-tiny")}"`)
       .replace(/rollout \s*\{[^}]*\}/, "rollout { prompts 2  group 4  temperature 1.0  max_tokens 16 }")
       .replace(/eval \{[^}]*\}/, "eval { every 100  problems 3  samples 2  max_tokens 16  metrics [acc@2] }"));
     const plan = join(base, "plan");
