@@ -24,6 +24,8 @@ export interface SampleLine {
   stage: string;
   problem: string;
   prompt: string;
+  /** The prompt exactly as the policy saw it (chat template, special tokens), when known. */
+  prompt_rendered?: string;
   text: string;
   answer: string | null;
   reason: string;
@@ -92,7 +94,7 @@ function tokenArray(name: string, a: ArrayLike<number>, L: number): number[] {
 }
 
 /** The samples.jsonl line of one trajectory. Throws when an array's length disagrees (a loop bug). */
-export function sampleLine(t: Trajectory, cur: CurrentTokens, at: { step: number; stage: string }): SampleLine {
+export function sampleLine(t: Trajectory, cur: CurrentTokens, at: { step: number; stage: string; promptRendered?: string }): SampleLine {
   const L = t.responseIds.length;
   const starts = stepStarts(t);
   const C = stepC(t, starts.length);
@@ -111,6 +113,7 @@ export function sampleLine(t: Trajectory, cur: CurrentTokens, at: { step: number
     stage: at.stage,
     problem: t.problem.id,
     prompt: t.problem.prompt,
+    ...(at.promptRendered !== undefined ? { prompt_rendered: at.promptRendered } : {}),
     text: t.text,
     answer: t.verdict.answer,
     reason: t.verdict.reason,

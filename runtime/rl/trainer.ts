@@ -373,7 +373,7 @@ class TrainingRun {
       const t = first[i]!;
       const start = i * batch.T + t.promptIds.length - 1; // target slot of response token 0
       const end = start + t.responseIds.length;
-      return sampleLine(t, { logp: tok.logp!.subarray(start, end), entropy: tok.H!.subarray(start, end), refLogp: refLogp?.subarray(start, end) ?? null }, { step: this.step, stage: stageName });
+      return sampleLine(t, { logp: tok.logp!.subarray(start, end), entropy: tok.H!.subarray(start, end), refLogp: refLogp?.subarray(start, end) ?? null }, { step: this.step, stage: stageName, promptRendered: this.policy.tokenizer.decode(t.promptIds) });
     });
     this.run.appendSamples(lines);
     batch.release();

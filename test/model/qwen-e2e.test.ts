@@ -90,6 +90,8 @@ describe("ACPO on a random Qwen2 policy with the real tokenizer and chat templat
     const chat = first.map((s) => policy.tokenizer.promptIds(s.prompt as string, { chat: true, system: SYSTEM }));
     const text = policy.tokenizer.decode(chat[0]!);
     expect(text).toBe(`<|im_start|>system\n${SYSTEM}<|im_end|>\n<|im_start|>user\n${first[0]!.prompt}<|im_end|>\n<|im_start|>assistant\n`);
+    // samples.jsonl records that rendered prompt beside the problem's text.
+    for (const s of first) expect(s.prompt_rendered).toBe(`<|im_start|>system\n${SYSTEM}<|im_end|>\n<|im_start|>user\n${s.prompt}<|im_end|>\n<|im_start|>assistant\n`);
     const plain = first.map((s) => policy.tokenizer.promptIds(s.prompt as string));
     const score = async (prompts: number[][]) => {
       const seqs = first.map((s, i) => [...prompts[i]!, ...(s.tokens as number[])]);
