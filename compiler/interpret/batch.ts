@@ -41,8 +41,6 @@ export interface Batch {
   seed: number; // u32 seed of `rand`
 }
 
-export const isResponse = (b: Batch, n: number): boolean => b.stepIdx[n]! >= 0;
-
 /**
  * Per-token log p of the sampled token and entropy of softmax(logits / temperature), and
  * the row logsumexp of logits / temperature (float64, stable).
@@ -73,30 +71,3 @@ export function policyFromLogits(logits: Float64Array, ids: Int32Array, N: numbe
   return { logp, H, lse };
 }
 
-/** Throws when the arrays disagree with the sizes (a caller bug, not a user error). */
-export function checkBatch(b: Batch): void {
-  const N = b.B * b.T;
-  const want: [string, { length: number } | null, number][] = [
-    ["group", b.group, b.B], ["reward", b.reward, b.B], ["correct", b.correct, b.B], ["format", b.format, b.B], ["length", b.length, b.B],
-    ["stepIdx", b.stepIdx, N], ["ids", b.ids, N], ["oldLogp", b.oldLogp, N], ["C", b.C, b.B * b.S],
-    ["stepLength", b.stepLength, b.B * b.S], ["stepEntropy", b.stepEntropy, b.B * b.S],
-  ];
-  if (b.refLogp) want.push(["refLogp", b.refLogp, N]);
-  if (b.stepReward) want.push(["stepReward", b.stepReward, b.B * b.S]);
-  if (b.mcValue) want.push(["mcValue", b.mcValue, b.B * b.S]);
-  if (b.mcNext) want.push(["mcNext", b.mcNext, b.B * b.S]);
-  if (!(b.temperature > 0 && Number.isFinite(b.temperature))) throw new Error(`batch: temperature must be a positive number, got ${b.temperature}`);
-  if (b.logits) want.push(["logits", b.logits, N * b.V]);
-  else want.push(["logp", b.logp, N], ["H", b.H, N]);
-  for (const [name, arr, n] of want) {
-    if (!arr || arr.length !== n) throw new Error(`batch: ${name} has ${arr?.length ?? "no"} elements, expected ${n}`);
-  }
-  for (let i = 0; i < b.B; i++) {
-    const g = b.group[i]!;
-    if (g < 0 || g >= b.nGroups) throw new Error(`batch: group id ${g} of response ${i} outside [0, ${b.nGroups})`);
-  }
-  for (let n = 0; n < N; n++) {
-    const s = b.stepIdx[n]!;
-    if (s >= b.S) throw new Error(`batch: token ${n} is in step ${s}, but there are ${b.S} step slots`);
-  }
-}
