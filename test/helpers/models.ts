@@ -1,5 +1,27 @@
-// Small random-weight model configs for tests.
+// Small random-weight model configs and model folders for tests.
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
+import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
+import { initWeights, presetConfig } from "../../runtime/model/presets.js";
+import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+
+/**
+ * A folder holding a random 'tiny' Llama over the character tokenizer (which has \, { and }),
+ * every weight but the norms multiplied by `scale` so next-token distributions are far from
+ * uniform.
+ */
+export function tinyCharPolicyDir(seed: number, scale: number): string {
+  const dir = mkdtempSync(join(tmpdir(), "acpo-tiny-"));
+  const files = charTokenizerFiles(CHAR_TOKENIZER_WORDS);
+  const config = presetConfig("tiny", 108, 1, [2]);
+  const weights = initWeights(config, seed);
+  for (const [name, t] of weights) if (!name.endsWith("norm.weight")) for (let i = 0; i < t.data.length; i++) t.data[i]! *= scale;
+  saveCheckpoint(dir, { config, weights, tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig, generationConfig: {} });
+  return dir;
+}
 
 /** A 2-layer Qwen2 (4 heads, 2 kv) with vocabulary V: hidden 32 gives head dim 8. */
 export function qwen2Config(V: number, hidden = 32, maxPos = 2048, tie = false): ModelConfig {

@@ -1,33 +1,18 @@
 // Step attribution: the KV-cache path equals the explicit recomputation (full forwards of
 // prompt + prefix + opening tag + answer content), and the explicit path equals log-softmax
 // of full-forward logits taken by hand in float64, summed over the answer's content only.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
 import type { Gpu } from "../../runtime/gpu.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { generate } from "../../runtime/model/generate.js";
 import { Policy } from "../../runtime/model/policy.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
 import { chunksOf } from "../../runtime/rl/attribution-kv.js";
 import { type AttributionInput, attributeSteps, attributeStepsExplicit, resolveJudge } from "../../runtime/rl/attribution.js";
 import { type Segmentation, segmentResponse } from "../../runtime/rl/segment.js";
 import { testGpu } from "../helpers/gpu.js";
+import { tinyCharPolicyDir } from "../helpers/models.js";
 import { expectClose } from "../helpers/numeric.js";
 
-/** A tiny random policy; weights scaled so next-token distributions are far from uniform (C of order 1). */
-function tinyPolicyDir(seed: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "acpo-attr-"));
-  const files = charTokenizerFiles(CHAR_TOKENIZER_WORDS);
-  const config = presetConfig("tiny", 108, 1, [2]);
-  const weights = initWeights(config, seed);
-  for (const [name, t] of weights) if (!name.endsWith("norm.weight")) for (let i = 0; i < t.data.length; i++) t.data[i]! *= 6;
-  saveCheckpoint(dir, { config, weights, tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig, generationConfig: {} });
-  return dir;
-}
+const tinyPolicyDir = (seed: number): string => tinyCharPolicyDir(seed, 6);
 
 /** A segmentation; `answer` is [start, end, contentStart, contentEnd] (tags outside the content). */
 const seg = (boundaries: number[], answer: [number, number, number, number] | null, reasoningSteps: number): Segmentation => ({

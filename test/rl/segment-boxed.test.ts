@@ -2,21 +2,15 @@
 // balanced): answer.ts locates it, segmentation makes it the answer span (answer "math"),
 // and attribution scores its content only, after the "\boxed{" tokens, on the character
 // tokenizer and on the real Qwen byte-level BPE tokenizer.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
 import type { Gpu } from "../../runtime/gpu.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { Policy } from "../../runtime/model/policy.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
 import { attributeSteps, attributeStepsExplicit } from "../../runtime/rl/attribution.js";
 import { segmentResponse } from "../../runtime/rl/segment.js";
 import { answerStyleOf, lastBoxedSpan, locateAnswer } from "../../runtime/tasks/answer.js";
 import { extractMathAnswer } from "../../runtime/tasks/math-answer.js";
 import { testGpu } from "../helpers/gpu.js";
+import { tinyCharPolicyDir } from "../helpers/models.js";
 import { expectClose } from "../helpers/numeric.js";
 import { realTokenizer } from "../model/tokenizer-files.js";
 
@@ -114,16 +108,7 @@ describe("segmentation with answer \"math\"", () => {
   });
 });
 
-/** A tiny random policy over the character tokenizer (which has \, { and }). */
-function tinyPolicyDir(seed: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "acpo-boxed-"));
-  const files = charTokenizerFiles(CHAR_TOKENIZER_WORDS);
-  const config = presetConfig("tiny", 108, 1, [2]);
-  const weights = initWeights(config, seed);
-  for (const [name, t] of weights) if (!name.endsWith("norm.weight")) for (let i = 0; i < t.data.length; i++) t.data[i]! *= 6;
-  saveCheckpoint(dir, { config, weights, tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig, generationConfig: {} });
-  return dir;
-}
+const tinyPolicyDir = (seed: number): string => tinyCharPolicyDir(seed, 6);
 
 async function logSoftmaxAt(gpu: Gpu, policy: Policy, seq: number[], t: number): Promise<number> {
   const V = policy.config.vocabSize, T = seq.length;
