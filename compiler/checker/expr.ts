@@ -5,6 +5,7 @@ import { FUNCTIONS, QUANTITIES, STEP_CHECKER_TASKS, type Context } from "../buil
 import { suggest, type Diagnostics } from "../diagnostics.js";
 import { finer, isFinerThan, REDUCTION_TARGETS, type Level } from "../levels.js";
 import { MAX_EXPANSION, MAX_NESTING } from "../limits.js";
+import { binaryValue as irBinaryValue, BINARY_FN, BOOL_RESULT, callValue, unaryValue as irUnaryValue } from "../ir/fold.js";
 import { cloneExpr, exprSize, foldExpr } from "../walk.js";
 
 export interface Typed {
@@ -407,18 +408,14 @@ export class ExprChecker {
             if (x.args.some((a) => a.over) || this.env.fns.has(x.callee)) return undefined;
             const vs = x.args.map((a) => this.constValue(a.value, visiting));
             if (vs.some((v) => typeof v !== "number")) return undefined;
-            return elementwiseValue(x.callee, vs as number[]);
+            return callValue(x.callee, vs as number[]);
           }
           default:
             return undefined;
         }
       },
       (x, p) => {
-        if (x.kind === "unary") {
-          const v = p[0];
-          if (v === undefined) return undefined;
-          return x.op === "neg" ? (typeof v === "number" ? -v : undefined) : typeof v === "boolean" ? !v : undefined;
-        }
+        if (x.kind === "unary") return p[0] === undefined ? undefined : unaryValue(x.op, p[0]);
         if (x.kind === "binary") return p[0] === undefined || p[1] === undefined ? undefined : binaryValue(x.op, p[0], p[1]);
         // if: both branches are folded (no side effects); the condition picks one.
         return typeof p[0] !== "boolean" ? undefined : p[0] ? p[1] : p[2];
@@ -427,46 +424,28 @@ export class ExprChecker {
   }
 }
 
+/** The operators a pair of conditions takes; numbers take every other one. */
+const BOOL_OPERANDS: ReadonlySet<A.BinaryOp> = new Set<A.BinaryOp>(["and", "or", "==", "!="]);
+
+/**
+ * `l op r` on constants, computed by the IR's arithmetic (`ir/fold.ts`) so that a folded
+ * constant means what the lowered expression computes; undefined when the operands do not
+ * fit the operator (mixed types, arithmetic on conditions, `and` on numbers), which the
+ * type check reports.
+ */
 export function binaryValue(op: A.BinaryOp, l: number | boolean, r: number | boolean): number | boolean | undefined {
-  if (typeof l === "boolean" || typeof r === "boolean") {
-    if (typeof l !== "boolean" || typeof r !== "boolean") return undefined;
-    if (op === "and") return l && r;
-    if (op === "or") return l || r;
-    if (op === "==") return l === r;
-    if (op === "!=") return l !== r;
-    return undefined;
-  }
-  switch (op) {
-    case "+": return l + r;
-    case "-": return l - r;
-    case "*": return l * r;
-    case "/": return l / r;
-    case "^": return l ** r;
-    case "<": return l < r;
-    case "<=": return l <= r;
-    case ">": return l > r;
-    case ">=": return l >= r;
-    case "==": return l === r;
-    case "!=": return l !== r;
-    default: return undefined;
-  }
+  const conditions = typeof l === "boolean";
+  if (conditions !== (typeof r === "boolean")) return undefined;
+  if (conditions ? !BOOL_OPERANDS.has(op) : op === "and" || op === "or") return undefined;
+  const fn = BINARY_FN[op];
+  const v = irBinaryValue(fn, +l, +r);
+  return BOOL_RESULT.has(fn) ? v !== 0 : v;
 }
 
-export function elementwiseValue(f: string, v: number[]): number | undefined {
-  const [a, b, c] = v as [number, number, number];
-  switch (f) {
-    case "abs": return Math.abs(a);
-    case "exp": return Math.exp(a);
-    case "log": return Math.log(a);
-    case "sqrt": return Math.sqrt(a);
-    case "sigmoid": return 1 / (1 + Math.exp(-a));
-    case "tanh": return Math.tanh(a);
-    case "floor": return Math.floor(a);
-    case "min": return v.length === 2 ? Math.min(a, b) : undefined;
-    case "max": return v.length === 2 ? Math.max(a, b) : undefined;
-    case "clip": return v.length === 3 ? Math.min(Math.max(a, b), c) : undefined;
-    default: return undefined;
-  }
+/** `-v` or `not v` on a constant, by the IR's arithmetic; undefined when the operand has the wrong type. */
+function unaryValue(op: A.UnaryExpr["op"], v: number | boolean): number | boolean | undefined {
+  if (op === "neg") return typeof v === "number" ? irUnaryValue("neg", v) : undefined;
+  return typeof v === "boolean" ? irUnaryValue("not", +v) !== 0 : undefined;
 }
 
 function typeName(t: A.ValueType): string {

@@ -9,7 +9,7 @@
 // stepLength > 0, every response and group. Values at invalid elements are computed but
 // never observed. Bool values are 0/1.
 import type { Level } from "../levels.js";
-import { binaryValue, unaryValue } from "../ir/graph.js";
+import { binaryValue, unaryValue } from "../ir/fold.js";
 import type { InputName, Node } from "../ir/ops.js";
 import type { Batch } from "./batch.js";
 import { randAt } from "./rand.js";

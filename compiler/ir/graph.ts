@@ -1,10 +1,9 @@
 // Building IR graphs: hash-consed node construction with automatic broadcasts and a
-// little constant folding (const op const, x + 0, x * 1). Both the lowering of the AST and
+// little constant folding (const op const, x + 0, x * 1; the arithmetic is `fold.ts`). Both the lowering of the AST and
 // the derivative rules build through this one class, so equal subexpressions are one node.
 import { finer, isFinerThan, rank, type Level } from "../levels.js";
+import { binaryValue, BOOL_RESULT, unaryValue } from "./fold.js";
 import { INPUTS, type BinaryFn, type InputName, type Node, type ReduceFn, type ScanFn, type UnaryFn, type VType } from "./ops.js";
-
-const BOOL_RESULT = new Set<BinaryFn>(["lt", "le", "gt", "ge", "eq", "ne", "and", "or"]);
 
 /** A node before it has an id: the distributive Omit keeps each op's own fields. */
 type NewNode = Node extends infer N ? (N extends Node ? Omit<N, "id" | "pdep"> : never) : never;
@@ -130,39 +129,5 @@ export class Graph {
   /** Numeric view of a bool: 1 or 0. */
   toNum(x: number): number {
     return this.node(x).type === "bool" ? this.select(x, this.const(1), this.const(0)) : x;
-  }
-}
-
-export function unaryValue(fn: UnaryFn, x: number): number {
-  switch (fn) {
-    case "neg": return -x;
-    case "not": return x !== 0 ? 0 : 1;
-    case "abs": return Math.abs(x);
-    case "exp": return Math.exp(x);
-    case "log": return Math.log(x);
-    case "sqrt": return Math.sqrt(x);
-    case "sigmoid": return 1 / (1 + Math.exp(-x));
-    case "tanh": return Math.tanh(x);
-    case "floor": return Math.floor(x);
-  }
-}
-
-export function binaryValue(fn: BinaryFn, a: number, b: number): number {
-  switch (fn) {
-    case "add": return a + b;
-    case "sub": return a - b;
-    case "mul": return a * b;
-    case "div": return a / b;
-    case "pow": return a ** b;
-    case "min": return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b);
-    case "max": return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b);
-    case "lt": return +(a < b);
-    case "le": return +(a <= b);
-    case "gt": return +(a > b);
-    case "ge": return +(a >= b);
-    case "eq": return +(a === b);
-    case "ne": return +(a !== b);
-    case "and": return +(a !== 0 && b !== 0);
-    case "or": return +(a !== 0 || b !== 0);
   }
 }

@@ -8,7 +8,8 @@ import type * as A from "../ast.js";
 import { REDUCTION_TARGETS, type Level } from "../levels.js";
 import type { Pipeline } from "../pipeline.js";
 import type { Graph } from "./graph.js";
-import type { BinaryFn, InputName, ReduceFn } from "./ops.js";
+import { BINARY_FN, ELEMENTWISE_UNARY } from "./fold.js";
+import type { InputName, ReduceFn } from "./ops.js";
 import { INPUTS } from "./ops.js";
 import { foldExpr } from "../walk.js";
 
@@ -19,13 +20,6 @@ export interface Named {
   node: number;
   level: Level;
 }
-
-const BIN: Record<A.BinaryOp, BinaryFn> = {
-  "+": "add", "-": "sub", "*": "mul", "/": "div", "^": "pow",
-  "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne", and: "and", or: "or",
-};
-
-const ELEMENTWISE_UNARY = new Set(["abs", "exp", "log", "sqrt", "sigmoid", "tanh", "floor"]);
 
 export class Lowering {
   private readonly lets = new Map<string, number>();
@@ -43,7 +37,7 @@ export class Lowering {
       (x) => this.leaf(x),
       (x, [a, b, c]) => {
         if (x.kind === "unary") return g.unary(x.op === "neg" ? "neg" : "not", a!);
-        if (x.kind === "binary") return g.binary(BIN[x.op], a!, b!);
+        if (x.kind === "binary") return g.binary(BINARY_FN[x.op], a!, b!);
         return g.select(a!, b!, c!);
       },
     );
