@@ -9,6 +9,7 @@ import type { Tensor } from "../tensor.js";
 import { sampleTokens } from "../ops/sample.js";
 import { LmHeadStream } from "./lm-head.js";
 import { Decoder, KVCache } from "./decoder.js";
+import { longestRow, paddedRows } from "./padded-batch.js";
 import type { Policy } from "./policy.js";
 
 export interface GenerateOptions {
@@ -48,7 +49,7 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
   if (B === 0) return { tokens: [], logprobs: [], entropies: [], finish: [], text: [], cache: null, promptLengths: [] };
   const lens = prompts.map((p) => p.length);
   if (lens.some((l) => l === 0)) throw new Error("generate: every prompt needs at least one token");
-  const Tp = Math.max(...lens);
+  const Tp = longestRow(prompts);
   const maxNew = o.maxNewTokens;
   const Tmax = Tp + maxNew;
   if (Tmax > c.maxPositions) throw new Error(`generate: prompt (${Tp}) + max new tokens (${maxNew}) exceeds max_position_embeddings ${c.maxPositions}`);
@@ -57,8 +58,7 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
   const cache = new KVCache(gpu, policy.model, B, Tmax);
 
   // Prefill: right-padded prompts at positions 0..Tp-1; logits only at each prompt's last token.
-  const ids = new Uint32Array(B * Tp), pos = new Uint32Array(B * Tp);
-  prompts.forEach((p, b) => { for (let t = 0; t < Tp; t++) { ids[b * Tp + t] = p[t] ?? 0; pos[b * Tp + t] = t; } });
+  const { ids, pos } = paddedRows(prompts, Tp);
   const posTable = new Uint32Array(maxNew * B); // (maxNew, B): position of the token fed at step i+1
   for (let i = 0; i < maxNew; i++) for (let b = 0; b < B; b++) posTable[i * B + b] = lens[b]! + i;
   const t: Record<string, Tensor> = {

@@ -3,29 +3,23 @@
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { headRowGrad, headRowStats, LmHeadStream } from "./lm-head.js";
+import { nextTokenSlots, type PaddedRows, paddedRows } from "./padded-batch.js";
 import type { Transformer } from "./transformer.js";
 
-export interface LmBatch {
-  B: number;
-  T: number;
-  ids: Uint32Array; // (B, T) input tokens, right-padded
-  targets: Uint32Array; // (B, T) next tokens
+/** A next-token batch (padded-batch.ts) and which targets count toward the loss. */
+export interface LmBatch extends PaddedRows {
   mask: Float32Array; // (B, T) 1 where the target counts toward the loss
 }
 
 /** Build a batch from token sequences; `lossFrom[b]` is the first input position whose target counts. */
 export function lmBatch(seqs: number[][], lossFrom: number[]): LmBatch {
-  const B = seqs.length;
-  const T = Math.max(...seqs.map((s) => s.length)) - 1;
-  const ids = new Uint32Array(B * T), targets = new Uint32Array(B * T), mask = new Float32Array(B * T);
+  const rows = paddedRows(seqs, nextTokenSlots(seqs));
+  const { T } = rows;
+  const mask = new Float32Array(rows.B * T);
   seqs.forEach((s, b) => {
-    for (let t = 0; t < T; t++) {
-      ids[b * T + t] = s[t] ?? 0;
-      targets[b * T + t] = s[t + 1] ?? 0;
-      mask[b * T + t] = t + 1 < s.length && t >= lossFrom[b]! ? 1 : 0;
-    }
+    for (let t = 0; t < T; t++) mask[b * T + t] = t + 1 < s.length && t >= lossFrom[b]! ? 1 : 0;
   });
-  return { B, T, ids, targets, mask };
+  return { ...rows, mask };
 }
 
 /**
@@ -39,7 +33,7 @@ export function lmLossStep(gpu: Gpu, model: Transformer, batch: LmBatch, logitsB
   if (count === 0) throw new Error("lmLossStep: the batch has no target positions");
   const ids = gpu.upload(batch.ids, [N], "lm ids");
   const targets = gpu.upload(batch.targets, [N], "lm targets");
-  const pos = gpu.upload(Uint32Array.from({ length: N }, (_, i) => i % T), [N], "lm pos");
+  const pos = gpu.upload(batch.pos, [N], "lm pos");
   const dlogpHost = Float32Array.from(batch.mask, (m) => -m / count); // d(-mean logp)/d logp
   const dlogp = gpu.upload(dlogpHost, [N], "lm dlogp");
   const logp = gpu.empty([N], "lm logp"), lse = gpu.empty([N], "lm lse");

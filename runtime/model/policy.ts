@@ -7,6 +7,7 @@ import { CheckpointError } from "./safetensors.js";
 import { TextTokenizer } from "./tokenizer.js";
 import { Transformer } from "./transformer.js";
 import { headRowStats, LmHeadStream } from "./lm-head.js";
+import { longestRow, paddedRows } from "./padded-batch.js";
 import { GpuWeights } from "./weights.js";
 
 export class Policy {
@@ -42,19 +43,10 @@ export class Policy {
   async score(seqs: number[][]): Promise<{ logprobs: number[][]; entropies: number[][] }> {
     const V = this.config.vocabSize;
     const B = seqs.length;
-    const T = Math.max(...seqs.map((s) => s.length));
+    const T = longestRow(seqs);
     if (T > this.config.maxPositions) throw new Error(`sequence of ${T} tokens exceeds max_position_embeddings ${this.config.maxPositions}`);
-    const ids = new Uint32Array(B * T); // (B, T) right-padded with 0
-    const targets = new Uint32Array(B * T); // (B, T) ids shifted left by one
-    const pos = new Uint32Array(B * T);
-    seqs.forEach((s, b) => {
-      assertIdsInRange(s, V, `sequence ${b}`);
-      for (let t = 0; t < T; t++) {
-        ids[b * T + t] = s[t] ?? 0;
-        targets[b * T + t] = s[t + 1] ?? 0;
-        pos[b * T + t] = t;
-      }
-    });
+    seqs.forEach((s, b) => assertIdsInRange(s, V, `sequence ${b}`));
+    const { ids, targets, pos } = paddedRows(seqs, T); // every token's next-token distribution
     const gpu = this.gpu, N = B * T;
     const tIds = gpu.upload(ids, [N], "score ids"), tPos = gpu.upload(pos, [N], "score pos"), tTargets = gpu.upload(targets, [N], "score targets");
     const hidden = this.model.forwardHidden(tIds, tPos, B, T);
