@@ -14,33 +14,19 @@ import { accumulate, residualForward } from "../ops/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../ops/rmsnorm.js";
 import { type RopeTables, createRopeTables, ropeBackward, ropeForward } from "../ops/rope.js";
 import type { ModelConfig } from "./config.js";
+import { EMBEDDING, FINAL_NORM, SLOT_WIDTH, type Slot, type SubBlock, layerBody, slotsOf, widthOf } from "./layer-body.js";
 import type { GpuWeights } from "./weights.js";
 
-/** Activations of one layer for one (B, T) batch; N = B * T. */
+/**
+ * Activations of one layer for one (B, T) batch; N = B * T. One buffer per slot of the layer
+ * body, except that a residual's branch is written straight into its output's buffer and
+ * `out` is the next layer's `resid` (or residF): what backward reads, and nothing else.
+ */
 interface LayerActs {
-  resid: Tensor; // (N, C) residual stream entering the layer
-  ln1: Tensor; // (N, C)
-  rstd1: Tensor; // (N)
-  q: Tensor; // (N, Hq*D) after rotary embedding
-  k: Tensor; // (N, Hkv*D) after rotary embedding
-  qk: QkNormActs | null; // Qwen3 only
-  v: Tensor; // (N, Hkv*D)
+  slot: Partial<Record<Slot, Tensor>>; // (N, width of the slot)
+  rstd: Partial<Record<Slot, Tensor>>; // per norm, keyed by its output: 1/rms per row, (N) or (N * heads)
   att: Tensor; // (B, Hq, T, T) attention probabilities
-  attOut: Tensor; // (N, Hq*D)
-  resid2: Tensor; // (N, C) residual stream after attention
-  ln2: Tensor; // (N, C)
-  rstd2: Tensor; // (N)
-  gate: Tensor; // (N, F)
-  up: Tensor; // (N, F)
-  mlp: Tensor; // (N, F) silu(gate) * up
-}
-
-/** Qwen3: q and k before their per-head RMSNorm, and its 1/rms per (token, head). */
-interface QkNormActs {
-  qPre: Tensor; // (N, Hq*D)
-  kPre: Tensor; // (N, Hkv*D)
-  rstdQ: Tensor; // (N*Hq)
-  rstdK: Tensor; // (N*Hkv)
+  owned: Tensor[]; // the buffers allocated for this layer (what release frees)
 }
 
 interface Acts {
@@ -73,9 +59,28 @@ interface Grads {
   dkPre: Tensor | null; // (N, Hkv*D)
 }
 
+/**
+ * The gradient buffer of each slot. The residual stream's slots share one: a residual's
+ * output gradient is its stream's and its branch's as well, so it costs no dispatch.
+ */
+const GRAD_OF: Readonly<Record<Slot, keyof Grads>> = {
+  resid: "dresid", o: "dresid", resid2: "dresid", down: "dresid", out: "dresid",
+  ln1: "dln", ln2: "dln", qPre: "dqPre", kPre: "dkPre", q: "dq", k: "dk", v: "dv",
+  attOut: "dattOut", gate: "dgate", up: "dup", mlp: "dmlp",
+};
+
+/** A slot's buffer in one layer's activations (every slot of the body has one). */
+function slotOf(L: LayerActs, s: Slot): Tensor {
+  const t = L.slot[s];
+  if (!t) throw new Error(`Transformer: layer activations have no slot '${s}'`);
+  return t;
+}
+
 export class Transformer {
   readonly config: ModelConfig;
   readonly rope: RopeTables;
+  /** Each layer's sub-blocks (layer-body.ts), in forward order. */
+  readonly bodies: readonly SubBlock[][];
   private acts: Acts | null = null;
   private grads: Grads | null = null;
 
@@ -85,6 +90,12 @@ export class Transformer {
   ) {
     this.config = weights.config;
     this.rope = createRopeTables(gpu, { maxPos: this.config.maxPositions, D: this.config.headDim, theta: this.config.ropeTheta, scaling: this.config.ropeScaling });
+    this.bodies = Array.from({ length: this.config.numLayers }, (_, l) => layerBody(this.config, l));
+  }
+
+  /** The number of values per token of a slot. */
+  width(s: Slot): number {
+    return widthOf(this.config, SLOT_WIDTH[s]);
   }
 
   private w(name: string): Tensor {
@@ -96,7 +107,7 @@ export class Transformer {
   }
 
   private get headName(): string {
-    return this.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+    return this.config.tieWordEmbeddings ? EMBEDDING : "lm_head.weight";
   }
 
   /**
@@ -117,42 +128,56 @@ export class Transformer {
    * not including, the logits. Valid until the next forward with a different (B, T).
    */
   forwardHidden(ids: Tensor, pos: Tensor, B: number, T: number): Tensor {
-    const c = this.config, gpu = this.gpu;
-    const N = B * T, C = c.hiddenSize, D = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, F = c.intermediateSize;
+    const c = this.config, gpu = this.gpu, N = B * T, C = c.hiddenSize;
     const a = this.activations(B, T);
     gpu.copy(a.ids, ids, N);
     gpu.copy(a.pos, pos, N);
-    embeddingForward(gpu, a.layers[0]!.resid, this.w("model.embed_tokens.weight"), a.ids, { N, C, V: c.vocabSize });
-    for (let l = 0; l < c.numLayers; l++) {
-      const p = `model.layers.${l}`, L = a.layers[l]!;
-      rmsnormForward(gpu, L.ln1, L.rstd1, L.resid, this.w(`${p}.input_layernorm.weight`), { N, C, eps: c.rmsNormEps });
-      if (L.qk) {
-        // Qwen3: RMSNorm over each head's q and k (weight (D)), then RoPE.
-        this.linear(L.qk.qPre, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
-        this.linear(L.qk.kPre, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
-        rmsnormForward(gpu, L.q, L.qk.rstdQ, L.qk.qPre, this.w(`${p}.self_attn.q_norm.weight`), { N: N * Hq, C: D, eps: c.rmsNormEps });
-        rmsnormForward(gpu, L.k, L.qk.rstdK, L.qk.kPre, this.w(`${p}.self_attn.k_norm.weight`), { N: N * Hkv, C: D, eps: c.rmsNormEps });
-      } else {
-        this.linear(L.q, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
-        this.linear(L.k, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
-      }
-      this.linear(L.v, L.ln1, `${p}.self_attn.v_proj`, N, C, Hkv * D);
-      ropeForward(gpu, L.q, L.q, a.pos, this.rope, { B, T, H: Hq, D });
-      ropeForward(gpu, L.k, L.k, a.pos, this.rope, { B, T, H: Hkv, D });
-      attentionForward(gpu, L.attOut, L.att, L.q, L.k, L.v, { B, T, Hq, Hkv, D });
-      const o = L.resid2; // o_proj output lands in resid2, then the residual is added in place
-      this.linear(o, L.attOut, `${p}.self_attn.o_proj`, N, Hq * D, C);
-      accumulate(gpu, L.resid2, L.resid);
-      rmsnormForward(gpu, L.ln2, L.rstd2, L.resid2, this.w(`${p}.post_attention_layernorm.weight`), { N, C, eps: c.rmsNormEps });
-      this.linear(L.gate, L.ln2, `${p}.mlp.gate_proj`, N, C, F);
-      this.linear(L.up, L.ln2, `${p}.mlp.up_proj`, N, C, F);
-      swigluForward(gpu, L.mlp, L.gate, L.up);
-      const next = l + 1 < c.numLayers ? a.layers[l + 1]!.resid : a.residF;
-      this.linear(next, L.mlp, `${p}.mlp.down_proj`, N, F, C);
-      accumulate(gpu, next, L.resid2);
-    }
-    rmsnormForward(gpu, a.lnF, a.rstdF, a.residF, this.w("model.norm.weight"), { N, C, eps: c.rmsNormEps });
+    embeddingForward(gpu, slotOf(a.layers[0]!, "resid"), this.w(EMBEDDING), a.ids, { N, C, V: c.vocabSize });
+    this.bodies.forEach((body, l) => { for (const b of body) this.forwardBlock(b, a.layers[l]!, a); });
+    rmsnormForward(gpu, a.lnF, a.rstdF, a.residF, this.w(FINAL_NORM), { N, C, eps: c.rmsNormEps });
     return a.lnF;
+  }
+
+  /** One sub-block of a layer over the whole (B, T) batch. */
+  private forwardBlock(b: SubBlock, L: LayerActs, a: Acts): void {
+    const gpu = this.gpu, c = this.config, { B, T } = a, N = B * T, D = c.headDim, t = (s: Slot) => slotOf(L, s);
+    switch (b.kind) {
+      case "norm":
+      case "headNorm": {
+        const { rows, cols } = this.normShape(b, N);
+        rmsnormForward(gpu, t(b.out), this.rstdOf(L, b.out), t(b.x), this.w(b.weight), { N: rows, C: cols, eps: c.rmsNormEps });
+        return;
+      }
+      case "project":
+        for (const o of b.outs) this.linear(t(o.out), t(b.x), o.module, N, this.width(b.x), this.width(o.out));
+        return;
+      case "rope":
+        for (const s of [b.q, b.k]) ropeForward(gpu, t(s), t(s), a.pos, this.rope, { B, T, H: this.width(s) / D, D });
+        return;
+      case "attention":
+        attentionForward(gpu, t(b.out), L.att, t(b.q), t(b.k), t(b.v), { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
+        return;
+      case "residual":
+        // The branch was written into the output's buffer: add the stream in place.
+        if (t(b.branch) !== t(b.out)) throw new Error(`Transformer: residual '${b.out}' expects its branch '${b.branch}' in its own buffer`);
+        accumulate(gpu, t(b.out), t(b.stream));
+        return;
+      case "swiglu":
+        swigluForward(gpu, t(b.out), t(b.gate), t(b.up));
+        return;
+    }
+  }
+
+  /** A norm's rows and row length: C per token, or D per head (rows = N * heads). */
+  private normShape(b: SubBlock & { kind: "norm" | "headNorm" }, N: number): { rows: number; cols: number } {
+    const cols = b.kind === "norm" ? this.config.hiddenSize : this.config.headDim;
+    return { rows: (N * this.width(b.x)) / cols, cols };
+  }
+
+  private rstdOf(L: LayerActs, out: Slot): Tensor {
+    const t = L.rstd[out];
+    if (!t) throw new Error(`Transformer: no 1/rms buffer for the norm writing '${out}'`);
+    return t;
   }
 
   /** logits (rows, V) = x (rows, C) @ W_head^T (+ bias): the LM head on `rows` hidden rows. */
@@ -215,39 +240,66 @@ export class Transformer {
   backwardHidden(dlnF: Tensor): void {
     const a = this.acts;
     if (!a) throw new Error("Transformer.backwardHidden called before forward");
-    const c = this.config, gpu = this.gpu, g = this.scratch();
-    const { B, T } = a;
-    const N = B * T, C = c.hiddenSize, D = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, F = c.intermediateSize;
-    const grad = (name: string) => this.weights.grad(name);
-    rmsnormBackward(gpu, g.dresid, grad("model.norm.weight"), dlnF, a.residF, this.w("model.norm.weight"), a.rstdF, { N, C, accumulate: true });
+    const c = this.config, gpu = this.gpu, g = this.scratch(), N = a.B * a.T, C = c.hiddenSize;
+    rmsnormBackward(gpu, g.dresid, this.weights.grad(FINAL_NORM), dlnF, a.residF, this.w(FINAL_NORM), a.rstdF, { N, C, accumulate: true });
     for (let l = c.numLayers - 1; l >= 0; l--) {
-      const p = `model.layers.${l}`, L = a.layers[l]!;
-      // MLP: resid_next = resid2 + down(silu(gate(ln2)) * up(ln2)); dresid flows to resid2 unchanged.
-      this.linearBackward(g.dmlp, false, g.dresid, L.mlp, `${p}.mlp.down_proj`, N, F, C);
-      swigluBackward(gpu, g.dgate, g.dup, g.dmlp, L.gate, L.up);
-      this.linearBackward(g.dln, false, g.dgate, L.ln2, `${p}.mlp.gate_proj`, N, C, F);
-      this.linearBackward(g.dln, true, g.dup, L.ln2, `${p}.mlp.up_proj`, N, C, F);
-      rmsnormBackward(gpu, g.dtmp, grad(`${p}.post_attention_layernorm.weight`), g.dln, L.resid2, this.w(`${p}.post_attention_layernorm.weight`), L.rstd2, { N, C, accumulate: true });
-      accumulate(gpu, g.dresid, g.dtmp);
-      // Attention: resid2 = resid + o_proj(attention(rope(q), rope(k), v)).
-      this.linearBackward(g.dattOut, false, g.dresid, L.attOut, `${p}.self_attn.o_proj`, N, Hq * D, C);
-      attentionBackward(gpu, g.dq, g.dk, g.dv, g.datt, g.dattOut, L.q, L.k, L.v, L.att, { B, T, Hq, Hkv, D });
-      ropeBackward(gpu, g.dq, g.dq, a.pos, this.rope, { B, T, H: Hq, D });
-      ropeBackward(gpu, g.dk, g.dk, a.pos, this.rope, { B, T, H: Hkv, D });
-      let dq = g.dq, dk = g.dk;
-      if (L.qk) {
-        rmsnormBackward(gpu, g.dqPre!, grad(`${p}.self_attn.q_norm.weight`), g.dq, L.qk.qPre, this.w(`${p}.self_attn.q_norm.weight`), L.qk.rstdQ, { N: N * Hq, C: D, accumulate: true });
-        rmsnormBackward(gpu, g.dkPre!, grad(`${p}.self_attn.k_norm.weight`), g.dk, L.qk.kPre, this.w(`${p}.self_attn.k_norm.weight`), L.qk.rstdK, { N: N * Hkv, C: D, accumulate: true });
-        dq = g.dqPre!;
-        dk = g.dkPre!;
-      }
-      this.linearBackward(g.dln, false, dq, L.ln1, `${p}.self_attn.q_proj`, N, C, Hq * D);
-      this.linearBackward(g.dln, true, dk, L.ln1, `${p}.self_attn.k_proj`, N, C, Hkv * D);
-      this.linearBackward(g.dln, true, g.dv, L.ln1, `${p}.self_attn.v_proj`, N, C, Hkv * D);
-      rmsnormBackward(gpu, g.dtmp, grad(`${p}.input_layernorm.weight`), g.dln, L.resid, this.w(`${p}.input_layernorm.weight`), L.rstd1, { N, C, accumulate: true });
-      accumulate(gpu, g.dresid, g.dtmp);
+      // The body read in reverse. `written` holds the slots whose gradient buffer already
+      // holds a value (the layer's output at first): a second contribution adds to it.
+      const body = this.bodies[l]!, written = new Set<Slot>(["out"]);
+      for (let i = body.length - 1; i >= 0; i--) this.backwardBlock(body[i]!, a.layers[l]!, a, written);
     }
-    embeddingBackward(gpu, grad("model.embed_tokens.weight"), g.dresid, a.ids, { N, C, V: c.vocabSize, accumulate: true });
+    embeddingBackward(gpu, this.weights.grad(EMBEDDING), g.dresid, a.ids, { N, C, V: c.vocabSize, accumulate: true });
+  }
+
+  /** Backward of one sub-block: its inputs' gradients from its outputs', weights' into weights.grads. */
+  private backwardBlock(b: SubBlock, L: LayerActs, a: Acts, written: Set<Slot>): void {
+    const gpu = this.gpu, c = this.config, g = this.scratch(), { B, T } = a, N = B * T, D = c.headDim;
+    const t = (s: Slot) => slotOf(L, s), d = (s: Slot) => this.gradOf(s);
+    switch (b.kind) {
+      case "residual":
+        // out = stream + branch: the three share one gradient buffer, so d(out) is already theirs.
+        if (d(b.stream) !== d(b.out) || d(b.branch) !== d(b.out)) throw new Error(`Transformer: residual '${b.out}' needs one gradient buffer for '${b.stream}', '${b.branch}' and '${b.out}'`);
+        firstWrite(written, b.stream, b.branch);
+        return;
+      case "project":
+        for (const o of b.outs) {
+          this.linearBackward(d(b.x), written.has(b.x), d(o.out), t(b.x), o.module, N, this.width(b.x), this.width(o.out));
+          written.add(b.x);
+        }
+        return;
+      case "swiglu":
+        firstWrite(written, b.gate, b.up);
+        swigluBackward(gpu, d(b.gate), d(b.up), d(b.out), t(b.gate), t(b.up));
+        return;
+      case "norm":
+      case "headNorm":
+        this.normBackward(b, L, N, written);
+        return;
+      case "rope":
+        for (const s of [b.q, b.k]) ropeBackward(gpu, d(s), d(s), a.pos, this.rope, { B, T, H: this.width(s) / D, D });
+        return;
+      case "attention":
+        firstWrite(written, b.q, b.k, b.v);
+        attentionBackward(gpu, d(b.q), d(b.k), d(b.v), g.datt, d(b.out), t(b.q), t(b.k), t(b.v), L.att, { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
+        return;
+    }
+  }
+
+  /** RMSNorm backward; when its input's gradient already holds the skip path, dx goes through dtmp and adds. */
+  private normBackward(b: SubBlock & { kind: "norm" | "headNorm" }, L: LayerActs, N: number, written: Set<Slot>): void {
+    const gpu = this.gpu, g = this.scratch(), dIn = this.gradOf(b.x), adds = written.has(b.x);
+    if (adds && dIn.size !== g.dtmp.size) throw new Error(`Transformer: norm input '${b.x}' gets two gradients but is not (N, C)`);
+    const { rows, cols } = this.normShape(b, N);
+    const dx = adds ? g.dtmp : dIn;
+    rmsnormBackward(gpu, dx, this.weights.grad(b.weight), this.gradOf(b.out), slotOf(L, b.x), this.w(b.weight), this.rstdOf(L, b.out), { N: rows, C: cols, accumulate: true });
+    if (adds) accumulate(gpu, dIn, g.dtmp);
+    written.add(b.x);
+  }
+
+  private gradOf(s: Slot): Tensor {
+    const t = this.scratch()[GRAD_OF[s]];
+    if (!t) throw new Error(`Transformer: no gradient buffer for slot '${s}'`);
+    return t;
   }
 
   /** out (N, O) = x (N, I) @ W^T + b for the HF module `prefix` (prefix.weight, prefix.bias). */
@@ -269,26 +321,32 @@ export class Transformer {
   private activations(B: number, T: number): Acts {
     if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
     this.releaseActivations();
-    const c = this.config, gpu = this.gpu;
-    const N = B * T, C = c.hiddenSize, D = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, F = c.intermediateSize;
-    const e = (shape: number[], label: string) => gpu.empty(shape, label);
-    const layers: LayerActs[] = [];
-    for (let l = 0; l < c.numLayers; l++) {
-      layers.push({
-        resid: e([N, C], `L${l}.resid`), ln1: e([N, C], `L${l}.ln1`), rstd1: e([N], `L${l}.rstd1`),
-        q: e([N, Hq * D], `L${l}.q`), k: e([N, Hkv * D], `L${l}.k`), v: e([N, Hkv * D], `L${l}.v`),
-        qk: c.qkNorm ? { qPre: e([N, Hq * D], `L${l}.qPre`), kPre: e([N, Hkv * D], `L${l}.kPre`), rstdQ: e([N * Hq], `L${l}.rstdQ`), rstdK: e([N * Hkv], `L${l}.rstdK`) } : null,
-        att: e([B, Hq, T, T], `L${l}.att`), attOut: e([N, Hq * D], `L${l}.attOut`),
-        resid2: e([N, C], `L${l}.resid2`), ln2: e([N, C], `L${l}.ln2`), rstd2: e([N], `L${l}.rstd2`),
-        gate: e([N, F], `L${l}.gate`), up: e([N, F], `L${l}.up`), mlp: e([N, F], `L${l}.mlp`),
-      });
-    }
+    const gpu = this.gpu, N = B * T, C = this.config.hiddenSize;
+    const layers = this.bodies.map((body, l) => this.layerActs(body, l, B, T));
+    const residF = gpu.empty([N, C], "residF");
+    // Each layer's output stream is the next layer's input (the last one's, residF); a
+    // residual's branch is its output's buffer.
+    layers.forEach((L, l) => {
+      L.slot.out = l + 1 < layers.length ? slotOf(layers[l + 1]!, "resid") : residF;
+      for (const b of this.bodies[l]!) if (b.kind === "residual") L.slot[b.branch] = slotOf(L, b.out);
+    });
     this.acts = {
-      B, T, layers,
+      B, T, layers, residF,
       ids: gpu.empty([N], "ids", "u32"), pos: gpu.empty([N], "pos", "u32"),
-      residF: e([N, C], "residF"), lnF: e([N, C], "lnF"), rstdF: e([N], "rstdF"), logits: null,
+      lnF: gpu.empty([N, C], "lnF"), rstdF: gpu.empty([N], "rstdF"), logits: null,
     };
     return this.acts;
+  }
+
+  /** One layer's own buffers: every slot but residual branches and `out`, 1/rms per norm, attention probabilities. */
+  private layerActs(body: readonly SubBlock[], l: number, B: number, T: number): LayerActs {
+    const c = this.config, N = B * T, owned: Tensor[] = [];
+    const e = (shape: number[], label: string) => { const t = this.gpu.empty(shape, `L${l}.${label}`); owned.push(t); return t; };
+    const branches = new Set(body.flatMap((b) => (b.kind === "residual" ? [b.branch] : [])));
+    const L: LayerActs = { slot: {}, rstd: {}, att: e([B, c.numHeads, T, T], "att"), owned };
+    for (const s of slotsOf(body)) if (s !== "out" && !branches.has(s)) L.slot[s] = e([N, this.width(s)], s);
+    for (const b of body) if (b.kind === "norm" || b.kind === "headNorm") L.rstd[b.out] = e([this.normShape(b, N).rows], `rstd ${b.out}`);
+    return L;
   }
 
   private scratch(): Grads {
@@ -311,10 +369,7 @@ export class Transformer {
   private releaseActivations(): void {
     const a = this.acts;
     if (!a) return;
-    for (const L of a.layers) {
-      const { qk, ...rest } = L;
-      this.gpu.release(...Object.values(rest), ...(qk ? Object.values(qk) : []));
-    }
+    for (const L of a.layers) this.gpu.release(...L.owned);
     this.gpu.release(a.ids, a.pos, a.residF, a.lnF, a.rstdF, a.logits);
     this.acts = null;
   }
@@ -328,5 +383,13 @@ export class Transformer {
   release(): void {
     this.releaseActivations();
     this.releaseScratch();
+  }
+}
+
+/** Mark slots as holding a gradient; the body gives each of them only this one (else backward would overwrite a sum). */
+function firstWrite(written: Set<Slot>, ...slots: Slot[]): void {
+  for (const s of slots) {
+    if (written.has(s)) throw new Error(`Transformer: slot '${s}' gets a gradient from two sub-blocks where backward writes only one`);
+    written.add(s);
   }
 }

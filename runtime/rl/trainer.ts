@@ -23,7 +23,7 @@ import { Policy } from "../model/policy.js";
 import { PLAIN_PROMPT } from "../model/tokenizer.js";
 import { GpuWeights } from "../model/weights.js";
 import { Rng } from "../rng.js";
-import { type LrSchedule, lrAt } from "../train/schedule.js";
+import { type LrSchedule, lrAt } from "../model/lr-schedule.js";
 import { attributeSteps, resolveJudge } from "./attribution.js";
 import { mcValues } from "./mc-values.js";
 import { collectRollouts, type SamplerState } from "./prompt-sampler.js";
