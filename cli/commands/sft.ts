@@ -10,7 +10,7 @@ import { outputErrorMessage, probeWritableDir } from "../../runtime/fs-errors.js
 import { type Checkpoint, saveCheckpoint } from "../../runtime/model/checkpoint.js";
 import { Policy } from "../../runtime/model/policy.js";
 import { taskFromSpec } from "../../runtime/tasks/registry.js";
-import { sft } from "../../runtime/train/sft.js";
+import { sft } from "../../runtime/sft/sft.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";

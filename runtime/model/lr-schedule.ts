@@ -1,4 +1,5 @@
-// Learning-rate schedules: linear warm-up, then constant or cosine decay to a floor.
+// Learning-rate schedules for AdamW (SFT and the RL loop): linear warm-up, then constant,
+// linear or cosine decay to a floor.
 
 export interface LrSchedule {
   lr: number;

@@ -5,7 +5,7 @@ import type { Policy } from "../model/policy.js";
 import { lmBatch, lmLossStep, maskedNll } from "../model/lm-loss.js";
 import { AdamWOptimizer } from "../model/optimizer.js";
 import type { Task } from "../tasks/types.js";
-import { type LrSchedule, lrAt } from "./schedule.js";
+import { type LrSchedule, lrAt } from "../model/lr-schedule.js";
 
 export interface SftOptions {
   steps: number;
