@@ -5,7 +5,7 @@
 // operand means the transposed product: dA stored (K, M) = op(B) @ G^T, dB stored (N, K) = G^T @ op(A).
 import type { Gpu } from "../../gpu.js";
 import type { Tensor } from "../../tensor.js";
-import { type MatmulArgs, matmul } from "../matmul.js";
+import { type MatmulArgs, matmul } from "./product.js";
 
 export type MatmulBackwardArgs = Pick<MatmulArgs, "M" | "N" | "K" | "batch" | "transA" | "transB" | "strideA" | "strideB" | "strideC" | "variant"> & {
   /** Add into dA and dB instead of overwriting them. */

@@ -5,7 +5,7 @@
 //   db = sum over rows of dout
 import type { Gpu } from "../../gpu.js";
 import type { Tensor } from "../../tensor.js";
-import { matmul } from "../matmul.js";
+import { matmul } from "./product.js";
 import { sumRows } from "./sum-rows.js";
 
 export interface LinearDims {
