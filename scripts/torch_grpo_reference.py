@@ -7,7 +7,8 @@ up to max_tokens, stop at EOS) and the same update as examples/grpo.acpo:
   A = (r - mean_group(r)) / (std_group(r, ddof) + adv_eps)          per response
   loss_tok = -min(ratio A, clip(ratio, 1-eps_low, 1+eps_high) A) + kl * k3(ref, logp)
   k3 = exp(ref - logp) - (ref - logp) - 1, ref = the initial policy
-  aggregate: seq_mean_token_mean (GRPO) or token_mean, then clip_grad_norm and AdamW.
+  aggregate: seq_mean_token_mean (GRPO) or token_mean, then clip_grad_norm and AdamW at the
+  plan's rate: a linear warm-up over warmup_steps, then constant (as acpo's lr-schedule.ts).
 One optimizer step per rollout (ppo epochs 1, minibatches 1), so old log p = log p detached
 (ratio 1, as TRL computes it). Rewards come from the Python twin of acpo's countdown verifier
 (export/verl/python/verifiers.py), character for character the same verdicts.
@@ -334,7 +335,7 @@ def grpo_update(model, ref, opt, rows, resp, rewards, cfg):
 def settings(a):
     cfg = {
         "model": a.model, "seed": a.seed, "prompts": a.prompts, "group": a.group, "max_tokens": a.max_tokens,
-        "temperature": a.temperature, "lr": a.lr, "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8, "weight_decay": 0.0,
+        "temperature": a.temperature, "lr": a.lr, "warmup_steps": a.warmup_steps, "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8, "weight_decay": 0.0,
         "clip_grad_norm": a.clip_grad_norm, "eps_low": a.eps_low, "eps_high": a.eps_high, "aggregate": a.aggregate,
         "kl": a.kl, "adv_eps": a.adv_eps, "ddof": a.ddof,
         "task": {"numbers": [3, 3], "values": [1, 9], "target": [1, 30], "testFraction": 0.2},
@@ -348,12 +349,14 @@ def settings(a):
             raise SystemExit(f"{a.plan}: optimizer {op['kind']} with {op.get('ppoEpochs')} epochs x {op.get('minibatches')} minibatches; this reference does AdamW, one step per rollout")
         if lo["kind"] != "ppo_clip" or lo["aggregate"] not in ("seq_mean_token_mean", "token_mean"):
             raise SystemExit(f"{a.plan}: loss {lo['kind']} / aggregate {lo['aggregate']}; this reference does ppo_clip with token_mean or seq_mean_token_mean")
+        if op.get("schedule", "constant") != "constant":
+            raise SystemExit(f"{a.plan}: optimizer schedule {op['schedule']}; this reference does a linear warm-up then a constant rate (schedule constant)")
         if ro.get("topP", 1) != 1 or ro.get("topK", 0) != 0:
             raise SystemExit(f"{a.plan}: top_p/top_k sampling; this reference samples the full distribution")
         beta = [q["value"] for q in p.get("params", []) if q["name"] == "beta"]
         cfg.update({
             "model": p["model"]["path"], "seed": p["seed"], "prompts": ro["prompts"], "group": ro["group"], "max_tokens": ro["maxTokens"],
-            "temperature": ro["temperature"], "lr": op["lr"], "beta1": op["beta1"], "beta2": op["beta2"], "adam_eps": op["eps"],
+            "temperature": ro["temperature"], "lr": op["lr"], "warmup_steps": op.get("warmupSteps", 0), "beta1": op["beta1"], "beta2": op["beta2"], "adam_eps": op["eps"],
             "weight_decay": op["weightDecay"], "clip_grad_norm": op["clipGradNorm"], "eps_low": lo["epsLow"], "eps_high": lo["epsHigh"],
             "aggregate": lo["aggregate"], "task": {**cfg["task"], **{k: p["task"][k] for k in ("numbers", "values", "target") if k in p["task"]}},
         })
@@ -362,6 +365,17 @@ def settings(a):
     if a.set_seed is not None:
         cfg["seed"] = a.set_seed
     return cfg
+
+
+def lr_at(cfg, step):
+    """acpo's rate at a 1-based step under schedule constant: lr * step / warmup during the warm-up."""
+    w = cfg["warmup_steps"]
+    return cfg["lr"] * step / w if w > 0 and step <= w else cfg["lr"]
+
+
+def set_lr(opt, lr):
+    for group in opt.param_groups:
+        group["lr"] = lr
 
 
 def read_acpo_metrics(run_dir):
@@ -392,6 +406,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=0, help="linear warm-up over the first N steps (runtime/model/lr-schedule.ts)")
     ap.add_argument("--clip-grad-norm", type=float, default=1.0)
     ap.add_argument("--eps-low", type=float, default=0.2)
     ap.add_argument("--eps-high", type=float, default=0.2)
@@ -432,6 +447,7 @@ def main():
         tv = time.perf_counter()
         rewards = [verify_countdown(probs[i // cfg["group"]]["numbers"], probs[i // cfg["group"]]["target"], tok.decode(r))["reward"] for i, r in enumerate(resp)]
         t1 = time.perf_counter()
+        set_lr(opt, lr_at(cfg, step))
         loss, gnorm, kl = grpo_update(model, ref, opt, rows, resp, rewards, cfg)
         t2 = time.perf_counter()
         ent_all = torch.cat(ents)
