@@ -6,7 +6,8 @@ import { dispatchSuite } from "./dispatch.js";
 import { lossHeadSuite } from "./loss-head.js";
 import { matmulSuite, matmulVariantsSuite } from "./matmul.js";
 import { modelSuite } from "./model.js";
+import { qwenShapedSuite } from "./qwen-shaped.js";
 import { rlStepSuite } from "./rl-step.js";
 import { scalingSuite } from "./scaling.js";
 
-export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite, lossHeadSuite, rlStepSuite, scalingSuite];
+export const SUITES: Suite[] = [cpuPeakSuite, dispatchSuite, matmulSuite, matmulVariantsSuite, modelSuite, lossHeadSuite, rlStepSuite, scalingSuite, qwenShapedSuite];
