@@ -20,6 +20,8 @@ export interface PipelineJson {
   fns: { name: string; params: string[]; body: string }[];
   segment: Pipeline["segment"];
   attribution: Pipeline["attribution"];
+  /** Only when the pipeline has a `judge` block. */
+  judge?: Pipeline["judge"];
   advantage: { expr: string; level?: Level };
   stages: {
     name: string;
@@ -57,6 +59,7 @@ export function pipelineJson(p: Pipeline): PipelineJson {
     fns: p.fns.map((f) => ({ name: f.name, params: f.params, body: printExpr(f.body) })),
     segment: p.segment,
     attribution: p.attribution,
+    ...(p.judge ? { judge: p.judge } : {}),
     advantage: { expr: printExpr(p.advantage), level: p.advantage.level },
     stages: p.stages.map((s) => ({
       name: s.name,

@@ -27,6 +27,8 @@ export interface Pipeline {
   fns: FnDef[];
   segment: Segment | null;
   attribution: Attribution | null;
+  /** A generative process reward model scoring each step (`judge_score`); only when written, so other pipelines' records stay as they were. */
+  judge?: Judge;
   /** The final advantage, at most token level; the loss multiplies it into each token. */
   advantage: Expr;
   /** In execution order: stages[0] runs first, each `next` names the following one (null: end). */
@@ -171,6 +173,20 @@ export interface Attribution {
   measure: "loglik" | "perplexity";
   /** Who scores: the current policy (the paper), the initial policy frozen, or another model (absolute path). */
   judge: { kind: "policy" } | { kind: "initial" } | { kind: "model"; path: string };
+}
+
+/**
+ * `judge { model "DIR"  question "..."  verdict " correct" }`: a frozen judge model's
+ * judge_score per step = log p_judge(verdict | prompt, response up to the step's end, question)
+ * (runtime/rl/judge.ts). The judge reads the policy's token ids, so it must share its tokenizer.
+ */
+export interface Judge {
+  /** The judge's model folder, absolute. */
+  model: string;
+  /** Text fed after the prefix and before the verdict, not scored (may be empty). */
+  question: string;
+  /** The verdict whose log-probability is the score (not empty). */
+  verdict: string;
 }
 
 export interface Stage {

@@ -104,6 +104,8 @@ export function printPipeline(p: P.Pipeline): string {
   }
   const a = p.attribution;
   if (a) line(`attribution ${a.measure} { judge ${a.judge.kind === "model" ? str(a.judge.path) : a.judge.kind} }`);
+  const j = p.judge;
+  if (j) line(`judge { model ${str(j.model)}  question ${str(j.question)}  verdict ${str(j.verdict)} }`);
   for (const l of p.lets) line(`let ${l.name} = ${printExpr(l.expr)}    # ${l.level}`);
   for (const f of p.fns) line(`fn ${f.name}(${f.params.join(", ")}) = ${printExpr(f.body)}`);
   line(`advantage = ${printExpr(p.advantage)}    # ${p.advantage.level}`);

@@ -5,7 +5,7 @@ import { setPriority } from "node:os";
 import { create, globals } from "webgpu";
 import { DeviceLostError, KernelError, NoAdapterError } from "./errors.js";
 import { type Kernel, kernelSource, packUniforms } from "./kernel.js";
-import { type DType, Tensor, numel } from "./tensor.js";
+import { type DType, Tensor, dtypeBytes, numel } from "./tensor.js";
 
 Object.assign(globalThis, globals);
 
@@ -58,7 +58,11 @@ export class Gpu {
   readonly device: GPUDevice;
   readonly info: AdapterSummary;
 
-  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: BindingLayout }>();
+  /** Bind-group and pipeline layouts by binding signature (see `bindingLayout`): kernels with the same bindings share them. */
+  private readonly layouts = new Map<string, BindingLayout>();
+  /** Bind groups reused across dispatches with the same layout and buffers. */
+  readonly bindGroups = new BindGroupCache();
   private readonly pool = new Map<number, GPUBuffer[]>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -132,7 +136,7 @@ export class Gpu {
 
   /** A tensor from the pool (contents undefined). Release it with `release` to reuse its buffer. */
   empty(shape: readonly number[], label = "tensor", dtype: DType = "f32"): Tensor {
-    const bytes = bucketBytes(numel(shape) * 4);
+    const bytes = bucketBytes(numel(shape) * dtypeBytes(dtype));
     if (bytes > this.device.limits.maxBufferSize) {
       throw new Error(`tensor '${label}' [${shape}] needs ${bytes} bytes, which exceeds this device's maxBufferSize (${this.device.limits.maxBufferSize})`);
     }
@@ -208,6 +212,8 @@ export class Gpu {
 
   /** Copy `src` into `dst` (whole tensor unless sizes given), recorded in order. */
   copy(dst: Tensor, src: Tensor, elements = Math.min(src.size, dst.size), srcOffset = 0, dstOffset = 0): void {
+    // Offsets count 4-byte elements: a half-precision tensor would be misread, not copied.
+    if (src.dtype === "f16" || dst.dtype === "f16") throw new Error(`copy '${src.label}' -> '${dst.label}': f16 tensors are not copied element-wise; cast from their f32 master (runtime/ops/matmul-f16.ts)`);
     this.endPass();
     this.getEncoder().copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, elements * 4);
   }
@@ -244,19 +250,42 @@ export class Gpu {
   // ---- kernels -------------------------------------------------------------------------
 
   /** The compiled pipeline for a kernel, compiled once per distinct WGSL source. */
-  pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+  pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: BindingLayout } {
     const src = kernelSource(k);
     const hit = this.pipelines.get(src);
     if (hit) return hit;
     this.checkAlive();
     const module = this.device.createShaderModule({ code: src, label: k.name });
-    const pipeline = this.device.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: k.name });
+    const layout = this.bindingLayout(k);
+    const pipeline = this.device.createComputePipeline({ layout: layout.pipelineLayout, compute: { module, entryPoint: "main" }, label: k.name });
     // Compilation errors surface asynchronously; `compileChecked` awaits them. Here we only cache.
-    const entry = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    const entry = { pipeline, layout };
     this.pipelines.set(src, entry);
     this.uncheckedSources.push({ name: k.name, module, source: src });
     return entry;
   }
+  /**
+   * An explicit layout for a kernel's bindings (storage buffers in order, then the uniform slot
+   * as a dynamic offset), shared by every kernel with the same signature. Explicit rather than
+   * "auto" so that one bind group serves every uniform slot (the offset is given per dispatch)
+   * and every kernel of the signature.
+   */
+  private bindingLayout(k: Kernel): BindingLayout {
+    const signature = `${k.bindings.map((b) => (b.access === "read" ? "r" : "w")).join("")}${k.uniforms.length > 0 ? "+u" : ""}`;
+    const hit = this.layouts.get(signature);
+    if (hit) return hit;
+    const entries: GPUBindGroupLayoutEntry[] = k.bindings.map((b, i) => ({
+      binding: i,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
+    }));
+    if (k.uniforms.length > 0) entries.push({ binding: k.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform", hasDynamicOffset: true } });
+    const group = this.device.createBindGroupLayout({ entries, label: `bindings ${signature}` });
+    const layout = { signature, group, pipelineLayout: this.device.createPipelineLayout({ bindGroupLayouts: [group], label: `bindings ${signature}` }) };
+    this.layouts.set(signature, layout);
+    return layout;
+  }
+
   /** Shader modules whose compilation messages have not been checked yet (checked at the next flushChecked). */
   private uncheckedSources: { name: string; module: GPUShaderModule; source: string }[] = [];
 
@@ -278,20 +307,28 @@ export class Gpu {
       this.flush();
     }
     const { pipeline, layout } = this.pipeline(k);
-    const entries: GPUBindGroupEntry[] = buffers.map((t, i) => ({ binding: i, resource: { buffer: t.buffer } }));
+    const bound = buffers.map((t) => t.buffer);
+    const offsets: number[] = [];
     if (k.uniforms.length > 0) {
       const slot = this.uniformSlots++;
       this.growUniformStaging(this.uniformSlots);
       this.uniformStaging.set(packUniforms(k, uniforms), slot * (UNIFORM_SLOT / 4));
-      entries.push({ binding: k.bindings.length, resource: { buffer: this.uniformBuffer, offset: slot * UNIFORM_SLOT, size: UNIFORM_SLOT } });
+      bound.push(this.uniformBuffer);
+      offsets.push(slot * UNIFORM_SLOT);
     }
-    const bindGroup = this.device.createBindGroup({ layout, entries, label: k.name });
+    const bindGroup = this.bindGroups.get(layout.signature, bound, () => this.createBindGroup(k, layout, bound));
     const pass = this.getPass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setBindGroup(0, bindGroup, offsets);
     pass.dispatchWorkgroups(x, y, z);
     this.kernelsInBatch.add(k.name);
     this.stats.dispatches++;
+  }
+
+  /** Storage buffers whole, in binding order, then the uniform buffer's first slot (the dispatch adds its slot's offset). */
+  private createBindGroup(k: Kernel, layout: BindingLayout, bound: GPUBuffer[]): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = bound.map((buffer, i) => ({ binding: i, resource: i < k.bindings.length ? { buffer } : { buffer, offset: 0, size: UNIFORM_SLOT } }));
+    return this.device.createBindGroup({ layout: layout.group, entries, label: k.name });
   }
 
   /** Submit everything recorded so far. Does not wait for the GPU. */
@@ -309,6 +346,7 @@ export class Gpu {
     if (this.uniformSlots * UNIFORM_SLOT >= this.uniformBuffer.size) {
       const old = this.uniformBuffer;
       this.uniformBuffer = this.createUniformBuffer(this.uniformSlots * 2);
+      this.bindGroups.forget(old); // its groups would bind a destroyed buffer
       old.destroy();
     }
     this.uniformSlots = 0;
@@ -372,6 +410,7 @@ export class Gpu {
       this.destroyed = true;
       for (const list of this.pool.values()) for (const b of list) b.destroy();
       this.pool.clear();
+      this.bindGroups.clear();
       this.pipelines.clear();
       this.uniformBuffer.destroy();
       this.device.destroy();
@@ -411,6 +450,85 @@ export class Gpu {
     const bigger = new Uint32Array(Math.max(need, this.uniformStaging.length * 2));
     bigger.set(this.uniformStaging);
     this.uniformStaging = bigger;
+  }
+}
+
+/** A kernel's binding layout: its signature (one letter per storage binding, "+u" for uniforms) and the layouts made for it. */
+export interface BindingLayout {
+  signature: string;
+  group: GPUBindGroupLayout;
+  pipelineLayout: GPUPipelineLayout;
+}
+
+/**
+ * Bind groups kept across dispatches: creating one costs main-thread time in Dawn on every
+ * dispatch (about 100-200 us here on lavapipe), while a training step binds the same few
+ * buffers over and over. A group is keyed by its layout's signature and its buffers' identities
+ * (the uniform slot is a dynamic offset, not part of the key). A group binds whole buffers, so a
+ * pooled buffer reused by another tensor keeps its groups valid; a buffer about to be destroyed
+ * must be forgotten first, or a later dispatch would bind a destroyed buffer. At most `limit`
+ * groups are kept, the oldest dropped first, so an unbounded stream of fresh buffers cannot grow it.
+ */
+export class BindGroupCache {
+  private readonly ids = new WeakMap<GPUBuffer, number>();
+  private nextId = 1;
+  private readonly groups = new Map<string, { group: GPUBindGroup; ids: number[] }>();
+  private readonly keysOf = new Map<number, Set<string>>();
+  /** Groups made and groups reused since creation (tests and benchmarks read these). */
+  readonly stats = { created: 0, reused: 0 };
+
+  constructor(private readonly limit = 4096) {}
+
+  /** The group for this signature and these buffers, made with `make` the first time. */
+  get(signature: string, buffers: GPUBuffer[], make: () => GPUBindGroup): GPUBindGroup {
+    const ids = buffers.map((b) => this.idOf(b));
+    const key = `${signature}:${ids.join(",")}`;
+    const hit = this.groups.get(key);
+    if (hit) {
+      this.stats.reused++;
+      return hit.group;
+    }
+    const group = make();
+    this.stats.created++;
+    this.groups.set(key, { group, ids });
+    for (const id of ids) {
+      let keys = this.keysOf.get(id);
+      if (!keys) this.keysOf.set(id, (keys = new Set()));
+      keys.add(key);
+    }
+    if (this.groups.size > this.limit) this.drop(this.groups.keys().next().value!);
+    return group;
+  }
+
+  /** Drop every group that binds `buffer` (call before destroying it). */
+  forget(buffer: GPUBuffer): void {
+    const id = this.ids.get(buffer);
+    if (id === undefined) return;
+    for (const key of [...(this.keysOf.get(id) ?? [])]) this.drop(key);
+    this.keysOf.delete(id);
+  }
+
+  /** Groups held now. */
+  get size(): number {
+    return this.groups.size;
+  }
+
+  clear(): void {
+    this.groups.clear();
+    this.keysOf.clear();
+  }
+
+  private idOf(b: GPUBuffer): number {
+    let id = this.ids.get(b);
+    if (id === undefined) this.ids.set(b, (id = this.nextId++));
+    return id;
+  }
+
+  private drop(key: string): void {
+    const entry = this.groups.get(key);
+    if (!entry) return;
+    this.groups.delete(key);
+    for (const id of entry.ids) this.keysOf.get(id)?.delete(key);
   }
 }
 

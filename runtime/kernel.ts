@@ -10,8 +10,8 @@ export interface Binding {
   name: string;
   /** 'read' for inputs, 'read_write' for outputs and in-place updates. */
   access: "read" | "read_write";
-  /** Element type of the array; defaults to f32. */
-  type?: ScalarType | "vec4<f32>";
+  /** Element type of the array; defaults to f32 ("f16" needs `enables: ["f16"]`). */
+  type?: ScalarType | "vec4<f32>" | "f16";
 }
 
 export interface Uniform {

@@ -1,7 +1,11 @@
 // A Tensor is a GPU storage buffer with a shape. It owns no data on the CPU.
 import type { ScalarType } from "./kernel.js";
 
-export type DType = ScalarType;
+/** Element types of tensors: "f16" only for half-precision weights (2 bytes each, read by matmul-f16.ts). */
+export type DType = ScalarType | "f16";
+
+/** Bytes per element of a dtype. */
+export const dtypeBytes = (d: DType): number => (d === "f16" ? 2 : 4);
 
 export class Tensor {
   constructor(
@@ -17,9 +21,9 @@ export class Tensor {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
-  /** Bytes the elements occupy (the underlying buffer may be larger). */
+  /** Bytes the elements occupy, rounded up to whole 4-byte words (the underlying buffer may be larger). */
   get byteLength(): number {
-    return this.size * 4;
+    return Math.ceil((this.size * dtypeBytes(this.dtype)) / 4) * 4;
   }
 }
 

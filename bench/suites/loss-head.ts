@@ -58,7 +58,7 @@ function randomInputs(gpu: Gpu, B: number, T: number, V: number, seed: number): 
     oldLogp: gpu.upload(old, [N], "old_logp"),
     refLogp: gpu.upload(ref, [N], "ref_logp"),
     seq: gpu.upload(packSequences({ r: reward, correct: reward, length, group, format: reward }), [B, K_SEQ], "seq"),
-    steps: gpu.upload(packSteps({ C: new Float32Array(B), length: new Float32Array(B), entropy: new Float32Array(B), reward: new Float32Array(B), mcValue: new Float32Array(B), mcNext: new Float32Array(B) }), [B, K_STP], "steps"), // unused by GRPO
+    steps: gpu.upload(packSteps({ C: new Float32Array(B), length: new Float32Array(B), entropy: new Float32Array(B), reward: new Float32Array(B), mcValue: new Float32Array(B), mcNext: new Float32Array(B), judge: new Float32Array(B) }), [B, K_STP], "steps"), // unused by GRPO
     counters: { steps: 0, totalSteps: 0, seed: seed >>> 0 },
     temperature: 1,
   };

@@ -24,6 +24,8 @@ export interface ExprEnv {
   taskKind: string | null;
   /** Whether `rollout` sets `mc_rollouts` (mc_value and mc_next need it). */
   hasMcRollouts: boolean;
+  /** Whether the pipeline declares a `judge` block (judge_score needs it). */
+  hasJudge: boolean;
 }
 
 /** A `fn` parameter bound at a call site. */
@@ -192,6 +194,10 @@ export class ExprChecker {
       }
       if (q.requires === "mc_rollouts" && !(this.env.hasSegment && this.env.hasMcRollouts)) {
         this.diags.error("E0404", `\`${e.name}\` is a Monte-Carlo step value; it needs \`segment\` and \`mc_rollouts\` in \`rollout\``, e.span, this.env.hasSegment ? "add e.g. mc_rollouts 4 to the rollout block" : "add e.g. segment newline { min_gap 1 }");
+        return undefined;
+      }
+      if (q.requires === "judge" && !(this.env.hasSegment && this.env.hasJudge)) {
+        this.diags.error("E0404", `\`${e.name}\` is a judge model's score per step; it needs \`segment\` and a \`judge\` block`, e.span, this.env.hasSegment ? 'add e.g. judge { model "../models/countdown-tiny"  verdict " correct" }' : "add e.g. segment newline { min_gap 1 }");
         return undefined;
       }
       if (q.requires === "attribution" && !this.env.hasAttribution) {

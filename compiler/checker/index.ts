@@ -10,9 +10,10 @@ import type * as P from "../pipeline.js";
 import { BlockReader } from "./block.js";
 import { ExprChecker } from "./expr.js";
 import { decodeAttribution, decodeEval, decodeLoss, decodeOptimizer, decodeRollout, decodeSegment, decodeTask, pathFrom, type SettingsCtx } from "./settings.js";
+import { decodeJudge } from "./judge.js";
 import { decodeStage, stageOrder } from "./stages.js";
 
-const TOP_KEYS = ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "loss", "eval"];
+const TOP_KEYS = ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "judge", "loss", "eval"];
 
 export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagnostics): P.Pipeline | undefined {
   const before = diags.count;
@@ -37,7 +38,7 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
 
   const top = settings.filter((s) => s.key !== "eval");
   const evalSettings = settings.filter((s) => s.key === "eval");
-  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution"), taskKind: taskKindOf(top), hasMcRollouts: top.some((s) => s.key === "rollout" && (s.block ?? []).some((b) => b.key === "mc_rollouts")) };
+  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution"), taskKind: taskKindOf(top), hasMcRollouts: top.some((s) => s.key === "rollout" && (s.block ?? []).some((b) => b.key === "mc_rollouts")), hasJudge: top.some((s) => s.key === "judge") };
   const exprs = new ExprChecker(env, diags);
   const ctx: SettingsCtx = { diags, exprs };
   const topReader = new BlockReader(`pipeline \`${ast.name}\``, top, TOP_KEYS, ast.nameSpan, diags, exprs);
@@ -67,6 +68,9 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
   const attS = topReader.get("attribution");
   if (attS && !segS) diags.error("E0404", "attribution scores reasoning steps, but the pipeline has no `segment` rule", attS.keySpan, "add e.g. segment entropy { top 0.05 }");
   const attribution = attS ? decodeAttribution(ctx, attS) : null;
+  const judgeS = topReader.get("judge");
+  if (judgeS && !segS) diags.error("E0404", "the judge scores reasoning steps, but the pipeline has no `segment` rule", judgeS.keySpan, "add e.g. segment newline { min_gap 1 }");
+  const judge = judgeS ? decodeJudge(ctx, judgeS) : undefined;
   const evals = evalSettings.map((s) => decodeEval(ctx, s, rollout));
 
   if (!advantage) diags.error("E0403", `pipeline \`${ast.name}\` needs \`advantage = ...\``, ast.nameSpan, "e.g. advantage = (r - mean(r over group)) / (std(r over group) + 1e-6)");
@@ -112,6 +116,7 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
     fns: [...fns.values()].map((f) => ({ name: f.name, params: f.params.map((p) => p.name), body: f.body, span: f.span })),
     segment: segment ?? null,
     attribution: attribution ?? null,
+    ...(judge ? { judge } : {}),
     advantage: advantage!.value,
     stages: outStages,
     loss: loss!,

@@ -68,6 +68,7 @@ const INPUT_READ: Record<string, (policy: EmitContext["policy"]) => string> = {
   step_reward: () => stepRead("i_step", "reward"),
   mc_value: () => stepRead("i_step", "mcValue"),
   mc_next: () => stepRead("i_step", "mcNext"),
+  judge_score: () => stepRead("i_step", "judge"),
   step_index: () => "f32(i_step % u.S)",
   r: () => seqRead("i_seq", "r"),
   correct: () => `(${seqRead("i_seq", "correct")} != 0.0)`,

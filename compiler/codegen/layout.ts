@@ -23,9 +23,10 @@ export const K_SEQ = SEQ_COLUMNS.length;
 /**
  * Kernel inputs per step slot, `stpin` (B*S, K_STP): attribution C, tokens in the step (0: no
  * step), mean rollout entropy, the task's step checker's reward (step_reward), the
- * Monte-Carlo values at the step's start and end (mc_value, mc_next).
+ * Monte-Carlo values at the step's start and end (mc_value, mc_next), the judge model's
+ * verdict log-probability after the step (judge_score).
  */
-export const STEP_COLUMNS = ["C", "length", "entropy", "reward", "mcValue", "mcNext"] as const;
+export const STEP_COLUMNS = ["C", "length", "entropy", "reward", "mcValue", "mcNext", "judge"] as const;
 export type StepColumn = (typeof STEP_COLUMNS)[number];
 export const K_STP = STEP_COLUMNS.length;
 

@@ -15,7 +15,7 @@ export function uploadBatch(gpu: Gpu, b: Batch): StageInputs {
     tstep: gpu.upload(Int32Array.from(b.stepIdx), [N], "tstep"),
     oldLogp: gpu.upload(f32(b.oldLogp), [N], "old_logp"),
     seq: gpu.upload(packSequences({ r: b.reward, correct: b.correct, length: b.length, group: b.group, format: b.format }), [b.B, K_SEQ], "seq"),
-    steps: gpu.upload(packSteps({ C: b.C, length: b.stepLength, entropy: b.stepEntropy, reward: b.stepReward ?? nan(b), mcValue: b.mcValue ?? nan(b), mcNext: b.mcNext ?? nan(b) }), [b.B * b.S, K_STP], "steps"),
+    steps: gpu.upload(packSteps({ C: b.C, length: b.stepLength, entropy: b.stepEntropy, reward: b.stepReward ?? nan(b), mcValue: b.mcValue ?? nan(b), mcNext: b.mcNext ?? nan(b), judge: b.judgeScore ?? nan(b) }), [b.B * b.S, K_STP], "steps"),
     counters: { steps: b.steps, totalSteps: b.totalSteps, seed: b.seed },
     temperature: b.temperature,
   };

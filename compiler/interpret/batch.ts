@@ -26,6 +26,8 @@ export interface Batch {
   /** (B*S) Monte-Carlo values at each step's start and end, when the stage reads `mc_value` / `mc_next` (VinePPO). */
   mcValue?: Float64Array | null;
   mcNext?: Float64Array | null;
+  /** (B*S) a judge model's log-probability of its verdict after each step, when the stage reads `judge_score`. */
+  judgeScore?: Float64Array | null;
   /**
    * The current policy: logits (B*T, V), or per-token logp and H when logits are absent.
    * With logits the policy is softmax(logits / temperature), the distribution the rollout

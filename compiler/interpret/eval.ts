@@ -162,6 +162,10 @@ function input(name: InputName, b: Batch, env: EvalEnv): Float64Array {
       if (!v) throw new Error(`batch: the stage reads ${name}, but the batch has no Monte-Carlo values`);
       return v;
     }
+    case "judge_score": {
+      if (!b.judgeScore) throw new Error("batch: the stage reads judge_score, but the batch has no judge scores");
+      return b.judgeScore;
+    }
     case "step_index": {
       const out = new Float64Array(b.B * b.S);
       for (let j = 0; j < out.length; j++) out[j] = j % b.S;

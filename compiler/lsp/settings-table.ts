@@ -10,7 +10,7 @@ import { TASK_KINDS } from "../checker/settings.js";
  * stage's body.
  */
 export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
-  pipeline: ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "loss", "eval"],
+  pipeline: ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "judge", "loss", "eval"],
   "task countdown": ["numbers", "values", "target", "train_size", "test_size", "verifier", "chat", "system"],
   "task arithmetic": ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier", "chat", "system"],
   "task jsonl": ["train", "test", "verifier", "prompt_field", "answer_field", "chat", "system"],
@@ -25,6 +25,7 @@ export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   "segment none": [],
   "attribution loglik": ["judge"],
   "attribution perplexity": ["judge"],
+  judge: ["model", "question", "verdict"],
   "loss ppo_clip": ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   "loss cispo": ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   "loss gmpo": ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate"],
@@ -47,7 +48,7 @@ export const SETTING_KINDS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /** Settings that take a block without a kind word. */
-const PLAIN_BLOCKS = new Set(["rollout", "eval"]);
+const PLAIN_BLOCKS = new Set(["rollout", "eval", "judge"]);
 
 /** The table entry of a block opened by `key [kind] {`, or undefined when the block is unknown. */
 export function blockName(key: string, kind: string | undefined): string | undefined {

@@ -30,6 +30,8 @@ interface Traj {
   stepReward: number[] | null;
   /** Monte-Carlo value of each step's start (`mc_value`), when given. */
   mcValue: number[] | null;
+  /** The judge model's verdict log-probability after each step (`judge_score`), when given. */
+  judgeScore: number[] | null;
 }
 
 export interface BatchFile {
@@ -39,7 +41,7 @@ export interface BatchFile {
   /** Group id of each trajectory as the file gives it (the batch renumbers them 0..nGroups-1). */
   groups: number[];
   /** Which optional per-step fields were given. */
-  has: { C: boolean; ref: boolean; format: boolean; rollout: boolean; stepReward: boolean; mc: boolean };
+  has: { C: boolean; ref: boolean; format: boolean; rollout: boolean; stepReward: boolean; mc: boolean; judge: boolean };
 }
 
 export function readBatchFile(path: string): BatchFile {
@@ -153,6 +155,7 @@ function trajectory(o: unknown, where: string, V: number | undefined): Traj {
     stepEntropy: nums(o, "step_entropy", where, K, false, "step"),
     stepReward: nums(o, "step_reward", where, K, false, "step"),
     mcValue: nums(o, "mc_value", where, K, false, "step"),
+    judgeScore: nums(o, "judge_score", where, K, false, "step"),
   };
 }
 
@@ -196,6 +199,7 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
     stepReward: trajs.every((t) => t.stepReward) ? new Float64Array(B * S) : null,
     mcValue: trajs.every((t) => t.mcValue) ? new Float64Array(B * S) : null,
     mcNext: trajs.every((t) => t.mcValue) ? new Float64Array(B * S) : null,
+    judgeScore: trajs.every((t) => t.judgeScore) ? new Float64Array(B * S) : null,
     V,
     temperature: 1, // replay reads logits at the pipeline's rollout temperature (replay.ts)
     logits: withLogits ? new Float64Array(N * V) : null,
@@ -232,10 +236,11 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
       // mc_next: the next step's value; the last step ends the response, whose value is its reward.
       if (b.mcValue) b.mcValue[j] = t.mcValue![s]!;
       if (b.mcNext) b.mcNext[j] = s + 1 < t.stepStarts.length ? t.mcValue![s + 1]! : t.reward;
+      if (b.judgeScore) b.judgeScore[j] = t.judgeScore![s]!;
       // The step's mean rollout entropy: given, or from old_entropy, else the current entropy.
       const ent = t.oldEntropy ?? t.entropy;
       b.stepEntropy[j] = t.stepEntropy ? t.stepEntropy[s]! : ent ? ent.slice(start, end).reduce((a, v) => a + v, 0) / (end - start) : NaN;
     });
   });
-  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null, stepReward: b.stepReward != null, mc: b.mcValue != null } };
+  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null, stepReward: b.stepReward != null, mc: b.mcValue != null, judge: b.judgeScore != null } };
 }

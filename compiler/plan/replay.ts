@@ -49,6 +49,7 @@ export async function replay(pipeline: Pipeline, stageName: string | undefined, 
   if (prog.nodes.some((n) => n.op === "input" && n.name === "format") && !file.has.format) throw new BatchError(`${path}: the pipeline uses the verifier's format check; every trajectory needs 'format' (true or false) or samples.jsonl's 'answer'`);
   if (prog.nodes.some((n) => n.op === "input" && n.name === "step_reward") && !file.has.stepReward) throw new BatchError(`${path}: the pipeline uses the step checker's rewards (step_reward); every trajectory needs 'step_reward' (one per step)`);
   if (prog.nodes.some((n) => n.op === "input" && (n.name === "mc_value" || n.name === "mc_next")) && !file.has.mc) throw new BatchError(`${path}: the pipeline uses Monte-Carlo step values (mc_value, mc_next); every trajectory needs 'mc_value' (one per step)`);
+  if (prog.nodes.some((n) => n.op === "input" && n.name === "judge_score") && !file.has.judge) throw new BatchError(`${path}: the pipeline uses the judge model's step scores (judge_score); every trajectory needs 'judge_score' (one per step)`);
   if (prog.nodes.some((n) => n.op === "input" && n.name === "C") && !file.has.C) throw new BatchError(`${path}: the pipeline uses the attribution score C; every trajectory needs 'C' (one per step)`);
   const params = { ...prog.params, ...opts.params };
   const dims = { B: b.B, T: b.T, S: b.S, NG: b.nGroups };

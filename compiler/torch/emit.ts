@@ -39,6 +39,7 @@ const INPUT_EXPR: Record<string, string> = {
   step_reward: 'x["step_reward"]',
   mc_value: 'x["mc_value"]',
   mc_next: 'x["mc_next"]',
+  judge_score: 'x["judge_score"]',
   r: 'x["r"]',
   correct: 'x["correct"]',
   format: 'x["format"]',

@@ -31,6 +31,7 @@ const WHY: Record<string, string> = {
   correct: "the verifier's accept bit, which verl's reward manager does not pass on (only the reward)",
   mc_value: "Monte-Carlo step values, which need extra rollouts from step prefixes that verl's trainer does not sample",
   mc_next: "Monte-Carlo step values, which need extra rollouts from step prefixes that verl's trainer does not sample",
+  judge_score: "a judge model's verdict scores per step, which neither verl's reward manager nor the ACPO trainer subclass computes (they need the judge model run on every step prefix)",
   step_reward: "the task's step checker's per-step rewards, which neither verl's reward manager nor the ACPO trainer subclass computes",
   format: "the verifier's format check, which verl's reward manager does not pass on (only the reward)",
   ref_logp: "reference log-probs, which verl's policy loss does not receive",

@@ -6,7 +6,7 @@
 import { K_SEQ, K_STP, packSequences, packSteps } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
-import { mcValues, stepC, stepMeans, stepRewards, stepStarts } from "./run-dir-samples.js";
+import { judgeScores, mcValues, stepC, stepMeans, stepRewards, stepStarts } from "./run-dir-samples.js";
 import type { Trajectory } from "./types.js";
 
 export interface GpuBatch {
@@ -21,7 +21,7 @@ export interface GpuBatch {
   pos: Tensor; // (B*T) u32 positions
   tstep: Tensor; // (B*T) i32 step index of the target token, -1 outside the response
   seq: Tensor; // (B, 5) r, correct, length, group, format
-  steps: Tensor; // (B*S, K_STP) STEP_COLUMNS: C, length, mean rollout entropy, step reward, mc_value, mc_next
+  steps: Tensor; // (B*S, K_STP) STEP_COLUMNS: C, length, mean rollout entropy, step reward, mc_value, mc_next, judge_score
   /** Rollout log-probs of the targets (B*T), 0 outside the response. */
   rolloutLogp: Float32Array;
   /** Response tokens in the batch. */
@@ -48,6 +48,8 @@ export interface StepTable {
   /** Monte-Carlo value at each step's start, and at its end (the next step's; the response's reward for the last); NaN without mc_rollouts. */
   mcValue: number[];
   mcNext: number[];
+  /** The judge's verdict log-probability after each step; NaN without a judge. */
+  judge: number[];
 }
 
 export function stepTable(t: Trajectory): StepTable {
@@ -57,7 +59,7 @@ export function stepTable(t: Trajectory): StepTable {
   const entropy = stepMeans(t.entropies, starts, L).map((m, k) => (lengths[k]! > 0 ? m : 0));
   const mcValue = mcValues(t, starts.length) ?? starts.map(() => NaN);
   const mcNext = starts.map((_, k) => (k + 1 < starts.length ? mcValue[k + 1]! : t.mcValues ? t.verdict.reward : NaN));
-  return { starts, lengths, entropy, C: stepC(t, starts.length) ?? starts.map(() => 0), reward: stepRewards(t, starts.length) ?? starts.map(() => NaN), mcValue, mcNext };
+  return { starts, lengths, entropy, C: stepC(t, starts.length) ?? starts.map(() => 0), reward: stepRewards(t, starts.length) ?? starts.map(() => NaN), mcValue, mcNext, judge: judgeScores(t, starts.length) ?? starts.map(() => NaN) };
 }
 
 export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
@@ -72,7 +74,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
   const tstep = new Int32Array(B * T).fill(-1);
   const rolloutLogp = new Float32Array(B * T);
   const C = new Float32Array(B * S), stepLen = new Float32Array(B * S), stepEnt = new Float32Array(B * S), stepRew = new Float32Array(B * S);
-  const mcValue = new Float32Array(B * S), mcNext = new Float32Array(B * S);
+  const mcValue = new Float32Array(B * S), mcNext = new Float32Array(B * S), judge = new Float32Array(B * S);
   let responseTokens = 0;
   trajs.forEach((tr, b) => {
     const seq = [...tr.promptIds, ...tr.responseIds];
@@ -97,6 +99,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
       stepRew[b * S + k] = st.reward[k]!;
       mcValue[b * S + k] = st.mcValue[k]!;
       mcNext[b * S + k] = st.mcNext[k]!;
+      judge[b * S + k] = st.judge[k]!;
     });
     responseTokens += tr.responseIds.length;
   });
@@ -113,7 +116,7 @@ export function buildBatch(gpu: Gpu, trajs: Trajectory[]): GpuBatch {
     pos: gpu.upload(pos, [B * T], "batch positions"),
     tstep: gpu.upload(tstep, [B * T], "batch tstep"),
     seq: gpu.upload(seq, [B, K_SEQ], "batch seq"),
-    steps: gpu.upload(packSteps({ C, length: stepLen, entropy: stepEnt, reward: stepRew, mcValue, mcNext }), [B * S, K_STP], "batch steps"),
+    steps: gpu.upload(packSteps({ C, length: stepLen, entropy: stepEnt, reward: stepRew, mcValue, mcNext, judge }), [B * S, K_STP], "batch steps"),
   };
   return { B, T, S, NG: groupIndex.size, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
 }

@@ -20,6 +20,7 @@ export interface SampleLine {
   step_entropy: number[]; // (K) mean old_entropy over the step
   step_reward?: number[]; // (K) the task's step checker's reward per step, when the task has one
   mc_value?: number[]; // (K) Monte-Carlo value of each step's start, when the pipeline samples mc_rollouts
+  judge_score?: number[]; // (K) the judge model's verdict log-probability after each step, when the pipeline has a judge
   step: number;
   stage: string;
   problem: string;
@@ -88,6 +89,13 @@ export function mcValues(t: Trajectory, K: number): number[] | null {
   return t.mcValues;
 }
 
+/** Judge scores, K entries (one per stepStarts step), or null without a judge. Throws when the count disagrees. */
+export function judgeScores(t: Trajectory, K: number): number[] | null {
+  if (t.judgeScores === undefined) return null;
+  if (t.judgeScores.length !== K) throw new Error(`samples: trajectory has ${t.judgeScores.length} judge scores but ${K} steps`);
+  return t.judgeScores;
+}
+
 function tokenArray(name: string, a: ArrayLike<number>, L: number): number[] {
   if (a.length !== L) throw new Error(`samples: ${name} has ${a.length} entries, the response has ${L} tokens`);
   return Array.from(a);
@@ -124,6 +132,8 @@ export function sampleLine(t: Trajectory, cur: CurrentTokens, at: { step: number
   if (rewards) line.step_reward = rewards;
   const mc = mcValues(t, starts.length);
   if (mc) line.mc_value = mc;
+  const judged = judgeScores(t, starts.length);
+  if (judged) line.judge_score = judged;
   return line;
 }
 

@@ -25,6 +25,7 @@ import { GpuWeights } from "../model/weights.js";
 import { Rng } from "../rng.js";
 import { type LrSchedule, lrAt } from "../model/lr-schedule.js";
 import { attributeSteps, resolveJudge } from "./attribution.js";
+import { StepJudge } from "./judge.js";
 import { mcValues } from "./mc-values.js";
 import { collectRollouts, type SamplerState } from "./prompt-sampler.js";
 import { stepMetrics } from "./metrics.js";
@@ -184,6 +185,8 @@ class TrainingRun {
   private readonly judges = new Map<string, Policy>();
   finished = false;
   /** Ended early by Ctrl-C (a run whose last step completes anyway is not "stopped"). */
+  /** The `judge` block's frozen model (judge_score), loaded once before the run directory exists. */
+  private stepJudge: StepJudge | null = null;
   private stopped = false;
   private lastMetrics: StepMetrics | null = null;
   private lastEval: EvalRecord | null = null;
@@ -232,6 +235,7 @@ class TrainingRun {
     policy.tokenizer.promptFormat = pipeline.task.prompt ?? PLAIN_PROMPT; // plain or the chat template (task chat/system)
     const opt = pipeline.optimizer;
     if (opt.kind !== "adamw") throw new TrainError(`optimizer ${opt.kind} is not supported by the training loop yet (use adamw)`);
+    const stepJudge = pipeline.judge && pipeline.segment ? StepJudge.open(gpu, pipeline.judge, policy.tokenizer) : null;
     const optimizer = new AdamWOptimizer(gpu, policy.weights, {
       lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, maxGradNorm: opt.clipGradNorm > 0 ? opt.clipGradNorm : Infinity,
     });
@@ -252,6 +256,7 @@ class TrainingRun {
     const t = new TrainingRun(gpu, o, interrupted, settings, artifact, task, policy, optimizer, stages, lrSchedule, run);
     if (ck) t.restore(ck);
     else t.begin(resumed !== null);
+    t.stepJudge = stepJudge;
     t.progress = new Progress({ total: totalSteps, quiet: o.quiet === true });
     return t;
   }
@@ -329,6 +334,8 @@ class TrainingRun {
     if (mcK !== undefined && trajs.length > 0) await mcValues(policy, this.task, trajs, pipeline.rollout, mcK, (stepSeed ^ 0x5bd1e995) >>> 0);
     const tUpdate = performance.now();
     this.step++;
+    // A generative process reward model's step scores (judge_score), after the steps are known.
+    if (this.stepJudge && trajs.length > 0) await this.stepJudge.score(trajs);
     const lr = lrAt(this.lrSchedule, this.step);
     const result = trajs.length > 0 ? await this.update(trajs, lr, stepSeed) : null;
     const tEnd = performance.now();

@@ -34,6 +34,11 @@ export interface Trajectory {
    * (runtime/rl/mc-values.ts); absent when the pipeline samples none.
    */
   mcValues?: number[];
+  /**
+   * A judge model's log-probability of its verdict after each step (stepStarts(t), one per
+   * step; runtime/rl/judge.ts); absent when the pipeline has no `judge` block.
+   */
+  judgeScores?: number[];
 }
 
 /** One line of metrics.jsonl: everything about one optimizer step. NaN is written as null. */

@@ -85,6 +85,7 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
     stepReward: new Float64Array(B * S),
     mcValue: new Float64Array(B * S),
     mcNext: new Float64Array(B * S),
+    judgeScore: new Float64Array(B * S),
     V: 0,
     temperature: 1, // no logits: logp and H are given
     logits: null,
@@ -119,6 +120,7 @@ export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters
       b.stepReward![j] = tab.reward[k]!;
       b.mcValue![j] = tab.mcValue[k]!;
       b.mcNext![j] = tab.mcNext[k]!;
+      b.judgeScore![j] = tab.judge[k]!;
     });
   });
   return { batch: b, groupIds, logp: b.logp!, H: b.H! };

@@ -1,0 +1,136 @@
+// Step scores from a judge model in the runtime (runtime/rl/judge.ts): where each step ends,
+// the cached scoring against a float64 reference forward of prompt + prefix + question +
+// verdict (runtime/model/reference.ts), the refusals (another tokenizer, too many positions),
+// and examples/prm_judge.acpo trained for 2 steps with models/countdown-tiny as its judge,
+// whose samples.jsonl scores match a direct reference scoring and replay to the formula.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadPipeline } from "../../compiler/index.js";
+import { interpretStage } from "../../compiler/interpret/stage.js";
+import { lowerStage } from "../../compiler/ir/stage.js";
+import { readBatchFile } from "../../compiler/plan/batch-file.js";
+import { printPipeline } from "../../compiler/print.js";
+import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
+import { Policy } from "../../runtime/model/policy.js";
+import { initWeights, presetConfig } from "../../runtime/model/presets.js";
+import { referenceLogprobs } from "../../runtime/model/reference.js";
+import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+import { type JudgeInput, type JudgeText, judgeScores, judgeScoresExplicit, judgeText, loadJudge, stepEnds } from "../../runtime/rl/judge.js";
+import { train } from "../../runtime/rl/trainer.js";
+import { testGpu } from "../helpers/gpu.js";
+import { expectClose } from "../helpers/numeric.js";
+
+const TINY = resolve("models/countdown-tiny");
+
+/** log p(verdict | prompt, response[0:end], question) by the float64 reference forward. */
+function referenceScore(judge: Policy, t: JudgeInput, end: number, text: JudgeText): number {
+  const seq = [...t.promptIds, ...t.responseIds.slice(0, end), ...text.question, ...text.verdict];
+  const { logprobs } = referenceLogprobs(judge.checkpoint.config, judge.checkpoint.weights, seq);
+  const first = t.promptIds.length + end + text.question.length - 1;
+  return text.verdict.reduce((s, _, m) => s + logprobs[first + m]!, 0);
+}
+
+describe("judge step scores", () => {
+  it("each step ends where the next starts; the last at the response's end, before its stop tokens", () => {
+    const eos = new Set([2]);
+    expect(stepEnds({ promptIds: [1], responseIds: [5, 6, 7, 8, 2], starts: [0, 2, 4] }, eos)).toEqual([2, 4, 4]);
+    expect(stepEnds({ promptIds: [1], responseIds: [5, 6, 7], starts: [0, 1] }, eos)).toEqual([1, 3]); // cut at max_tokens: no stop token
+    expect(stepEnds({ promptIds: [1], responseIds: [2], starts: [0] }, eos)).toEqual([0]); // an immediate stop: the prompt alone
+  });
+
+  it("judge_score = log p_judge(verdict | prompt, prefix, question) per step, equal to the reference forward to 1e-5", async () => {
+    const gpu = await testGpu();
+    const judge = Policy.load(gpu, TINY);
+    const tok = judge.tokenizer;
+    const text = judgeText(judge, { model: TINY, question: "\nCheck: ", verdict: "ok" });
+    expect(text.verdict).toEqual(tok.encode("ok"));
+    expect(text.question).toHaveLength(8);
+    const response = (s: string) => [...tok.encode(s), ...tok.eosIds.slice(0, 1)];
+    const r0 = "First 3+5=8. Then 8*2=16.<answer>16</answer>", r1 = "First 9-4=5. So<answer>5</answer>";
+    const trajs: JudgeInput[] = [
+      { promptIds: tok.promptIds("Use 3 5 2 to make 16."), responseIds: response(r0), starts: [0, r0.indexOf("Then"), r0.indexOf("<answer>")].map((c) => tok.encode(r0.slice(0, c)).length) },
+      { promptIds: tok.promptIds("Use 9 4 to make 5."), responseIds: response(r1), starts: [0, tok.encode(r1.slice(0, r1.indexOf("<answer>"))).length] },
+    ];
+    const stop = new Set(tok.eosIds);
+    // Tight limits: the two trajectories prefill apart and the steps score in chunks of two.
+    const got = await judgeScores(judge, trajs, text, stop, { maxRows: 2, maxTokens: 40 });
+    const want = trajs.map((t) => stepEnds(t, stop).map((e) => referenceScore(judge, t, e, text)));
+    expect(got.map((s) => s.length)).toEqual([3, 2]);
+    expectClose(got.flat(), want.flat(), 1e-5, 0, "judge_score (cached) vs reference");
+    const explicit = await judgeScoresExplicit(judge, trajs, text, stop);
+    expectClose(explicit.flat(), want.flat(), 1e-5, 0, "judge_score (full forwards) vs reference");
+    // A longer prefix changes the score: the steps are not scored alike.
+    expect(new Set(got[0]!.map((x) => x.toFixed(4))).size).toBe(3);
+    for (const x of got.flat()) expect(x).toBeLessThan(0);
+  }, 120_000);
+
+  it("refuses a judge whose tokenizer differs from the policy's, naming the first difference", async () => {
+    const gpu = await testGpu();
+    const dir = mkdtempSync(join(tmpdir(), "acpo-judge-tok-"));
+    const files = charTokenizerFiles(["Yes", "No"]);
+    const config = presetConfig("tiny", 128, 1, [2]);
+    saveCheckpoint(dir, { config, weights: initWeights(config, 0), tokenizer: files.tokenizer, tokenizerConfig: files.tokenizerConfig, generationConfig: {} });
+    const policy = Policy.load(gpu, TINY);
+    const other = Policy.load(gpu, dir);
+    expect(() => loadJudge(gpu, { model: dir, question: "", verdict: "ok" }, policy.tokenizer)).toThrow(
+      `judge ${dir}: its tokenizer differs from the policy's (${other.tokenizer.vocabSize} tokens, the policy's has ${policy.tokenizer.vocabSize}); the judge scores the policy's token ids, so name a judge trained with the policy's tokenizer`,
+    );
+    expect(loadJudge(gpu, { model: TINY, question: "", verdict: "ok" }, policy.tokenizer).tokenizer.vocabSize).toBe(policy.tokenizer.vocabSize);
+  }, 60_000);
+
+  it("refuses, before any work, a step whose prompt + response + question + verdict exceeds the judge's positions", async () => {
+    const gpu = await testGpu();
+    const judge = Policy.load(gpu, TINY); // max_position_embeddings 256
+    const text = judgeText(judge, { model: TINY, question: "\nCheck: ", verdict: "ok" });
+    const t: JudgeInput = { promptIds: [1, 5, 6], responseIds: new Array<number>(246).fill(5), starts: [0, 100] };
+    await expect(judgeScores(judge, [t], text, new Set([2]))).rejects.toThrow(
+      "judge: prompt (3 tokens) + response (246) + question (8) + verdict (2) needs 258 positions, but the judge model has 256 (max_position_embeddings); shorten the question or lower rollout max_tokens",
+    );
+  }, 60_000);
+
+  it("examples/prm_judge.acpo trains 2 steps with countdown-tiny as its judge; samples.jsonl holds the reference scores and replays to the formula", async () => {
+    const gpu = await testGpu();
+    const p = loadPipeline(resolve("examples/prm_judge.acpo")).pipeline!;
+    expect(p.judge!.model).toBe(TINY);
+    const text = printPipeline(p)
+      .replace(/rollout \{[^}]*\}/, "rollout { prompts 2  group 2  temperature 1.0  top_p 1.0  max_tokens 64 }")
+      .replace(/until steps >= \d+/g, "until steps >= 2")
+      .replace(/eval \{[^}]*\}/g, "eval { every 100  split test  problems 2  samples 1  temperature 1.0  max_tokens 64  metrics [acc@1] }");
+    const file = join(mkdtempSync(join(tmpdir(), "acpo-prm-judge-")), "prm_judge_small.acpo");
+    writeFileSync(file, text);
+    const out = join(mkdtempSync(join(tmpdir(), "acpo-prm-judge-run-")), "run");
+    const r = await train({ pipelinePath: file, steps: 2, outDir: out, quiet: true, gpu, checkpointEvery: 10 });
+    expect(r.steps).toBe(2);
+    const lines = readFileSync(join(out, "samples.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step_starts: number[]; judge_score: number[]; tokens: number[]; prompt: string });
+    expect(lines.length).toBeGreaterThan(0);
+    // The judge is frozen at countdown-tiny's weights: the recorded scores are its reference scores.
+    const judge = Policy.load(gpu, TINY);
+    const jt = judgeText(judge, p.judge!);
+    for (const l of lines.slice(0, 2)) {
+      const t: JudgeInput = { promptIds: judge.tokenizer.promptIds(l.prompt), responseIds: l.tokens, starts: l.step_starts };
+      const want = stepEnds(t, new Set(judge.tokenizer.eosIds)).map((e) => referenceScore(judge, t, e, jt));
+      expectClose(l.judge_score, want, 1e-5, 0, "recorded judge_score vs reference");
+    }
+    const f = readBatchFile(join(out, "samples.jsonl"));
+    const b = f.batch;
+    const small = loadPipeline(file).pipeline!;
+    const res = interpretStage(lowerStage(small, small.stages[0]!), b);
+    const lambda = small.params.find((q) => q.name === "lambda")!.value, eps = small.params.find((q) => q.name === "eps")!.value;
+    const rewards = lines.map((_, i) => b.reward[i]!);
+    lines.forEach((l, i) => {
+      const g = f.groups[i]!;
+      const rs = rewards.filter((_, j) => f.groups[j] === g);
+      const mean = rs.reduce((a, x) => a + x, 0) / rs.length;
+      const std = Math.sqrt(rs.reduce((a, x) => a + (x - mean) ** 2, 0) / rs.length);
+      const A = (rewards[i]! - mean) / (std + eps);
+      const m = l.judge_score.reduce((a, x) => a + x, 0) / l.judge_score.length;
+      for (let t = 0; t < f.lengths[i]!; t++) {
+        const k = b.stepIdx[i * b.T + t]!;
+        expect(res.tokens.advantage[i * b.T + t]).toBeCloseTo(A + lambda * (l.judge_score[k]! - m), 9);
+      }
+    });
+    // Its own user CPU is seconds; the wall-clock limit leaves room for a shared, loaded machine.
+  }, 300_000);
+});
