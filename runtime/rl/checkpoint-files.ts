@@ -4,8 +4,8 @@
 //   optimizer.safetensors    AdamW moments: <param>.exp_avg, <param>.exp_avg_sq (f32)
 //   optimizer.json           {"t": completed AdamW steps}
 //   references/<name>/       each frozen reference policy, HF layout (name: the stage that froze it, or "initial")
-//   trainer_state.json       the loop's state, the RNG state, and the size and SHA-256 of every
-//                            other file; written last
+//   trainer_state.json       the counters, the prompt sampler's state, the RNG state, and the
+//                            size and SHA-256 of every other file; written last
 // Writing refuses non-finite weights or optimizer moments (they would poison every later
 // step). Reading checks every file against the recorded size and checksum, parses it and
 // refuses non-finite values, so a truncated, overwritten or corrupt checkpoint is a
@@ -18,8 +18,11 @@ import { CheckpointError, type TensorMap, firstNonFinite, readSafetensors, write
 
 export const STATE_FILE = "trainer_state.json";
 export const CHECKPOINT_FORMAT = "acpo-checkpoint";
-/** 2: `files` holds {bytes, sha256} per file. 1 (sizes only) is still read, with a note. */
-export const CHECKPOINT_VERSION = 2;
+/**
+ * 3: the prompt sampler's state is `sampler` (versions 1 and 2 called it `loop`).
+ * 2: `files` holds {bytes, sha256} per file. 1 (sizes only) is still read, with a note.
+ */
+export const CHECKPOINT_VERSION = 3;
 
 /** A model folder's contents without its location. */
 export type ModelFiles = Omit<Checkpoint, "dir">;
@@ -36,8 +39,8 @@ export interface CheckpointData {
   skippedUpdates: number;
   /** The run's RNG (runtime/rng.ts Rng.state()). */
   rng: Uint32Array;
-  /** The loop's own state (sampler position, curriculum priorities, ...): any JSON object, returned as saved. */
-  loop: Record<string, unknown>;
+  /** The prompt sampler's state (position, curriculum priorities, ...): any JSON object, returned as saved. */
+  sampler: Record<string, unknown>;
   /** The policy: config, tokenizer files and weights (GpuWeights.download()). */
   policy: ModelFiles;
   /** AdamWOptimizer.state(). */
@@ -96,7 +99,7 @@ export function writeCheckpointDir(dir: string, d: CheckpointData): void {
     skipped_updates: d.skippedUpdates,
     rng: Array.from(d.rng),
     references: Object.keys(d.references),
-    loop: d.loop,
+    sampler: d.sampler,
     files: fileDigests(dir),
   };
   writeJson(join(dir, STATE_FILE), state);
@@ -173,6 +176,11 @@ function readJson(path: string): Record<string, unknown> {
 
 const isInt = (x: unknown, min = 0): x is number => typeof x === "number" && Number.isInteger(x) && x >= min;
 
+/** Where a checkpoint of this version keeps the prompt sampler's state: older ones named it `loop`. */
+function samplerFieldOf(version: number): "sampler" | "loop" {
+  return version >= 3 ? "sampler" : "loop";
+}
+
 /** Read and verify a checkpoint directory; throws CheckpointError naming the bad file. */
 export function readCheckpointDir(dir: string): LoadedCheckpoint {
   const statePath = join(dir, STATE_FILE);
@@ -180,13 +188,15 @@ export function readCheckpointDir(dir: string): LoadedCheckpoint {
   const s = readJson(statePath);
   const bad = (field: string, want: string) => new CheckpointError(`${statePath}: field '${field}' must be ${want}, found ${JSON.stringify(s[field])}`);
   if (s.format !== CHECKPOINT_FORMAT) throw bad("format", JSON.stringify(CHECKPOINT_FORMAT));
-  if (s.version !== CHECKPOINT_VERSION && s.version !== 1) throw bad("version", `${CHECKPOINT_VERSION} (or 1)`);
+  if (s.version !== CHECKPOINT_VERSION && s.version !== 2 && s.version !== 1) throw bad("version", `${CHECKPOINT_VERSION} (or 2, 1)`);
   if (!isInt(s.step)) throw bad("step", "an integer >= 0");
   if (typeof s.stage !== "string") throw bad("stage", "a string");
   if (!isInt(s.stage_start_step) || s.stage_start_step > s.step) throw bad("stage_start_step", `an integer in [0, ${s.step}]`);
   if (!isInt(s.skipped_updates)) throw bad("skipped_updates", "an integer >= 0");
   if (!Array.isArray(s.rng) || s.rng.length !== 4 || !s.rng.every((w) => isInt(w) && w <= 0xffffffff)) throw bad("rng", "4 unsigned 32-bit integers");
-  if (typeof s.loop !== "object" || s.loop === null || Array.isArray(s.loop)) throw bad("loop", "an object");
+  const samplerField = samplerFieldOf(s.version as number);
+  const sampler = s[samplerField];
+  if (typeof sampler !== "object" || sampler === null || Array.isArray(sampler)) throw bad(samplerField, "an object");
   if (!Array.isArray(s.references) || !s.references.every((r) => typeof r === "string" && REF_NAME.test(r))) throw bad("references", "a list of names");
   if (typeof s.files !== "object" || s.files === null || Array.isArray(s.files)) throw bad("files", "an object of file sizes and checksums");
   verifyFiles(dir, s.version as number, s.files as Record<string, unknown>);
@@ -207,7 +217,7 @@ export function readCheckpointDir(dir: string): LoadedCheckpoint {
     stageStartStep: s.stage_start_step,
     skippedUpdates: s.skipped_updates,
     rng: Uint32Array.from(s.rng as number[]),
-    loop: s.loop as Record<string, unknown>,
+    sampler: sampler as Record<string, unknown>,
     policy: loadCheckpoint(dir),
     optimizer: { t: opt.t, tensors },
     references,

@@ -199,8 +199,9 @@ describe("checksummed checkpoints", () => {
   it("read a version-1 checkpoint (sizes only) with a warning that it has no checksums", () => {
     const dir = makeRun("v1", 2, [2]);
     const statePath = join(dir, "checkpoint-2", "trainer_state.json");
-    const state = JSON.parse(readFileSync(statePath, "utf8")) as { version: number; files: Record<string, unknown> };
+    const { sampler, ...state } = JSON.parse(readFileSync(statePath, "utf8")) as { version: number; sampler?: unknown; loop?: unknown; files: Record<string, unknown> };
     state.version = 1;
+    state.loop = sampler; // versions 1 and 2 named the sampler's state `loop`
     state.files = Object.fromEntries(Object.entries(state.files).map(([k, v]) => [k, (v as { bytes: number }).bytes]));
     writeFileSync(statePath, JSON.stringify(state));
     const { run, checkpoint, warnings } = RunDir.open(dir);

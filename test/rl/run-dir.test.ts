@@ -176,7 +176,7 @@ describe("checkpoints", () => {
     const ck = checkpoint!;
     expect(ck.dir).toBe(join(root, "checkpoint-6"));
     expect([ck.step, ck.stage, ck.stageStartStep, ck.skippedUpdates, ck.optimizer.t]).toEqual([6, "converge", 2, 1, 6]);
-    expect(ck.loop).toEqual({ cursor: 96, priorities: { p1: 0.25, p2: null } });
+    expect(ck.sampler).toEqual({ cursor: 96, priorities: { p1: 0.25, p2: null } });
     expectSameTensors(ck.policy.weights, model.weights);
     expectSameTensors(ck.optimizer.tensors, fakeMoments(model.weights, new Rng(6)));
     expectSameTensors(ck.references.explore!.weights, ref);

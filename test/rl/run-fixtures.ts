@@ -45,7 +45,7 @@ export function fakeMoments(weights: TensorMap, rng: Rng): TensorMap {
 export function ckData(step: number, model: ModelFiles, rng: Rng, extra: Partial<CheckpointData> = {}): CheckpointData {
   return {
     step, stage: "explore", stageStartStep: 0, skippedUpdates: 1, rng: rng.state(),
-    loop: { cursor: step * 16, priorities: { p1: 0.25, p2: null } }, policy: model,
+    sampler: { cursor: step * 16, priorities: { p1: 0.25, p2: null } }, policy: model,
     optimizer: { t: step, tensors: fakeMoments(model.weights, new Rng(step)) }, references: {}, ...extra,
   };
 }

@@ -201,8 +201,8 @@ describe("the training loop", () => {
     const out = join(mkdtempSync(join(tmpdir(), "acpo-cur-")), "run");
     const r = await train({ pipelinePath: file, outDir: out, quiet: true, gpu, checkpointEvery: 3 });
     expect(r.steps).toBe(3);
-    const state = JSON.parse(readFileSync(join(out, "checkpoint-3", "trainer_state.json"), "utf8")) as { loop: { priorities?: Record<string, number> } };
-    const pri = Object.values(state.loop.priorities ?? {});
+    const state = JSON.parse(readFileSync(join(out, "checkpoint-3", "trainer_state.json"), "utf8")) as { sampler: { priorities?: Record<string, number> } };
+    const pri = Object.values(state.sampler.priorities ?? {});
     expect(pri.length).toBeGreaterThanOrEqual(2); // one per prompt seen (2 prompts per step)
     for (const v of pri) expect(v).toBeGreaterThanOrEqual(0);
   });
