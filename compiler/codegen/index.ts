@@ -9,7 +9,7 @@ import type { Level } from "../levels.js";
 import type { StageProgram } from "../ir/stage.js";
 import { analyzeStage, slotOffsets, type StageLayout } from "./layout.js";
 import { phaseKernel } from "./reduce.js";
-import { lossHeadKernel, lossHeadPolicyKernel, prepassKernel, valuesKernel } from "./rows.js";
+import { lossHeadKernel, lossHeadPolicyKernel, prepassKernel, valuesKernel } from "./loss-head.js";
 import { checkSchedule, DEFAULT_SCHEDULE, type Schedule } from "./schedule.js";
 import { summaryKernel } from "./summary.js";
 

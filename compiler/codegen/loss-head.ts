@@ -1,4 +1,4 @@
-// The per-row kernels of a stage:
+// The loss head of a stage and the kernels that feed it, each run per logits row or element:
 //  - prepass: log p and H of every token (N, 2), for reductions over the current policy
 //    (GSPO's sequence ratio, a batch quantile of H, ...). They must be known before any
 //    token's loss, so this is a separate pass over the logits;

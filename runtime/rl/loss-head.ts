@@ -6,7 +6,7 @@
 //     token expressions, aggregation, summary) -> tok (N, K_TOK) with d loss/d logp and d H
 //   chunks: logits -> dlogits = (dlogp (onehot - p) + dH (-p (log p + H))) / T -> dhidden, dW_head
 //   backward of the rest of the policy from dhidden.
-// The fused logits-mode loss head (compiler/codegen/rows.ts) computes the same dlogits from
+// The fused logits-mode loss head (compiler/codegen/loss-head.ts) computes the same dlogits from
 // the same expressions; test/rl/loss-head-chunked.test.ts compares the two.
 import { K_TOK, TOK_COLUMNS, type StageInputs, type StageOutputs, type StageRunner } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";

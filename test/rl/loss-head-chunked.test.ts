@@ -1,5 +1,5 @@
 // The RL loss head with the LM head in row chunks (runtime/rl/loss-head.ts) against the fused
-// logits-mode loss head (compiler/codegen/rows.ts) on whole logits: same per-token columns,
+// logits-mode loss head (compiler/codegen/loss-head.ts) on whole logits: same per-token columns,
 // summary and every weight gradient, on small vocabularies where both fit, for pipelines
 // whose loss reads the entropy (dH), a KL to a reference, and a reduction over the current
 // policy (GSPO's sequence ratio, the prepass). Then one update at vocabulary 151,936 with
