@@ -13,6 +13,11 @@
 // are copied once per Decoder (a Decoder lives for one generate() or attribution call, so
 // optimizer steps between calls are seen) and only while they fit PACK_BUDGET_BYTES.
 // Every fused path computes the same floats in the same order as the unfused one.
+//
+// The layer itself is layer-body.ts's list of sub-blocks, the one the full forward runs;
+// the decoder walks it, and where a run of sub-blocks matches a fused kernel (and the
+// options allow it) runs that instead. A residual add is held back until the next sub-block,
+// so that a norm right after it (also the next layer's first, or the final norm) fuses with it.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { swigluForward } from "../ops/activations.js";
@@ -25,6 +30,7 @@ import { matmul } from "../ops/matmul.js";
 import { accumulate } from "../ops/residual.js";
 import { rmsnormForward, rmsnormSchedule } from "../ops/rmsnorm.js";
 import { ropeForward } from "../ops/rope.js";
+import { EMBEDDING, FINAL_NORM, SLOT_WIDTH, type Slot, type SubBlock, widthOf } from "./layer-body.js";
 import { PACK_BUDGET_BYTES, packedDecodeBytes } from "./memory.js";
 import type { Transformer } from "./transformer.js";
 
@@ -85,6 +91,63 @@ interface Work {
   gu: Tensor | null; // (B*Tq, 2F) packed gate | up, when packed
 }
 
+/**
+ * The work buffer holding each slot. The residual stream is one buffer (x), updated in
+ * place; both norms write ln; a block's output before its residual add lands in tmp; Qwen3's
+ * q and k before their norms use att and tmp2, free until attention writes att.
+ */
+const WORK_OF: Readonly<Record<Slot, keyof Work>> = {
+  resid: "x", resid2: "x", out: "x", ln1: "ln", ln2: "ln", qPre: "att", kPre: "tmp2",
+  q: "q", k: "k", v: "v", attOut: "att", o: "tmp", down: "tmp", gate: "gate", up: "up", mlp: "mlp",
+};
+
+/** One stepHidden call: its inputs, its buffers, and the residual add held back (branch into x). */
+interface StepRun {
+  cache: KVCache;
+  pos: Tensor; // (B*Tq) u32
+  start: Tensor; // (B) u32
+  Tq: number;
+  N: number; // B * Tq
+  w: Work;
+  pending: Tensor | null;
+}
+
+/** The work buffer of a slot (the Qwen3-only ones exist only for Qwen3 models). */
+function workSlot(w: Work, s: Slot): Tensor {
+  const t = w[WORK_OF[s]];
+  if (!t) throw new Error(`Decoder: no work buffer for slot '${s}'`);
+  return t;
+}
+
+type Project = SubBlock & { kind: "project" };
+type Rope = SubBlock & { kind: "rope" };
+type Attention = SubBlock & { kind: "attention" };
+type Swiglu = SubBlock & { kind: "swiglu" };
+
+/** project q|k|v, rope q and k, attend: what one QKV matmul + decodeRopeAppend + attention covers. */
+function qkvRun(body: readonly SubBlock[], i: number): [Project, Rope, Attention] | null {
+  const [p, r, a] = [body[i], body[i + 1], body[i + 2]];
+  if (p?.kind !== "project" || r?.kind !== "rope" || a?.kind !== "attention" || p.outs.length !== 3) return null;
+  const [q, k, v] = p.outs.map((o) => o.out);
+  return r.q === q && r.k === k && a.q === q && a.k === k && a.v === v ? [p, r, a] : null;
+}
+
+/** project gate|up, then swiglu of the two: what one gate|up matmul + decodeSwigluPacked covers. */
+function gateUpRun(body: readonly SubBlock[], i: number): [Project, Swiglu] | null {
+  const [p, f] = [body[i], body[i + 1]];
+  if (p?.kind !== "project" || f?.kind !== "swiglu" || p.outs.length !== 2) return null;
+  return f.gate === p.outs[0]!.out && f.up === p.outs[1]!.out ? [p, f] : null;
+}
+
+/** The first run of a layer's body that `match` accepts. */
+function findRun<R>(body: readonly SubBlock[], match: (body: readonly SubBlock[], i: number) => R | null): R | null {
+  for (let i = 0; i < body.length; i++) {
+    const r = match(body, i);
+    if (r) return r;
+  }
+  return null;
+}
+
 export interface DecoderOptions {
   /** Concatenate q/k/v and gate/up weights (default: when they fit PACK_BUDGET_BYTES). */
   pack?: boolean;
@@ -113,10 +176,13 @@ export class Decoder {
   ) {
     const c = model.config, w = model.weights;
     const pack = o.pack ?? packedDecodeBytes(model.config) <= PACK_BUDGET_BYTES;
-    const biases = (l: number, names: string[]) => names.map((n) => w.has(`model.layers.${l}.${n}.bias`));
-    const uniform = (names: string[]) => Array.from({ length: c.numLayers }, (_, l) => biases(l, names)).every((b) => b.every((x) => x === b[0]));
-    this.packQkv = pack && !c.qkNorm && uniform(["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]);
-    this.packGu = pack && Array.from({ length: c.numLayers }, (_, l) => biases(l, ["mlp.gate_proj", "mlp.up_proj"])).every((b) => !b[0] && !b[1]);
+    // Packing needs the run in every layer (Qwen3's q/k norms sit between q|k|v and RoPE), and
+    // biases the concatenation can carry: all three of q, k, v or none; none on gate and up.
+    const biases = (p: Project) => p.outs.map((x) => w.has(`${x.module}.bias`));
+    const qkv = model.bodies.map((body) => findRun(body, qkvRun));
+    const gu = model.bodies.map((body) => findRun(body, gateUpRun));
+    this.packQkv = pack && qkv.every((r) => r !== null && biases(r[0]).every((b, _, all) => b === all[0]));
+    this.packGu = pack && gu.every((r) => r !== null && biases(r[0]).every((b) => !b));
     this.fuseNorm = o.fuseNorm ?? (c.hiddenSize % 4 === 0 && rmsnormSchedule(gpu, c.hiddenSize) === "lane");
     if (this.fuseNorm && c.hiddenSize % 4 !== 0) throw new Error(`Decoder: fuseNorm needs hidden_size a multiple of 4, got ${c.hiddenSize}`);
   }
@@ -124,7 +190,7 @@ export class Decoder {
   /** The concatenated weights, copied (recorded in order) on first use. */
   private packedWeights(): Packed {
     if (this.packed) return this.packed;
-    const gpu = this.gpu, m = this.model, c = m.config, W = (n: string) => m.weights.get(n);
+    const gpu = this.gpu, m = this.model, W = (n: string) => m.weights.get(n);
     const concat = (names: string[], label: string): Tensor => {
       const parts = names.map(W);
       const out = gpu.empty([parts.reduce((a, t) => a + t.size, 0)], label);
@@ -133,14 +199,14 @@ export class Decoder {
       return out;
     };
     const p: Packed = { qkv: [], qkvBias: [], gu: [] };
-    for (let l = 0; l < c.numLayers; l++) {
-      const a = `model.layers.${l}.self_attn`, f = `model.layers.${l}.mlp`;
+    m.bodies.forEach((body, l) => {
       if (this.packQkv) {
-        p.qkv.push(concat([`${a}.q_proj.weight`, `${a}.k_proj.weight`, `${a}.v_proj.weight`], `L${l} qkv weight`));
-        p.qkvBias.push(m.weights.has(`${a}.q_proj.bias`) ? concat([`${a}.q_proj.bias`, `${a}.k_proj.bias`, `${a}.v_proj.bias`], `L${l} qkv bias`) : null);
+        const mods = findRun(body, qkvRun)![0].outs.map((o) => o.module);
+        p.qkv.push(concat(mods.map((x) => `${x}.weight`), `L${l} qkv weight`));
+        p.qkvBias.push(m.weights.has(`${mods[0]}.bias`) ? concat(mods.map((x) => `${x}.bias`), `L${l} qkv bias`) : null);
       }
-      if (this.packGu) p.gu.push(concat([`${f}.gate_proj.weight`, `${f}.up_proj.weight`], `L${l} gate|up weight`));
-    }
+      if (this.packGu) p.gu.push(concat(findRun(body, gateUpRun)![0].outs.map((o) => `${o.module}.weight`), `L${l} gate|up weight`));
+    });
     this.packed = p;
     return p;
   }
@@ -165,68 +231,116 @@ export class Decoder {
    * `lastRows`, else (B*Tq, C). Valid until the next call with the same (B, Tq, lastRows).
    */
   stepHidden(cache: KVCache, ids: Tensor, pos: Tensor, start: Tensor, Tq: number, lastRows: Tensor | null = null): Tensor {
-    const gpu = this.gpu, m = this.model, c = m.config, B = cache.B;
-    const N = B * Tq, C = c.hiddenSize, D = c.headDim, Hq = c.numHeads, Hkv = c.numKvHeads, F = c.intermediateSize, V = c.vocabSize;
+    const gpu = this.gpu, m = this.model, c = m.config, B = cache.B, N = B * Tq, C = c.hiddenSize;
     const w = this.workFor(B, Tq, lastRows !== null);
-    const W = (name: string) => m.weights.get(name);
-    const linear = (out: Tensor, x: Tensor, prefix: string, rows: number, I: number, O: number) =>
-      matmul(gpu, out, x, W(`${prefix}.weight`), { M: rows, N: O, K: I, transB: true, bias: m.weights.has(`${prefix}.bias`) ? W(`${prefix}.bias`) : null });
-    embeddingForward(gpu, w.x, W("model.embed_tokens.weight"), ids, { N, C, V });
-    const packed = this.packQkv || this.packGu ? this.packedWeights() : null;
-    const QKV = (Hq + 2 * Hkv) * D;
-    // x += t, then ln = rmsnorm(x) * weight: one fused kernel or the pair.
-    const addNorm = (t: Tensor, weight: string) => {
-      if (this.fuseNorm) decodeAddRmsnorm(gpu, w.x, w.ln, w.rstd, t, W(weight), { N, C, eps: c.rmsNormEps });
-      else {
-        accumulate(gpu, w.x, t);
-        rmsnormForward(gpu, w.ln, w.rstd, w.x, W(weight), { N, C, eps: c.rmsNormEps });
-      }
-    };
-    rmsnormForward(gpu, w.ln, w.rstd, w.x, W("model.layers.0.input_layernorm.weight"), { N, C, eps: c.rmsNormEps });
-    for (let l = 0; l < c.numLayers; l++) {
-      const p = `model.layers.${l}`;
-      if (this.packQkv) {
-        matmul(gpu, w.qkv!, w.ln, packed!.qkv[l]!, { M: N, N: QKV, K: C, transB: true, bias: packed!.qkvBias[l] ?? null });
-        decodeRopeAppend(gpu, w.q, cache.k[l]!, cache.v[l]!, w.qkv!, pos, start, m.rope, { B, Tq, Hq, Hkv, D, Tmax: cache.Tmax });
-      } else {
-        if (c.qkNorm) {
-          // Qwen3: per-head RMSNorm of q and k before RoPE (att and tmp are free until attention).
-          linear(w.att, w.ln, `${p}.self_attn.q_proj`, N, C, Hq * D);
-          linear(w.tmp2, w.ln, `${p}.self_attn.k_proj`, N, C, Hkv * D);
-          rmsnormForward(gpu, w.q, w.rstdH!, w.att, W(`${p}.self_attn.q_norm.weight`), { N: N * Hq, C: D, eps: c.rmsNormEps });
-          rmsnormForward(gpu, w.k, w.rstdH!, w.tmp2, W(`${p}.self_attn.k_norm.weight`), { N: N * Hkv, C: D, eps: c.rmsNormEps });
-        } else {
-          linear(w.q, w.ln, `${p}.self_attn.q_proj`, N, C, Hq * D);
-          linear(w.k, w.ln, `${p}.self_attn.k_proj`, N, C, Hkv * D);
-        }
-        linear(w.v, w.ln, `${p}.self_attn.v_proj`, N, C, Hkv * D);
-        ropeForward(gpu, w.q, w.q, pos, m.rope, { B, T: Tq, H: Hq, D });
-        ropeForward(gpu, w.k, w.k, pos, m.rope, { B, T: Tq, H: Hkv, D });
-        appendKV(gpu, cache.k[l]!, cache.v[l]!, w.k, w.v, start, { B, Tq, Hkv, D, Tmax: cache.Tmax });
-      }
-      attentionDecode(gpu, w.att, w.q, cache.k[l]!, cache.v[l]!, start, { B, Tq, Hq, Hkv, D, Tmax: cache.Tmax });
-      linear(w.tmp, w.att, `${p}.self_attn.o_proj`, N, Hq * D, C);
-      addNorm(w.tmp, `${p}.post_attention_layernorm.weight`);
-      if (this.packGu) {
-        matmul(gpu, w.gu!, w.ln, packed!.gu[l]!, { M: N, N: 2 * F, K: C, transB: true });
-        decodeSwigluPacked(gpu, w.mlp, w.gu!, { N, F });
-      } else {
-        linear(w.gate, w.ln, `${p}.mlp.gate_proj`, N, C, F);
-        linear(w.up, w.ln, `${p}.mlp.up_proj`, N, C, F);
-        swigluForward(gpu, w.mlp, w.gate, w.up);
-      }
-      linear(w.tmp, w.mlp, `${p}.mlp.down_proj`, N, F, C);
-      if (l + 1 < c.numLayers) addNorm(w.tmp, `model.layers.${l + 1}.input_layernorm.weight`);
-      else if (!lastRows) addNorm(w.tmp, "model.norm.weight");
-      else accumulate(gpu, w.x, w.tmp);
+    const run: StepRun = { cache, pos, start, Tq, N, w, pending: null };
+    embeddingForward(gpu, w.x, m.weights.get(EMBEDDING), ids, { N, C, V: c.vocabSize });
+    m.bodies.forEach((body, l) => this.runLayer(body, l, run));
+    if (!lastRows) {
+      this.norm(run, w.x, w.ln, w.rstd, FINAL_NORM, N, C);
+      return w.ln;
     }
-    if (lastRows) {
-      // Gather one row per sequence (an embedding lookup whose table is the residual stream).
-      embeddingForward(gpu, w.last, w.x, lastRows, { N: B, C, V: N });
-      rmsnormForward(gpu, w.lastLn, w.lastRstd, w.last, W("model.norm.weight"), { N: B, C, eps: c.rmsNormEps });
-      return w.lastLn;
+    this.flush(run);
+    // Gather one row per sequence (an embedding lookup whose table is the residual stream).
+    embeddingForward(gpu, w.last, w.x, lastRows, { N: B, C, V: N });
+    rmsnormForward(gpu, w.lastLn, w.lastRstd, w.last, m.weights.get(FINAL_NORM), { N: B, C, eps: c.rmsNormEps });
+    return w.lastLn;
+  }
+
+  /** Layer l's sub-blocks, each run of them that a fused kernel covers through that kernel. */
+  private runLayer(body: readonly SubBlock[], l: number, run: StepRun): void {
+    for (let i = 0; i < body.length; ) {
+      const b = body[i]!;
+      if (b.kind !== "norm") this.flush(run);
+      const qkv = this.packQkv ? qkvRun(body, i) : null;
+      const gu = this.packGu ? gateUpRun(body, i) : null;
+      if (qkv) this.qkvPacked(qkv, l, run);
+      else if (gu) this.gateUpPacked(gu, l, run);
+      else this.runBlock(b, l, run);
+      i += qkv ? 3 : gu ? 2 : 1;
     }
-    return w.ln;
+  }
+
+  /** One sub-block with the unfused kernels (a norm still fuses with a held-back residual add). */
+  private runBlock(b: SubBlock, l: number, run: StepRun): void {
+    const gpu = this.gpu, m = this.model, c = m.config, { w, N, Tq } = run, D = c.headDim, t = (s: Slot) => workSlot(w, s);
+    switch (b.kind) {
+      case "norm":
+        this.norm(run, t(b.x), t(b.out), w.rstd, b.weight, N, c.hiddenSize);
+        return;
+      case "headNorm":
+        rmsnormForward(gpu, t(b.out), w.rstdH!, t(b.x), m.weights.get(b.weight), { N: (N * this.width(b.x)) / D, C: D, eps: c.rmsNormEps });
+        return;
+      case "project":
+        for (const o of b.outs) this.linear(t(o.out), t(b.x), o.module, N, this.width(b.x), this.width(o.out));
+        return;
+      case "rope":
+        for (const s of [b.q, b.k]) ropeForward(gpu, t(s), t(s), run.pos, m.rope, { B: run.cache.B, T: Tq, H: this.width(s) / D, D });
+        return;
+      case "attention":
+        appendKV(gpu, run.cache.k[l]!, run.cache.v[l]!, t(b.k), t(b.v), run.start, { B: run.cache.B, Tq, Hkv: c.numKvHeads, D, Tmax: run.cache.Tmax });
+        this.attend(b, l, run);
+        return;
+      case "residual":
+        // x += branch, held back for the norm that follows (the stream has one buffer).
+        if (t(b.stream) !== w.x || t(b.out) !== w.x) throw new Error(`Decoder: residual '${b.out}' must update the stream buffer in place`);
+        run.pending = t(b.branch);
+        return;
+      case "swiglu":
+        swigluForward(gpu, t(b.out), t(b.gate), t(b.up));
+        return;
+    }
+  }
+
+  /** One matmul against [Wq; Wk; Wv], RoPE and the cache append in one kernel, then attention. */
+  private qkvPacked([p, r, a]: [Project, Rope, Attention], l: number, run: StepRun): void {
+    const m = this.model, c = m.config, { w, N } = run, packed = this.packedWeights();
+    const QKV = p.outs.reduce((n, o) => n + this.width(o.out), 0);
+    matmul(this.gpu, w.qkv!, workSlot(w, p.x), packed.qkv[l]!, { M: N, N: QKV, K: this.width(p.x), transB: true, bias: packed.qkvBias[l] ?? null });
+    decodeRopeAppend(this.gpu, workSlot(w, r.q), run.cache.k[l]!, run.cache.v[l]!, w.qkv!, run.pos, run.start, m.rope, { B: run.cache.B, Tq: run.Tq, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, Tmax: run.cache.Tmax });
+    this.attend(a, l, run);
+  }
+
+  /** One matmul against [Wgate; Wup], then SwiGLU over the packed halves. */
+  private gateUpPacked([p, f]: [Project, Swiglu], l: number, run: StepRun): void {
+    const { w, N } = run, F = this.width(f.out);
+    matmul(this.gpu, w.gu!, workSlot(w, p.x), this.packedWeights().gu[l]!, { M: N, N: 2 * F, K: this.width(p.x), transB: true });
+    decodeSwigluPacked(this.gpu, workSlot(w, f.out), w.gu!, { N, F });
+  }
+
+  /** Attention of the new tokens over the cache (their keys and values already appended). */
+  private attend(a: Attention, l: number, run: StepRun): void {
+    const c = this.model.config, w = run.w;
+    attentionDecode(this.gpu, workSlot(w, a.out), workSlot(w, a.q), run.cache.k[l]!, run.cache.v[l]!, run.start, { B: run.cache.B, Tq: run.Tq, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, Tmax: run.cache.Tmax });
+  }
+
+  /** out = rmsnorm(x) * weight, after the held-back residual add: one fused kernel or the pair. */
+  private norm(run: StepRun, x: Tensor, out: Tensor, rstd: Tensor, weight: string, N: number, C: number): void {
+    const gpu = this.gpu, eps = this.model.config.rmsNormEps, W = this.model.weights.get(weight);
+    if (run.pending && x !== run.w.x) this.flush(run);
+    const t = run.pending;
+    run.pending = null;
+    if (t && this.fuseNorm) decodeAddRmsnorm(gpu, x, out, rstd, t, W, { N, C, eps });
+    else {
+      if (t) accumulate(gpu, x, t);
+      rmsnormForward(gpu, out, rstd, x, W, { N, C, eps });
+    }
+  }
+
+  /** Apply a held-back residual add. */
+  private flush(run: StepRun): void {
+    if (run.pending) accumulate(this.gpu, run.w.x, run.pending);
+    run.pending = null;
+  }
+
+  private width(s: Slot): number {
+    return widthOf(this.model.config, SLOT_WIDTH[s]);
+  }
+
+  /** out (rows, O) = x (rows, I) @ W^T + b for the HF module `prefix`. */
+  private linear(out: Tensor, x: Tensor, prefix: string, rows: number, I: number, O: number): void {
+    const wt = this.model.weights, bias = `${prefix}.bias`;
+    matmul(this.gpu, out, x, wt.get(`${prefix}.weight`), { M: rows, N: O, K: I, transB: true, bias: wt.has(bias) ? wt.get(bias) : null });
   }
 
   private workFor(B: number, Tq: number, gather: boolean): Work {
