@@ -16,7 +16,7 @@ export interface Pipeline {
   seed: number;
   /** HF-style model folder (config.json, model.safetensors, tokenizer.json), absolute. */
   model: { path: string };
-  task: Task;
+  task: TaskSettings;
   rollout: Rollout;
   optimizer: Optimizer;
   /** Named constants, after `--set`; expressions refer to them by name. */
@@ -37,7 +37,8 @@ export interface Pipeline {
   evals: Eval[];
 }
 
-export type Task = (
+/** The `task` block: which problems to train on (the runtime builds a `Task` of runtime/tasks from it). */
+export type TaskSettings = (
   | {
       kind: "countdown";
       /** How many source numbers per problem, inclusive range. */

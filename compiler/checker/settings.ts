@@ -55,12 +55,12 @@ function promptFormat(ctx: SettingsCtx, r: BlockReader): { prompt?: P.PromptForm
   return chat ? { prompt: { chat, system } } : {};
 }
 
-export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
+export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.TaskSettings | undefined {
   const kind = kindOf(ctx, s, TASK_KINDS);
   if (!kind) return undefined;
   if (kind === "countdown") {
     const r = reader(ctx, "task countdown", s, ["numbers", "values", "target", "train_size", "test_size", "verifier", ...PROMPT_KEYS]);
-    const t: P.Task = {
+    const t: P.TaskSettings = {
       kind,
       numbers: r.range("numbers", 2, [3, 4]),
       values: r.range("values", 1, [1, 20]),
@@ -76,7 +76,7 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
   if (kind === "arithmetic") {
     const r = reader(ctx, "task arithmetic", s, ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier", ...PROMPT_KEYS]);
     const ops = r.words("ops", ["add", "sub", "mul", "div"] as const, ["add", "sub", "mul"]);
-    const t: P.Task = {
+    const t: P.TaskSettings = {
       kind,
       // The runtime chains 1..10 operations: 2..11 operands.
       operands: r.range("operands", 2, [2, 3], 11),
@@ -102,7 +102,7 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.Task | undefined {
   const r = reader(ctx, `task ${kind}`, s, ["train", "test", "verifier", "prompt_field", "answer_field", ...PROMPT_KEYS]);
   const train = r.str("train");
   const test = r.has("test") ? r.str("test") : null;
-  const t: P.Task = {
+  const t: P.TaskSettings = {
     kind,
     train: pathFrom(train, r.get("train")?.span ?? s.span),
     test: test === null ? null : pathFrom(test, r.get("test")!.span),

@@ -1,9 +1,9 @@
 // The pipeline's task block (compiler/pipeline.ts) as a runtime Task (runtime/tasks).
-import type { Task as TaskSpecOfPipeline } from "../../compiler/index.js";
+import type { TaskSettings } from "../../compiler/index.js";
 import { taskFromSpec } from "../tasks/registry.js";
 import type { Task } from "../tasks/types.js";
 
-export function taskFromPipeline(t: TaskSpecOfPipeline, baseDir: string): Task {
+export function taskFromPipeline(t: TaskSettings, baseDir: string): Task {
   switch (t.kind) {
     case "countdown":
       return taskFromSpec({ name: "countdown", options: { numbers: t.numbers, values: t.values, target: t.target, trainSize: t.trainSize, testSize: t.testSize } }, { baseDir });
