@@ -13,7 +13,7 @@ import type { Policy } from "../runtime/model/policy.js";
 import { attributeStepsExplicit, type AttributionInput } from "../runtime/rl/attribution.js";
 import { DEFAULT_MARKERS, entropyThreshold, segmentResponse, type SegmentRules, type Segmentation } from "../runtime/rl/segment.js";
 import { extractAnswer, parseDecimal } from "../runtime/tasks/answer.js";
-import { evaluate, parseEquation } from "../runtime/tasks/expr.js";
+import { exprValue, parseEquation } from "../runtime/tasks/expr.js";
 import { Rng } from "../runtime/tasks/rng.js";
 import { mathEqual } from "../runtime/tasks/math-equal.js";
 import { verifyCountdown, verifyExact, verifyMath, verifyNumeric } from "../runtime/tasks/verifiers.js";
@@ -186,7 +186,7 @@ function randomEquation(rng: Rng, nums: number[]): string {
 function valueOf(eq: string): number | null {
   const p = parseEquation(eq);
   if (!p.ok) return null;
-  const v = evaluate(p.expr);
+  const v = exprValue(p.expr);
   return v.ok && Number.isFinite(v.value) ? v.value : null;
 }
 

@@ -34,7 +34,7 @@ export function neverHolds(until: A.Expr, exprs: ExprChecker): string | undefine
   for (const steps of points) {
     for (const total of points) {
       if (total < steps) continue;
-      if (evaluate(until, exprs, { steps, total_steps: total }) !== false) return undefined;
+      if (valueAt(until, exprs, { steps, total_steps: total }) !== false) return undefined;
     }
   }
   return "no count of optimizer steps satisfies it (steps and total_steps are whole numbers, 1 <= steps <= total_steps)";
@@ -62,7 +62,7 @@ function counterBounds(e: A.Expr, exprs: ExprChecker): number[] | undefined {
 }
 
 /** The condition's value at given counter values; undefined when it depends on anything else. */
-function evaluate(e: A.Expr, exprs: ExprChecker, counters: Record<string, number>): Value {
+function valueAt(e: A.Expr, exprs: ExprChecker, counters: Record<string, number>): Value {
   return foldExpr<Value>(
     e,
     (x) => (x.kind === "name" && COUNTERS.has(x.name) ? counters[x.name] : exprs.constValue(x)),

@@ -65,7 +65,7 @@ export interface EvalEnv {
 }
 
 /** Values of every node of `nodes` (in order) over the batch. */
-export function evaluate(nodes: readonly Node[], b: Batch, env: EvalEnv): Float64Array[] {
+export function interpretGraph(nodes: readonly Node[], b: Batch, env: EvalEnv): Float64Array[] {
   const vals: Float64Array[] = [];
   for (const n of nodes) vals.push(evalNode(n, nodes, vals, b, env));
   return vals;

@@ -6,7 +6,7 @@
 // dz/dlogits = 1/T); rows outside the response get 0.
 import type { StageProgram } from "../ir/stage.js";
 import { policyFromLogits, type Batch } from "./batch.js";
-import { evaluate, isValid, levelSize } from "./eval.js";
+import { interpretGraph, isValid, levelSize } from "./eval.js";
 import { summarize, type Summary } from "./summary.js";
 
 export interface TokenResult {
@@ -52,7 +52,7 @@ export function interpretStage(prog: StageProgram, b: Batch, opts: InterpretOpti
     logp = b.logp!;
     H = b.H!;
   }
-  const vals = evaluate(prog.nodes, b, { params: { ...prog.params, ...opts.params }, logp, H, frozen: opts.frozen });
+  const vals = interpretGraph(prog.nodes, b, { params: { ...prog.params, ...opts.params }, logp, H, frozen: opts.frozen });
   const tok = (id: number) => {
     const v = vals[id]!;
     const out = new Float64Array(N);

@@ -15,7 +15,7 @@ import type { Expr } from "../ast.js";
 import { generateStage, type StageKernels } from "../codegen/index.js";
 import { DEFAULT_SCHEDULE, type Schedule } from "../codegen/schedule.js";
 import type { Batch } from "../interpret/batch.js";
-import { evaluate } from "../interpret/eval.js";
+import { interpretGraph } from "../interpret/eval.js";
 import { Graph } from "../ir/graph.js";
 import { Lowering } from "../ir/lower.js";
 import type { Node } from "../ir/ops.js";
@@ -92,5 +92,5 @@ export interface ProgramEnv {
 
 /** The value of `prog` over `batch`: one number per element of the root's level. */
 export function evaluateProgram(prog: ExprProgram, batch: Batch, env: ProgramEnv): Float64Array {
-  return evaluate(prog.nodes, batch, env)[prog.root]!;
+  return interpretGraph(prog.nodes, batch, env)[prog.root]!;
 }

@@ -4,7 +4,7 @@
 // the switch from the same graph the interpreter evaluates. Only conditions on the step
 // counters export: verl's driver holds no batch statistics when it has to decide.
 import { lowerExpr, type ExprProgram } from "../../compiler/plan/artifact.js";
-import { evaluate } from "../../compiler/interpret/eval.js";
+import { interpretGraph } from "../../compiler/interpret/eval.js";
 import type { Batch } from "../../compiler/interpret/batch.js";
 import type { Pipeline, Stage } from "../../compiler/pipeline.js";
 import { at, inputsRead, stepsBudget } from "./check.js";
@@ -39,7 +39,7 @@ function counterBatch(steps: number, totalSteps: number): Batch {
 
 /** The condition's value after a step: true when the stage ends (NaN counts as false, as in the loop). */
 export function untilHolds(prog: ExprProgram, params: Record<string, number>, steps: number, totalSteps: number): boolean {
-  const v = evaluate(prog.nodes, counterBatch(steps, totalSteps), { params, logp: new Float64Array(0), H: new Float64Array(0) })[prog.root]![0]!;
+  const v = interpretGraph(prog.nodes, counterBatch(steps, totalSteps), { params, logp: new Float64Array(0), H: new Float64Array(0) })[prog.root]![0]!;
   return !Number.isNaN(v) && v !== 0;
 }
 

@@ -103,14 +103,14 @@ export function parseEquation(src: string): ParseResult {
   }
 }
 
-export type EvalResult = { ok: true; value: number } | { ok: false; reason: string };
+export type ExprValue = { ok: true; value: number } | { ok: false; reason: string };
 
 /** Evaluates in float64 (the convention's tolerance absorbs rounding); x / 0 is an error, not inf. */
-export function evaluate(e: Expr): EvalResult {
+export function exprValue(e: Expr): ExprValue {
   if (e.kind === "num") return { ok: true, value: e.value };
-  const l = evaluate(e.left);
+  const l = exprValue(e.left);
   if (!l.ok) return l;
-  const r = evaluate(e.right);
+  const r = exprValue(e.right);
   if (!r.ok) return r;
   switch (e.op) {
     case "+":

@@ -167,7 +167,7 @@ function valuesEqual(a: string, b: string, scaleA: number): boolean {
   let compared = 0;
   for (const point of SAMPLE_POINTS) {
     const env = new Map(vars.map((v, i) => [v, point[i]!]));
-    const va = evaluate(ja, env) / scaleA, vb = evaluate(jb, env);
+    const va = numericValue(ja, env) / scaleA, vb = numericValue(jb, env);
     if (Number.isNaN(va) && Number.isNaN(vb)) continue;
     if (!close(va, vb)) return false;
     compared++;
@@ -217,7 +217,7 @@ const UNARY: Record<string, (x: number) => number> = {
 };
 
 /** float64 value of MathJSON `j` with variables from `env`; NaN when it has none (a string, a tuple, an unknown head). */
-function evaluate(j: Json, env: Map<string, number>): number {
+function numericValue(j: Json, env: Map<string, number>): number {
   if (typeof j === "number") return j;
   if (typeof j === "string") return CONSTANTS[j] ?? env.get(j) ?? NaN;
   if (j !== null && typeof j === "object" && !Array.isArray(j)) {
@@ -225,7 +225,7 @@ function evaluate(j: Json, env: Map<string, number>): number {
     return typeof num === "string" ? Number(num.replace(/\(\d+\)$/, "")) : NaN;
   }
   if (!Array.isArray(j) || typeof j[0] !== "string") return NaN;
-  const args = j.slice(1).map((x) => evaluate(x, env));
+  const args = j.slice(1).map((x) => numericValue(x, env));
   const v = apply(j[0], args);
   // Overflow (2^{9999999}, 400!) is no value, never "infinity": only \infty is infinite.
   return !Number.isFinite(v) && !Number.isNaN(v) && args.every(Number.isFinite) ? NaN : v;

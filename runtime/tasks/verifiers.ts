@@ -1,7 +1,7 @@
 // Verifiers shared by the built-in tasks and user datasets. Each reads the LAST
 // `<answer>...</answer>` of a response and never throws, whatever the text.
 import { extractAnswer, parseDecimal } from "./answer.js";
-import { evaluate, parseEquation } from "./expr.js";
+import { exprValue, parseEquation } from "./expr.js";
 import { extractMathAnswer, lastBoxed } from "./math-answer.js";
 import { mathEqual } from "./math-equal.js";
 import type { Verdict } from "./types.js";
@@ -38,7 +38,7 @@ export function verifyCountdown(numbers: readonly number[], target: number, resp
   const used = sortedKey(parsed.numbers);
   const given = sortedKey(numbers);
   if (used !== given) return wrong(answer, `uses numbers ${used}, must use exactly ${given}`, formatReward);
-  const v = evaluate(parsed.expr);
+  const v = exprValue(parsed.expr);
   if (!v.ok) return wrong(answer, v.reason, formatReward);
   if (!(Math.abs(v.value - target) < COUNTDOWN_TOLERANCE)) return wrong(answer, `equals ${v.value}, target ${target}`, formatReward);
   return { reward: 1, correct: true, answer, reason: "correct" };

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { evaluate, parseEquation, printExpr, type Expr } from "../../runtime/tasks/expr.js";
+import { exprValue, parseEquation, printExpr, type Expr } from "../../runtime/tasks/expr.js";
 
 const exprArb = fc.letrec<{ e: Expr }>((tie) => ({
   e: fc.oneof(
@@ -20,8 +20,8 @@ describe("countdown equation parser", () => {
         const p = parseEquation(src);
         if (!p.ok) throw new Error(`${src}: ${p.reason}`);
         expect(p.numbers).toEqual(leaves(e));
-        const a = evaluate(e);
-        const b = evaluate(p.expr);
+        const a = exprValue(e);
+        const b = exprValue(p.expr);
         expect(b.ok).toBe(a.ok);
         if (a.ok && b.ok) expect(Math.abs(a.value - b.value)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(a.value)));
       }),
@@ -33,7 +33,7 @@ describe("countdown equation parser", () => {
     const val = (s: string): number => {
       const p = parseEquation(s);
       if (!p.ok) throw new Error(p.reason);
-      const v = evaluate(p.expr);
+      const v = exprValue(p.expr);
       if (!v.ok) throw new Error(v.reason);
       return v.value;
     };
