@@ -9,6 +9,7 @@ import type { Tensor } from "../tensor.js";
 import { sampleTokens } from "../ops/sample.js";
 import { LmHeadStream } from "./lm-head.js";
 import { Decoder, KVCache } from "./decoder.js";
+import { decodePacking } from "./weights.js";
 import { longestRow, paddedRows } from "./padded-batch.js";
 import type { Policy } from "./policy.js";
 
@@ -54,7 +55,7 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
   const Tmax = Tp + maxNew;
   if (Tmax > c.maxPositions) throw new Error(`generate: prompt (${Tp}) + max new tokens (${maxNew}) exceeds max_position_embeddings ${c.maxPositions}`);
   const stopIds = new Set(o.stopIds ?? policy.tokenizer.eosIds);
-  const decoder = new Decoder(gpu, policy.model);
+  const decoder = new Decoder(gpu, policy.model, decodePacking(policy.weights));
   const cache = new KVCache(gpu, policy.model, B, Tmax);
 
   // Prefill: right-padded prompts at positions 0..Tp-1; logits only at each prompt's last token.

@@ -2,6 +2,9 @@
 // the norm and the clip coefficient stay in 1-element buffers that the update reads, so a
 // step needs no readback (read `lastNorm` when logging).
 //
+// Under `precision f16` the update applies to the f32 master weights (weights.params) and the
+// f16 copies are refreshed from them after every step (GpuWeights.refreshHalf).
+//
 // Weight decay follows Hugging Face Trainer's parameter groups: biases and norm weights are
 // not decayed, every other weight is.
 import type { Gpu } from "../gpu.js";
@@ -66,6 +69,8 @@ export class AdamWOptimizer {
         t: this.t, lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: noDecay(name) ? 0 : c.weightDecay, gradScale: this.scale,
       });
     }
+    // Under precision f16 the update went to the f32 masters: re-round the copies the matmuls read.
+    this.weights.refreshHalf();
   }
 
   /** Moments and step count, for checkpoints (names: `<param>.exp_avg`, `<param>.exp_avg_sq`). */

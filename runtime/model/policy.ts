@@ -8,7 +8,7 @@ import { TextTokenizer } from "./tokenizer.js";
 import { Transformer } from "./transformer.js";
 import { headRowStats, LmHeadStream } from "./lm-head.js";
 import { longestRow, paddedRows } from "./padded-batch.js";
-import { GpuWeights } from "./weights.js";
+import { GpuWeights, type PrecisionChoice } from "./weights.js";
 
 export class Policy {
   readonly model: Transformer;
@@ -22,14 +22,15 @@ export class Policy {
     this.model = new Transformer(gpu, weights);
   }
 
-  static load(gpu: Gpu, dir: string): Policy {
+  /** Load a model folder; `choice` stores its linear weights as f16 (weights.ts) when it says so. */
+  static load(gpu: Gpu, dir: string, choice: PrecisionChoice = { precision: "f32" }): Policy {
     const ck = loadCheckpoint(dir);
     if (!ck.tokenizer) throw new CheckpointError(`${dir}: no tokenizer.json (acpo needs the tokenizer to read and write text)`);
     const tok = new TextTokenizer(ck.tokenizer, ck.tokenizerConfig, `${dir}/tokenizer.json`, ck.generationConfig);
     if (tok.vocabSize > ck.config.vocabSize) {
       throw new CheckpointError(`${dir}: tokenizer.json has ${tok.vocabSize} tokens but config.json vocab_size is ${ck.config.vocabSize}`);
     }
-    return new Policy(gpu, ck, tok, new GpuWeights(gpu, ck.config, ck.weights));
+    return new Policy(gpu, ck, tok, new GpuWeights(gpu, ck.config, ck.weights, choice));
   }
 
   get config() {

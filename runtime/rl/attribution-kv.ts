@@ -24,6 +24,7 @@
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { Decoder, KVCache } from "../model/decoder.js";
+import { decodePacking } from "../model/weights.js";
 import type { Policy } from "../model/policy.js";
 import { headRowStats, LmHeadStream } from "../model/lm-head.js";
 
@@ -96,7 +97,7 @@ export async function answerLogliksFromCache(judge: Policy, source: KVCache, que
   // Longest first, so a chunk's rows pad to similar lengths.
   const order = Array.from(queries.keys()).sort((a, b) => fed[b]!.length - fed[a]!.length || a - b);
   const chunks = chunksOf(order.map((i) => fed[i]!.length), limits);
-  const decoder = new Decoder(gpu, judge.model);
+  const decoder = new Decoder(gpu, judge.model, decodePacking(judge.model.weights));
   const pending: { logp: Tensor; rows: number[]; Tq: number }[] = [];
   try {
     for (const [c0, c1] of chunks) {
@@ -175,7 +176,7 @@ export function prefillCache(judge: Policy, rows: readonly PrefillRow[]): KVCach
   const ids = new Uint32Array(B * Tq), pos = new Uint32Array(B * Tq);
   rows.forEach((r, b) => { for (let t = 0; t < Tq; t++) { ids[b * Tq + t] = r.tokens[t] ?? 0; pos[b * Tq + t] = t; } });
   const cache = new KVCache(gpu, judge.model, B, Tmax);
-  const decoder = new Decoder(gpu, judge.model);
+  const decoder = new Decoder(gpu, judge.model, decodePacking(judge.model.weights));
   const t = {
     ids: gpu.upload(ids, [B * Tq], "prefill ids"),
     pos: gpu.upload(pos, [B * Tq], "prefill pos"),

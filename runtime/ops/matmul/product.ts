@@ -11,6 +11,7 @@ import { naiveKernel, naiveTile } from "./naive.js";
 import { registerKernel, registerTile } from "./register.js";
 import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Applies, vec4Tile } from "./register-vec4.js";
 import { tiledKernel, tiledTile } from "./tiled.js";
+import { matmulF16 } from "../matmul-f16.js";
 import { type MatmulDims, MatmulTuner, type MeasureSchedule, type TunedEntry, adapterKey, autotuneEnabled, tuningCachePath } from "../matmul-autotune.js";
 
 export interface MatmulArgs {
@@ -235,6 +236,8 @@ export function matmul(
   if (strideC < M * N && batch > 1) throw new Error("matmul: strideC smaller than M*N would make batch items overwrite each other");
   if (batch > MAX_GROUPS) throw new Error(`matmul: batch ${batch} exceeds ${MAX_GROUPS}; split it into several calls`);
   if (M === 0 || N === 0 || batch === 0) return;
+  // Half-precision weights (`precision f16`) have their own kernel: f16 B, f32 accumulation.
+  if (b.dtype === "f16") return matmulF16(gpu, out, a, b, args);
 
   const variant = args.variant ?? chooseMatmulVariant(gpu, { M, N, K, batch, transA, transB, strideA, strideB });
   const shape = { transA, transB };
