@@ -27,7 +27,7 @@ const CONTEXT_NOTE: Record<Quantity["context"], string> = {
 
 function builtinQuantity(name: string): string {
   const q = QUANTITIES[name]!;
-  const needs = q.requires === "step_checker" ? " Needs a `segment` block and a task with a step checker (countdown)." : q.requires === "mc_rollouts" ? " Needs a `segment` block and `mc_rollouts` in `rollout`." : q.requires ? ` Needs a \`${q.requires}\` block.` : "";
+  const needs = q.requires === "step_checker" ? " Needs a `segment` block and a task with a step checker (countdown)." : q.requires === "mc_rollouts" ? " Needs a `segment` block and `mc_rollouts` in `rollout`." : q.requires === "judge" ? " Needs a `segment` block and a `judge` block." : q.requires ? ` Needs a \`${q.requires}\` block.` : "";
   return `\`${name}\`: built-in ${describeTyped(q.level, q.type)}\n\n${q.doc}.${CONTEXT_NOTE[q.context]}${needs}`;
 }
 

@@ -16,7 +16,7 @@ function nodes(e: Expr): Expr[] {
 
 describe("examples", () => {
   it("has the required examples", () => {
-    for (const name of ["acpo", "grpo", "dapo", "dr_grpo", "gspo", "entropy_top20", "clip_cov", "cispo", "gmpo", "reinforce_pp", "multi_reward", "sapo", "prm_steps", "vineppo", "acpo_mc"]) expect(examples).toContain(`examples/${name}.acpo`);
+    for (const name of ["acpo", "grpo", "dapo", "dr_grpo", "gspo", "entropy_top20", "clip_cov", "cispo", "gmpo", "reinforce_pp", "multi_reward", "sapo", "prm_steps", "vineppo", "acpo_mc", "prm_judge"]) expect(examples).toContain(`examples/${name}.acpo`);
     expect(examples.length).toBeGreaterThan(7);
   });
 

@@ -79,7 +79,9 @@ export function randomBatch(shape: BatchShape, seed: number): Batch {
     // step_reward: 0 for every third used step slot, else 1 (no extra draws either).
     C, stepLength, stepEntropy, stepReward: stepLength.map((l, j) => (l > 0 && j % 3 === 1 ? 0 : 1)),
     // Monte-Carlo values: multiples of 1/4 (K = 4 rewards in {0, 1}), no draws.
-    mcValue: stepLength.map((_, j) => ((j * 7) % 5) / 4), mcNext: stepLength.map((_, j) => ((j * 3 + 1) % 5) / 4), V, temperature: shape.temperature ?? 1, logits, logp: logits ? null : logp, H: logits ? null : H,
+    mcValue: stepLength.map((_, j) => ((j * 7) % 5) / 4), mcNext: stepLength.map((_, j) => ((j * 3 + 1) % 5) / 4),
+    // Judge scores: log-probabilities in [-3, 0], no draws.
+    judgeScore: stepLength.map((_, j) => -((j * 5) % 7) / 2), V, temperature: shape.temperature ?? 1, logits, logp: logits ? null : logp, H: logits ? null : H,
     steps: 3, totalSteps: 7, seed: seed >>> 0,
   };
 }
