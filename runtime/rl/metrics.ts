@@ -5,7 +5,8 @@ import type { DynamicSampling } from "./prompt-sampler.js";
 import type { StepMetrics, Trajectory } from "./types.js";
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-const std = (xs: number[]): number => {
+/** Population standard deviation (divides by n), as spec/run.md defines the metrics. */
+const stdPopulation = (xs: number[]): number => {
   if (xs.length === 0) return NaN;
   const m = mean(xs);
   return Math.sqrt(mean(xs.map((x) => (x - m) ** 2)));
@@ -40,7 +41,7 @@ export function stepMetrics(
   return {
     step, stage,
     reward_mean: mean(rewards),
-    reward_std: std(rewards),
+    reward_std: stdPopulation(rewards),
     accuracy: mean(generated.map((t) => (t.verdict.correct ? 1 : 0))),
     zero_variance_groups: groups.size ? flat / groups.size : NaN,
     response_length_mean: mean(lengths),
@@ -48,7 +49,7 @@ export function stepMetrics(
     entropy_mean: mean(entropies),
     steps_per_response: mean(trajs.map((t) => (t.segmentation ? Math.max(1, t.segmentation.boundaries.length - 1) : 1))),
     attribution_mean: mean(C),
-    attribution_std: std(C),
+    attribution_std: stdPopulation(C),
     attribution_negative_fraction: C.length ? C.filter((c) => c < 0).length / C.length : NaN,
     loss: s?.loss ?? NaN,
     advantage_mean: s?.adv_mean ?? NaN,
