@@ -52,7 +52,7 @@ export function mean(xs: readonly number[]): number {
 }
 
 /** Sample variance (divisor n - 1); NaN for fewer than 2 values. Two-pass for accuracy. */
-export function variance(xs: readonly number[]): number {
+export function varianceSample(xs: readonly number[]): number {
   if (xs.length < 2) return NaN;
   const m = mean(xs);
   let s = 0;
@@ -60,8 +60,9 @@ export function variance(xs: readonly number[]): number {
   return s / (xs.length - 1);
 }
 
-export function std(xs: readonly number[]): number {
-  return Math.sqrt(variance(xs));
+/** Sample standard deviation (divisor n - 1), the spread of per-seed results; NaN for fewer than 2 values. */
+export function stdSample(xs: readonly number[]): number {
+  return Math.sqrt(varianceSample(xs));
 }
 
 // ---- Student t distribution ----
@@ -170,7 +171,7 @@ function tInterval(estimate: number, se: number, df: number, level: number): Int
 /** t-interval for the mean of `xs` (e.g. one method's Acc@8 over seeds). NaN bounds for n < 2. */
 export function meanInterval(xs: readonly number[], level = 0.95): Interval {
   const n = xs.length;
-  return tInterval(mean(xs), Math.sqrt(variance(xs) / n), n - 1, level);
+  return tInterval(mean(xs), Math.sqrt(varianceSample(xs) / n), n - 1, level);
 }
 
 /**
@@ -188,8 +189,8 @@ export function diffInterval(a: readonly number[], b: readonly number[], opts: {
       level,
     );
   }
-  const va = variance(a) / a.length;
-  const vb = variance(b) / b.length;
+  const va = varianceSample(a) / a.length;
+  const vb = varianceSample(b) / b.length;
   const se = Math.sqrt(va + vb);
   const df = se === 0 ? a.length + b.length - 2 : (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));
   return tInterval(mean(a) - mean(b), se, df, level);

@@ -4,7 +4,7 @@
 // seed removes variation both methods share).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type Interval, diffInterval, mean, meanInterval, std } from "../eval/estimators.js";
+import { type Interval, diffInterval, mean, meanInterval, stdSample } from "../eval/estimators.js";
 import { RUN_FILES, readJsonl } from "./load.js";
 
 /** One finished run: which pipeline and seed, and its final evaluation's metrics. */
@@ -68,7 +68,7 @@ export function summarize(results: readonly SeedResult[], pipelines: readonly st
     pipeline: p,
     metrics: metrics.map((m): MetricSummary => {
       const values = valuesOf(p, m);
-      return { metric: m, values, mean: mean(values), sd: std(values), interval: meanInterval(values), diff: i === 0 ? null : diffInterval(values, valuesOf(pipelines[0]!, m), { paired: true }) };
+      return { metric: m, values, mean: mean(values), sd: stdSample(values), interval: meanInterval(values), diff: i === 0 ? null : diffInterval(values, valuesOf(pipelines[0]!, m), { paired: true }) };
     }),
   }));
   return { seeds: [...seeds], metrics, rows, step: Math.max(...results.map((r) => r.step)), split: first.split };

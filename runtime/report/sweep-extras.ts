@@ -7,7 +7,7 @@
 // - H final: token entropy (entropy_mean) at the run's last step — the stage-timing sweep's
 //   end point of the entropy curve.
 // A quantity no run recorded (attribution off: no attribution_std) is left out.
-import { type Interval, diffInterval, mean, std } from "../eval/estimators.js";
+import { type Interval, diffInterval, mean, stdSample } from "../eval/estimators.js";
 import { RUN_FILES, num, readJsonl } from "./load.js";
 import { join } from "node:path";
 
@@ -56,7 +56,7 @@ export function summarizeExtras(runs: readonly { cell: string; seed: number; ext
     values: Object.fromEntries(keys.map((d) => {
       const xs = seeds.map((s) => get(c, s)[d.key]!);
       const base = seeds.map((s) => get(cells[0]!, s)[d.key]!);
-      return [d.key, { perSeed: xs, mean: mean(xs), sd: std(xs), diff: i === 0 ? null : diffInterval(xs, base, { paired: true }) }];
+      return [d.key, { perSeed: xs, mean: mean(xs), sd: stdSample(xs), diff: i === 0 ? null : diffInterval(xs, base, { paired: true }) }];
     })),
   }));
   return { keys, rows };

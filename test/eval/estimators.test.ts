@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { accAtK, diffInterval, mean, meanInterval, meanPassAtK, passAtK, std, tCdf, tQuantile, variance } from "../../runtime/eval/estimators.js";
+import { accAtK, diffInterval, mean, meanInterval, meanPassAtK, passAtK, stdSample, tCdf, tQuantile, varianceSample } from "../../runtime/eval/estimators.js";
 
 /** Fraction of k-subsets of n samples (the first c correct) that contain a correct one. */
 function bruteForcePass(n: number, c: number, k: number): number {
@@ -59,11 +59,11 @@ describe("acc@k and moments", () => {
   });
   it("mean, sample variance and std", () => {
     expect(mean([1, 2, 3, 4])).toBe(2.5);
-    expect(variance([1, 2, 3, 4])).toBeCloseTo(5 / 3, 15);
-    expect(std([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(Math.sqrt(32 / 7), 14);
-    expect(variance([3])).toBeNaN();
+    expect(varianceSample([1, 2, 3, 4])).toBeCloseTo(5 / 3, 15);
+    expect(stdSample([2, 4, 4, 4, 5, 5, 7, 9])).toBeCloseTo(Math.sqrt(32 / 7), 14);
+    expect(varianceSample([3])).toBeNaN();
     // Two-pass variance keeps precision around a large offset.
-    expect(variance([1e9 + 1, 1e9 + 2, 1e9 + 3])).toBeCloseTo(1, 9);
+    expect(varianceSample([1e9 + 1, 1e9 + 2, 1e9 + 3])).toBeCloseTo(1, 9);
   });
 });
 
