@@ -1,8 +1,11 @@
 // Reading a recorded batch (spec/batch.md): a JSON object with `trajectories`, or a
 // samples.jsonl file with one trajectory per line. Every problem is a BatchError naming the
-// file (and line) and the field.
+// file (and line) and the field. Each trajectory, once checked, becomes a batch row with its
+// step table; the interpreter's Batch is the rows' view (interpret/batch-rows.ts), the same
+// the training loop builds from its own trajectories.
 import { readFileSync } from "node:fs";
 import type { Batch } from "../interpret/batch.js";
+import { type BatchRow, rowsBatch, type RowPolicy, stepTableFrom } from "../interpret/batch-rows.js";
 
 export class BatchError extends Error {}
 
@@ -175,72 +178,33 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
   if (withLogits !== 0 && withLogits !== trajs.length) throw new BatchError(`${path}: either every trajectory has logits or none does (${withLogits} of ${trajs.length} do)`);
   const V = withLogits ? trajs[0]!.logits![0]!.length : 0;
   for (const t of trajs) if (t.logits && t.logits.some((r) => r.length !== V)) throw new BatchError(`${t.where}.logits: every row must have V = ${V} entries`);
-  const withRef = trajs.filter((t) => t.refLogp).length;
-  const groupIds = [...new Set(trajs.map((t) => t.group))].sort((a, b) => a - b);
-  const B = trajs.length;
-  const T = Math.max(...trajs.map((t) => t.tokens.length));
-  const S = Math.max(...trajs.map((t) => t.stepStarts.length));
-  const N = B * T;
-  const b: Batch = {
-    B, T, S, nGroups: groupIds.length,
-    group: Int32Array.from(trajs, (t) => groupIds.indexOf(t.group)),
-    reward: Float64Array.from(trajs, (t) => t.reward),
-    correct: Float64Array.from(trajs, (t) => (t.correct ? 1 : 0)),
-    format: Float64Array.from(trajs, (t) => (t.format === null ? NaN : t.format ? 1 : 0)),
-    length: Float64Array.from(trajs, (t) => t.tokens.length),
-    stepIdx: new Int32Array(N).fill(-1),
-    ids: new Int32Array(N),
-    oldLogp: new Float64Array(N),
-    refLogp: withRef === B ? new Float64Array(N) : null,
-    rolloutLogp: trajs.every((t) => t.rolloutLogp) ? new Float64Array(N) : null,
-    C: new Float64Array(B * S),
-    stepLength: new Float64Array(B * S),
-    stepEntropy: new Float64Array(B * S),
-    stepReward: trajs.every((t) => t.stepReward) ? new Float64Array(B * S) : null,
-    mcValue: trajs.every((t) => t.mcValue) ? new Float64Array(B * S) : null,
-    mcNext: trajs.every((t) => t.mcValue) ? new Float64Array(B * S) : null,
-    judgeScore: trajs.every((t) => t.judgeScore) ? new Float64Array(B * S) : null,
-    V,
-    temperature: 1, // replay reads logits at the pipeline's rollout temperature (replay.ts)
-    logits: withLogits ? new Float64Array(N * V) : null,
-    logp: withLogits ? null : new Float64Array(N),
-    H: withLogits ? null : new Float64Array(N),
+  const counters = {
     steps: header.steps === undefined ? 0 : int(header.steps, `${path}: steps`),
     totalSteps: header.total_steps === undefined ? 0 : int(header.total_steps, `${path}: total_steps`),
-    seed: header.seed === undefined ? 0 : int(header.seed, `${path}: seed`) >>> 0,
+    seed: header.seed === undefined ? 0 : int(header.seed, `${path}: seed`),
   };
-  trajs.forEach((t, i) => {
-    const L = t.tokens.length;
-    for (let k = 0; k < t.tokens.length; k++) {
-      const n = i * T + k;
-      let s = 0;
-      while (s + 1 < t.stepStarts.length && k >= t.stepStarts[s + 1]!) s++;
-      b.stepIdx[n] = s;
-      b.ids[n] = t.tokens[k]!;
-      if (t.logits && (t.tokens[k]! >= V)) throw new BatchError(`${t.where}.tokens[${k}]: id ${t.tokens[k]} is outside the vocabulary of the logits (V = ${V})`);
-      b.oldLogp[n] = t.oldLogp[k]!;
-      if (b.refLogp) b.refLogp[n] = t.refLogp![k]!;
-      if (b.rolloutLogp) b.rolloutLogp[n] = t.rolloutLogp![k]!;
-      if (b.logits) b.logits.set(t.logits![k]!, n * V);
-      else {
-        b.logp![n] = t.logp![k]!;
-        b.H![n] = t.entropy![k]!;
-      }
-    }
-    t.stepStarts.forEach((start, s) => {
-      const end = s + 1 < t.stepStarts.length ? t.stepStarts[s + 1]! : L;
-      const j = i * S + s;
-      b.stepLength[j] = end - start;
-      b.C[j] = t.C ? t.C[s]! : 0;
-      if (b.stepReward) b.stepReward[j] = t.stepReward![s]!;
-      // mc_next: the next step's value; the last step ends the response, whose value is its reward.
-      if (b.mcValue) b.mcValue[j] = t.mcValue![s]!;
-      if (b.mcNext) b.mcNext[j] = s + 1 < t.stepStarts.length ? t.mcValue![s + 1]! : t.reward;
-      if (b.judgeScore) b.judgeScore[j] = t.judgeScore![s]!;
-      // The step's mean rollout entropy: given, or from old_entropy, else the current entropy.
-      const ent = t.oldEntropy ?? t.entropy;
-      b.stepEntropy[j] = t.stepEntropy ? t.stepEntropy[s]! : ent ? ent.slice(start, end).reduce((a, v) => a + v, 0) / (end - start) : NaN;
-    });
+  if (withLogits) for (const t of trajs) t.tokens.forEach((id, k) => {
+    if (id >= V) throw new BatchError(`${t.where}.tokens[${k}]: id ${id} is outside the vocabulary of the logits (V = ${V})`);
   });
+  const refLogp = trajs.every((t) => t.refLogp) ? trajs.map((t) => t.refLogp!) : null;
+  const policy: RowPolicy = withLogits ? { V, logits: trajs.map((t) => t.logits!), refLogp } : { logp: trajs.map((t) => t.logp!), H: trajs.map((t) => t.entropy!), refLogp };
+  const { batch: b } = rowsBatch(trajs.map(rowOf), policy, counters);
   return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null, stepReward: b.stepReward != null, mc: b.mcValue != null, judge: b.judgeScore != null } };
+}
+
+/** A trajectory as a batch row: the step table from its own fields (step_entropy, else the mean of old_entropy, else of entropy). */
+function rowOf(t: Traj): BatchRow {
+  return {
+    group: t.group,
+    reward: t.reward,
+    correct: t.correct,
+    format: t.format === null ? NaN : t.format ? 1 : 0,
+    tokens: t.tokens,
+    oldLogp: t.oldLogp,
+    rolloutLogp: t.rolloutLogp,
+    steps: stepTableFrom({
+      L: t.tokens.length, starts: t.stepStarts, C: t.C, stepEntropy: t.stepEntropy, tokenEntropy: t.oldEntropy ?? t.entropy,
+      reward: t.stepReward, mcValue: t.mcValue, judge: t.judgeScore, finalReward: t.reward,
+    }),
+  };
 }

@@ -22,7 +22,7 @@ import type { Judge } from "../../compiler/index.js";
 import type { Gpu } from "../gpu.js";
 import { Policy } from "../model/policy.js";
 import type { TextTokenizer } from "../model/tokenizer.js";
-import { stepStarts } from "./run-dir-samples.js";
+import { stepStarts } from "./step-batch.js";
 import type { Trajectory } from "./types.js";
 import { answerLogliksFromCache, type ChunkLimits, chunksOf, defaultLimits, type PrefixQuery, prefillCache } from "./attribution-kv.js";
 

@@ -15,7 +15,7 @@ import type { Rollout as RolloutConfig } from "../../compiler/index.js";
 import { generate } from "../model/generate.js";
 import type { Policy } from "../model/policy.js";
 import type { Task } from "../tasks/types.js";
-import { stepStarts } from "./run-dir-samples.js";
+import { stepStarts } from "./step-batch.js";
 import type { Trajectory } from "./types.js";
 
 /** Most continuation rows sampled in one generate call (bounds the KV cache). */

@@ -8,7 +8,7 @@ import type { Policy } from "../model/policy.js";
 import { answerStyleOf } from "../tasks/answer.js";
 import type { Problem, Task } from "../tasks/types.js";
 import { stepChecker } from "../tasks/countdown-steps.js";
-import { stepStarts } from "./run-dir-samples.js";
+import { stepStarts } from "./step-batch.js";
 import { type SegmentRules, segmentResponse } from "./segment.js";
 import type { Trajectory } from "./types.js";
 

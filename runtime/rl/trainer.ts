@@ -29,6 +29,7 @@ import { StepJudge } from "./judge.js";
 import { mcValues } from "./mc-values.js";
 import { collectRollouts, type SamplerState } from "./prompt-sampler.js";
 import { stepMetrics } from "./metrics.js";
+import { StepBatch } from "./step-batch.js";
 import { Progress } from "./progress.js";
 import { segmentRules } from "./rollout.js";
 import { RunDir, type Resumed } from "./run-dir.js";
@@ -167,7 +168,8 @@ async function trainRun(gpu: Gpu, o: TrainOptions, interrupted: () => boolean, s
 interface StepDone {
   stage: Stage;
   stepSeed: number;
-  trajs: Trajectory[];
+  /** The step's CPU batch: its trajectories' rows, which the update, samples and `until` all read. */
+  batch: StepBatch;
 }
 
 /**
@@ -336,8 +338,9 @@ class TrainingRun {
     this.step++;
     // A generative process reward model's step scores (judge_score), after the steps are known.
     if (this.stepJudge && trajs.length > 0) await this.stepJudge.score(trajs);
+    const batch = new StepBatch(trajs); // every step table derived once, after every per-step value is in
     const lr = lrAt(this.lrSchedule, this.step);
-    const result = trajs.length > 0 ? await this.update(trajs, lr, stepSeed) : null;
+    const result = trajs.length > 0 ? await this.update(batch, lr, stepSeed) : null;
     const tEnd = performance.now();
     const metrics = stepMetrics(this.step, stage.name, collected.generated, trajs, result?.summary ?? null, {
       gradNorm: result?.gradNorm ?? NaN, lr, skipped: this.skipped, sampling: collected.sampling,
@@ -351,16 +354,16 @@ class TrainingRun {
     this.lastMetrics = metrics;
     if (result?.firstPass) this.writeSamples(result.firstPass, stage.name);
     this.progress.update(metrics);
-    return { stage, stepSeed, trajs };
+    return { stage, stepSeed, batch };
   }
 
   /** The stage's loss on the step's trajectories, backward and AdamW (runtime/rl/update.ts); counts skipped updates. */
-  private async update(trajs: Trajectory[], lr: number, stepSeed: number): Promise<UpdateResult> {
+  private async update(batch: StepBatch, lr: number, stepSeed: number): Promise<UpdateResult> {
     const { pipeline, stages } = this;
     const opt = pipeline.optimizer;
     const result = await policyUpdate(
       { gpu: this.gpu, model: this.policy.model, optimizer: this.optimizer, runner: stages.runner, reference: stages.reference() },
-      trajs,
+      batch,
       {
         lr, ppoEpochs: opt.ppoEpochs, minibatches: opt.minibatches,
         rolloutLogpIsPolicy: pipeline.rollout.temperature === 1 && pipeline.rollout.topP >= 1 && pipeline.rollout.topK === 0,
@@ -375,12 +378,12 @@ class TrainingRun {
 
   /** samples.jsonl: a few of the first pass's trajectories with their per-token values. */
   private writeSamples(firstPass: NonNullable<UpdateResult["firstPass"]>, stageName: string): void {
-    const { trajs: first, batch, tok, refLogp } = firstPass;
+    const { trajs: first, rows, batch, tok, refLogp } = firstPass;
     const lines = pickSamples(first, this.o.samplesPerStep ?? 4).map((i) => {
       const t = first[i]!;
       const start = i * batch.T + t.promptIds.length - 1; // target slot of response token 0
       const end = start + t.responseIds.length;
-      return sampleLine(t, { logp: tok.logp!.subarray(start, end), entropy: tok.H!.subarray(start, end), refLogp: refLogp?.subarray(start, end) ?? null }, { step: this.step, stage: stageName, promptRendered: this.policy.tokenizer.decode(t.promptIds) });
+      return sampleLine(t, { logp: tok.logp!.subarray(start, end), entropy: tok.H!.subarray(start, end), refLogp: refLogp?.subarray(start, end) ?? null }, { step: this.step, stage: stageName, promptRendered: this.policy.tokenizer.decode(t.promptIds) }, rows[i]);
     });
     this.run.appendSamples(lines);
     batch.release();
@@ -394,7 +397,7 @@ class TrainingRun {
       throw new TrainError(`${MAX_CONSECUTIVE_SKIPS} updates in a row had a non-finite loss or gradient norm (step ${step}); the last checkpoint is in ${this.run.path}. Lower the learning rate or check the pipeline's expressions (acpo replay).`);
     }
     // Stage transition: `until` is evaluated after each optimizer step on its batch.
-    if (this.conditions.get(done.stage.name)!.holds(done.trajs, { steps: step - stages.startStep, totalSteps: step }, { seed: done.stepSeed })) {
+    if (this.conditions.get(done.stage.name)!.holds(done.batch, { steps: step - stages.startStep, totalSteps: step }, { seed: done.stepSeed })) {
       const hasNext = stages.advance(this.policy.weights, step);
       if (hasNext) this.log(`acpo: stage '${done.stage.name}' ended at step ${step}; entering '${stages.stage.name}'`);
       else this.finished = true;

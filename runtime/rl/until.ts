@@ -10,9 +10,9 @@
 //   priority  a group-level number per prompt group, from the group just sampled
 // Counters: `steps` = optimizer steps completed in the current stage (including this one),
 // `total_steps` = completed in the whole run.
-import { type Batch, evaluateProgram, type ExprProgram } from "../../compiler/plan/artifact.js";
+import { type Batch, evaluateProgram, type ExprProgram, rowsBatch } from "../../compiler/plan/artifact.js";
 import type { Stage } from "../../compiler/index.js";
-import { stepTable } from "./batch.js";
+import { type StepBatch, stepBatchOf } from "./step-batch.js";
 import type { Trajectory } from "./types.js";
 
 export interface Counters {
@@ -42,88 +42,30 @@ export interface TrajectoryBatch {
   H: Float64Array; // (B*T)
 }
 
-function perToken(name: string, arrays: readonly ArrayLike<number>[] | undefined | null, trajs: readonly Trajectory[], fallback: (t: Trajectory) => ArrayLike<number>): (i: number) => ArrayLike<number> {
+function perToken(name: string, arrays: readonly ArrayLike<number>[] | undefined | null, trajs: readonly Trajectory[], fallback: (t: Trajectory) => ArrayLike<number>): ArrayLike<number>[] {
   if (arrays && arrays.length !== trajs.length) throw new Error(`until: ${arrays.length} ${name} arrays for ${trajs.length} trajectories`);
-  return (i) => {
-    const a = arrays ? arrays[i]! : fallback(trajs[i]!);
-    const L = trajs[i]!.responseIds.length;
-    if (a.length !== L) throw new Error(`until: trajectory ${i} has ${L} tokens but ${a.length} ${name} values`);
+  return trajs.map((t, i) => {
+    const a = arrays ? arrays[i]! : fallback(t);
+    if (a.length !== t.responseIds.length) throw new Error(`until: trajectory ${i} has ${t.responseIds.length} tokens but ${a.length} ${name} values`);
     return a;
-  };
+  });
 }
 
 /**
- * The interpreter's batch for one optimizer step: rewards, correctness, lengths, group ids,
- * the step table (stepTable in batch.ts, which the GPU batch reads too: step lengths, C
- * with 0 for unscored steps, mean rollout entropies), per-token entropies as H, counters.
+ * The interpreter's batch for one optimizer step: the rows of the step's CPU batch
+ * (step-batch.ts; built here from plain trajectories), laid out by rowsBatch as replay lays
+ * out a batch file, with the current policy's per-token values (default: the rollout's
+ * old_logp, and its entropies as H) and the counters.
  */
-export function trajectoryBatch(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): TrajectoryBatch {
-  const groupIds = [...new Set(trajs.map((t) => t.group))].sort((a, b) => a - b);
-  const gIndex = new Map(groupIds.map((g, i) => [g, i]));
-  const tables = trajs.map(stepTable);
-  const B = trajs.length;
-  const T = Math.max(1, ...trajs.map((t) => t.responseIds.length));
-  const S = Math.max(1, ...tables.map((s) => s.starts.length));
-  const N = B * T;
-  const logpOf = perToken("logp", cur.logp, trajs, (t) => t.oldLogp);
-  const entOf = perToken("entropy", cur.entropy, trajs, (t) => t.entropies);
-  const refOf = cur.refLogp ? perToken("ref_logp", cur.refLogp, trajs, () => []) : null;
-  const b: Batch = {
-    B, T, S, nGroups: groupIds.length,
-    group: Int32Array.from(trajs, (t) => gIndex.get(t.group)!),
-    reward: Float64Array.from(trajs, (t) => t.verdict.reward),
-    correct: Float64Array.from(trajs, (t) => (t.verdict.correct ? 1 : 0)),
-    format: Float64Array.from(trajs, (t) => (t.verdict.answer !== null ? 1 : 0)),
-    length: Float64Array.from(trajs, (t) => t.responseIds.length),
-    stepIdx: new Int32Array(N).fill(-1),
-    ids: new Int32Array(N),
-    oldLogp: new Float64Array(N),
-    refLogp: refOf ? new Float64Array(N) : null,
-    C: new Float64Array(B * S),
-    stepLength: new Float64Array(B * S),
-    stepEntropy: new Float64Array(B * S),
-    stepReward: new Float64Array(B * S),
-    mcValue: new Float64Array(B * S),
-    mcNext: new Float64Array(B * S),
-    judgeScore: new Float64Array(B * S),
-    V: 0,
-    temperature: 1, // no logits: logp and H are given
-    logits: null,
-    logp: new Float64Array(N),
-    H: new Float64Array(N),
-    steps: counters.steps,
-    totalSteps: counters.totalSteps,
-    seed: (cur.seed ?? 0) >>> 0,
+export function trajectoryBatch(of: StepBatch | readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): TrajectoryBatch {
+  const { trajs, rows } = stepBatchOf(of);
+  const policy = {
+    logp: perToken("logp", cur.logp, trajs, (t) => t.oldLogp),
+    H: perToken("entropy", cur.entropy, trajs, (t) => t.entropies),
+    refLogp: cur.refLogp ? perToken("ref_logp", cur.refLogp, trajs, () => []) : null,
   };
-  trajs.forEach((t, i) => {
-    const L = t.responseIds.length;
-    const tab = tables[i]!;
-    const st = tab.starts;
-    const lp = logpOf(i), ent = entOf(i), ref = refOf?.(i);
-    let s = 0;
-    for (let k = 0; k < L; k++) {
-      while (s + 1 < st.length && k >= st[s + 1]!) s++;
-      const n = i * T + k;
-      b.stepIdx[n] = s;
-      b.ids[n] = t.responseIds[k]!;
-      b.oldLogp[n] = t.oldLogp[k]!;
-      b.logp![n] = lp[k]!;
-      b.H![n] = ent[k]!;
-      if (ref) b.refLogp![n] = ref[k]!;
-    }
-    if (L === 0) return; // no tokens: its single step slot stays empty (length 0)
-    st.forEach((_, k) => {
-      const j = i * S + k;
-      b.stepLength[j] = tab.lengths[k]!;
-      b.C[j] = tab.C[k]!;
-      b.stepEntropy[j] = tab.entropy[k]!;
-      b.stepReward![j] = tab.reward[k]!;
-      b.mcValue![j] = tab.mcValue[k]!;
-      b.mcNext![j] = tab.mcNext[k]!;
-      b.judgeScore![j] = tab.judge[k]!;
-    });
-  });
-  return { batch: b, groupIds, logp: b.logp!, H: b.H! };
+  const { batch, groupIds } = rowsBatch(rows, policy, { ...counters, seed: cur.seed ?? 0 });
+  return { batch, groupIds, logp: batch.logp!, H: batch.H! };
 }
 
 /** A compiled expression with the params it reads (the pipeline's, after `--set`). */
@@ -151,7 +93,7 @@ export class StageCondition {
   }
 
   /** Whether the stage is done after this optimizer step. */
-  holds(trajs: readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): boolean {
+  holds(trajs: StepBatch | readonly Trajectory[], counters: Counters, cur: CurrentValues = {}): boolean {
     return this.holdsOn(trajectoryBatch(trajs, counters, cur));
   }
 

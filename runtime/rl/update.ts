@@ -1,13 +1,14 @@
 // The policy update of one optimizer step: old and reference log-probabilities, then for
 // each PPO epoch and minibatch: forward, the stage's compiled loss kernels, backward, and
 // AdamW — skipped (and counted) when the loss or the gradient norm is not finite.
-import { minibatchSeed, type StageRunner, type Summary } from "../../compiler/plan/artifact.js";
+import { type BatchRow, minibatchSeed, type StageRunner, type Summary } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import type { AdamWOptimizer } from "../model/optimizer.js";
 import type { Transformer } from "../model/transformer.js";
 import { buildBatch, type GpuBatch } from "./batch.js";
 import { lossHeadChunked, targetLogpChunked } from "./loss-head.js";
+import { type StepBatch, stepBatchOf } from "./step-batch.js";
 import type { Trajectory } from "./types.js";
 
 export interface UpdateContext {
@@ -42,14 +43,14 @@ export interface UpdateResult {
   skipped: number;
   /**
    * The first minibatch of the first pass, for samples.jsonl: its trajectories (in batch
-   * order), the per-token columns of the loss kernels (current logp, H, ...) and the
+   * order) and their rows of the step's CPU batch, the per-token columns of the loss kernels (current logp, H, ...) and the
    * reference log-probs, each (B*T) over target slots. The caller releases `batch`.
    */
-  firstPass: { trajs: Trajectory[]; batch: GpuBatch; tok: Record<string, Float32Array>; refLogp: Float32Array | null } | null;
+  firstPass: { trajs: readonly Trajectory[]; rows: readonly BatchRow[]; batch: GpuBatch; tok: Record<string, Float32Array>; refLogp: Float32Array | null } | null;
 }
 
 /** Split trajectories into `m` minibatches of whole prompt groups (group statistics stay intact). */
-export function minibatchesOf(trajs: Trajectory[], m: number): Trajectory[][] {
+export function minibatchesOf(trajs: readonly Trajectory[], m: number): Trajectory[][] {
   const groups = [...new Set(trajs.map((t) => t.group))];
   const k = Math.max(1, Math.min(m, groups.length));
   return Array.from({ length: k }, (_, i) => {
@@ -58,11 +59,12 @@ export function minibatchesOf(trajs: Trajectory[], m: number): Trajectory[][] {
   });
 }
 
-export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: UpdateOptions): Promise<UpdateResult> {
+export async function policyUpdate(ctx: UpdateContext, of: StepBatch | Trajectory[], o: UpdateOptions): Promise<UpdateResult> {
   const { gpu, model, optimizer, runner } = ctx;
   const V = model.config.vocabSize;
-  const groups = minibatchesOf(trajs, o.minibatches);
-  const parts = groups.map((t) => buildBatch(gpu, t));
+  const all = stepBatchOf(of);
+  const groups = minibatchesOf(all.trajs, o.minibatches).map((t) => all.subset(t)); // the step's rows, not derived again
+  const parts = groups.map((g) => buildBatch(gpu, g));
   // Old and reference log-probs come from the policy before this step's updates.
   const old = parts.map((b) => (o.rolloutLogpIsPolicy ? gpu.upload(b.rolloutLogp, [b.B * b.T], "old logp") : targetLogpChunked(gpu, model, b, o.temperature, "old logp")));
   const ref = parts.map((b) => (ctx.reference ? targetLogpChunked(gpu, ctx.reference, b, o.temperature, "ref logp") : null));
@@ -88,7 +90,7 @@ export async function policyUpdate(ctx: UpdateContext, trajs: Trajectory[], o: U
         if (!summary) summary = s;
         if (!firstPass) {
           const r = ref[i];
-          firstPass = { trajs: groups[i]!, batch: b, tok: await runner.readTokens(out, b.B * b.T), refLogp: r ? await gpu.read(r) : null };
+          firstPass = { trajs: groups[i]!.trajs, rows: groups[i]!.rows, batch: b, tok: await runner.readTokens(out, b.B * b.T), refLogp: r ? await gpu.read(r) : null };
         }
         runner.release(out);
         gradNorm = norm;

@@ -11,7 +11,7 @@ import { loadPipeline, type Pipeline } from "../../compiler/index.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
 import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
 import { Policy } from "../../runtime/model/policy.js";
-import { stepTable } from "../../runtime/rl/batch.js";
+import { stepTable } from "../../runtime/rl/step-batch.js";
 import { rollout, segmentRules } from "../../runtime/rl/rollout.js";
 import { taskFromPipeline } from "../../runtime/rl/task-of.js";
 import { policyUpdate } from "../../runtime/rl/update.js";

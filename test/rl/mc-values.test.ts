@@ -11,7 +11,7 @@ import { interpretStage } from "../../compiler/interpret/stage.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { printPipeline } from "../../compiler/print.js";
-import { stepTable } from "../../runtime/rl/batch.js";
+import { stepTable } from "../../runtime/rl/step-batch.js";
 import { mcCalls, mcMeans, mcRows } from "../../runtime/rl/mc-values.js";
 import { train } from "../../runtime/rl/trainer.js";
 import type { Trajectory } from "../../runtime/rl/types.js";

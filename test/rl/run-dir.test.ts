@@ -99,7 +99,7 @@ describe("run directory files", () => {
     const f = readBatchFile(path);
     expect(f.groups).toEqual([3, 3, 7, 7]);
     expect(f.lengths).toEqual([9, 5, 6, 4]);
-    expect(f.has).toEqual({ C: true, ref: true, format: true, rollout: false, stepReward: false, mc: false }); // samples.jsonl holds the sampler's log-probs as old_logp, no separate rollout_logp
+    expect(f.has).toEqual({ C: true, ref: true, format: true, rollout: false, stepReward: false, mc: false, judge: false }); // samples.jsonl holds the sampler's log-probs as old_logp, no separate rollout_logp
     const b = f.batch;
     expect([b.B, b.T, b.S, b.nGroups]).toEqual([4, 9, 3, 2]);
     expect(Array.from(b.reward)).toEqual([1, 0, 0, 1]);

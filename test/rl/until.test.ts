@@ -10,7 +10,7 @@ import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
 import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
 import type { Trajectory } from "../../runtime/rl/types.js";
 import { lowerStagePrograms, paramValues } from "../../compiler/plan/artifact.js";
-import { stepTable } from "../../runtime/rl/batch.js";
+import { stepTable } from "../../runtime/rl/step-batch.js";
 import { CurriculumPriority, StageCondition, trajectoryBatch } from "../../runtime/rl/until.js";
 
 function pipeline(items: string, opts: { segment?: boolean } = {}): Pipeline {
@@ -214,9 +214,11 @@ describe("the step's batch", () => {
     expect(Array.from(b.C)).toEqual(tab.C);
     expect(Array.from(b.stepEntropy)).toEqual(tab.entropy);
     // Without segmentation one step; an empty response one step of length 0 and entropy 0.
-    // No step checker (step rewards absent): NaN, which no kernel reads (the checker refuses step_reward then).
-    expect(stepTable(traj(1, [0.5, 0.7], 0))).toEqual({ starts: [0], lengths: [2], entropy: [0.6], C: [0], reward: [NaN], mcValue: [NaN], mcNext: [NaN] });
-    expect(stepTable({ ...traj(1, [], 0), segmentation: { boundaries: [0], answer: null, reasoningSteps: 0 } })).toEqual({ starts: [0], lengths: [0], entropy: [0], C: [0], reward: [NaN], mcValue: [NaN], mcNext: [NaN] });
+    // No step checker, Monte-Carlo rollouts or judge: those values are absent (null; the GPU batch
+    // reads NaN there, which no kernel reads: the checker refuses step_reward then).
+    const absent = { reward: null, mcValue: null, mcNext: null, judge: null };
+    expect(stepTable(traj(1, [0.5, 0.7], 0))).toEqual({ starts: [0], lengths: [2], entropy: [0.6], C: [0], ...absent });
+    expect(stepTable({ ...traj(1, [], 0), segmentation: { boundaries: [0], answer: null, reasoningSteps: 0 } })).toEqual({ starts: [0], lengths: [0], entropy: [0], C: [0], ...absent });
     expect(stepTable({ ...traj(1, [0.5, 0.7], 0), stepRewards: [0] }).reward).toEqual([0]);
     expect(() => stepTable(traj(1, [0.1, 0.2], 0, { C: [1, 2] }))).toThrow(/trajectory has 2 attribution scores but 1 steps/);
   });
