@@ -14,8 +14,12 @@ export interface Pipeline {
   extendsChain: string[];
   /** Seed of the run's single random generator. */
   seed: number;
-  /** HF-style model folder (config.json, model.safetensors, tokenizer.json), absolute. */
-  model: { path: string };
+  /**
+   * HF-style model folder (config.json, model.safetensors, tokenizer.json), absolute, and how
+   * its linear weights are stored on the GPU (`model "DIR" { precision f16 }`; absent: f32,
+   * so plans of pipelines that do not write it stay as they were).
+   */
+  model: { path: string; precision?: ModelPrecision };
   task: TaskSettings;
   rollout: Rollout;
   optimizer: Optimizer;
@@ -36,6 +40,9 @@ export interface Pipeline {
   loss: Loss;
   evals: Eval[];
 }
+
+/** f32 everywhere, or f16 copies of the linear weights (f32 masters and accumulation): runtime/model/weights.ts. */
+export type ModelPrecision = "f32" | "f16";
 
 /** The `task` block: which problems to train on (the runtime builds a `Task` of runtime/tasks from it). */
 export type TaskSettings = (

@@ -79,7 +79,7 @@ export function printPipeline(p: P.Pipeline): string {
   const line = (s: string, indent = 1) => out.push(`${"  ".repeat(indent)}${s}`);
   out.push(`# resolved from ${p.file}${p.extendsChain.length ? ` (extends ${p.extendsChain.join(" <- ")})` : ""}`);
   out.push(`pipeline ${p.name} {`);
-  line(`model ${str(p.model.path)}`);
+  line(`model ${str(p.model.path)}${p.model.precision ? ` { precision ${p.model.precision} }` : ""}`);
   line(`seed ${p.seed}`);
   const t = p.task;
   const chat = t.prompt?.chat ? `  chat on${t.prompt.system !== null ? `  system ${str(t.prompt.system)}` : ""}` : "";

@@ -9,7 +9,7 @@ import { allNodes } from "../walk.js";
 import type * as P from "../pipeline.js";
 import { BlockReader } from "./block.js";
 import { ExprChecker } from "./expr.js";
-import { decodeAttribution, decodeEval, decodeLoss, decodeOptimizer, decodeRollout, decodeSegment, decodeTask, pathFrom, type SettingsCtx } from "./settings.js";
+import { decodeAttribution, decodeEval, decodeLoss, decodeModel, decodeOptimizer, decodeRollout, decodeSegment, decodeTask, pathFrom, type SettingsCtx } from "./settings.js";
 import { decodeJudge } from "./judge.js";
 import { decodeStage, stageOrder } from "./stages.js";
 
@@ -48,7 +48,9 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
   for (const name of lets.keys()) exprs.letType(name, lets.get(name)!.nameSpan);
   checkLetDepth(exprs.letOrder, lets, diags);
 
-  const modelPath = topReader.str("model");
+  // A missing `model` gets the reader's message; a present one may carry a block (precision).
+  const modelS = topReader.get("model");
+  const model = modelS ? decodeModel(ctx, modelS) : (topReader.str("model"), undefined);
   const seed = topReader.num("seed", { default: 0, int: true, min: 0, max: MAX_SEED });
   const need = (key: string, example: string): A.Setting | undefined => {
     const s = topReader.get(key);
@@ -98,13 +100,12 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
   }
 
   if (diags.count > before || !topReader.ok) return undefined;
-  const modelSpan = topReader.get("model")!.value!.span;
   return {
     name: ast.name,
     file: chain[0]!,
     extendsChain: chain.slice(1),
     seed,
-    model: { path: pathFrom(modelPath, modelSpan) },
+    model: model!,
     task: task!,
     rollout: rollout!,
     optimizer: optimizer!,

@@ -39,6 +39,24 @@ function kindOf<T extends string>(ctx: SettingsCtx, s: A.Setting, kinds: readonl
   return r.wordOf(s, kinds);
 }
 
+export const PRECISIONS = ["f32", "f16"] as const;
+
+/**
+ * `model "DIR"`, optionally with a block: `model "DIR" { precision f16 }` stores the linear
+ * weights as f16 (runtime/model/weights.ts). The precision is kept only when written.
+ */
+export function decodeModel(ctx: SettingsCtx, s: A.Setting): P.Pipeline["model"] | undefined {
+  const r = reader(ctx, "`model`", s, ["precision"]);
+  const precision = r.has("precision") ? r.word("precision", PRECISIONS) : undefined;
+  const v = s.value;
+  if (!v || v.kind !== "expr" || v.expr.kind !== "string") {
+    ctx.diags.error("E0402", "`model` takes a folder in double quotes", v?.span ?? s.keySpan, 'e.g. model "../models/countdown-tiny" { precision f16 }');
+    return undefined;
+  }
+  if (!r.ok) return undefined;
+  return { path: pathFrom(v.expr.value, v.expr.span), ...(precision ? { precision } : {}) };
+}
+
 export const TASK_KINDS = ["countdown", "arithmetic", "jsonl", "parquet"] as const;
 
 /** Settings every task takes: how its prompts reach the model. */

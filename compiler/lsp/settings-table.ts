@@ -11,6 +11,7 @@ import { TASK_KINDS } from "../checker/settings.js";
  */
 export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   pipeline: ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "judge", "loss", "eval"],
+  model: ["precision"],
   "task countdown": ["numbers", "values", "target", "train_size", "test_size", "verifier", "chat", "system"],
   "task arithmetic": ["operands", "values", "max_value", "ops", "train_size", "test_size", "verifier", "chat", "system"],
   "task jsonl": ["train", "test", "verifier", "prompt_field", "answer_field", "chat", "system"],
@@ -50,8 +51,12 @@ export const SETTING_KINDS: Readonly<Record<string, readonly string[]>> = {
 /** Settings that take a block without a kind word. */
 const PLAIN_BLOCKS = new Set(["rollout", "eval", "judge"]);
 
+/** Settings whose block follows a value that is not a kind word: `model "DIR" { precision f16 }`. */
+const VALUE_BLOCKS = new Set(["model"]);
+
 /** The table entry of a block opened by `key [kind] {`, or undefined when the block is unknown. */
 export function blockName(key: string, kind: string | undefined): string | undefined {
+  if (VALUE_BLOCKS.has(key)) return key;
   if (PLAIN_BLOCKS.has(key)) return kind === undefined ? key : undefined;
   if (kind === undefined) return undefined;
   const name = `${key} ${kind}`;
@@ -60,7 +65,7 @@ export function blockName(key: string, kind: string | undefined): string | undef
 
 /** Whether `key` opens a block (with or without a kind word) somewhere. */
 export function isBlockKey(key: string): boolean {
-  return PLAIN_BLOCKS.has(key) || SETTING_KINDS[key] !== undefined;
+  return PLAIN_BLOCKS.has(key) || VALUE_BLOCKS.has(key) || SETTING_KINDS[key] !== undefined;
 }
 
 /** Statement keywords allowed at the top level besides settings. */
