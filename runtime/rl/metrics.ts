@@ -2,6 +2,7 @@
 // kernels' summary and the phase timings.
 import type { Summary } from "../../compiler/plan/artifact.js";
 import type { DynamicSampling } from "./prompt-sampler.js";
+import { stepStarts } from "./step-batch.js";
 import type { StepMetrics, Trajectory } from "./types.js";
 
 const mean = (xs: number[]): number => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -47,7 +48,7 @@ export function stepMetrics(
     response_length_mean: mean(lengths),
     response_length_max: Math.max(0, ...lengths),
     entropy_mean: mean(entropies),
-    steps_per_response: mean(trajs.map((t) => (t.segmentation ? Math.max(1, t.segmentation.boundaries.length - 1) : 1))),
+    steps_per_response: mean(trajs.map((t) => stepStarts(t).length)), // the step table's count (step-batch.ts)
     attribution_mean: mean(C),
     attribution_std: stdPopulation(C),
     attribution_negative_fraction: C.length ? C.filter((c) => c < 0).length / C.length : NaN,

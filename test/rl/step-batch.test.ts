@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { K_SEQ, K_STP, SEQ_COLUMNS, STEP_COLUMNS, type Batch } from "../../compiler/plan/artifact.js";
 import { buildBatch } from "../../runtime/rl/batch.js";
+import { stepMetrics } from "../../runtime/rl/metrics.js";
 import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
 import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
 import { StepBatch, stepTable } from "../../runtime/rl/step-batch.js";
@@ -110,6 +111,17 @@ describe("the step's CPU batch and its views", () => {
     }
     // The samples line of an empty response (the loop leaves such lines out) says the same: entropy 0, not NaN.
     expect(sampleLine(empty, { logp: [], entropy: [] }, { step: 1, stage: "s" }).step_entropy).toEqual([0]);
+  });
+
+  it("counts steps per response in the metrics as the step table does, an empty response as one step", () => {
+    // Boundaries with an empty step in the middle ([3, 3)) and one past the end (segment()
+    // never writes these, but a Trajectory may hold them): the table drops both.
+    const odd = { ...traj(3, [0.5, 0.5, 0.5, 1, 1], 1), segmentation: { boundaries: [0, 3, 3, 5, 5], answer: null, reasoningSteps: 3 } };
+    const empty = traj(3, [], 0, { starts: [0] });
+    const trajs = [odd, empty, TRAJS[0]!];
+    expect(trajs.map((t) => stepTable(t).starts.length)).toEqual([2, 1, 3]);
+    const times = { rollout: 0, verify: 0, segmentAttribution: 0, update: 0, total: 1 };
+    expect(stepMetrics(1, "s", trajs, trajs, null, { gradNorm: 0, lr: 0, skipped: 0, times }).steps_per_response).toBe(2);
   });
 
   it("derives each row once: a minibatch reuses the step's rows, and refuses a trajectory from elsewhere", () => {
