@@ -57,7 +57,7 @@ function wireBatch(b: Batch, extra: TorchJob["extra"]): unknown {
     B: b.B, T: b.T, S: b.S, nGroups: b.nGroups, group: Array.from(b.group), stepIdx: Array.from(b.stepIdx),
     logp: enc(logp), H: enc(H), oldLogp: enc(b.oldLogp), refLogp: b.refLogp ? enc(b.refLogp) : null, rolloutLogp: b.rolloutLogp ? enc(b.rolloutLogp) : null,
     C: enc(b.C), stepLength: enc(b.stepLength), stepEntropy: enc(b.stepEntropy),
-    stepReward: b.stepReward ? enc(b.stepReward) : null, mcValue: b.mcValue ? enc(b.mcValue) : null, mcNext: b.mcNext ? enc(b.mcNext) : null,
+    stepReward: b.stepReward ? enc(b.stepReward) : null, mcValue: b.mcValue ? enc(b.mcValue) : null, mcNext: b.mcNext ? enc(b.mcNext) : null, judgeScore: b.judgeScore ? enc(b.judgeScore) : null,
     reward: enc(b.reward), correct: enc(b.correct), format: enc(b.format), length: enc(b.length),
     steps: b.steps, totalSteps: b.totalSteps, seed: b.seed,
     extra: Object.fromEntries(Object.entries(extra ?? {}).map(([k, v]) => [k, { shape: v.shape, data: enc(v.data) }])),

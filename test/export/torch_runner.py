@@ -34,7 +34,7 @@ def batch_inputs(b, dtype):
     for key, name, shape in [
         ("logp", "logp", (B, T)), ("H", "H", (B, T)), ("old_logp", "oldLogp", (B, T)), ("ref_logp", "refLogp", (B, T)), ("rollout_logp", "rolloutLogp", (B, T)),
         ("C", "C", (B, S)), ("step_length", "stepLength", (B, S)), ("step_entropy", "stepEntropy", (B, S)),
-        ("step_reward", "stepReward", (B, S)), ("mc_value", "mcValue", (B, S)), ("mc_next", "mcNext", (B, S)),
+        ("step_reward", "stepReward", (B, S)), ("mc_value", "mcValue", (B, S)), ("mc_next", "mcNext", (B, S)), ("judge_score", "judgeScore", (B, S)),
         ("r", "reward", (B,)), ("correct", "correct", (B,)), ("format", "format", (B,)), ("length", "length", (B,)),
     ]:
         if b.get(name) is not None:

@@ -54,6 +54,7 @@ describe("acpo export verl", () => {
         "the advantage reads `correct`: the verifier's accept bit, which verl's reward manager does not pass on (only the reward)",
         "the advantage reads `format`: the verifier's format check, which verl's reward manager does not pass on (only the reward)",
       ],
+      "prm_judge.acpo": ["the advantage reads `judge_score`: a judge model's verdict scores per step, which neither verl's reward manager nor the ACPO trainer subclass computes (they need the judge model run on every step prefix)"],
       "prm_steps.acpo": ["the advantage reads `step_reward`: the task's step checker's per-step rewards, which neither verl's reward manager nor the ACPO trainer subclass computes"],
       "reinforce_pp.acpo": [
         "the advantage reads `old_logp`: rollout log-probs, which verl's advantage estimator does not receive",

@@ -3,7 +3,7 @@
 // verdict (runtime/model/reference.ts), the refusals (another tokenizer, too many positions),
 // and examples/prm_judge.acpo trained for 2 steps with models/countdown-tiny as its judge,
 // whose samples.jsonl scores match a direct reference scoring and replay to the formula.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -78,6 +78,13 @@ describe("judge step scores", () => {
       `judge ${dir}: its tokenizer differs from the policy's (${other.tokenizer.vocabSize} tokens, the policy's has ${policy.tokenizer.vocabSize}); the judge scores the policy's token ids, so name a judge trained with the policy's tokenizer`,
     );
     expect(loadJudge(gpu, { model: TINY, question: "", verdict: "ok" }, policy.tokenizer).tokenizer.vocabSize).toBe(policy.tokenizer.vocabSize);
+    // In a run: refused as the run opens, before its run directory exists.
+    const text = printPipeline(loadPipeline(resolve("examples/prm_judge.acpo")).pipeline!).replace(/judge \{ model "[^"]*"/, `judge { model "${dir}"`);
+    const file = join(mkdtempSync(join(tmpdir(), "acpo-judge-bad-")), "bad_judge.acpo");
+    writeFileSync(file, text);
+    const out = join(mkdtempSync(join(tmpdir(), "acpo-judge-bad-run-")), "run");
+    await expect(train({ pipelinePath: file, steps: 1, outDir: out, quiet: true, gpu })).rejects.toThrow(`judge ${dir}: its tokenizer differs from the policy's`);
+    expect(existsSync(out)).toBe(false);
   }, 60_000);
 
   it("refuses, before any work, a step whose prompt + response + question + verdict exceeds the judge's positions", async () => {

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { loadPipeline, pipelineJson } from "../../../compiler/index.js";
 import type { Batch } from "../../../compiler/interpret/batch.js";
 import { BatchError, readBatchFile } from "../../../compiler/plan/batch-file.js";
+import { loadPlan, writePlan } from "../../../compiler/plan/plan.js";
 import { replay } from "../../../compiler/plan/replay.js";
 import { ExportRefused, planExport } from "../../../export/verl/index.js";
 import { expectClose } from "../../helpers/numeric.js";
@@ -71,6 +72,17 @@ describe("examples/prm_judge.acpo", () => {
     const b = judgeBatch(rs);
     const r = await onGpu(p, b, "prm_judge");
     expectClose(responseValues(b, r.tokens.advantage), want, 1e-9, 1e-9, "advantage");
+  });
+});
+
+describe("examples/prm_judge.acpo compiled to a plan", () => {
+  it("keeps the judge block: the loaded plan's pipeline has the same judge and reads judge_score", () => {
+    const p = loadPipeline("examples/prm_judge.acpo").pipeline!;
+    const dir = join(mkdtempSync(join(tmpdir(), "acpo-judge-plan-")), "plan");
+    writePlan(dir, p);
+    const plan = loadPlan(dir);
+    expect(plan.pipeline.judge).toEqual({ model: resolve("models/countdown-tiny"), question: "\nCheck: ", verdict: "ok" });
+    expect(plan.programs.get("train")).toBeDefined();
   });
 });
 
