@@ -23,7 +23,9 @@ export const QWEN_VOCAB = QWEN25_05B.vocab_size as number;
 
 /** The Qwen2.5-0.5B config with `layers` layers, and optionally another vocabulary or width (head_dim stays 64). */
 export function qwenConfig(layers: number, over: { vocab?: number; hidden?: number } = {}): ModelConfig {
-  const raw = { ...QWEN25_05B, num_hidden_layers: layers, head_dim: 64, vocab_size: over.vocab ?? QWEN_VOCAB, hidden_size: over.hidden ?? QWEN25_05B.hidden_size };
+  const raw: Record<string, unknown> = { ...QWEN25_05B, num_hidden_layers: layers, head_dim: 64, vocab_size: over.vocab ?? QWEN_VOCAB, hidden_size: over.hidden ?? QWEN25_05B.hidden_size };
+  // A smaller vocabulary has no ids 151643 (the benchmark samples with no stop ids anyway).
+  if ((raw.vocab_size as number) <= (QWEN25_05B.bos_token_id as number)) Object.assign(raw, { bos_token_id: null, eos_token_id: null });
   return parseConfig(raw, `Qwen2.5-0.5B shape (${layers} layers)`);
 }
 
