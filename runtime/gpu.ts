@@ -251,7 +251,7 @@ export class Gpu {
 
   /** The compiled pipeline for a kernel, compiled once per distinct WGSL source. */
   pipeline(k: Kernel): { pipeline: GPUComputePipeline; layout: BindingLayout } {
-    const src = kernelSource(k);
+    const src = this.sourceOf(k);
     const hit = this.pipelines.get(src);
     if (hit) return hit;
     this.checkAlive();
@@ -264,6 +264,21 @@ export class Gpu {
     this.uncheckedSources.push({ name: k.name, module, source: src });
     return entry;
   }
+  /**
+   * A kernel's WGSL, generated once per kernel object: the dispatch path asks for it every time
+   * (it is the pipeline cache's key) and generating it costs more than the rest of a dispatch's
+   * bookkeeping. A kernel whose parts were replaced since (a new body, bindings or uniforms)
+   * gets its source generated afresh.
+   */
+  private sourceOf(k: Kernel): string {
+    const hit = this.sources.get(k);
+    if (hit && hit.body === k.body && hit.bindings === k.bindings && hit.uniforms === k.uniforms && hit.enables === k.enables && hit.workgroupSize === k.workgroupSize && hit.name === k.name) return hit.src;
+    const src = kernelSource(k);
+    this.sources.set(k, { src, body: k.body, bindings: k.bindings, uniforms: k.uniforms, enables: k.enables, workgroupSize: k.workgroupSize, name: k.name });
+    return src;
+  }
+  private readonly sources = new WeakMap<Kernel, Pick<Kernel, "body" | "bindings" | "uniforms" | "enables" | "workgroupSize" | "name"> & { src: string }>();
+
   /**
    * An explicit layout for a kernel's bindings (storage buffers in order, then the uniform slot
    * as a dynamic offset), shared by every kernel with the same signature. Explicit rather than
