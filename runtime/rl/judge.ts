@@ -156,10 +156,20 @@ export class StepJudge {
     private readonly stopIds: ReadonlySet<number>,
   ) {}
 
-  /** Load `cfg.model` for a policy with `policyTokenizer` (refused when the tokenizers differ). */
-  static open(gpu: Gpu, cfg: Judge, policyTokenizer: TextTokenizer): StepJudge {
+  /**
+   * Load `cfg.model` for a policy with `policyTokenizer`, refused when the tokenizers differ or
+   * when a full response of `maxTokens` after a one-token prompt could not be judged (each
+   * batch checks its own prompts again).
+   */
+  static open(gpu: Gpu, cfg: Judge, policyTokenizer: TextTokenizer, maxTokens: number): StepJudge {
     const model = loadJudge(gpu, cfg, policyTokenizer);
-    return new StepJudge(model, judgeText(model, cfg), new Set(policyTokenizer.eosIds));
+    const text = judgeText(model, cfg);
+    const need = 1 + maxTokens + text.question.length + text.verdict.length - 1;
+    if (need > model.config.maxPositions) {
+      model.weights.release();
+      throw new JudgeError(`judge ${cfg.model}: a response of rollout max_tokens ${maxTokens} + question (${text.question.length} tokens) + verdict (${text.verdict.length}) after the prompt needs at least ${need} positions, but the judge model has ${model.config.maxPositions} (max_position_embeddings); shorten the question or lower rollout max_tokens`);
+    }
+    return new StepJudge(model, text, new Set(policyTokenizer.eosIds));
   }
 
   /** Sets each trajectory's judgeScores, one per step of its step table. */

@@ -237,7 +237,7 @@ class TrainingRun {
     policy.tokenizer.promptFormat = pipeline.task.prompt ?? PLAIN_PROMPT; // plain or the chat template (task chat/system)
     const opt = pipeline.optimizer;
     if (opt.kind !== "adamw") throw new TrainError(`optimizer ${opt.kind} is not supported by the training loop yet (use adamw)`);
-    const stepJudge = pipeline.judge && pipeline.segment ? StepJudge.open(gpu, pipeline.judge, policy.tokenizer) : null;
+    const stepJudge = pipeline.judge && pipeline.segment ? StepJudge.open(gpu, pipeline.judge, policy.tokenizer, pipeline.rollout.maxTokens) : null;
     const optimizer = new AdamWOptimizer(gpu, policy.weights, {
       lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, maxGradNorm: opt.clipGradNorm > 0 ? opt.clipGradNorm : Infinity,
     });

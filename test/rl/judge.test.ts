@@ -17,7 +17,7 @@ import { Policy } from "../../runtime/model/policy.js";
 import { initWeights, presetConfig } from "../../runtime/model/presets.js";
 import { referenceLogprobs } from "../../runtime/model/reference.js";
 import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
-import { type JudgeInput, type JudgeText, judgeScores, judgeScoresExplicit, judgeText, loadJudge, stepEnds } from "../../runtime/rl/judge.js";
+import { type JudgeInput, type JudgeText, judgeScores, StepJudge, judgeScoresExplicit, judgeText, loadJudge, stepEnds } from "../../runtime/rl/judge.js";
 import { train } from "../../runtime/rl/trainer.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/numeric.js";
@@ -95,6 +95,12 @@ describe("judge step scores", () => {
     await expect(judgeScores(judge, [t], text, new Set([2]))).rejects.toThrow(
       "judge: prompt (3 tokens) + response (246) + question (8) + verdict (2) needs 258 positions, but the judge model has 256 (max_position_embeddings); shorten the question or lower rollout max_tokens",
     );
+    // As the run opens: a full response after a one-token prompt already does not fit.
+    const cfg = { model: TINY, question: "\nCheck: ", verdict: "ok" };
+    expect(() => StepJudge.open(gpu, cfg, judge.tokenizer, 247)).toThrow(
+      `judge ${TINY}: a response of rollout max_tokens 247 + question (8 tokens) + verdict (2) after the prompt needs at least 257 positions, but the judge model has 256 (max_position_embeddings); shorten the question or lower rollout max_tokens`,
+    );
+    expect(StepJudge.open(gpu, cfg, judge.tokenizer, 246).text.verdict).toEqual(text.verdict);
   }, 60_000);
 
   it("examples/prm_judge.acpo trains 2 steps with countdown-tiny as its judge; samples.jsonl holds the reference scores and replays to the formula", async () => {
