@@ -10,7 +10,7 @@
 // (length 0) is not a step: the single step of an empty response, and every slot past a
 // row's last step in a (B, S) layout. Reductions skip it (eval.ts isValid; the kernels test
 // length > 0), and every value it holds is 0 in every view.
-import type { StepColumn } from "../codegen/layout.js";
+import type { SeqColumn, StepColumn } from "../codegen/layout.js";
 import type { Batch } from "./batch.js";
 
 /** One row's steps: K entries per array, K >= 1. */
@@ -106,6 +106,24 @@ export function groupsOf(rows: readonly BatchRow[]): { groupIds: number[]; group
   return { groupIds, group: Int32Array.from(rows, (r) => index.get(r.group)!) };
 }
 
+/** Each kernel sequence column (codegen/layout.ts SEQ_COLUMNS) from a row, and the Batch field it fills. */
+export const SEQ_FIELDS = {
+  r: { of: (r: BatchRow) => r.reward, batch: "reward" },
+  correct: { of: (r: BatchRow) => (r.correct ? 1 : 0), batch: "correct" },
+  length: { of: (r: BatchRow) => r.tokens.length, batch: "length" },
+  group: { of: (r: BatchRow) => r.group, batch: "group" }, // renumbered by seqColumns; an Int32Array in Batch
+  format: { of: (r: BatchRow) => r.format, batch: "format" },
+} as const satisfies Record<SeqColumn, { of: (r: BatchRow) => number; batch: keyof Batch }>;
+
+/** The rows' sequence values as (B) columns; `group` is each row's index among the increasing group ids. */
+export function seqColumns(rows: readonly BatchRow[]): { values: Record<SeqColumn, Float64Array>; groupIds: number[] } {
+  const { groupIds, group } = groupsOf(rows);
+  const values = {} as Record<SeqColumn, Float64Array>;
+  for (const [col, f] of Object.entries(SEQ_FIELDS) as [SeqColumn, (typeof SEQ_FIELDS)[SeqColumn]][]) values[col] = Float64Array.from(rows, f.of);
+  values.group = Float64Array.from(group);
+  return { values, groupIds };
+}
+
 /** Step slots per row: the most steps of any row, at least 1. */
 export function stepSlots(rows: readonly BatchRow[]): number {
   return Math.max(1, ...rows.map((r) => r.steps.starts.length));
@@ -169,15 +187,17 @@ export function rowsBatch(rows: readonly BatchRow[], policy: RowPolicy, counters
   const T = Math.max(1, ...rows.map((r) => r.tokens.length));
   const S = stepSlots(rows);
   const N = B * T;
-  const { groupIds, group } = groupsOf(rows);
+  const seq = seqColumns(rows);
+  const groupIds = seq.groupIds;
   const cols = stepColumns(rows, S);
   const V = "logits" in policy ? policy.V : 0;
   const b: Batch = {
-    B, T, S, nGroups: groupIds.length, group,
-    reward: Float64Array.from(rows, (r) => r.reward),
-    correct: Float64Array.from(rows, (r) => (r.correct ? 1 : 0)),
-    format: Float64Array.from(rows, (r) => r.format),
-    length: Float64Array.from(rows, (r) => r.tokens.length),
+    B, T, S, nGroups: groupIds.length,
+    group: Int32Array.from(seq.values.group),
+    reward: seq.values.r,
+    correct: seq.values.correct,
+    format: seq.values.format,
+    length: seq.values.length, // a new SEQ_FIELDS column needs its line here (its Batch field)
     stepIdx: new Int32Array(N).fill(-1),
     ids: new Int32Array(N),
     oldLogp: new Float64Array(N),

@@ -28,7 +28,7 @@ export { SUMMARY_FIELDS, type Summary } from "../interpret/summary.js";
 export { minibatchSeed } from "../interpret/rand.js";
 export type { Batch } from "../interpret/batch.js";
 /** A batch as rows with their step tables, and its views (the interpreter's Batch, the kernels' step columns). */
-export { groupsOf, rowsBatch, stepColumns, stepSlots, stepTableFrom, tokenSteps, type BatchCounters, type BatchRow, type RowPolicy, type StepTable } from "../interpret/batch-rows.js";
+export { rowsBatch, seqColumns, stepColumns, stepSlots, stepTableFrom, tokenSteps, type BatchCounters, type BatchRow, type RowPolicy, type StepTable } from "../interpret/batch-rows.js";
 export { plannedSteps } from "./step-budget.js";
 /** A stage interpreted (or run) on recorded trajectories: `acpo replay` and the report's credit view. */
 export { replay, type ReplayJson } from "./replay.js";

@@ -4,7 +4,7 @@
 // Token slot n = b * T + t holds input token seq_b[t] and target seq_b[t+1], seq_b = prompt
 // + response, right-padded (model/padded-batch.ts); the logits row at slot n scores the
 // target, so per-token quantities live on target slots.
-import { groupsOf, K_SEQ, K_STP, packSequences, packSteps, stepColumns, stepSlots, tokenSteps } from "../../compiler/plan/artifact.js";
+import { K_SEQ, K_STP, packSequences, packSteps, seqColumns, stepColumns, stepSlots, tokenSteps } from "../../compiler/plan/artifact.js";
 import type { Gpu } from "../gpu.js";
 import { nextTokenSlots, paddedRows } from "../model/padded-batch.js";
 import type { Tensor } from "../tensor.js";
@@ -38,7 +38,7 @@ export function buildBatch(gpu: Gpu, of: StepBatch | readonly Trajectory[]): Gpu
   const padded = paddedRows(seqs, nextTokenSlots(seqs));
   const T = padded.T;
   const S = stepSlots(rows);
-  const { groupIds, group } = groupsOf(rows);
+  const { values: seq, groupIds } = seqColumns(rows);
   const tstep = new Int32Array(B * T).fill(-1);
   const rolloutLogp = new Float32Array(B * T);
   let responseTokens = 0;
@@ -52,19 +52,12 @@ export function buildBatch(gpu: Gpu, of: StepBatch | readonly Trajectory[]): Gpu
     }
     responseTokens += L;
   });
-  const seq = packSequences({
-    r: rows.map((r) => r.reward),
-    correct: rows.map((r) => (r.correct ? 1 : 0)),
-    length: rows.map((r) => r.tokens.length),
-    group,
-    format: rows.map((r) => r.format),
-  });
   const tensors = {
     inputs: gpu.upload(padded.ids, [B * T], "batch inputs"),
     targets: gpu.upload(padded.targets, [B * T], "batch targets"),
     pos: gpu.upload(padded.pos, [B * T], "batch positions"),
     tstep: gpu.upload(tstep, [B * T], "batch tstep"),
-    seq: gpu.upload(seq, [B, K_SEQ], "batch seq"),
+    seq: gpu.upload(packSequences(seq), [B, K_SEQ], "batch seq"),
     steps: gpu.upload(packSteps(stepColumns(rows, S).values), [B * S, K_STP], "batch steps"),
   };
   return { B, T, S, NG: groupIds.length, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
