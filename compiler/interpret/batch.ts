@@ -1,7 +1,9 @@
 // A batch as the interpreter (and replay) sees it: B responses right-padded to T token
 // slots, each in a group, with up to S steps. Flat row-major arrays; float64 so the
 // interpreter can serve as the oracle for float32 kernels and for finite differences.
-// spec/batch.md describes the JSON form; batch-file.ts (compiler/plan/) parses it into this.
+// spec/batch.md describes the JSON form. Outside tests every Batch is built from batch rows by rowsBatch
+// (batch-rows.ts): batch-file.ts (compiler/plan/) parses a file into rows, the training loop
+// turns its trajectories into rows (runtime/rl/step-batch.ts).
 export interface Batch {
   B: number; // responses
   T: number; // token slots per response (prompt tokens, response, padding)
