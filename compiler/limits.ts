@@ -28,5 +28,8 @@ export const MAX_NEW_TOKENS = 65_536;
 /** Most Monte-Carlo value rollouts per step prefix (`rollout { mc_rollouts K }`); VinePPO uses K = 9 at most. */
 export const MAX_MC_ROLLOUTS = 64;
 
+/** Longest `judge` question or verdict, in characters: both are fed to the judge once per step of every response. */
+export const MAX_JUDGE_TEXT = 4096;
+
 /** Seeds are u32: the run's RNG (runtime/rng.ts) and the kernels read them as 32-bit words. */
 export const MAX_SEED = 4_294_967_295;

@@ -1,15 +1,13 @@
 // The `judge { ... }` block: a generative process reward model (runtime/rl/judge.ts) whose
 // log-probability of a fixed verdict after each step is the step value `judge_score`.
 import type * as A from "../ast.js";
+import { MAX_JUDGE_TEXT } from "../limits.js";
 import type * as P from "../pipeline.js";
 import { BlockReader } from "./block.js";
 import { pathFrom, type SettingsCtx } from "./settings.js";
 
 /** Keys of the judge block (the LSP's settings table lists the same). */
 export const JUDGE_KEYS = ["model", "question", "verdict"] as const;
-
-/** Longest question or verdict, in characters: both are fed once per step of every response. */
-export const MAX_JUDGE_TEXT = 4096;
 
 export function decodeJudge(ctx: SettingsCtx, s: A.Setting): P.Judge | undefined {
   if (s.value) {
