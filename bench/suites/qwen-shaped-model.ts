@@ -81,7 +81,7 @@ export interface QwenSizes {
   reps: number;
 }
 
-export const QWEN_DEFAULTS: QwenSizes = { layers: [24, 2], train: { B: 1, T: 64 }, sample: { prompts: 2, promptLen: 16, newTokens: 8 }, head: [64, 512], reps: 1 };
+export const QWEN_DEFAULTS: QwenSizes = { layers: [2, 24], train: { B: 1, T: 64 }, sample: { prompts: 2, promptLen: 16, newTokens: 8 }, head: [64, 512], reps: 1 };
 /** --quick: the 2-layer model and one head size, to check that the suite runs. */
 export const QWEN_QUICK: QwenSizes = { ...QWEN_DEFAULTS, layers: [2], head: [64] };
 
@@ -106,7 +106,7 @@ export function qwenSizes(env: NodeJS.ProcessEnv, base: QwenSizes): QwenSizes {
     return xs.every(Number.isFinite) ? xs : bad(k, form);
   };
   const out: QwenSizes = { ...base };
-  out.layers = list("layers", "layer counts separated by commas, e.g. 24,2") ?? base.layers;
+  out.layers = list("layers", "layer counts separated by commas, e.g. 2,24") ?? base.layers;
   out.head = list("head", "token counts separated by commas, e.g. 64,512") ?? base.head;
   if (get("train")) {
     const m = /^([1-9][0-9]*)x([1-9][0-9]*)$/.exec(get("train"));

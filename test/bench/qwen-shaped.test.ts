@@ -50,7 +50,7 @@ describe("ACPO_BENCH_QWEN_* sizes", () => {
   });
 
   it.each([
-    ["ACPO_BENCH_QWEN_LAYERS", "24,two", "ACPO_BENCH_QWEN_LAYERS=24,two: expected layer counts separated by commas, e.g. 24,2"],
+    ["ACPO_BENCH_QWEN_LAYERS", "24,two", "ACPO_BENCH_QWEN_LAYERS=24,two: expected layer counts separated by commas, e.g. 2,24"],
     ["ACPO_BENCH_QWEN_TRAIN", "64", "ACPO_BENCH_QWEN_TRAIN=64: expected BxT (sequences x tokens), e.g. 1x64"],
     ["ACPO_BENCH_QWEN_TRAIN", "0x64", "ACPO_BENCH_QWEN_TRAIN=0x64: expected BxT (sequences x tokens), e.g. 1x64"],
     ["ACPO_BENCH_QWEN_SAMPLE", "2x16", "ACPO_BENCH_QWEN_SAMPLE=2x16: expected PxL+N (prompts x prompt tokens + new tokens), e.g. 2x16+8"],
