@@ -77,11 +77,14 @@ export interface QwenSizes {
   layers: number[];
   train: { B: number; T: number };
   sample: { prompts: number; promptLen: number; newTokens: number };
+  /** Token counts of the LM-head table (none: no table). */
   head: number[];
   reps: number;
+  /** PyTorch's thread settings to measure: every core and/or one thread. */
+  torchThreads: ("all" | 1)[];
 }
 
-export const QWEN_DEFAULTS: QwenSizes = { layers: [2, 24], train: { B: 1, T: 64 }, sample: { prompts: 2, promptLen: 16, newTokens: 8 }, head: [64, 512], reps: 1 };
+export const QWEN_DEFAULTS: QwenSizes = { layers: [2, 24], train: { B: 1, T: 64 }, sample: { prompts: 2, promptLen: 16, newTokens: 8 }, head: [64, 512], reps: 1, torchThreads: ["all", 1] };
 /** --quick: the 2-layer model and one head size, to check that the suite runs. */
 export const QWEN_QUICK: QwenSizes = { ...QWEN_DEFAULTS, layers: [2], head: [64] };
 
@@ -91,6 +94,7 @@ const VARS = {
   sample: "ACPO_BENCH_QWEN_SAMPLE",
   head: "ACPO_BENCH_QWEN_HEAD",
   reps: "ACPO_BENCH_QWEN_REPS",
+  torch: "ACPO_BENCH_QWEN_TORCH",
 } as const;
 
 /** The sizes from ACPO_BENCH_QWEN_* (unset ones from `base`); a malformed value is an error naming the variable and its form. */
@@ -107,7 +111,7 @@ export function qwenSizes(env: NodeJS.ProcessEnv, base: QwenSizes): QwenSizes {
   };
   const out: QwenSizes = { ...base };
   out.layers = list("layers", "layer counts separated by commas, e.g. 2,24") ?? base.layers;
-  out.head = list("head", "token counts separated by commas, e.g. 64,512") ?? base.head;
+  out.head = get("head") === "none" ? [] : list("head", "token counts separated by commas, e.g. 64,512, or none") ?? base.head;
   if (get("train")) {
     const m = /^([1-9][0-9]*)x([1-9][0-9]*)$/.exec(get("train"));
     out.train = m ? { B: Number(m[1]), T: Number(m[2]) } : bad("train", "BxT (sequences x tokens), e.g. 1x64");
@@ -115,6 +119,10 @@ export function qwenSizes(env: NodeJS.ProcessEnv, base: QwenSizes): QwenSizes {
   if (get("sample")) {
     const m = /^([1-9][0-9]*)x([1-9][0-9]*)\+([1-9][0-9]*)$/.exec(get("sample"));
     out.sample = m ? { prompts: Number(m[1]), promptLen: Number(m[2]), newTokens: Number(m[3]) } : bad("sample", "PxL+N (prompts x prompt tokens + new tokens), e.g. 2x16+8");
+  }
+  if (get("torch")) {
+    const xs = get("torch").split(",").map((x) => x.trim());
+    out.torchThreads = xs.every((x) => x === "all" || x === "1") ? [...new Set(xs)].map((x) => (x === "all" ? "all" : 1)) : bad("torch", "PyTorch thread settings separated by commas: all (every core), 1 (one thread), e.g. all,1");
   }
   if (get("reps")) out.reps = posInt(get("reps")) || bad("reps", "a positive integer (timed repetitions after one warm-up)");
   return out;

@@ -123,7 +123,7 @@ async function throughput(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qw
       }
       const t: Record<string, TorchOut | null> = {};
       for (const mode of ["train", "sample"] as const) {
-        for (const threads of ["all", 1] as const) {
+        for (const threads of s.torchThreads) {
           t[`${mode}${threads}`] = torchOk.ok ? torchRun(c, mode, s, threads, ctx.log) : { ok: false, why: torchOk.why };
           const r = t[`${mode}${threads}`]!;
           if (r.ok) settings.set(threads, r.out.blas_threads ?? null);
@@ -132,9 +132,9 @@ async function throughput(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qw
       }
       rows.push([
         modelName(c),
-        fmt(a?.train ?? NaN, 1), fmt(val(t.trainall!, "tokens_per_s"), 1), ratio(a?.train ?? NaN, val(t.trainall!, "tokens_per_s")), fmt(val(t.train1!, "tokens_per_s"), 1),
-        fmt(a?.sample ?? NaN, 2), fmt(val(t.sampleall!, "tokens_per_s"), 2), ratio(a?.sample ?? NaN, val(t.sampleall!, "tokens_per_s")), fmt(val(t.sample1!, "tokens_per_s"), 2),
-        a ? mib(a.peakTrain) : "-", mib(val(t.trainall!, "peak_rss")), a ? mib(a.peakSample) : "-", mib(val(t.sampleall!, "peak_rss")),
+        fmt(a?.train ?? NaN, 1), fmt(val(t.trainall ?? null, "tokens_per_s"), 1), ratio(a?.train ?? NaN, val(t.trainall ?? null, "tokens_per_s")), fmt(val(t.train1 ?? null, "tokens_per_s"), 1),
+        fmt(a?.sample ?? NaN, 2), fmt(val(t.sampleall ?? null, "tokens_per_s"), 2), ratio(a?.sample ?? NaN, val(t.sampleall ?? null, "tokens_per_s")), fmt(val(t.sample1 ?? null, "tokens_per_s"), 2),
+        a ? mib(a.peakTrain) : "-", mib(val(t.trainall ?? null, "peak_rss")), a ? mib(a.peakSample) : "-", mib(val(t.sampleall ?? null, "peak_rss")),
       ]);
     }
   }
@@ -145,6 +145,7 @@ async function throughput(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qw
     `sampling: ${sp.prompts} prompts of ${sp.promptLen} random tokens, prefill + ${sp.newTokens} new tokens each with a KV cache, temperature 1; tok/s counts new tokens; ${s.reps} timed repetition(s) after one warm-up`,
     "peak MiB: acpo, the most bytes held by live GPU buffers (gpu.memory.peakLive, pool bucket sizes) during the step or the sampling, weights included; PyTorch ('torch RSS'), the peak resident set (ru_maxrss) of a process that builds the model and runs only that measurement, every core (Python and torch's own ~250 MiB included)",
     ...[...settings].map(([th, blas]) => `PyTorch ${th === "all" ? "every core" : "one thread"}: ${torchSetting(th, blas)}; ratios against every core`),
+    ...(s.torchThreads.includes(1) ? [] : ["PyTorch one thread: not measured (ACPO_BENCH_QWEN_TORCH)"]),
   );
   return {
     title: "Qwen2.5-0.5B-shaped policy: training and sampling tokens/s, peak memory (acpo vs PyTorch CPU)",
@@ -218,9 +219,11 @@ export const qwenShapedSuite: Suite = {
     const torchOk = ensureTorch(ctx.log);
     ctx.log("building the Qwen tokenizer");
     const tok = qwenTokenizer();
-    const tables = [await throughput(ctx, gpu, tok, s, torchOk), await headTable(ctx, gpu, tok, s, torchOk)];
-    const wall = `suite wall time ${((performance.now() - started) / 1000).toFixed(0)} s (sizes: ACPO_BENCH_QWEN_LAYERS=${s.layers.join(",")} ACPO_BENCH_QWEN_TRAIN=${s.train.B}x${s.train.T} ACPO_BENCH_QWEN_SAMPLE=${s.sample.prompts}x${s.sample.promptLen}+${s.sample.newTokens} ACPO_BENCH_QWEN_HEAD=${s.head.join(",")} ACPO_BENCH_QWEN_REPS=${s.reps})`;
-    tables[1]!.notes = [...(tables[1]!.notes ?? []), wall];
+    const tables = [await throughput(ctx, gpu, tok, s, torchOk)];
+    if (s.head.length) tables.push(await headTable(ctx, gpu, tok, s, torchOk));
+    const wall = `suite wall time ${((performance.now() - started) / 1000).toFixed(0)} s (sizes: ACPO_BENCH_QWEN_LAYERS=${s.layers.join(",")} ACPO_BENCH_QWEN_TRAIN=${s.train.B}x${s.train.T} ACPO_BENCH_QWEN_SAMPLE=${s.sample.prompts}x${s.sample.promptLen}+${s.sample.newTokens} ACPO_BENCH_QWEN_HEAD=${s.head.join(",") || "none"} ACPO_BENCH_QWEN_REPS=${s.reps} ACPO_BENCH_QWEN_TORCH=${s.torchThreads.join(",")})`;
+    const last = tables[tables.length - 1]!;
+    last.notes = [...(last.notes ?? []), wall];
     return tables;
   },
 };
