@@ -1,5 +1,5 @@
 // `acpo eval --model DIR --task countdown [-k 8] [--problems N] [--temperature T]
-//  [--chat on|off] [--system TEXT]`:
+//  [--chat on|off] [--system TEXT] [--precision f32|f16]`:
 // Acc@k, pass@k and greedy accuracy on the task's held-out split. `--problems 0` is the
 // whole split; without --problems, the whole split when it has a fixed size (a jsonl file,
 // or --option testSize=N), else 128 problems drawn from the generated split.
@@ -10,9 +10,10 @@ import { taskFromSpec } from "../../runtime/tasks/registry.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";
+import { type PrecisionFlags, precisionChoice, withPrecisionOption } from "../precision-option.js";
 import { applyPromptFormat, type PromptFlags, promptFormatOf, withPromptOptions } from "../prompt-options.js";
 
-interface EvalFlags extends GpuFlags, PromptFlags {
+interface EvalFlags extends GpuFlags, PromptFlags, PrecisionFlags {
   option: Record<string, unknown>;
   model: string;
   task: string;
@@ -45,14 +46,14 @@ export function registerEval(program: Command): void {
     .option("--max-tokens <n>", "maximum response tokens", parseIntOption, 96)
     .option("--seed <n>", "seed for problem choice and sampling", parseIntOption, 1)
     .option("--json", "print the result as JSON");
-  withGpu(withPromptOptions(cmd)).action(async (o: EvalFlags) => {
+  withGpu(withPrecisionOption(withPromptOptions(cmd))).action(async (o: EvalFlags) => {
     if (o.k < 1) throw new UserError(`-k must be at least 1, got ${o.k}`);
     if (o.problems !== undefined && o.problems < 0) throw new UserError(`--problems must be at least 0 (0 = the whole split), got ${o.problems}`);
     const format = promptFormatOf(o);
     const task = taskFromSpec({ name: o.task, options: o.option });
     const problems = o.problems ?? (task.size("test") === null ? GENERATED_DEFAULT : 0);
     await withGpu.run(o, async (gpu) => {
-      const policy = Policy.load(gpu, o.model);
+      const policy = Policy.load(gpu, o.model, precisionChoice(o));
       applyPromptFormat(policy, format, o.model);
       const r = await evaluate(policy, task, { problems, k: o.k, temperature: o.temperature, maxNewTokens: o.maxTokens, seed: o.seed });
       console.log(o.json ? JSON.stringify({ ...r, examples: r.examples.slice(0, 4), prompt_format: format }) : formatEval(r));

@@ -1,5 +1,5 @@
 // `acpo sample --model DIR --prompt TEXT [-n 8] [--temperature 1.0] [--top-p P] [--top-k K]
-//  [--max-tokens N] [--seed S] [--stop STR] [--chat on|off] [--system TEXT]`: n samples of a
+//  [--max-tokens N] [--seed S] [--stop STR] [--chat on|off] [--system TEXT] [--precision f32|f16]`: n samples of a
 //  continuation, one JSON line each (with the prompt's token count, which shows the template).
 import type { Command } from "commander";
 import { promptIds } from "../../runtime/eval/evaluate.js";
@@ -8,9 +8,10 @@ import { Policy } from "../../runtime/model/policy.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { parseFloatOption, parseIntOption } from "../options.js";
+import { type PrecisionFlags, precisionChoice, withPrecisionOption } from "../precision-option.js";
 import { applyPromptFormat, type PromptFlags, promptFormatOf, withPromptOptions } from "../prompt-options.js";
 
-interface SampleFlags extends GpuFlags, PromptFlags {
+interface SampleFlags extends GpuFlags, PromptFlags, PrecisionFlags {
   model: string;
   prompt: string;
   n: number;
@@ -35,14 +36,14 @@ export function registerSample(program: Command): void {
     .option("--max-tokens <n>", "maximum new tokens", parseIntOption, 96)
     .option("--seed <s>", "random seed", parseIntOption, 0)
     .option("--stop <string>", "stop string (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[]);
-  withGpu(withPromptOptions(cmd)).action(async (o: SampleFlags) => {
+  withGpu(withPrecisionOption(withPromptOptions(cmd))).action(async (o: SampleFlags) => {
     if (o.n < 1) throw new UserError(`-n must be at least 1, got ${o.n}`);
     if (o.temperature < 0) throw new UserError(`--temperature must be >= 0, got ${o.temperature}`);
     if (!(o.topP > 0 && o.topP <= 1)) throw new UserError(`--top-p must be in (0, 1], got ${o.topP}`);
     if (o.maxTokens < 1) throw new UserError(`--max-tokens must be at least 1, got ${o.maxTokens}`);
     const format = promptFormatOf(o);
     await withGpu.run(o, async (gpu) => {
-      const policy = Policy.load(gpu, o.model);
+      const policy = Policy.load(gpu, o.model, precisionChoice(o));
       applyPromptFormat(policy, format, o.model);
       const ids = promptIds(policy, o.prompt);
       const g = await generate(policy, Array.from({ length: o.n }, () => ids), {

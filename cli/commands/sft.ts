@@ -1,4 +1,5 @@
-// `acpo sft --task countdown --model DIR -o DIR2 [--chat on|off] [--system TEXT]`: warm start
+// `acpo sft --task countdown --model DIR -o DIR2 [--chat on|off] [--system TEXT]
+//  [--precision f32|f16]`: warm start
 // on a task's worked solutions, then save the policy (HF layout) and report its accuracy on
 // the held-out split. The prompt format applies to the training prompts and the evaluation.
 import { mkdtempSync } from "node:fs";
@@ -14,10 +15,11 @@ import { sft } from "../../runtime/sft/sft.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";
+import { type PrecisionFlags, precisionChoice, withPrecisionOption } from "../precision-option.js";
 import { applyPromptFormat, type PromptFlags, promptFormatOf, withPromptOptions } from "../prompt-options.js";
 import { formatEval } from "./eval.js";
 
-interface SftFlags extends GpuFlags, PromptFlags {
+interface SftFlags extends GpuFlags, PromptFlags, PrecisionFlags {
   option: Record<string, unknown>;
   task: string;
   model: string;
@@ -44,7 +46,7 @@ export function registerSft(program: Command): void {
     .option("--warmup <n>", "linear warm-up steps", parseIntOption, 20)
     .option("--seed <n>", "seed for problem order", parseIntOption, 0)
     .option("--eval-problems <n>", "held-out problems to evaluate afterwards (0 = skip)", parseIntOption, 64);
-  withGpu(withPromptOptions(cmd)).action(async (o: SftFlags) => {
+  withGpu(withPrecisionOption(withPromptOptions(cmd))).action(async (o: SftFlags) => {
     if (o.steps < 1 || o.batch < 1) throw new UserError("--steps and --batch must be at least 1");
     const format = promptFormatOf(o);
     const task = taskFromSpec({ name: o.task, options: o.option });
@@ -55,7 +57,7 @@ export function registerSft(program: Command): void {
       throw new UserError(outputErrorMessage(o.output, "write the trained policy", e, "or give another folder with -o"));
     }
     await withGpu.run(o, async (gpu) => {
-      const policy = Policy.load(gpu, o.model);
+      const policy = Policy.load(gpu, o.model, precisionChoice(o));
       applyPromptFormat(policy, format, o.model);
       if (format.chat) console.log(`prompts through the chat template${format.system !== null ? `, system ${JSON.stringify(format.system)}` : ""}`);
       const t0 = performance.now();
