@@ -46,7 +46,12 @@ describe("ACPO_BENCH_QWEN_* sizes", () => {
   it("unset variables keep the defaults; set ones replace them", () => {
     expect(qwenSizes({}, QWEN_DEFAULTS)).toEqual(QWEN_DEFAULTS);
     const s = qwenSizes({ ACPO_BENCH_QWEN_LAYERS: "24", ACPO_BENCH_QWEN_TRAIN: "2x128", ACPO_BENCH_QWEN_SAMPLE: "4x32+16", ACPO_BENCH_QWEN_HEAD: "512, 2048", ACPO_BENCH_QWEN_REPS: "3" }, QWEN_DEFAULTS);
-    expect(s).toEqual({ layers: [24], train: { B: 2, T: 128 }, sample: { prompts: 4, promptLen: 32, newTokens: 16 }, head: [512, 2048], reps: 3 });
+    expect(s).toEqual({ layers: [24], train: { B: 2, T: 128 }, sample: { prompts: 4, promptLen: 32, newTokens: 16 }, head: [512, 2048], reps: 3, torchThreads: ["all", 1] });
+  });
+
+  it("ACPO_BENCH_QWEN_HEAD=none drops the head table and ACPO_BENCH_QWEN_TORCH picks PyTorch's thread settings", () => {
+    expect(qwenSizes({ ACPO_BENCH_QWEN_HEAD: "none", ACPO_BENCH_QWEN_TORCH: "all" }, QWEN_DEFAULTS)).toMatchObject({ head: [], torchThreads: ["all"] });
+    expect(qwenSizes({ ACPO_BENCH_QWEN_TORCH: "1" }, QWEN_DEFAULTS).torchThreads).toEqual([1]);
   });
 
   it.each([
@@ -54,7 +59,8 @@ describe("ACPO_BENCH_QWEN_* sizes", () => {
     ["ACPO_BENCH_QWEN_TRAIN", "64", "ACPO_BENCH_QWEN_TRAIN=64: expected BxT (sequences x tokens), e.g. 1x64"],
     ["ACPO_BENCH_QWEN_TRAIN", "0x64", "ACPO_BENCH_QWEN_TRAIN=0x64: expected BxT (sequences x tokens), e.g. 1x64"],
     ["ACPO_BENCH_QWEN_SAMPLE", "2x16", "ACPO_BENCH_QWEN_SAMPLE=2x16: expected PxL+N (prompts x prompt tokens + new tokens), e.g. 2x16+8"],
-    ["ACPO_BENCH_QWEN_HEAD", "-64", "ACPO_BENCH_QWEN_HEAD=-64: expected token counts separated by commas, e.g. 64,512"],
+    ["ACPO_BENCH_QWEN_HEAD", "-64", "ACPO_BENCH_QWEN_HEAD=-64: expected token counts separated by commas, e.g. 64,512, or none"],
+    ["ACPO_BENCH_QWEN_TORCH", "all,2", "ACPO_BENCH_QWEN_TORCH=all,2: expected PyTorch thread settings separated by commas: all (every core), 1 (one thread), e.g. all,1"],
     ["ACPO_BENCH_QWEN_REPS", "1.5", "ACPO_BENCH_QWEN_REPS=1.5: expected a positive integer (timed repetitions after one warm-up)"],
   ])("%s=%s is refused with the form it expects", (name, value, message) => {
     expect(() => qwenSizes({ [name]: value }, QWEN_DEFAULTS)).toThrow(message);
