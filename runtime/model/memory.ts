@@ -6,6 +6,7 @@ import { bucketBytes } from "../gpu.js";
 import type { ModelConfig } from "./config.js";
 import { parameterSpecs } from "./layout.js";
 import { logitsChunkBudget, logitsChunkRows } from "./lm-head.js";
+import { isHalfWeight, type Precision } from "./weights.js";
 
 export interface DeviceLimits {
   maxStorageBufferBindingSize: number;
@@ -36,6 +37,8 @@ export interface RunShape {
   sampleT: number;
   /** A frozen reference policy is held (a stage with `reference`). */
   reference: boolean;
+  /** `precision f16`: f16 copies of the linear weights beside the f32 masters (default f32). */
+  precision?: Precision;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -44,6 +47,11 @@ const buf = (elements: number) => bucketBytes(elements * 4);
 /** Bytes of the parameters (each tensor its own buffer). */
 export function weightBuffers(c: ModelConfig): number[] {
   return parameterSpecs(c).map((s) => buf(s.shape.reduce((a, b) => a * b, 1)));
+}
+
+/** Under `precision f16`: the f16 copies of the linear weights (GpuWeights.refreshHalf), 2 bytes each. */
+export function halfWeightBuffers(c: ModelConfig): number[] {
+  return parameterSpecs(c).filter((s) => isHalfWeight(s.name)).map((s) => bucketBytes(s.shape.reduce((a, b) => a * b, 1) * 2));
 }
 
 /** Forward activations of one (B, T) batch (Transformer.activations), one entry per buffer. */
@@ -97,12 +105,15 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   const rows: MemoryRow[] = [];
   const add = (item: string, bufs: number[], note: string) => rows.push({ item, bytes: sum(bufs), largest: Math.max(0, ...bufs), note });
   const problems: string[] = [];
-  add("weights", w, `${parameterSpecs(c).length} tensors, fp32`);
+  const half = shape.precision === "f16" ? halfWeightBuffers(c) : [];
+  add("weights", w, `${parameterSpecs(c).length} tensors, fp32${half.length ? " (the masters AdamW updates)" : ""}`);
+  if (half.length) add("weights (f16 copies)", half, `${half.length} linear weights as f16, read by the matmuls`);
   add("gradients", w, "fp32, one per weight");
   add("optimizer state", [...w, ...w], "AdamW m and v, fp32");
-  if (shape.reference) add("reference policy", w, "frozen copy of the weights");
+  if (shape.reference) add("reference policy", [...w, ...half], `frozen copy of the weights${half.length ? " and their f16 copies" : ""}`);
   add("activations (train)", [...activationBuffers(c, shape.trainB, shape.trainT), ...backwardBuffers(c, shape.trainB, shape.trainT)], `B ${shape.trainB} x T ${shape.trainT}, forward + backward scratch`);
-  const packed = packedDecodeBuffers(c);
+  // Under f16 the decoder runs separate projections (weights.ts decodePacking): no packed copies.
+  const packed = half.length ? [] : packedDecodeBuffers(c);
   if (packed.length > 0) add("decode weight copies", packed, "q|k|v and gate|up concatenated per layer, for sampling");
   add("KV cache (sampling)", kvCacheBuffers(c, shape.sampleRows, shape.sampleT), `${shape.sampleRows} rows x ${shape.sampleT} positions`);
   let R = 0;

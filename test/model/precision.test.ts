@@ -6,8 +6,11 @@
 //  - the f16 copies are refreshed from the f32 masters after a step, checkpoints read the
 //    masters, the f32 path holds no f16 tensor, generation runs, and bad weights are refused.
 import { describe, expect, it } from "vitest";
+import { bucketBytes } from "../../runtime/gpu.js";
 import { generate } from "../../runtime/model/generate.js";
+import { parameterSpecs } from "../../runtime/model/layout.js";
 import { lmBatch, lmLossStep, maskedNll } from "../../runtime/model/lm-loss.js";
+import { memoryPlan } from "../../runtime/model/memory.js";
 import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
 import { initWeights } from "../../runtime/model/presets.js";
 import type { TensorMap } from "../../runtime/model/safetensors.js";
@@ -141,5 +144,22 @@ describe("precision f16", () => {
     );
     // Under f32 the same weights load (the check is f16's alone).
     new GpuWeights(gpu, config, w).release();
+  });
+});
+
+describe("memory plan under precision f16", () => {
+  it("adds the f16 copies (2 bytes per linear weight), drops the decoder's packed copies, and the reference holds both", () => {
+    const lim = { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 30 };
+    const shape = { trainB: 2, trainT: 16, sampleRows: 4, sampleT: 16, reference: true };
+    const f32 = memoryPlan(config, lim, shape), f16 = memoryPlan(config, lim, { ...shape, precision: "f16" });
+    const row = (p: typeof f32, item: string) => p.rows.find((r) => r.item === item);
+    const halfBytes = parameterSpecs(config).filter((s) => isHalfWeight(s.name)).reduce((a, s) => a + bucketBytes(s.shape.reduce((x, y) => x * y, 1) * 2), 0);
+    expect(row(f16, "weights (f16 copies)")!.bytes).toBe(halfBytes);
+    expect(row(f32, "weights (f16 copies)")).toBeUndefined();
+    expect(row(f16, "weights")!.bytes).toBe(row(f32, "weights")!.bytes);
+    expect(row(f16, "reference policy")!.bytes).toBe(row(f32, "reference policy")!.bytes + halfBytes);
+    expect(row(f32, "decode weight copies")).toBeDefined();
+    expect(row(f16, "decode weight copies")).toBeUndefined();
+    expect(f16.total - f32.total).toBe(2 * halfBytes - row(f32, "decode weight copies")!.bytes);
   });
 });
