@@ -1,6 +1,6 @@
 // `--precision f32|f16` on acpo sample, eval, sft and logprobs: the language's
 // `model "DIR" { precision f16 }` as a flag. Bad values are refused by the parser; f16 scores
-// within the stated tolerance of f32 (spec/runtime.md, "Half precision"); sft under f16
+// within the stated tolerance of f32 (spec/language.md, "Half precision"); sft under f16
 // trains the f32 masters and saves them as F32.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -2,7 +2,7 @@
 //  - exactness: the f16 model equals the f32 model whose weights were rounded to f16 on the
 //    CPU first (same products, f32 accumulation), in log-probs, loss, gradients and the
 //    AdamW step — so the only difference from f32 is the stated rounding of the weights;
-//  - tolerance against the plain f32 model (the figures spec/runtime.md states);
+//  - tolerance against the plain f32 model (the figures spec/language.md, "Half precision", states);
 //  - the f16 copies are refreshed from the f32 masters after a step, checkpoints read the
 //    masters, the f32 path holds no f16 tensor, generation runs, and bad weights are refused.
 import { describe, expect, it } from "vitest";
@@ -87,7 +87,7 @@ describe("precision f16", () => {
       const stepHalf = t.data.map((v, i) => v - start[i]!), stepRounded = endR.map((v, i) => v - startR[i]!);
       expect(maxAbsDiff(stepHalf, stepRounded), `update of ${name}`).toBeLessThan(1e-5);
     }
-    // Against plain f32 (spec/runtime.md, "Half precision"; measured here 2.6e-2, 1.4e-3 and 1.9 %
+    // Against plain f32 (spec/language.md, "Half precision"; measured here 2.6e-2, 1.4e-3 and 1.9 %
     // on weights scaled x3): log-probs within 5e-2 absolute, loss within 5e-3, grad norm within 5 %.
     const dLogp = maxAbsDiff(half.logp, full.logp), dLoss = Math.abs(half.loss - full.loss), dNorm = Math.abs(half.norm - full.norm) / full.norm;
     expect(dLogp).toBeGreaterThan(0); // the f16 path really ran
