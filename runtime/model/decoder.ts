@@ -30,7 +30,7 @@ import { matmul } from "../ops/matmul.js";
 import { accumulate } from "../ops/residual.js";
 import { rmsnormForward, rmsnormSchedule } from "../ops/rmsnorm.js";
 import { ropeForward } from "../ops/rope.js";
-import { EMBEDDING, FINAL_NORM, SLOT_WIDTH, type Slot, type SubBlock, widthOf } from "./layer-body.js";
+import { EMBEDDING, FINAL_NORM, type Slot, type SubBlock } from "./layer-body.js";
 import { PACK_BUDGET_BYTES, packedDecodeBytes } from "./memory.js";
 import type { Transformer } from "./transformer.js";
 
@@ -269,13 +269,13 @@ export class Decoder {
         this.norm(run, t(b.x), t(b.out), w.rstd, b.weight, N, c.hiddenSize);
         return;
       case "headNorm":
-        rmsnormForward(gpu, t(b.out), w.rstdH!, t(b.x), m.weights.get(b.weight), { N: (N * this.width(b.x)) / D, C: D, eps: c.rmsNormEps });
+        rmsnormForward(gpu, t(b.out), w.rstdH!, t(b.x), m.weights.get(b.weight), { N: (N * this.model.width(b.x)) / D, C: D, eps: c.rmsNormEps });
         return;
       case "project":
-        for (const o of b.outs) this.linear(t(o.out), t(b.x), o.module, N, this.width(b.x), this.width(o.out));
+        for (const o of b.outs) m.linear(t(o.out), t(b.x), o.module, N, this.model.width(b.x), this.model.width(o.out));
         return;
       case "rope":
-        for (const s of [b.q, b.k]) ropeForward(gpu, t(s), t(s), run.pos, m.rope, { B: run.cache.B, T: Tq, H: this.width(s) / D, D });
+        for (const s of [b.q, b.k]) ropeForward(gpu, t(s), t(s), run.pos, m.rope, { B: run.cache.B, T: Tq, H: this.model.width(s) / D, D });
         return;
       case "attention":
         appendKV(gpu, run.cache.k[l]!, run.cache.v[l]!, t(b.k), t(b.v), run.start, { B: run.cache.B, Tq, Hkv: c.numKvHeads, D, Tmax: run.cache.Tmax });
@@ -295,16 +295,16 @@ export class Decoder {
   /** One matmul against [Wq; Wk; Wv], RoPE and the cache append in one kernel, then attention. */
   private qkvPacked([p, r, a]: [Project, Rope, Attention], l: number, run: StepRun): void {
     const m = this.model, c = m.config, { w, N } = run, packed = this.packedWeights();
-    const QKV = p.outs.reduce((n, o) => n + this.width(o.out), 0);
-    matmul(this.gpu, w.qkv!, workSlot(w, p.x), packed.qkv[l]!, { M: N, N: QKV, K: this.width(p.x), transB: true, bias: packed.qkvBias[l] ?? null });
+    const QKV = p.outs.reduce((n, o) => n + this.model.width(o.out), 0);
+    matmul(this.gpu, w.qkv!, workSlot(w, p.x), packed.qkv[l]!, { M: N, N: QKV, K: this.model.width(p.x), transB: true, bias: packed.qkvBias[l] ?? null });
     decodeRopeAppend(this.gpu, workSlot(w, r.q), run.cache.k[l]!, run.cache.v[l]!, w.qkv!, run.pos, run.start, m.rope, { B: run.cache.B, Tq: run.Tq, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, Tmax: run.cache.Tmax });
     this.attend(a, l, run);
   }
 
   /** One matmul against [Wgate; Wup], then SwiGLU over the packed halves. */
   private gateUpPacked([p, f]: [Project, Swiglu], l: number, run: StepRun): void {
-    const { w, N } = run, F = this.width(f.out);
-    matmul(this.gpu, w.gu!, workSlot(w, p.x), this.packedWeights().gu[l]!, { M: N, N: 2 * F, K: this.width(p.x), transB: true });
+    const { w, N } = run, F = this.model.width(f.out);
+    matmul(this.gpu, w.gu!, workSlot(w, p.x), this.packedWeights().gu[l]!, { M: N, N: 2 * F, K: this.model.width(p.x), transB: true });
     decodeSwigluPacked(this.gpu, workSlot(w, f.out), w.gu!, { N, F });
   }
 
@@ -331,16 +331,6 @@ export class Decoder {
   private flush(run: StepRun): void {
     if (run.pending) accumulate(this.gpu, run.w.x, run.pending);
     run.pending = null;
-  }
-
-  private width(s: Slot): number {
-    return widthOf(this.model.config, SLOT_WIDTH[s]);
-  }
-
-  /** out (rows, O) = x (rows, I) @ W^T + b for the HF module `prefix`. */
-  private linear(out: Tensor, x: Tensor, prefix: string, rows: number, I: number, O: number): void {
-    const wt = this.model.weights, bias = `${prefix}.bias`;
-    matmul(this.gpu, out, x, wt.get(`${prefix}.weight`), { M: rows, N: O, K: I, transB: true, bias: wt.has(bias) ? wt.get(bias) : null });
   }
 
   private workFor(B: number, Tq: number, gather: boolean): Work {

@@ -1,6 +1,7 @@
 // The policy: LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM forward and backward on the GPU, written
-// llm.c-style as a sequence of kernel calls over explicit activation buffers. Forward keeps
-// exactly what backward reads; backward is forward read in reverse with mirrored names.
+// llm.c-style as a sequence of kernel calls over explicit activation buffers. A layer is
+// layer-body.ts's list of sub-blocks: forward runs it in order, backward in reverse, one case
+// per kind of sub-block each. Forward keeps exactly what backward reads.
 // Batches are (B, T) token ids with per-token positions, so right-padded rows work.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
@@ -10,7 +11,7 @@ import { embeddingBackward, embeddingForward } from "../ops/embedding.js";
 import { matmul } from "../ops/matmul.js";
 import { sumRows } from "../ops/matmul/sum-rows.js";
 import { transposeAccumulate } from "../ops/transpose.js";
-import { accumulate, residualForward } from "../ops/residual.js";
+import { accumulate } from "../ops/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../ops/rmsnorm.js";
 import { type RopeTables, createRopeTables, ropeBackward, ropeForward } from "../ops/rope.js";
 import type { ModelConfig } from "./config.js";
@@ -302,8 +303,11 @@ export class Transformer {
     return t;
   }
 
-  /** out (N, O) = x (N, I) @ W^T + b for the HF module `prefix` (prefix.weight, prefix.bias). */
-  private linear(out: Tensor, x: Tensor, prefix: string, N: number, I: number, O: number): void {
+  /**
+   * out (N, O) = x (N, I) @ W^T + b for the HF module `prefix` (prefix.weight, and prefix.bias
+   * when the checkpoint has one): every projection of the layer body, here and in the decoder.
+   */
+  linear(out: Tensor, x: Tensor, prefix: string, N: number, I: number, O: number): void {
     matmul(this.gpu, out, x, this.w(`${prefix}.weight`), { M: N, N: O, K: I, transB: true, bias: this.wOpt(`${prefix}.bias`) });
   }
 
