@@ -17,7 +17,9 @@ import type { Tensor } from "../tensor.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 import { WGSL_ERF, WGSL_MUL_LIM, WGSL_SIGMOID } from "./wgsl-math.js";
 
-const WG = 256;
+/** Lanes per workgroup of the element-wise kernels. */
+export const ELEMENTWISE_WG = 256;
+const WG = ELEMENTWISE_WG;
 
 /** WGSL: scalar activations and their derivatives, built on the safe helpers of wgsl-math.ts. */
 export const WGSL_ACTIVATIONS = /* wgsl */ `
@@ -66,12 +68,15 @@ export type GeluApproximation = "none" | "tanh";
 
 const f = (name: string, access: Binding["access"]): Binding => ({ name, access });
 
-/** An element-wise kernel over n items: `stmt` assigns the outputs at index i. */
-function elementwise(name: string, bindings: Binding[], stmt: string): Kernel {
+/**
+ * An element-wise kernel over n items with WGSL_ACTIVATIONS in scope: `stmt` assigns the
+ * outputs at index i. Uniforms: n, then `uniforms` (decode-swiglu.ts reads its row width F).
+ */
+export function elementwise(name: string, bindings: Binding[], stmt: string, uniforms: Kernel["uniforms"] = []): Kernel {
   return {
     name,
     bindings,
-    uniforms: [{ name: "n", type: "u32" }],
+    uniforms: [{ name: "n", type: "u32" }, ...uniforms],
     workgroupSize: [WG, 1, 1],
     body: /* wgsl */ `
 ${WGSL_ACTIVATIONS}

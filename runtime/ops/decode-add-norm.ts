@@ -1,17 +1,17 @@
 // Decoding's fused residual add and RMSNorm: x += t, then out = rmsnorm(x) * weight, the
 // pair (accumulate, rmsnormForward) that follows every attention and MLP block, in one
-// dispatch. One row per lane with vec4 loads, the arithmetic of rmsnorm.ts's "lane"
-// schedule and residual.ts's accumulate in the same order, so on adapters where the
+// dispatch. One row per lane with vec4 loads, rmsnorm.ts's "lane" kernel text (its
+// wgslRmsnormLaneMain) with residual.ts's accumulate at the load, so on adapters where the
 // decoder uses it (the "lane" schedule's: rows of whole vec4s on CPU rasterisers) results
 // are bit-identical to the unfused pair (tested). Edge values are rmsnorm.ts's.
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
 import { expectSize } from "./attention.js";
-import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
+import { grid1d } from "./grid.js";
+import { LANE_WG, v4, wgslRmsnormLaneMain } from "./rmsnorm.js";
 
-const WG = 32;
-const v4 = (name: string, access: "read" | "read_write") => ({ name, access, type: "vec4<f32>" as const });
+const WG = LANE_WG;
 
 const kernel: Kernel = {
   name: "decode_add_rmsnorm",
@@ -22,24 +22,9 @@ const kernel: Kernel = {
     { name: "eps", type: "f32" },
   ],
   workgroupSize: [WG, 1, 1],
-  body: /* wgsl */ `
-fn main(${GRID_PARAMS}) {
-  let row = ${FLAT_INDEX(WG)};
-  if (row >= u.N) { return; }
-  let C4 = u.C / 4u;
-  let base = row * C4;
-  var ss = vec4<f32>(0.0);
-  for (var c = 0u; c < C4; c++) {
-    let v = x[base + c] + t[base + c];
-    x[base + c] = v;
-    ss += v * v;
-  }
-  let r = inverseSqrt((ss.x + ss.y + ss.z + ss.w) / f32(u.C) + u.eps);
-  rstd[row] = r;
-  for (var c = 0u; c < C4; c++) {
-    out[base + c] = (x[base + c] * r) * weight[c];
-  }
-}`,
+  // rmsnorm.ts's lane kernel, the residual added (and stored) as each element is loaded.
+  body: wgslRmsnormLaneMain(`let v = x[base + c] + t[base + c];
+    x[base + c] = v;`),
 };
 
 /** x += t; out = rmsnorm(x) * weight, rstd = 1 / rms(x). C must be a multiple of 4. */

@@ -5,32 +5,23 @@
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
-import { WGSL_ACTIVATIONS } from "./activations.js";
+import { ELEMENTWISE_WG, elementwise } from "./activations.js";
 import { expectSize } from "./attention.js";
-import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
+import { grid1d } from "./grid.js";
 
-const WG = 256;
+const WG = ELEMENTWISE_WG;
 
-const kernel: Kernel = {
-  name: "decode_swiglu_packed",
-  bindings: [
+/** activations.ts's swiglu_forward statement, gate and up read from the two halves of a row. */
+const kernel: Kernel = elementwise(
+  "decode_swiglu_packed",
+  [
     { name: "out", access: "read_write" },
     { name: "gu", access: "read" },
   ],
-  uniforms: [
-    { name: "n", type: "u32" },
-    { name: "F", type: "u32" },
-  ],
-  workgroupSize: [WG, 1, 1],
-  body: /* wgsl */ `
-${WGSL_ACTIVATIONS}
-fn main(${GRID_PARAMS}) {
-  let i = ${FLAT_INDEX(WG)};
-  if (i >= u.n) { return; }
-  let src = (i / u.F) * 2u * u.F + i % u.F;
-  out[i] = silu(gu[src]) * gu[src + u.F];
-}`,
-};
+  `let src = (i / u.F) * 2u * u.F + i % u.F;
+  out[i] = silu(gu[src]) * gu[src + u.F];`,
+  [{ name: "F", type: "u32" }],
+);
 
 /** out = silu(gate) * up with gate, up the two halves of each row of gu. */
 export function decodeSwigluPacked(

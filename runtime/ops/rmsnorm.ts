@@ -93,16 +93,19 @@ fn main(${ROW_PARAMS}) {
 };
 
 /** Rows per workgroup of the one-row-per-lane kernels. */
-const LANE_WG = 32;
+export const LANE_WG = 32;
 
-const v4 = (name: string, access: "read" | "read_write") => ({ name, access, type: "vec4<f32>" as const });
+/** A storage binding read as vec4<f32> (the lane kernels' rows). */
+export const v4 = (name: string, access: "read" | "read_write") => ({ name, access, type: "vec4<f32>" as const });
 
-const forwardLaneKernel: Kernel = {
-  name: "rmsnorm_forward_lane4",
-  bindings: [v4("out", "read_write"), { name: "rstd", access: "read_write" }, v4("x", "read"), v4("weight", "read")],
-  uniforms: forwardKernel.uniforms,
-  workgroupSize: [LANE_WG, 1, 1],
-  body: /* wgsl */ `
+/**
+ * WGSL: the "lane" forward's main, one row of vec4s per lane: rstd[row] = 1/rms, out = (x * rstd)
+ * * weight. `load` is the statement that sets `v`, the row element at x[base + c] whose square
+ * is summed (decode-add-norm.ts adds the residual there, so both kernels share every other
+ * float operation and its order). Bindings out, rstd, x, weight; uniforms N, C, eps.
+ */
+export function wgslRmsnormLaneMain(load = "let v = x[base + c];"): string {
+  return /* wgsl */ `
 fn main(${GRID_PARAMS}) {
   let row = ${FLAT_INDEX(LANE_WG)};
   if (row >= u.N) { return; }
@@ -110,7 +113,7 @@ fn main(${GRID_PARAMS}) {
   let base = row * C4;
   var ss = vec4<f32>(0.0);
   for (var c = 0u; c < C4; c++) {
-    let v = x[base + c];
+    ${load}
     ss += v * v;
   }
   let r = inverseSqrt((ss.x + ss.y + ss.z + ss.w) / f32(u.C) + u.eps);
@@ -118,7 +121,15 @@ fn main(${GRID_PARAMS}) {
   for (var c = 0u; c < C4; c++) {
     out[base + c] = (x[base + c] * r) * weight[c];
   }
-}`,
+}`;
+}
+
+const forwardLaneKernel: Kernel = {
+  name: "rmsnorm_forward_lane4",
+  bindings: [v4("out", "read_write"), { name: "rstd", access: "read_write" }, v4("x", "read"), v4("weight", "read")],
+  uniforms: forwardKernel.uniforms,
+  workgroupSize: [LANE_WG, 1, 1],
+  body: wgslRmsnormLaneMain(),
 };
 
 const backwardDxLaneKernel: Kernel = {
