@@ -154,3 +154,9 @@ function assertHalfRange(name: string, data: Float32Array, setting: string): voi
  * the separate projections (each through the f16 matmul) instead.
  */
 export const decodePacking = (w: GpuWeights): { pack?: boolean } => (w.precision === "f16" ? { pack: false } : {});
+
+/** The language's `model "DIR" { precision ... }` as a precision choice (absent: f32), naming the setting in refusals. */
+export const precisionOf = (model: { precision?: Precision }): PrecisionChoice => ({
+  precision: model.precision ?? "f32",
+  setting: `model { precision ${model.precision ?? "f32"} }`,
+});
