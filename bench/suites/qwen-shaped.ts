@@ -108,7 +108,8 @@ async function throughput(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qw
   for (const layers of s.layers) {
     const real = qwenConfig(layers);
     const why = blocked(gpu, real, s);
-    const configs = why ? [real, qwenConfig(layers, { vocab: fittingVocab(gpu.device.limits, real.hiddenSize) })] : [real];
+    // The fallback first: on a slow machine the row acpo can run is the one worth having.
+    const configs = why ? [qwenConfig(layers, { vocab: fittingVocab(gpu.device.limits, real.hiddenSize) }), real] : [real];
     if (why) notes.push(`acpo cannot run ${layers} layers at vocab 151,936 on this adapter (memory plan, as 'acpo doctor' prints it): ${why.join("; ")}`);
     for (const c of configs) {
       let a: AcpoFigures | null = null;
@@ -130,12 +131,14 @@ async function throughput(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qw
           else notes.push(`PyTorch ${mode} (${modelName(c)}, ${threads === "all" ? "every core" : "one thread"}): skipped (${r.why})`);
         }
       }
-      rows.push([
+      const row = [
         modelName(c),
         fmt(a?.train ?? NaN, 1), fmt(val(t.trainall ?? null, "tokens_per_s"), 1), ratio(a?.train ?? NaN, val(t.trainall ?? null, "tokens_per_s")), fmt(val(t.train1 ?? null, "tokens_per_s"), 1),
         fmt(a?.sample ?? NaN, 2), fmt(val(t.sampleall ?? null, "tokens_per_s"), 2), ratio(a?.sample ?? NaN, val(t.sampleall ?? null, "tokens_per_s")), fmt(val(t.sample1 ?? null, "tokens_per_s"), 2),
         a ? mib(a.peakTrain) : "-", mib(val(t.trainall ?? null, "peak_rss")), a ? mib(a.peakSample) : "-", mib(val(t.sampleall ?? null, "peak_rss")),
-      ]);
+      ];
+      rows.push(row);
+      ctx.log(`row: ${row.join(" | ")}`); // kept in the log should a long run be stopped before its table prints
     }
   }
   const [sp, tr] = [s.sample, s.train];
@@ -191,7 +194,9 @@ async function headTable(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qwe
       const th = torchOk.ok ? torchRun(c, "head", { ...s, head: [N] }, "all", ctx.log) : null;
       const tHead = th?.ok ? th : null;
       if (th && !th.ok) notes.push(`PyTorch head at N ${N}: skipped (${th.why})`);
-      rows.push([N, R, chunks, mib(peak), mib(materialised), `${(materialised / peak).toFixed(1)}x`, fits ? "yes" : "no", fmt(time.median, 2), fmt(val(tHead, "seconds"), 2), tHead ? mib(val(tHead, "peak_rss") - val(tHead, "rss_before")) : "-"]);
+      const row = [N, R, chunks, mib(peak), mib(materialised), `${(materialised / peak).toFixed(1)}x`, fits ? "yes" : "no", fmt(time.median, 2), fmt(val(tHead, "seconds"), 2), tHead ? mib(val(tHead, "peak_rss") - val(tHead, "rss_before")) : "-"];
+      rows.push(row);
+      ctx.log(`row: ${row.join(" | ")}`);
     }
   } finally {
     policy.release();
