@@ -21,7 +21,7 @@ import { AdamWOptimizer } from "../model/optimizer.js";
 import { tuneMatmuls } from "../ops/matmul.js";
 import { Policy } from "../model/policy.js";
 import { PLAIN_PROMPT } from "../model/tokenizer.js";
-import { GpuWeights } from "../model/weights.js";
+import { GpuWeights, precisionOf } from "../model/weights.js";
 import { Rng } from "../rng.js";
 import { type LrSchedule, lrAt } from "../model/lr-schedule.js";
 import { attributeSteps, resolveJudge } from "./attribution.js";
@@ -233,7 +233,7 @@ class TrainingRun {
     const { pipeline, steps: totalSteps } = settings;
     const ck = resumed?.checkpoint ?? null;
     const task = taskFromPipeline(pipeline.task, dirname(pipeline.file));
-    const policy = Policy.load(gpu, ck ? ck.dir : pipeline.model.path);
+    const policy = Policy.load(gpu, ck ? ck.dir : pipeline.model.path, precisionOf(pipeline.model));
     policy.tokenizer.promptFormat = pipeline.task.prompt ?? PLAIN_PROMPT; // plain or the chat template (task chat/system)
     const opt = pipeline.optimizer;
     if (opt.kind !== "adamw") throw new TrainError(`optimizer ${opt.kind} is not supported by the training loop yet (use adamw)`);
@@ -279,12 +279,12 @@ class TrainingRun {
     stages.index = this.pipeline.stages.findIndex((s) => s.name === c.stage);
     if (stages.index < 0) throw new TrainError(`${c.dir}: stage '${c.stage}' is not in the pipeline`);
     stages.startStep = c.stageStartStep;
-    for (const [name, ref] of Object.entries(c.references)) stages.restoreFrozen(name, new GpuWeights(gpu, ref.config, ref.weights));
+    for (const [name, ref] of Object.entries(c.references)) stages.restoreFrozen(name, new GpuWeights(gpu, ref.config, ref.weights, precisionOf(this.pipeline.model)));
     this.log(`acpo: resuming ${this.run.path} at step ${this.step} (stage ${c.stage})`);
     if (this.attribution?.judge.kind === "initial") {
       const ref = c.references.initial;
       if (!ref) throw new TrainError(`${c.dir}: the run's initial policy (the attribution judge) is missing from the checkpoint`);
-      this.initial = new Policy(gpu, ref, this.policy.tokenizer, new GpuWeights(gpu, ref.config, ref.weights));
+      this.initial = new Policy(gpu, ref, this.policy.tokenizer, new GpuWeights(gpu, ref.config, ref.weights, precisionOf(this.pipeline.model)));
     }
   }
 
