@@ -45,7 +45,7 @@ export function planOn(gpu: Gpu, c: ModelConfig, shape: RunShape): MemoryPlan {
 
 export function planText(gpu: Gpu, c: ModelConfig, shape: RunShape, plan: MemoryPlan, what: string): string {
   const memo = gpu.info.isSoftware ? `host memory ${(totalmem() / 2 ** 30).toFixed(1)} GiB` : "WebGPU does not report device memory: compare the total with your GPU's";
-  return `${what}: train minibatch ${shape.trainB} x ${shape.trainT} tokens, sampling ${shape.sampleRows} rows x ${shape.sampleT} positions${shape.reference ? ", a reference policy" : ""}; ${memo}\n${formatPlan(plan, gpu.device.limits, gpu.info.device || gpu.info.description)}`;
+  return `${what}: train minibatch ${shape.trainB} x ${shape.trainT} tokens, sampling ${shape.sampleRows} rows x ${shape.sampleT} positions${shape.reference ? ", a reference policy" : ""}${shape.precision === "f16" ? ", precision f16" : ""}; ${memo}\n${formatPlan(plan, gpu.device.limits, gpu.info.device || gpu.info.description)}`;
 }
 
 /**

@@ -11,6 +11,8 @@ import { matmulScheduleReport } from "../../runtime/ops/matmul.js";
 import { loadPipelineOrFail } from "../load.js";
 import { defaultShape, planOn, planText, runShape } from "../memory-plan.js";
 import { parsePositiveIntOption } from "../options.js";
+import { parsePrecisionOption } from "../precision-option.js";
+import type { Precision } from "../../runtime/model/weights.js";
 
 export function registerDoctor(program: Command): void {
   program
@@ -22,7 +24,8 @@ export function registerDoctor(program: Command): void {
     .option("--model <dir>", "also print the memory plan of this model folder against the adapter's limits")
     .option("--pipeline <file>", "size the plan for this pipeline's rollout and minibatches (its model unless --model)")
     .option("--prompt-tokens <n>", "prompt length the plan assumes (default 64)", parsePositiveIntOption, 64)
-    .action(async (opts: { backend?: string; adapter?: string; json?: boolean; model?: string; pipeline?: string; promptTokens: number }) => {
+    .option("--precision <f32|f16>", "size the plan for this weight precision (default: the pipeline's, else f32)", parsePrecisionOption)
+    .action(async (opts: { backend?: string; adapter?: string; json?: boolean; model?: string; pipeline?: string; promptTokens: number; precision?: Precision }) => {
       // Read the model and pipeline first: a bad path is an error before any device work.
       const pipeline = opts.pipeline ? loadPipelineOrFail(opts.pipeline, [], "no memory plan") : null;
       const modelDir = opts.model ?? pipeline?.model.path;
@@ -31,7 +34,8 @@ export function registerDoctor(program: Command): void {
       try {
         const roundTrip = await computeRoundTrip(gpu);
         const i = gpu.info;
-        const shape = config ? (pipeline ? runShape(pipeline, opts.promptTokens) : defaultShape(config)) : null;
+        const base = config ? (pipeline ? runShape(pipeline, opts.promptTokens) : defaultShape(config)) : null;
+        const shape = base && opts.precision ? { ...base, precision: opts.precision } : base;
         const plan = config && shape ? planOn(gpu, config, shape) : null;
         if (plan && plan.problems.length > 0) process.exitCode = 1;
         if (opts.json) {

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command, CommanderError } from "commander";
 import { describe, expect, it, vi } from "vitest";
+import { registerDoctor } from "../../cli/commands/doctor.js";
 import { registerEval } from "../../cli/commands/eval.js";
 import { registerLogprobs } from "../../cli/commands/logprobs.js";
 import { registerSample } from "../../cli/commands/sample.js";
@@ -63,6 +64,22 @@ describe("--precision", () => {
     const d = f32.map((v, i) => Math.abs(v - f16[i]!));
     expect(Math.max(...d)).toBeGreaterThan(0);
     expect(Math.max(...d)).toBeLessThan(5e-2);
+  });
+
+  it("acpo doctor --precision f16 adds the f16 copies to the memory plan", async () => {
+    const program = new Command().exitOverride();
+    registerDoctor(program);
+    const lines: string[] = [];
+    const log = vi.spyOn(console, "log").mockImplementation((...xs: unknown[]) => void lines.push(xs.join(" ")));
+    try {
+      await program.parseAsync(["node", "acpo", "doctor", "--model", tinyCharPolicyDir(6, 1), "--precision", "f16"]);
+    } finally {
+      log.mockRestore();
+    }
+    const text = lines.join("\n");
+    expect(text).toMatch(/, precision f16; host memory/);
+    expect(text).toMatch(/\n {2}weights \(f16 copies\) +[\d.]+ KiB +[\d.]+ KiB {2}\d+ linear weights as f16, read by the matmuls\n/);
+    expect(text).not.toContain("decode weight copies");
   });
 
   it("sft under f16 updates the f32 masters and saves them as F32", async () => {
