@@ -32,7 +32,7 @@ describe("torch GRPO reference", () => {
     const ours = [1, 2, 3, 4, 5, 6, 7, 8].map((s) => lrAt({ lr: 3e-4, warmupSteps: 5, decay: "constant", totalSteps: 8, minRatio: 0 }, s));
     const theirs = JSON.parse(r.stdout) as number[];
     expect(theirs.length).toBe(8);
-    theirs.forEach((v, i) => expect(v).toBeCloseTo(ours[i], 12));
+    theirs.forEach((v, i) => expect(v).toBeCloseTo(ours[i] ?? Number.NaN, 12));
     expect(theirs[0]).toBeCloseTo(6e-5, 12); // a fifth of the rate at step 1, not the full rate
   });
 
