@@ -39,6 +39,22 @@ describe("f32 -> f16 rounding (reference)", () => {
   });
 });
 
+describe("bf16 checkpoints under f16 (spec/language.md, Half precision)", () => {
+  it("every bf16 value in [2^-14, 65504] is exact in f16; below, it rounds to the subnormal grid; above, it becomes Infinity", () => {
+    const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
+    const wrong: number[] = [];
+    for (let h = 0; h < 0x10000; h++) {
+      bits[0] = h << 16; // a bf16 is the top half of an f32
+      const x = f[0]!, ax = Math.abs(x);
+      if (!Number.isFinite(x)) continue;
+      const r = f16Round(x);
+      const ok = ax >= 2 ** -14 && ax <= 65504 ? r === x : ax < 2 ** -14 ? Math.abs(r - x) <= 2 ** -25 : Math.abs(r) === (ax >= 65520 ? Infinity : 65504);
+      if (!ok) wrong.push(x);
+    }
+    expect(wrong).toEqual([]);
+  });
+});
+
 describe("castToF16 on the GPU", () => {
   it("is bit-exact against the reference on edge values and an odd length", async () => {
     const gpu = await testGpu();
