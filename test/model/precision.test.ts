@@ -27,7 +27,7 @@ const config = qwen2Config(V);
 const SEQS = [[1, 5, 9, 13, 17, 21, 25, 29, 33, 2], [1, 7, 7, 3, 8, 2], [1, 30, 31, 32, 33, 34, 35, 36]];
 const ADAM = { lr: 3e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0 };
 
-/** Random weights scaled up (so distributions are far from uniform), the linear ones widened to f16's full precision. */
+/** Random weights scaled x3 (so next-token distributions are far from uniform). */
 function weights(): TensorMap {
   const w = initWeights(config, 7);
   for (const [name, t] of w) if (!name.endsWith("norm.weight")) for (let i = 0; i < t.data.length; i++) t.data[i]! *= 3;
