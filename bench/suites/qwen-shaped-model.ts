@@ -110,7 +110,7 @@ export function qwenSizes(env: NodeJS.ProcessEnv, base: QwenSizes): QwenSizes {
     return xs.every(Number.isFinite) ? xs : bad(k, form);
   };
   const out: QwenSizes = { ...base };
-  out.layers = list("layers", "layer counts separated by commas, e.g. 2,24") ?? base.layers;
+  out.layers = get("layers") === "none" ? [] : list("layers", "layer counts separated by commas, e.g. 2,24, or none") ?? base.layers;
   out.head = get("head") === "none" ? [] : list("head", "token counts separated by commas, e.g. 64,512, or none") ?? base.head;
   if (get("train")) {
     const m = /^([1-9][0-9]*)x([1-9][0-9]*)$/.exec(get("train"));

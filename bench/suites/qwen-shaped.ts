@@ -15,7 +15,7 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planOn } from "../../cli/memory-plan.js";
-import type { Gpu } from "../../runtime/gpu.js";
+import { bucketBytes, type Gpu } from "../../runtime/gpu.js";
 import { type ModelConfig, configToJson } from "../../runtime/model/config.js";
 import { generate } from "../../runtime/model/generate.js";
 import { parameterCount } from "../../runtime/model/layout.js";
@@ -40,7 +40,7 @@ type TorchOut = { ok: true; out: Record<string, number> } | { ok: false; why: st
 /** One PyTorch measurement in its own process (its peak RSS is that measurement's). */
 function torchRun(config: ModelConfig, mode: "train" | "sample" | "head", s: QwenSizes, threads: TorchThreads, log: (m: string) => void): TorchOut {
   log(`PyTorch ${mode}, ${threads === "all" ? "every core" : "one thread"}: ${config.numLayers} layers, vocab ${config.vocabSize}`);
-  const sizes = mode === "train" ? { train: [s.train.B, s.train.T] } : mode === "sample" ? { sample: [s.sample.prompts, s.sample.promptLen, s.sample.newTokens] } : {};
+  const sizes = mode === "train" ? { train: [s.train.B, s.train.T] } : mode === "sample" ? { sample: [s.sample.prompts, s.sample.promptLen, s.sample.newTokens] } : { head: s.head[0] };
   const r = runTorchJson(SCRIPT, { config: configToJson(config), mode, reps: s.reps, ...sizes }, threads);
   return r.ok ? { ok: true, out: r.out as Record<string, number> } : r;
 }
@@ -189,7 +189,8 @@ async function headTable(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qwe
       }, { warmup: 1, minReps: s.reps, minSeconds: 0 });
       const peak = gpu.memory.peakLive - live0;
       gpu.release(hidden, targets, dlogp, logp, lse, dhidden);
-      const materialised = 2 * N * V * 4; // logits and dlogits, (N, V) each
+      // The same head with one chunk of N rows: (N, V) logits and dlogits, the (C, V) weight gradient.
+      const materialised = 2 * bucketBytes(N * V * 4) + bucketBytes(C * V * 4);
       const fits = binds(limits, N, V);
       const th = torchOk.ok ? torchRun(c, "head", { ...s, head: [N] }, "all", ctx.log) : null;
       const tHead = th?.ok ? th : null;
@@ -203,7 +204,7 @@ async function headTable(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qwe
   }
   notes.push(
     `vocabulary 151,936 (Qwen's), hidden ${C}${C < 896 ? ` (the widest multiple of 64 whose (V, C) head binds here; 896 does not)` : ""}; per N: log p and logsumexp of every row, then dlogits -> dhidden and the head's weight gradient, a chunk of R rows at a time (lm-head.ts, default chunk budget 64 MiB, at most half a binding)`,
-    "acpo head peak: the most bytes of live GPU buffers the head allocates beyond its inputs (the (R, V) logits and dlogits chunks, the (C, V) transposed weight gradient, the per-chunk rows); materialised: the (N, V) logits and dlogits a head without chunks holds at once, 'binds here' whether one (N, V) buffer fits this adapter's maxStorageBufferBindingSize",
+    "acpo head peak: the most bytes of live GPU buffers the head allocates beyond its inputs (the (R, V) logits and dlogits chunks, the (C, V) transposed weight gradient, the per-chunk rows); materialised: what the same head holds with one chunk of all N rows (the (N, V) logits and dlogits, and the same (C, V) weight gradient), 'binds here' whether one (N, V) buffer fits this adapter's maxStorageBufferBindingSize",
     "torch head: F.cross_entropy(hidden @ W.T) and backward into hidden and W on every core; 'torch +MiB' its peak RSS above the RSS before the pass (a fresh process per N)",
   );
   return {
@@ -219,14 +220,15 @@ export const qwenShapedSuite: Suite = {
   description: "Qwen2.5-0.5B-shaped random policy (24 and 2 layers): train/sample tokens/s and peak memory vs PyTorch; chunked LM head vs materialised",
   async run(ctx: BenchContext): Promise<Table[]> {
     const s = qwenSizes(process.env, ctx.quick ? QWEN_QUICK : QWEN_DEFAULTS);
+    if (!s.layers.length && !s.head.length) throw new Error("qwen-shaped: ACPO_BENCH_QWEN_LAYERS=none and ACPO_BENCH_QWEN_HEAD=none leave nothing to measure");
     const gpu = await ctx.gpu();
     const started = performance.now();
     const torchOk = ensureTorch(ctx.log);
     ctx.log("building the Qwen tokenizer");
     const tok = qwenTokenizer();
-    const tables = [await throughput(ctx, gpu, tok, s, torchOk)];
+    const tables = s.layers.length ? [await throughput(ctx, gpu, tok, s, torchOk)] : [];
     if (s.head.length) tables.push(await headTable(ctx, gpu, tok, s, torchOk));
-    const wall = `suite wall time ${((performance.now() - started) / 1000).toFixed(0)} s (sizes: ACPO_BENCH_QWEN_LAYERS=${s.layers.join(",")} ACPO_BENCH_QWEN_TRAIN=${s.train.B}x${s.train.T} ACPO_BENCH_QWEN_SAMPLE=${s.sample.prompts}x${s.sample.promptLen}+${s.sample.newTokens} ACPO_BENCH_QWEN_HEAD=${s.head.join(",") || "none"} ACPO_BENCH_QWEN_REPS=${s.reps} ACPO_BENCH_QWEN_TORCH=${s.torchThreads.join(",")})`;
+    const wall = `suite wall time ${((performance.now() - started) / 1000).toFixed(0)} s (sizes: ACPO_BENCH_QWEN_LAYERS=${s.layers.join(",") || "none"} ACPO_BENCH_QWEN_TRAIN=${s.train.B}x${s.train.T} ACPO_BENCH_QWEN_SAMPLE=${s.sample.prompts}x${s.sample.promptLen}+${s.sample.newTokens} ACPO_BENCH_QWEN_HEAD=${s.head.join(",") || "none"} ACPO_BENCH_QWEN_REPS=${s.reps} ACPO_BENCH_QWEN_TORCH=${s.torchThreads.join(",")})`;
     const last = tables[tables.length - 1]!;
     last.notes = [...(last.notes ?? []), wall];
     return tables;

@@ -52,10 +52,11 @@ describe("ACPO_BENCH_QWEN_* sizes", () => {
   it("ACPO_BENCH_QWEN_HEAD=none drops the head table and ACPO_BENCH_QWEN_TORCH picks PyTorch's thread settings", () => {
     expect(qwenSizes({ ACPO_BENCH_QWEN_HEAD: "none", ACPO_BENCH_QWEN_TORCH: "all" }, QWEN_DEFAULTS)).toMatchObject({ head: [], torchThreads: ["all"] });
     expect(qwenSizes({ ACPO_BENCH_QWEN_TORCH: "1" }, QWEN_DEFAULTS).torchThreads).toEqual([1]);
+    expect(qwenSizes({ ACPO_BENCH_QWEN_LAYERS: "none" }, QWEN_DEFAULTS).layers).toEqual([]);
   });
 
   it.each([
-    ["ACPO_BENCH_QWEN_LAYERS", "24,two", "ACPO_BENCH_QWEN_LAYERS=24,two: expected layer counts separated by commas, e.g. 2,24"],
+    ["ACPO_BENCH_QWEN_LAYERS", "24,two", "ACPO_BENCH_QWEN_LAYERS=24,two: expected layer counts separated by commas, e.g. 2,24, or none"],
     ["ACPO_BENCH_QWEN_TRAIN", "64", "ACPO_BENCH_QWEN_TRAIN=64: expected BxT (sequences x tokens), e.g. 1x64"],
     ["ACPO_BENCH_QWEN_TRAIN", "0x64", "ACPO_BENCH_QWEN_TRAIN=0x64: expected BxT (sequences x tokens), e.g. 1x64"],
     ["ACPO_BENCH_QWEN_SAMPLE", "2x16", "ACPO_BENCH_QWEN_SAMPLE=2x16: expected PxL+N (prompts x prompt tokens + new tokens), e.g. 2x16+8"],
