@@ -4,7 +4,7 @@
 // input gradient through an f16 weight against finite differences, and the refusal message.
 import { describe, expect, it } from "vitest";
 import { matmul } from "../../runtime/ops/matmul.js";
-import { castToF16, matmulF16, readHalfBits, requireShaderF16 } from "../../runtime/ops/matmul-f16.js";
+import { castToF16, f16Schedule, matmulF16, readHalfBits, requireShaderF16 } from "../../runtime/ops/matmul-f16.js";
 import { f16Bits, f16Round, halfValue, matmulF16Ref, toHalfBits } from "../../runtime/ops/matmul-f16.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
@@ -86,20 +86,21 @@ describe("matmul with an f16 B operand", () => {
   // f32 accumulation of K products against a float64 reference on the same rounded B.
   const ATOL = 1e-5, RTOL = 1e-5;
 
-  it.each([
+  const SHAPES = [
     [false, true, 37, 29, 45, 1],
     [false, false, 37, 29, 45, 1],
     [true, false, 19, 70, 13, 2],
     [true, true, 65, 3, 66, 3],
     [false, true, 1, 1, 1, 1],
-  ])("transA %s transB %s, M %i N %i K %i batch %i: matches the reference (bias, alpha, beta)", async (transA, transB, M, N, K, batch) => {
+  ] as const;
+  it.each((["naive", "tiled"] as const).flatMap((v) => SHAPES.map((s) => [v, ...s] as const)))("%s: transA %s transB %s, M %i N %i K %i batch %i: matches the reference (bias, alpha, beta)", async (variant, transA, transB, M, N, K, batch) => {
     const gpu = await testGpu();
     const a = randArray(batch * M * K, M + 1), b = randArray(batch * K * N, N + 2), bias = randArray(N, 3), c0 = randArray(batch * M * N, 4);
-    const args = { M, N, K, batch, transA, transB, alpha: 0.75, beta: 1, bias: null };
+    const args = { M, N, K, batch, transA, transB, alpha: 0.75, beta: 1, bias: null, variant };
     const ta = gpu.upload(a), tb = await halfTensor(b, "w16"), tbias = gpu.upload(bias), out = gpu.upload(c0);
     matmul(gpu, out, ta, tb, { ...args, bias: tbias });
     const ref = Float64Array.from(c0);
-    matmulF16Ref(ref, a, b, { ...args, bias });
+    matmulF16Ref(ref, a, b, { M, N, K, batch, transA, transB, alpha: 0.75, beta: 1, bias });
     expectClose(await gpu.read(out), ref, ATOL, RTOL, "out");
     gpu.release(ta, tb, tbias, out);
   });
@@ -151,6 +152,15 @@ describe("matmul with an f16 B operand", () => {
     matmul(gpu, dx, tg, tw, { M: N, N: C, K: OC });
     expectClose(await gpu.read(dx), fd, 1e-5, 1e-4, "dx against finite differences");
     gpu.release(tw, tg, dx);
+  });
+});
+
+describe("f16 schedule choice", () => {
+  it("runs the barrier-free loop on a software adapter, tiles elsewhere, unless the call names one", async () => {
+    const gpu = await testGpu();
+    expect(f16Schedule(gpu, undefined)).toBe(gpu.info.isSoftware ? "naive" : "tiled");
+    expect(f16Schedule(gpu, "register")).toBe(gpu.info.isSoftware ? "naive" : "tiled");
+    expect([f16Schedule(gpu, "naive"), f16Schedule(gpu, "tiled")]).toEqual(["naive", "tiled"]);
   });
 });
 
