@@ -185,10 +185,10 @@ class TrainingRun {
   /** The attribution judge "initial": the starting policy, frozen. */
   private initial: Policy | null = null;
   private readonly judges = new Map<string, Policy>();
-  finished = false;
-  /** Ended early by Ctrl-C (a run whose last step completes anyway is not "stopped"). */
   /** The `judge` block's frozen model (judge_score), loaded once before the run directory exists. */
   private stepJudge: StepJudge | null = null;
+  finished = false;
+  /** Ended early by Ctrl-C (a run whose last step completes anyway is not "stopped"). */
   private stopped = false;
   private lastMetrics: StepMetrics | null = null;
   private lastEval: EvalRecord | null = null;
@@ -235,9 +235,9 @@ class TrainingRun {
     const task = taskFromPipeline(pipeline.task, dirname(pipeline.file));
     const policy = Policy.load(gpu, ck ? ck.dir : pipeline.model.path, precisionOf(pipeline.model));
     policy.tokenizer.promptFormat = pipeline.task.prompt ?? PLAIN_PROMPT; // plain or the chat template (task chat/system)
+    const stepJudge = pipeline.judge && pipeline.segment ? StepJudge.open(gpu, pipeline.judge, policy.tokenizer, pipeline.rollout.maxTokens) : null;
     const opt = pipeline.optimizer;
     if (opt.kind !== "adamw") throw new TrainError(`optimizer ${opt.kind} is not supported by the training loop yet (use adamw)`);
-    const stepJudge = pipeline.judge && pipeline.segment ? StepJudge.open(gpu, pipeline.judge, policy.tokenizer, pipeline.rollout.maxTokens) : null;
     const optimizer = new AdamWOptimizer(gpu, policy.weights, {
       lr: opt.lr, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, maxGradNorm: opt.clipGradNorm > 0 ? opt.clipGradNorm : Infinity,
     });
@@ -256,9 +256,9 @@ class TrainingRun {
       reportOpening(run, o.quiet === true);
     }
     const t = new TrainingRun(gpu, o, interrupted, settings, artifact, task, policy, optimizer, stages, lrSchedule, run);
+    t.stepJudge = stepJudge;
     if (ck) t.restore(ck);
     else t.begin(resumed !== null);
-    t.stepJudge = stepJudge;
     t.progress = new Progress({ total: totalSteps, quiet: o.quiet === true });
     return t;
   }
@@ -334,11 +334,11 @@ class TrainingRun {
     // VinePPO's Monte-Carlo step values (mc_value, mc_next), under the policy that sampled the step.
     const mcK = pipeline.rollout.mcRollouts;
     if (mcK !== undefined && trajs.length > 0) await mcValues(policy, this.task, trajs, pipeline.rollout, mcK, (stepSeed ^ 0x5bd1e995) >>> 0);
-    const tUpdate = performance.now();
-    this.step++;
     // A generative process reward model's step scores (judge_score), after the steps are known.
     if (this.stepJudge && trajs.length > 0) await this.stepJudge.score(trajs);
+    const tUpdate = performance.now();
     const batch = new StepBatch(trajs); // every step table derived once, after every per-step value is in
+    this.step++;
     const lr = lrAt(this.lrSchedule, this.step);
     const result = trajs.length > 0 ? await this.update(batch, lr, stepSeed) : null;
     const tEnd = performance.now();
