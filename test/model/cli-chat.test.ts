@@ -4,8 +4,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command, CommanderError } from "commander";
-import { describe, expect, it, vi } from "vitest";
+import { CommanderError } from "commander";
+import { describe, expect, it } from "vitest";
 import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
 import { registerEval } from "../../cli/commands/eval.js";
 import { registerSample } from "../../cli/commands/sample.js";
@@ -17,6 +17,7 @@ import { Policy } from "../../runtime/model/policy.js";
 import { initWeights, presetConfig } from "../../runtime/model/presets.js";
 import { charTokenizerFiles, TextTokenizer } from "../../runtime/model/tokenizer.js";
 import { testGpu } from "../helpers/gpu.js";
+import { type InProcessRun, runInProcess } from "../helpers/cli-in-process.js";
 
 const acpo = (...args: string[]) => spawnSync(process.execPath, ["cli/acpo.js", ...args], { encoding: "utf8", timeout: 180_000 });
 
@@ -39,25 +40,9 @@ const COMMANDS = {
   sft: { register: registerSft, args: ["--model", "m", "--task", "countdown", "-o", "out"] },
 } as const;
 
-/**
- * Runs command `name` in this process with only it registered (`args` replace its stand-in
- * required arguments when given): what commander wrote to stderr, what the command printed
- * (console.log lines) and the error it ended with come back.
- */
-async function parse(name: keyof typeof COMMANDS, extra: string[], args: readonly string[] = COMMANDS[name].args): Promise<{ error: unknown; stderr: string; stdout: string[] }> {
-  let stderr = "";
-  const stdout: string[] = [];
-  const program = new Command().exitOverride().configureOutput({ writeErr: (s) => (stderr += s), writeOut: () => undefined });
-  COMMANDS[name].register(program);
-  const log = vi.spyOn(console, "log").mockImplementation((...xs: unknown[]) => void stdout.push(xs.join(" ")));
-  try {
-    await program.parseAsync(["node", "acpo", name, ...args, ...extra]);
-    return { error: null, stderr, stdout };
-  } catch (error) {
-    return { error, stderr, stdout };
-  } finally {
-    log.mockRestore();
-  }
+/** Runs command `name` in this process (`args` replace its stand-in required arguments when given). */
+function parse(name: keyof typeof COMMANDS, extra: string[], args: readonly string[] = COMMANDS[name].args): Promise<InProcessRun> {
+  return runInProcess(COMMANDS[name].register, name, [...args, ...extra]);
 }
 
 describe("--chat and --system", () => {

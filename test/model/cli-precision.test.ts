@@ -5,8 +5,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Command, CommanderError } from "commander";
-import { describe, expect, it, vi } from "vitest";
+import { CommanderError } from "commander";
+import { describe, expect, it } from "vitest";
 import { registerDoctor } from "../../cli/commands/doctor.js";
 import { registerEval } from "../../cli/commands/eval.js";
 import { registerLogprobs } from "../../cli/commands/logprobs.js";
@@ -15,6 +15,7 @@ import { registerSft } from "../../cli/commands/sft.js";
 import { parsePrecisionOption, precisionChoice } from "../../cli/precision-option.js";
 import { loadCheckpoint } from "../../runtime/model/checkpoint.js";
 import { tinyCharPolicyDir } from "../helpers/models.js";
+import { type InProcessRun, runInProcess } from "../helpers/cli-in-process.js";
 
 const COMMANDS = {
   sample: { register: registerSample, args: ["--model", "m", "--prompt", "2+2?"] },
@@ -23,21 +24,9 @@ const COMMANDS = {
   logprobs: { register: registerLogprobs, args: ["--model", "m", "--ids", "1,2"] },
 } as const;
 
-/** Runs one command in this process: commander's stderr, the printed lines and the error it ended with. */
-async function parse(name: keyof typeof COMMANDS, extra: string[], args: readonly string[] = COMMANDS[name].args): Promise<{ error: unknown; stderr: string; stdout: string[] }> {
-  let stderr = "";
-  const stdout: string[] = [];
-  const program = new Command().exitOverride().configureOutput({ writeErr: (s) => (stderr += s), writeOut: () => undefined });
-  COMMANDS[name].register(program);
-  const log = vi.spyOn(console, "log").mockImplementation((...xs: unknown[]) => void stdout.push(xs.join(" ")));
-  try {
-    await program.parseAsync(["node", "acpo", name, ...args, ...extra]);
-    return { error: null, stderr, stdout };
-  } catch (error) {
-    return { error, stderr, stdout };
-  } finally {
-    log.mockRestore();
-  }
+/** Runs command `name` in this process (`args` replace its stand-in required arguments when given). */
+function parse(name: keyof typeof COMMANDS, extra: string[], args: readonly string[] = COMMANDS[name].args): Promise<InProcessRun> {
+  return runInProcess(COMMANDS[name].register, name, [...args, ...extra]);
 }
 
 describe("--precision", () => {
@@ -67,16 +56,9 @@ describe("--precision", () => {
   });
 
   it("acpo doctor --precision f16 adds the f16 copies to the memory plan", async () => {
-    const program = new Command().exitOverride();
-    registerDoctor(program);
-    const lines: string[] = [];
-    const log = vi.spyOn(console, "log").mockImplementation((...xs: unknown[]) => void lines.push(xs.join(" ")));
-    try {
-      await program.parseAsync(["node", "acpo", "doctor", "--model", tinyCharPolicyDir(6, 1), "--precision", "f16"]);
-    } finally {
-      log.mockRestore();
-    }
-    const text = lines.join("\n");
+    const r = await runInProcess(registerDoctor, "doctor", ["--model", tinyCharPolicyDir(6, 1), "--precision", "f16"]);
+    expect(r.error).toBeNull();
+    const text = r.stdout.join("\n");
     expect(text).toMatch(/, precision f16; host memory/);
     expect(text).toMatch(/\n {2}weights \(f16 copies\) +[\d.]+ KiB +[\d.]+ KiB {2}\d+ linear weights as f16, read by the matmuls\n/);
     expect(text).not.toContain("decode weight copies");
