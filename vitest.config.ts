@@ -10,7 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 120_000,
     // Matmul schedules stay the built-in default per adapter: no timing, no cache file read
-    // or written (runtime/ops/matmul-autotune.ts); the autotune tests turn it on themselves.
+    // or written (runtime/engine/ops/matmul-autotune.ts); the autotune tests turn it on themselves.
     env: { ACPO_AUTOTUNE: "0" },
     hookTimeout: 120_000,
   },

@@ -1,7 +1,7 @@
 // `npm run bench [-- --only NAME[,NAME]] [--quick] [--list]`: runs benchmark suites and
 // prints a table for each. Speed lives here, never in tests. Suites are listed in
 // bench/suites/index.ts.
-import { Gpu } from "../runtime/gpu.js";
+import { Gpu } from "../runtime/engine/gpu.js";
 import { cpuSummary } from "./lib/cpu.js";
 import { renderTable } from "./lib/table.js";
 import type { BenchContext } from "./lib/types.js";
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     quick: args.quick,
     log: (msg) => process.stderr.write(`bench: ${msg}\n`),
     gpu: () => {
-      // On a software adapter Gpu.create lowers the main thread's priority (see runtime/gpu.ts).
+      // On a software adapter Gpu.create lowers the main thread's priority (see runtime/engine/gpu.ts).
       gpu ??= Gpu.create();
       return gpu;
     },

@@ -1,7 +1,7 @@
 // The --backend / --adapter options every GPU command takes, and running a command body
 // with a device that is always torn down (so the process exits cleanly).
 import type { Command } from "commander";
-import { Gpu } from "../runtime/gpu.js";
+import { Gpu } from "../runtime/engine/gpu.js";
 
 export interface GpuFlags {
   backend?: string;

@@ -1,14 +1,14 @@
-// The memory plan of a pipeline's run (runtime/model/memory.ts) as the CLI shows it: `acpo
+// The memory plan of a pipeline's run (runtime/engine/model/memory.ts) as the CLI shows it: `acpo
 // doctor --model DIR [--pipeline FILE]` prints it; `acpo train` refuses, before loading
 // weights or sampling, a run whose plan cannot fit the adapter (a buffer over its binding
 // limit, or, on a software adapter whose memory is the host's, more bytes than the host has).
 import { totalmem } from "node:os";
 import { join } from "node:path";
 import type { Pipeline } from "../compiler/index.js";
-import type { Gpu } from "../runtime/gpu.js";
-import { type ModelConfig, readConfig } from "../runtime/model/config.js";
-import { CheckpointError } from "../runtime/model/safetensors.js";
-import { formatPlan, memoryPlan, type MemoryPlan, type RunShape } from "../runtime/model/memory.js";
+import type { Gpu } from "../runtime/engine/gpu.js";
+import { type ModelConfig, readConfig } from "../runtime/engine/model/config.js";
+import { CheckpointError } from "../runtime/engine/model/safetensors.js";
+import { formatPlan, memoryPlan, type MemoryPlan, type RunShape } from "../runtime/engine/model/memory.js";
 import { UserError } from "./errors.js";
 
 /**

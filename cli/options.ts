@@ -3,7 +3,7 @@
 //   error: option '--seed <n>' argument '1e30' is invalid. expected an integer in [0, 4294967295], got '1e30'
 import { InvalidArgumentError } from "commander";
 
-/** Largest seed: seeds are 32-bit (runtime/rng.ts seeds xoshiro128** from one u32). */
+/** Largest seed: seeds are 32-bit (runtime/engine/rng.ts seeds xoshiro128** from one u32). */
 export const MAX_SEED = 0xffffffff;
 
 /**

@@ -1,9 +1,9 @@
 // `--precision f32|f16` for the commands that load a model (sample, eval, sft, logprobs): the
 // language's `model "DIR" { precision f16 }` (spec/language.md, "model"), with the same
 // meaning: f16 copies of the linear weights for the matmuls, f32 masters, f32 accumulation
-// (runtime/model/weights.ts). Default f32; f16 on an adapter without shader-f16 is refused.
+// (runtime/engine/model/weights.ts). Default f32; f16 on an adapter without shader-f16 is refused.
 import { type Command, InvalidArgumentError } from "commander";
-import type { Precision, PrecisionChoice } from "../runtime/model/weights.js";
+import type { Precision, PrecisionChoice } from "../runtime/engine/model/weights.js";
 
 export interface PrecisionFlags {
   precision: Precision;

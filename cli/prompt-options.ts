@@ -4,8 +4,8 @@
 // token; chat on renders it through the model's chat_template (tokenizer_config.json),
 // with the system message first when one is given; a system message needs chat on.
 import { type Command, InvalidArgumentError } from "commander";
-import type { Policy } from "../runtime/model/policy.js";
-import type { PromptFormat } from "../runtime/model/tokenizer.js";
+import type { Policy } from "../runtime/engine/model/policy.js";
+import type { PromptFormat } from "../runtime/engine/model/tokenizer.js";
 import { UserError } from "./errors.js";
 
 export interface PromptFlags {

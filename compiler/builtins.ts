@@ -19,7 +19,7 @@ function q(level: Level, doc: string, extra: Partial<Quantity> = {}): Quantity {
   return { level, type: "num", doc, context: "any", ...extra };
 }
 
-/** Tasks whose runtime has a step checker (runtime/tasks/countdown-steps.ts, stepChecker): what `step_reward` needs. */
+/** Tasks whose runtime has a step checker (runtime/engine/tasks/countdown-steps.ts, stepChecker): what `step_reward` needs. */
 export const STEP_CHECKER_TASKS: readonly string[] = ["countdown"];
 
 export const QUANTITIES: Readonly<Record<string, Quantity>> = {

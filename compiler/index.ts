@@ -6,7 +6,7 @@ import type { Pipeline } from "./pipeline.js";
 import { applySets, loadFile } from "./resolve.js";
 import type { Source } from "./source.js";
 
-// The front end's API for the layers above the compiler (runtime/rl, runtime/eval, ...):
+// The front end's API for the layers above the compiler (runtime/loop/rl, runtime/loop/eval, ...):
 // the resolved pipeline's types, loading and printing. Compiled stages come from
 // compiler/plan/artifact.ts; nothing else of compiler/ is imported from above (ARCHITECTURE.md).
 export type * from "./pipeline.js";

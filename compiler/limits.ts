@@ -17,8 +17,8 @@ export const MAX_EXPANSION = 100_000;
 /**
  * Most responses in one rollout batch (prompts × group): the rows the sampler decodes at
  * once. 65,535 is WebGPU's guaranteed number of workgroups per grid dimension (one per row
- * in runtime/ops/sample.ts) and stays well below the ~120,000 rows at which the rollout's
- * per-row argument spreads (runtime/model/generate.ts) exhaust the stack.
+ * in runtime/engine/ops/sample.ts) and stays well below the ~120,000 rows at which the rollout's
+ * per-row argument spreads (runtime/engine/model/generate.ts) exhaust the stack.
  */
 export const MAX_BATCH_ROWS = 65_535;
 
@@ -31,5 +31,5 @@ export const MAX_MC_ROLLOUTS = 64;
 /** Longest `judge` question or verdict, in characters: both are fed to the judge once per step of every response. */
 export const MAX_JUDGE_TEXT = 4096;
 
-/** Seeds are u32: the run's RNG (runtime/rng.ts) and the kernels read them as 32-bit words. */
+/** Seeds are u32: the run's RNG (runtime/engine/rng.ts) and the kernels read them as 32-bit words. */
 export const MAX_SEED = 4_294_967_295;

@@ -1,7 +1,7 @@
 // The resolved pipeline as plain JSON: settings as they are, expressions as canonical text
 // (printExpr), param bounds null when open. One definition for every file that records a
 // pipeline: a plan's plan.json (compiler/plan/plan.ts) and a run's config.resolved.json
-// (runtime/rl/run-dir-config.ts).
+// (runtime/loop/run/run-dir-config.ts).
 import type { Level } from "./levels.js";
 import type { Pipeline, Sampling } from "./pipeline.js";
 import { printExpr } from "./print.js";

@@ -41,10 +41,10 @@ export interface Pipeline {
   evals: Eval[];
 }
 
-/** f32 everywhere, or f16 copies of the linear weights (f32 masters and accumulation): runtime/model/weights.ts. */
+/** f32 everywhere, or f16 copies of the linear weights (f32 masters and accumulation): runtime/engine/model/weights.ts. */
 export type ModelPrecision = "f32" | "f16";
 
-/** The `task` block: which problems to train on (the runtime builds a `Task` of runtime/tasks from it). */
+/** The `task` block: which problems to train on (the runtime builds a `Task` of runtime/engine/tasks from it). */
 export type TaskSettings = (
   | {
       kind: "countdown";
@@ -186,7 +186,7 @@ export interface Attribution {
 /**
  * `judge { model "DIR"  question "..."  verdict " correct" }`: a frozen judge model's
  * judge_score per step = log p_judge(verdict | prompt, response up to the step's end, question)
- * (runtime/rl/judge.ts). The judge reads the policy's token ids, so it must share its tokenizer.
+ * (runtime/loop/rl/judge.ts). The judge reads the policy's token ids, so it must share its tokenizer.
  */
 export interface Judge {
   /** The judge's model folder, absolute. */

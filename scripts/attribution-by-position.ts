@@ -2,7 +2,7 @@
 // two definitions of the scored answer Y:
 //   "tags"    Y = the whole `<answer>...</answer>` span, nothing in between prefix and Y (the
 //             definition before issue 11);
-//   "content" Y = the answer's content after its opening tag (runtime/rl/attribution.ts).
+//   "content" Y = the answer's content after its opening tag (runtime/loop/rl/attribution.ts).
 // Prints, over trajectories with a complete answer and at least two reasoning steps, each
 // step position's share of the response's total |C| (position counted from the end: the
 // last reasoning step is "last"), mean |C|, and how often the last step has the largest |C|.
@@ -10,12 +10,12 @@
 //   npx tsx scripts/attribution-by-position.ts [pipeline.acpo] [--model DIR] [--rounds N] [--seed S]
 import { dirname } from "node:path";
 import { formatAll, loadPipeline } from "../compiler/index.js";
-import { Gpu } from "../runtime/gpu.js";
-import { Policy } from "../runtime/model/policy.js";
-import { attributeSteps } from "../runtime/rl/attribution.js";
-import { rollout, segmentRules } from "../runtime/rl/rollout.js";
-import { taskFromPipeline } from "../runtime/rl/task-of.js";
-import type { Trajectory } from "../runtime/rl/types.js";
+import { Gpu } from "../runtime/engine/gpu.js";
+import { Policy } from "../runtime/engine/model/policy.js";
+import { attributeSteps } from "../runtime/loop/rl/attribution.js";
+import { rollout, segmentRules } from "../runtime/loop/rl/rollout.js";
+import { taskFromPipeline } from "../runtime/loop/rl/task-of.js";
+import type { Trajectory } from "../runtime/loop/rl/types.js";
 
 function flag(name: string, def: string): string {
   const i = process.argv.indexOf(name);

@@ -7,7 +7,7 @@
 #      is the success rate of the responses that do not slip, so this stage sets how fast RL
 #      can learn (spec/testbed.md, "Why the clean skill matters").
 #   2. 200 steps on traces of which half misread one prompt number by one in one step and carry
-#      it into a wrong answer (task option slipRate 0.5, runtime/tasks/countdown-slips.ts).
+#      it into a wrong answer (task option slipRate 0.5, runtime/engine/tasks/countdown-slips.ts).
 # Same problems (3 numbers in 1..9, targets 1..30), tokenizer and architecture throughout.
 # About 30 minutes on a loaded 2-core CPU; the committed folder is the output of exactly
 # these commands.

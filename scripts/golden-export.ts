@@ -9,14 +9,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Policy } from "../runtime/model/policy.js";
-import { attributeStepsExplicit, type AttributionInput } from "../runtime/rl/attribution.js";
-import { DEFAULT_MARKERS, entropyThreshold, segmentResponse, type SegmentRules, type Segmentation } from "../runtime/rl/segment.js";
-import { extractAnswer, parseDecimal } from "../runtime/tasks/answer.js";
-import { exprValue, parseEquation } from "../runtime/tasks/expr.js";
-import { Rng } from "../runtime/tasks/rng.js";
-import { mathEqual } from "../runtime/tasks/math-equal.js";
-import { verifyCountdown, verifyExact, verifyMath, verifyNumeric } from "../runtime/tasks/verifiers.js";
+import type { Policy } from "../runtime/engine/model/policy.js";
+import { attributeStepsExplicit, type AttributionInput } from "../runtime/loop/rl/attribution.js";
+import { DEFAULT_MARKERS, entropyThreshold, segmentResponse, type SegmentRules, type Segmentation } from "../runtime/loop/rl/segment.js";
+import { extractAnswer, parseDecimal } from "../runtime/engine/tasks/answer.js";
+import { exprValue, parseEquation } from "../runtime/engine/tasks/expr.js";
+import { Rng } from "../runtime/engine/tasks/rng.js";
+import { mathEqual } from "../runtime/engine/tasks/math-equal.js";
+import { verifyCountdown, verifyExact, verifyMath, verifyNumeric } from "../runtime/engine/tasks/verifiers.js";
 
 export const GOLDEN_DIR = fileURLToPath(new URL("../test/export/fixtures/golden/", import.meta.url));
 
@@ -230,7 +230,7 @@ function verifierCases() {
   };
 }
 
-// ---- math answers (runtime/tasks/math-*.ts; export/verl/python/math_verify.py) ----
+// ---- math answers (runtime/engine/tasks/math-*.ts; export/verl/python/math_verify.py) ----
 
 /** Answers in the forms MATH / GSM8K responses state them, in groups that are equal in value. */
 export const MATH_FORMS: string[][] = [

@@ -6,11 +6,11 @@
 // tool, not a test: figures depend on the machine and its load (printed with them).
 import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { Gpu } from "../runtime/gpu.js";
-import { promptIds } from "../runtime/eval/evaluate.js";
-import { generate } from "../runtime/model/generate.js";
-import { Policy } from "../runtime/model/policy.js";
-import { CountdownTask } from "../runtime/tasks/countdown.js";
+import { Gpu } from "../runtime/engine/gpu.js";
+import { promptIds } from "../runtime/loop/eval/evaluate.js";
+import { generate } from "../runtime/engine/model/generate.js";
+import { Policy } from "../runtime/engine/model/policy.js";
+import { CountdownTask } from "../runtime/engine/tasks/countdown.js";
 
 interface Args { model: string; prompts: number; group: number; tokens: number; reps: number; kernels: number }
 

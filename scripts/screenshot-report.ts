@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { writeReport } from "../runtime/report/html.js";
+import { writeReport } from "../runtime/loop/report/html.js";
 import { launchChromium } from "../test/report/chromium.js";
 
 const { values, positionals } = parseArgs({

@@ -169,14 +169,14 @@ def load_model(folder):
     return model, CharTokenizer(os.path.join(folder, "tokenizer.json"))
 
 
-# ---------------------------------------------------------------- countdown task (runtime/tasks/countdown.ts)
+# ---------------------------------------------------------------- countdown task (runtime/engine/tasks/countdown.ts)
 
 def _imul(a, b):
     return (a * b) & 0xFFFFFFFF
 
 
 def hash32(s, salt=0):
-    """runtime/tasks/rng.ts hash32: FNV-1a over UTF-16 code units, then a murmur3 finaliser."""
+    """runtime/engine/tasks/rng.ts hash32: FNV-1a over UTF-16 code units, then a murmur3 finaliser."""
     h = (0x811C9DC5 ^ salt) & 0xFFFFFFFF
     b = s.encode("utf-16-le")
     for i in range(0, len(b), 2):
@@ -406,7 +406,7 @@ def main():
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=0, help="linear warm-up over the first N steps (runtime/model/lr-schedule.ts)")
+    ap.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=0, help="linear warm-up over the first N steps (runtime/engine/model/lr-schedule.ts)")
     ap.add_argument("--clip-grad-norm", type=float, default=1.0)
     ap.add_argument("--eps-low", type=float, default=0.2)
     ap.add_argument("--eps-high", type=float, default=0.2)

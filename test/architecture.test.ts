@@ -21,17 +21,17 @@ interface Layer {
 // resolved pipeline's types) and the compiled artifact.
 const BELOW = ["runtime base", "ops", "tasks"];
 const LAYERS: Layer[] = [
-  { name: "runtime base", prefixes: ["runtime/errors.ts", "runtime/fs-errors.ts", "runtime/gpu.ts", "runtime/kernel.ts", "runtime/line-reader.ts", "runtime/rng.ts", "runtime/tensor.ts", "runtime/write-errors.ts"], may: [] },
-  { name: "ops", prefixes: ["runtime/ops/"], may: ["runtime base"] },
-  { name: "model", prefixes: ["runtime/model/"], may: ["runtime base", "ops"] },
-  { name: "tasks", prefixes: ["runtime/tasks/"], may: ["runtime base"] },
+  { name: "runtime base", prefixes: ["runtime/engine/errors.ts", "runtime/engine/fs-errors.ts", "runtime/engine/gpu.ts", "runtime/engine/kernel.ts", "runtime/engine/line-reader.ts", "runtime/engine/rng.ts", "runtime/engine/tensor.ts", "runtime/engine/write-errors.ts"], may: [] },
+  { name: "ops", prefixes: ["runtime/engine/ops/"], may: ["runtime base"] },
+  { name: "model", prefixes: ["runtime/engine/model/"], may: ["runtime base", "ops"] },
+  { name: "tasks", prefixes: ["runtime/engine/tasks/"], may: ["runtime base"] },
   { name: "compiler", prefixes: ["compiler/"], may: ["compiler API", ...BELOW] },
   { name: "compiler API", prefixes: ["compiler/index.ts", "compiler/plan/artifact.ts"], may: ["compiler", ...BELOW] },
   { name: "export", prefixes: ["export/"], may: ["compiler API", "compiler", ...BELOW] },
-  { name: "eval", prefixes: ["runtime/eval/"], may: ["runtime base", "ops", "model", "tasks"] },
-  { name: "sft", prefixes: ["runtime/sft/"], may: ["runtime base", "ops", "model", "tasks", "eval"] },
-  { name: "rl", prefixes: ["runtime/rl/"], may: ["runtime base", "ops", "model", "tasks", "eval", "compiler API"] },
-  { name: "report", prefixes: ["runtime/report/"], may: ["runtime base", "ops", "model", "tasks", "eval", "rl", "compiler API"] },
+  { name: "eval", prefixes: ["runtime/loop/eval/"], may: ["runtime base", "ops", "model", "tasks"] },
+  { name: "sft", prefixes: ["runtime/loop/sft/"], may: ["runtime base", "ops", "model", "tasks", "eval"] },
+  { name: "rl", prefixes: ["runtime/loop/rl/", "runtime/loop/run/"], may: ["runtime base", "ops", "model", "tasks", "eval", "compiler API"] },
+  { name: "report", prefixes: ["runtime/loop/report/"], may: ["runtime base", "ops", "model", "tasks", "eval", "rl", "compiler API"] },
   { name: "cli", prefixes: ["cli/"], may: ["*"] },
 ];
 
@@ -133,11 +133,18 @@ describe("the layers of ARCHITECTURE.md", () => {
     expect(KNOWN_EXCEPTIONS.filter((v) => !found.includes(v))).toEqual([]);
   });
 
-  it("every folder under runtime/ is a layer of the table (SFT is runtime/sft/, beside rl/)", () => {
-    const folders = readdirSync(join(ROOT, "runtime")).filter((name) => statSync(join(ROOT, "runtime", name)).isDirectory()).sort();
-    expect(Object.fromEntries(folders.map((f) => [f, layerOf(`runtime/${f}/x.ts`)?.name ?? null]))).toEqual({
-      eval: "eval", model: "model", ops: "ops", report: "report", rl: "rl", sft: "sft", tasks: "tasks",
-    });
+  it("runtime/ is two folders: engine/ below the compiler, loop/ above it; each subfolder is a layer", () => {
+    const dirs = (at: string) => readdirSync(join(ROOT, at)).filter((name) => statSync(join(ROOT, at, name)).isDirectory()).sort();
+    expect(dirs("runtime")).toEqual(["engine", "loop"]);
+    const layersIn = (at: string) => Object.fromEntries(dirs(at).map((f) => [f, layerOf(`${at}/${f}/x.ts`)?.name ?? null]));
+    expect(layersIn("runtime/engine")).toEqual({ model: "model", ops: "ops", tasks: "tasks" });
+    expect(layersIn("runtime/loop")).toEqual({ eval: "eval", report: "report", rl: "rl", run: "rl", sft: "sft" });
+    // Every file directly in engine/ is runtime base.
+    const files = readdirSync(join(ROOT, "runtime/engine")).filter((n) => n.endsWith(".ts"));
+    expect(files.filter((f) => layerOf(`runtime/engine/${f}`)?.name !== "runtime base")).toEqual([]);
+    for (const layer of LAYERS.filter((l) => BELOW.includes(l.name) || l.name === "model")) {
+      expect(layer.prefixes.every((p) => p.startsWith("runtime/engine/"))).toBe(true);
+    }
   });
 
   it("finds a violation when there is one (the parser sees type, re-export and dynamic imports)", () => {
@@ -154,8 +161,8 @@ describe("the layers of ARCHITECTURE.md", () => {
       'const c = await import("../../z.js");',
     ].join("\n");
     expect(specifiers(text)).toEqual(["../x.js", "./y.js", "./w.js", "./side.js", "../../z.js"]);
-    expect(layerOf("runtime/ops/matmul.ts")!.may).not.toContain("compiler");
-    expect(layerOf("runtime/rl/trainer.ts")!.may).not.toContain("compiler");
+    expect(layerOf("runtime/engine/ops/matmul.ts")!.may).not.toContain("compiler");
+    expect(layerOf("runtime/loop/rl/trainer.ts")!.may).not.toContain("compiler");
     expect(layerOf("compiler/plan/artifact.ts")!.name).toBe("compiler API");
     expect(layerOf("compiler/plan/plan.ts")!.name).toBe("compiler");
   });

@@ -8,9 +8,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadPipeline, formatAll } from "../../compiler/index.js";
 import { writePlan } from "../../compiler/plan/plan.js";
-import type { Gpu } from "../../runtime/gpu.js";
-import { train } from "../../runtime/rl/trainer.js";
-import type { StepMetrics } from "../../runtime/rl/types.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
+import type { StepMetrics } from "../../runtime/loop/rl/types.js";
 import { runTorchJson, type TorchThreads } from "./torch.js";
 
 export const TORCH_GRPO_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "scripts", "torch_grpo_reference.py");

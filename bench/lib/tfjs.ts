@@ -3,7 +3,7 @@
 // for a 'high-performance' adapter, so we install a Dawn GPU object created with the
 // flags acpo's runtime uses, and refuse to measure if the adapter it hands out differs.
 import { create } from "webgpu";
-import type { Gpu } from "../../runtime/gpu.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
 
 type Tf = typeof import("@tensorflow/tfjs-core");
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 export const TORCH_PYTHON = "/usr/bin/python3";
 
 // The bench's priority before Gpu.create lowers the main thread's to 19 for a software
-// adapter (runtime/gpu.ts): the baseline runs at the priority acpo's worker threads keep,
+// adapter (runtime/engine/gpu.ts): the baseline runs at the priority acpo's worker threads keep,
 // not below it, or a loaded machine would starve PyTorch more than acpo.
 const START_NICE = getPriority();
 

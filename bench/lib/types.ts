@@ -1,6 +1,6 @@
 // What a benchmark suite is: a name, a one-line description, and a function that measures
 // and returns tables. Suites share one GPU context (created on first use).
-import type { Gpu } from "../../runtime/gpu.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
 
 export interface Table {
   title: string;

@@ -17,12 +17,12 @@
 import type { StageOutputs, StageInputs, StageRunner } from "../../compiler/codegen/runner.js";
 import { K_SEQ, SEQ_COLUMNS, type SeqColumn } from "../../compiler/codegen/layout.js";
 import type { Pipeline, Stage } from "../../compiler/pipeline.js";
-import type { Gpu } from "../../runtime/gpu.js";
-import type { Binding, Kernel } from "../../runtime/kernel.js";
-import { entropyBackward, entropyForward } from "../../runtime/ops/entropy.js";
-import { FLAT_INDEX, GRID_PARAMS, grid1d } from "../../runtime/ops/grid.js";
-import { logSoftmaxBackward, logSoftmaxForward } from "../../runtime/ops/logprobs.js";
-import type { Tensor } from "../../runtime/tensor.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import type { Binding, Kernel } from "../../runtime/engine/kernel.js";
+import { entropyBackward, entropyForward } from "../../runtime/engine/ops/entropy.js";
+import { FLAT_INDEX, GRID_PARAMS, grid1d } from "../../runtime/engine/ops/grid.js";
+import { logSoftmaxBackward, logSoftmaxForward } from "../../runtime/engine/ops/logprobs.js";
+import type { Tensor } from "../../runtime/engine/tensor.js";
 
 export interface ChainConfig {
   epsLow: number;

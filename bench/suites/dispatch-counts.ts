@@ -6,15 +6,15 @@
 import { dirname, resolve } from "node:path";
 import { loadPipeline, type Pipeline } from "../../compiler/index.js";
 import { compileArtifact } from "../../compiler/plan/artifact.js";
-import type { Gpu, GpuCounters } from "../../runtime/gpu.js";
-import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { PLAIN_PROMPT } from "../../runtime/model/tokenizer.js";
-import { attributeSteps } from "../../runtime/rl/attribution.js";
-import { rollout, segmentRules } from "../../runtime/rl/rollout.js";
-import { StageChain } from "../../runtime/rl/stages.js";
-import { taskFromPipeline } from "../../runtime/rl/task-of.js";
-import { policyUpdate } from "../../runtime/rl/update.js";
+import type { Gpu, GpuCounters } from "../../runtime/engine/gpu.js";
+import { AdamWOptimizer } from "../../runtime/engine/model/optimizer.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { PLAIN_PROMPT } from "../../runtime/engine/model/tokenizer.js";
+import { attributeSteps } from "../../runtime/loop/rl/attribution.js";
+import { rollout, segmentRules } from "../../runtime/loop/rl/rollout.js";
+import { StageChain } from "../../runtime/loop/rl/stages.js";
+import { taskFromPipeline } from "../../runtime/loop/rl/task-of.js";
+import { policyUpdate } from "../../runtime/loop/rl/update.js";
 import { fmt } from "../lib/timing.js";
 import type { Table } from "../lib/types.js";
 

@@ -1,7 +1,7 @@
 // Fixed costs: one dispatch submitted and waited for, many dispatches in one submit, and a
 // small readback. These bound how small a kernel can usefully be. Then how many of each the
 // quickstart step spends (dispatch-counts.ts): per decoded token and per policy update.
-import type { Kernel } from "../../runtime/kernel.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
 import { quickstartCounts } from "./dispatch-counts.js";
 import { fmt, timeIt } from "../lib/timing.js";
 import type { BenchContext, Suite, Table } from "../lib/types.js";

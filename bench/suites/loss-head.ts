@@ -9,10 +9,10 @@ import { packSequences, packSteps, StageRunner, type StageInputs } from "../../c
 import { releaseInputs } from "../../compiler/codegen/upload.js";
 import { SUMMARY_FIELDS } from "../../compiler/interpret/summary.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
-import type { Gpu } from "../../runtime/gpu.js";
-import { entropyForward } from "../../runtime/ops/entropy.js";
-import { logSoftmaxBackward, logSoftmaxForward } from "../../runtime/ops/logprobs.js";
-import { Rng } from "../../runtime/rng.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import { entropyForward } from "../../runtime/engine/ops/entropy.js";
+import { logSoftmaxBackward, logSoftmaxForward } from "../../runtime/engine/ops/logprobs.js";
+import { Rng } from "../../runtime/engine/rng.js";
 import { compareWithFused, grpoChainConfig, UnfusedLossChain, type Traffic } from "../lib/unfused-loss.js";
 import { fmt, timeIt, type Timing } from "../lib/timing.js";
 import type { BenchContext, Suite, Table } from "../lib/types.js";

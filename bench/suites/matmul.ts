@@ -2,8 +2,8 @@
 // and the two backward products), for acpo's schedule, tfjs-backend-webgpu on the same
 // adapter, and PyTorch on the CPU with every core (the ratio is against this one) and with
 // one thread (an extra column), with our ratio to the CPU's peak.
-import { type MatmulVariant, MATMUL_VARIANTS, matmul, matmulVariant } from "../../runtime/ops/matmul.js";
-import type { Gpu } from "../../runtime/gpu.js";
+import { type MatmulVariant, MATMUL_VARIANTS, matmul, matmulVariant } from "../../runtime/engine/ops/matmul.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
 import { cpuPeak } from "../lib/cpu.js";
 import { ensureTorch } from "../lib/setup.js";
 import { fmt, ratio, timeIt } from "../lib/timing.js";

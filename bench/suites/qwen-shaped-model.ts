@@ -4,12 +4,12 @@
 // Qwen byte-level BPE tokenizer, and the run sizes from ACPO_BENCH_QWEN_* variables.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { bucketBytes, type Gpu } from "../../runtime/gpu.js";
-import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { initWeights } from "../../runtime/model/presets.js";
-import { TextTokenizer } from "../../runtime/model/tokenizer.js";
-import { GpuWeights } from "../../runtime/model/weights.js";
+import { bucketBytes, type Gpu } from "../../runtime/engine/gpu.js";
+import { type ModelConfig, parseConfig } from "../../runtime/engine/model/config.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { initWeights } from "../../runtime/engine/model/presets.js";
+import { TextTokenizer } from "../../runtime/engine/model/tokenizer.js";
+import { GpuWeights } from "../../runtime/engine/model/weights.js";
 
 /** Qwen2.5-0.5B's config.json as Hugging Face ships it (the base model's). */
 export const QWEN25_05B: Record<string, unknown> = {
@@ -60,7 +60,7 @@ export function qwenTokenizer(): TextTokenizer {
 }
 
 /**
- * A policy with HF-style random weights (runtime/model/presets.ts initWeights) built in
+ * A policy with HF-style random weights (runtime/engine/model/presets.ts initWeights) built in
  * memory and uploaded: the host copy is dropped once the GPU holds it, and nothing is
  * written to disk.
  */

@@ -8,11 +8,11 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
-import { parameterCount } from "../../runtime/model/layout.js";
-import { initWeights, PRESETS } from "../../runtime/model/presets.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { type ModelConfig, parseConfig } from "../../runtime/engine/model/config.js";
+import { parameterCount } from "../../runtime/engine/model/layout.js";
+import { initWeights, PRESETS } from "../../runtime/engine/model/presets.js";
+import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
 import { logLogSlope } from "../lib/fit.js";
 import { acpoSteps, median } from "../lib/rl-step.js";
 import { fmt } from "../lib/timing.js";
@@ -130,7 +130,7 @@ export const scalingSuite: Suite = {
     for (const v of vocabs) byVocab.push(await at({ arch: "tiny", vocab: v, maxTokens: 96 }));
     bySize.sort((a, b) => a.params - b.params);
     return [
-      axisTable("RL step vs model size", "params", (m) => m.params, (m) => m.arch, bySize, [...common, "qwen2: 2 layers, width 64, 4 heads (2 kv), q/k/v biases, untied head; the others are runtime/model/presets.ts; max tokens 96, V about 128"]),
+      axisTable("RL step vs model size", "params", (m) => m.params, (m) => m.arch, bySize, [...common, "qwen2: 2 layers, width 64, 4 heads (2 kv), q/k/v biases, untied head; the others are runtime/engine/model/presets.ts; max tokens 96, V about 128"]),
       axisTable("RL step vs response length", "mean resp tokens", (m) => m.tokens, (m) => `max ${m.maxTokens}`, byLength, [...common, "tiny preset, V about 128; the exponent is fitted against the mean response length measured"]),
       axisTable("RL step vs vocabulary", "V", (m) => m.vocab, (m) => `V ${m.vocab}`, byVocab, [...common, "tiny preset, max tokens 96; the vocabulary grows with filler words the prompts never contain"]),
     ];

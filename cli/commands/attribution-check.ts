@@ -1,16 +1,16 @@
 // `acpo attribution-check RUN_DIR... [-o FILE]`: Spearman's ρ (with 95 % intervals) between
 // attribution C and ground-truth step importance on a countdown run's recorded responses
-// (runtime/report/attribution-check.ts), printed as a table and written as a report
+// (runtime/loop/report/attribution-check.ts), printed as a table and written as a report
 // section with the distribution of C per truth class. A sweep directory (with sweep.json)
 // stands for all its runs, so `acpo sweep --grid attribution=loglik,perplexity` followed by
 // this command compares the two measures.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { AttributionCheckError, attributionCheck, attributionSection, formatCorrelations } from "../../runtime/report/attribution-check.js";
-import { ReportWriteError } from "../../runtime/report/html.js";
-import { RunDirError } from "../../runtime/report/load.js";
-import { writeSectionReport } from "../../runtime/report/sections.js";
+import { AttributionCheckError, attributionCheck, attributionSection, formatCorrelations } from "../../runtime/loop/report/attribution-check.js";
+import { ReportWriteError } from "../../runtime/loop/report/html.js";
+import { RunDirError } from "../../runtime/loop/report/load.js";
+import { writeSectionReport } from "../../runtime/loop/report/sections.js";
 import { UserError } from "../errors.js";
 import { parsePositiveIntOption } from "../options.js";
 

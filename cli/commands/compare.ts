@@ -6,14 +6,14 @@ import { writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadPipelineOrFail } from "../load.js";
-import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/report/compare-check.js";
-import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/report/compare-table.js";
-import { writeReport, writeReportTryCredit } from "../../runtime/report/html.js";
-import { timestamp } from "../../runtime/rl/run-dir.js";
-import { train } from "../../runtime/rl/trainer.js";
+import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/loop/report/compare-check.js";
+import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/loop/report/compare-table.js";
+import { writeReport, writeReportTryCredit } from "../../runtime/loop/report/html.js";
+import { timestamp } from "../../runtime/loop/run/run-dir.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
 import { UserError } from "../errors.js";
 import { parseIntOption } from "../options.js";
-import { ensureDir } from "../../runtime/fs-errors.js";
+import { ensureDir } from "../../runtime/engine/fs-errors.js";
 
 interface CompareFlags {
   seeds: number;

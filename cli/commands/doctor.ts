@@ -3,16 +3,16 @@
 // the memory plan against the adapter's limits (cli/memory-plan.ts), exit 1 when it cannot fit. Exits 1 with the fix when
 // no adapter is available.
 import type { Command } from "commander";
-import { Gpu } from "../../runtime/gpu.js";
+import { Gpu } from "../../runtime/engine/gpu.js";
 import { join } from "node:path";
-import { readConfig } from "../../runtime/model/config.js";
-import { residualForward } from "../../runtime/ops/residual.js";
-import { matmulScheduleReport } from "../../runtime/ops/matmul.js";
+import { readConfig } from "../../runtime/engine/model/config.js";
+import { residualForward } from "../../runtime/engine/ops/residual.js";
+import { matmulScheduleReport } from "../../runtime/engine/ops/matmul.js";
 import { loadPipelineOrFail } from "../load.js";
 import { defaultShape, planOn, planText, runShape } from "../memory-plan.js";
 import { parsePositiveIntOption } from "../options.js";
 import { parsePrecisionOption } from "../precision-option.js";
-import type { Precision } from "../../runtime/model/weights.js";
+import type { Precision } from "../../runtime/engine/model/weights.js";
 
 export function registerDoctor(program: Command): void {
   program

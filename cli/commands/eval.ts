@@ -4,9 +4,9 @@
 // whole split; without --problems, the whole split when it has a fixed size (a jsonl file,
 // or --option testSize=N), else 128 problems drawn from the generated split.
 import type { Command } from "commander";
-import { type EvalResult, evaluate } from "../../runtime/eval/evaluate.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { taskFromSpec } from "../../runtime/tasks/registry.js";
+import { type EvalResult, evaluate } from "../../runtime/loop/eval/evaluate.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { taskFromSpec } from "../../runtime/engine/tasks/registry.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";
@@ -39,7 +39,7 @@ export function registerEval(program: Command): void {
     .description("Acc@k, pass@k and greedy accuracy of a policy on a task's held-out split")
     .requiredOption("--model <dir>", "model folder")
     .requiredOption("--task <name>", "task: countdown, arith or jsonl (with --option path=FILE)")
-    .option("--option <key=value>", "task option, repeatable: numbers=3..4, values=1..20, target=1..60, testSize=200 (runtime/tasks/README.md)", collectTaskOption, {} as Record<string, unknown>)
+    .option("--option <key=value>", "task option, repeatable: numbers=3..4, values=1..20, target=1..60, testSize=200 (runtime/engine/tasks/README.md)", collectTaskOption, {} as Record<string, unknown>)
     .option("-k, --k <n>", "samples per problem", parseIntOption, 8)
     .option("--problems <n>", `held-out problems; 0 = the whole split (default: the whole split when it has a fixed size, else ${GENERATED_DEFAULT})`, parseIntOption)
     .option("--temperature <t>", "sampling temperature for Acc@k / pass@k", parseFloatOption, 1.0)

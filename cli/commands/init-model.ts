@@ -4,12 +4,12 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { parameterCount } from "../../runtime/model/layout.js";
-import { PRESETS, initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { TextTokenizer, charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { parameterCount } from "../../runtime/engine/model/layout.js";
+import { PRESETS, initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
+import { TextTokenizer, charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
 import { UserError } from "../errors.js";
-import { writeErrorMessage } from "../../runtime/write-errors.js";
+import { writeErrorMessage } from "../../runtime/engine/write-errors.js";
 import { parseSeedOption } from "../options.js";
 
 /** Whole-word tokens of the character tokenizer: the transition markers and answer tags tasks use. */
@@ -46,7 +46,7 @@ export function registerInitModel(program: Command): void {
     });
 }
 
-/** Files whose presence makes a folder a model folder (runtime/model/checkpoint.ts). */
+/** Files whose presence makes a folder a model folder (runtime/engine/model/checkpoint.ts). */
 const MODEL_FILES = ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json"];
 
 /** A model folder already at `dir` is someone's work: replace it only when asked. */

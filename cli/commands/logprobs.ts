@@ -1,7 +1,7 @@
 // `acpo logprobs --model DIR --ids 3,17,5 | --text TEXT [--precision f32|f16]`: log-probabilities and entropies
 // of each next token under the model, as JSON.
 import type { Command } from "commander";
-import { Policy } from "../../runtime/model/policy.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
 import { UserError } from "../errors.js";
 import { withGpu } from "../gpu-options.js";
 import { type PrecisionFlags, precisionChoice, withPrecisionOption } from "../precision-option.js";

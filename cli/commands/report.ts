@@ -4,9 +4,9 @@
 // and OTHER (a pipeline file or a run directory), both scored by the interpreter.
 import type { Command } from "commander";
 import { resolve } from "node:path";
-import { CreditError, type CreditPipeline, isRunDir, runDirPipeline } from "../../runtime/report/credit.js";
-import { type ReportData, ReportWriteError, writeCreditReport, writeReport } from "../../runtime/report/html.js";
-import { RunDirError } from "../../runtime/report/load.js";
+import { CreditError, type CreditPipeline, isRunDir, runDirPipeline } from "../../runtime/loop/report/credit.js";
+import { type ReportData, ReportWriteError, writeCreditReport, writeReport } from "../../runtime/loop/report/html.js";
+import { RunDirError } from "../../runtime/loop/report/load.js";
 import { UserError } from "../errors.js";
 import { loadPipelineOrFail } from "../load.js";
 

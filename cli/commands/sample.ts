@@ -2,9 +2,9 @@
 //  [--max-tokens N] [--seed S] [--stop STR] [--chat on|off] [--system TEXT] [--precision f32|f16]`: n samples of a
 //  continuation, one JSON line each (with the prompt's token count, which shows the template).
 import type { Command } from "commander";
-import { promptIds } from "../../runtime/eval/evaluate.js";
-import { generate } from "../../runtime/model/generate.js";
-import { Policy } from "../../runtime/model/policy.js";
+import { promptIds } from "../../runtime/loop/eval/evaluate.js";
+import { generate } from "../../runtime/engine/model/generate.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { parseFloatOption, parseIntOption } from "../options.js";

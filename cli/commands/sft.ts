@@ -6,12 +6,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { evaluate } from "../../runtime/eval/evaluate.js";
-import { outputErrorMessage, probeWritableDir } from "../../runtime/fs-errors.js";
-import { type Checkpoint, saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { taskFromSpec } from "../../runtime/tasks/registry.js";
-import { sft } from "../../runtime/sft/sft.js";
+import { evaluate } from "../../runtime/loop/eval/evaluate.js";
+import { outputErrorMessage, probeWritableDir } from "../../runtime/engine/fs-errors.js";
+import { type Checkpoint, saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { taskFromSpec } from "../../runtime/engine/tasks/registry.js";
+import { sft } from "../../runtime/loop/sft/sft.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { collectTaskOption, parseFloatOption, parseIntOption } from "../options.js";
@@ -37,7 +37,7 @@ export function registerSft(program: Command): void {
     .command("sft")
     .description("supervised warm start on a task's step-by-step solutions; saves the policy")
     .requiredOption("--task <name>", "built-in task: countdown or arith")
-    .option("--option <key=value>", "task option, repeatable: numbers=3..4, values=1..20, target=1..60 (runtime/tasks/README.md)", collectTaskOption, {} as Record<string, unknown>)
+    .option("--option <key=value>", "task option, repeatable: numbers=3..4, values=1..20, target=1..60 (runtime/engine/tasks/README.md)", collectTaskOption, {} as Record<string, unknown>)
     .requiredOption("--model <dir>", "model folder to start from (e.g. from 'acpo init-model')")
     .requiredOption("-o, --output <dir>", "folder for the trained policy")
     .option("--steps <n>", "optimiser steps", parseIntOption, 300)

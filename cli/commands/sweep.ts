@@ -12,18 +12,18 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { formatAll, formatWarnings, loadPipeline, type Pipeline } from "../../compiler/index.js";
 import { loadPipelineOrFail } from "../load.js";
-import { type Comparison, type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/report/compare-table.js";
-import { SweepError, type SweepCell, baselineFirst, cellDirName, gridCells, parseGrid } from "../../runtime/report/sweep-grid.js";
-import { cellSource } from "../../runtime/report/sweep-cells.js";
-import { extrasTable, formatExtras, runExtras, summarizeExtras } from "../../runtime/report/sweep-extras.js";
-import { cellCurves } from "../../runtime/report/sweep-curves.js";
-import { loadRun } from "../../runtime/report/load.js";
-import { type ReportSection, writeSectionReport } from "../../runtime/report/sections.js";
-import { timestamp } from "../../runtime/rl/run-dir.js";
-import { train } from "../../runtime/rl/trainer.js";
+import { type Comparison, type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/loop/report/compare-table.js";
+import { SweepError, type SweepCell, baselineFirst, cellDirName, gridCells, parseGrid } from "../../runtime/loop/report/sweep-grid.js";
+import { cellSource } from "../../runtime/loop/report/sweep-cells.js";
+import { extrasTable, formatExtras, runExtras, summarizeExtras } from "../../runtime/loop/report/sweep-extras.js";
+import { cellCurves } from "../../runtime/loop/report/sweep-curves.js";
+import { loadRun } from "../../runtime/loop/report/load.js";
+import { type ReportSection, writeSectionReport } from "../../runtime/loop/report/sections.js";
+import { timestamp } from "../../runtime/loop/run/run-dir.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
 import { UserError } from "../errors.js";
 import { parseIntOption } from "../options.js";
-import { ensureDir } from "../../runtime/fs-errors.js";
+import { ensureDir } from "../../runtime/engine/fs-errors.js";
 
 interface SweepFlags {
   grid: string[];

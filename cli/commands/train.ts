@@ -1,12 +1,12 @@
 // `acpo train FILE.acpo [--steps N] [--out DIR] [--seed S] [--set k=v]`, `acpo train --resume
-// RUN_DIR` and `acpo run PLAN_DIR [...]`: the RL loop (runtime/rl/trainer.ts). A resumed run
+// RUN_DIR` and `acpo run PLAN_DIR [...]`: the RL loop (runtime/loop/rl/trainer.ts). A resumed run
 // uses its own stored pipeline, seed and steps (spec/run.md "Resume"). Exit status 130 when
 // Ctrl-C stopped the run (after its checkpoint), as shells expect of an interrupted command.
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { formatWarnings, loadPipeline } from "../../compiler/index.js";
 import { loadPlan } from "../../compiler/plan/plan.js";
-import { type TrainOptions, type TrainResult, train } from "../../runtime/rl/trainer.js";
+import { type TrainOptions, type TrainResult, train } from "../../runtime/loop/rl/trainer.js";
 import { UserError } from "../errors.js";
 import { type GpuFlags, withGpu } from "../gpu-options.js";
 import { refuseUnfit } from "../memory-plan.js";

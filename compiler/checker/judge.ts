@@ -1,4 +1,4 @@
-// The `judge { ... }` block: a generative process reward model (runtime/rl/judge.ts) whose
+// The `judge { ... }` block: a generative process reward model (runtime/loop/rl/judge.ts) whose
 // log-probability of a fixed verdict after each step is the step value `judge_score`.
 import type * as A from "../ast.js";
 import { MAX_JUDGE_TEXT } from "../limits.js";

@@ -6,7 +6,7 @@ import type * as A from "../ast.js";
 import type { Diagnostics } from "../diagnostics.js";
 import { MAX_BATCH_ROWS, MAX_MC_ROLLOUTS, MAX_NEW_TOKENS } from "../limits.js";
 import type * as P from "../pipeline.js";
-import { MAX_SPLIT_SIZE } from "../../runtime/tasks/split-pool.js";
+import { MAX_SPLIT_SIZE } from "../../runtime/engine/tasks/split-pool.js";
 import { BlockReader } from "./block.js";
 import type { ExprChecker } from "./expr.js";
 
@@ -43,7 +43,7 @@ export const PRECISIONS = ["f32", "f16"] as const;
 
 /**
  * `model "DIR"`, optionally with a block: `model "DIR" { precision f16 }` stores the linear
- * weights as f16 (runtime/model/weights.ts). The precision is kept only when written.
+ * weights as f16 (runtime/engine/model/weights.ts). The precision is kept only when written.
  */
 export function decodeModel(ctx: SettingsCtx, s: A.Setting): P.Pipeline["model"] | undefined {
   const r = reader(ctx, "`model`", s, ["precision"]);
@@ -83,7 +83,7 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.TaskSettings | und
       numbers: r.range("numbers", 2, [3, 4]),
       values: r.range("values", 1, [1, 20]),
       target: r.range("target", 1, [1, 60]),
-      // 0 = the split's whole problem space, drawn on demand (runtime/tasks/split-pool.ts).
+      // 0 = the split's whole problem space, drawn on demand (runtime/engine/tasks/split-pool.ts).
       trainSize: r.num("train_size", { default: 0, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       testSize: r.num("test_size", { default: 200, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       verifier: r.word("verifier", ["countdown"] as const, "countdown"),
@@ -101,7 +101,7 @@ export function decodeTask(ctx: SettingsCtx, s: A.Setting): P.TaskSettings | und
       values: r.range("values", 1, [1, 9], 1000),
       maxValue: r.num("max_value", { default: 99, int: true, min: 1, max: 1_000_000 }),
       ops,
-      // 0 = the split's whole problem space, drawn on demand (runtime/tasks/split-pool.ts).
+      // 0 = the split's whole problem space, drawn on demand (runtime/engine/tasks/split-pool.ts).
       trainSize: r.num("train_size", { default: 0, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       testSize: r.num("test_size", { default: 200, int: true, min: 0, max: MAX_SPLIT_SIZE }),
       verifier: r.word("verifier", ["numeric"] as const, "numeric"),

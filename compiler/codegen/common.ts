@@ -2,7 +2,7 @@
 // each kernel binds the ones its WGSL mentions), the uniform list, and the deterministic
 // slot reduction (see schedule.ts: element k folds into slot k mod SLOTS, slots combine by
 // a fixed tree, lanes only choose who does which slot).
-import type { Binding, Kernel, Uniform } from "../../runtime/kernel.js";
+import type { Binding, Kernel, Uniform } from "../../runtime/engine/kernel.js";
 import { SLOTS } from "./schedule.js";
 import { WGSL_GROUP_OF, WGSL_LIB, WGSL_POSITION } from "./wgsl-lib.js";
 

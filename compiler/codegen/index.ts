@@ -1,10 +1,10 @@
 // Code generation for one stage: the IR program and a schedule in, the stage's kernels
-// (plain data, runtime/kernel.ts) and the layout the runner needs out. Kernel order:
+// (plain data, runtime/engine/kernel.ts) and the layout the runner needs out. Kernel order:
 //   prepass (logits mode, only when a reduction reads logp/H) -> statistics phases ->
 //   values (per group/sequence/step) -> loss head -> summary.
 // `loss_head_policy` replaces prepass + loss head when the caller gives logp and H instead
 // of logits (replay of a batch without logits); it writes no dlogits.
-import type { Kernel } from "../../runtime/kernel.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
 import type { Level } from "../levels.js";
 import type { StageProgram } from "../ir/stage.js";
 import { analyzeStage, slotOffsets, type StageLayout } from "./layout.js";

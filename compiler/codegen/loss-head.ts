@@ -11,8 +11,8 @@
 //    writes dlogits[v] = dlogp (onehot - p_v) + dH (-p_v (log p_v + H)) in a second sweep
 //    over the row (the gradient needs every p_v, which needs the row's total first);
 //  - loss head without logits: the same expressions per token from given logp and H.
-import type { Kernel } from "../../runtime/kernel.js";
-import { ROW_HELPERS, ROW_ONLINE } from "../../runtime/ops/rowstats.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
+import { ROW_HELPERS, ROW_ONLINE } from "../../runtime/engine/ops/rowstats.js";
 import type { Level } from "../levels.js";
 import type { StageProgram } from "../ir/stage.js";
 import { makeKernel } from "./common.js";

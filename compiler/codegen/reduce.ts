@@ -6,7 +6,7 @@
 //   passes, as the interpreter) · min, max: (extreme, NaN flag, count) ·
 //   quantile: exact selection of the order statistics around q*(n-1) by bisection on the
 //   order-preserving u32 keys of the values: 32 counting passes, both neighbours at once.
-import type { Kernel } from "../../runtime/kernel.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
 import type { Level } from "../levels.js";
 import type { Node } from "../ir/ops.js";
 import { asF32, emitCone, indexPrelude, offsetExpr } from "./emit.js";

@@ -24,10 +24,10 @@
 //   tok      (N, K_TOK) per-token columns TOK_COLUMNS (0 outside the response)
 //   summary  (17)    SUMMARY_FIELDS
 //   stats    reductions and per-level values (readNamed reads the named ones)
-import type { Gpu } from "../../runtime/gpu.js";
-import type { Tensor } from "../../runtime/tensor.js";
-import { rowGrid } from "../../runtime/ops/wgsl-reduce.js";
-import { grid1d } from "../../runtime/ops/grid.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import type { Tensor } from "../../runtime/engine/tensor.js";
+import { rowGrid } from "../../runtime/engine/ops/wgsl-reduce.js";
+import { grid1d } from "../../runtime/engine/ops/grid.js";
 import { SUMMARY_FIELDS, type Summary } from "../interpret/summary.js";
 import type { StageKernels } from "./index.js";
 import { K_SEQ, K_STP, K_TOK, levelCount, SEQ_COLUMNS, type SeqColumn, slotOffsets, statsSize, STEP_COLUMNS, type StepColumn, TOK_COLUMNS, type Dims } from "./layout.js";

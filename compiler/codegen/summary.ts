@@ -4,7 +4,7 @@
 // figures run over every response token (kl: the raw estimator's mean; kl_loss: the sum of
 // the per-token shares of the KL term), the others over the tokens in the loss. Deterministic
 // slot folds (common.ts), so the loss read back does not depend on the schedule.
-import type { Kernel } from "../../runtime/kernel.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
 import { makeKernel, slotTree } from "./common.js";
 import { K_TOK, TOK_COLUMNS } from "./layout.js";
 import { SLOTS } from "./schedule.js";

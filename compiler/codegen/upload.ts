@@ -1,7 +1,7 @@
 // A CPU batch (interpret/batch.ts) as the GPU inputs of a StageRunner: what replay and the
 // tests use. The training loop builds the same tensors from its own buffers.
-import type { Gpu } from "../../runtime/gpu.js";
-import type { Tensor } from "../../runtime/tensor.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import type { Tensor } from "../../runtime/engine/tensor.js";
 import type { Batch } from "../interpret/batch.js";
 import { K_SEQ, K_STP } from "./layout.js";
 import { packSequences, packSteps, type StageInputs } from "./runner.js";

@@ -2,7 +2,7 @@
 // whose WGSL builtins differ from the interpreter (pow of a negative base, min/max with
 // NaN, tanh overflow), run-time special values (a NaN or inf literal is a WGSL error), the
 // unit lookups of the batch layout, and the ordered-key map used by quantile selection.
-import { WGSL_TANH } from "../../runtime/ops/wgsl-math.js";
+import { WGSL_TANH } from "../../runtime/engine/ops/wgsl-math.js";
 import { WGSL_RAND } from "../interpret/rand.js";
 import { seqRead } from "./layout.js";
 

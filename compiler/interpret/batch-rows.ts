@@ -1,9 +1,9 @@
 // A batch as rows: one trajectory per row, in the batch format's terms (spec/batch.md:
 // response tokens only), each with its step table derived once. Every view of a batch is
 // built from rows: the interpreter's Batch here (batch files and samples.jsonl through
-// plan/batch-file.ts, `until` and `priority` in the loop through runtime/rl/until.ts), the
-// RL update's GPU tensors (runtime/rl/batch.ts, through stepColumns) and samples.jsonl lines
-// (runtime/rl/run-dir-samples.ts). So a step value is computed in one place and every view
+// plan/batch-file.ts, `until` and `priority` in the loop through runtime/loop/rl/until.ts), the
+// RL update's GPU tensors (runtime/loop/rl/batch.ts, through stepColumns) and samples.jsonl lines
+// (runtime/loop/run/run-dir-samples.ts). So a step value is computed in one place and every view
 // agrees on it, empty steps included.
 //
 // Step k of a row covers response tokens [starts[k], starts[k] + lengths[k]). An empty step

@@ -3,7 +3,7 @@
 // interpreter can serve as the oracle for float32 kernels and for finite differences.
 // spec/batch.md describes the JSON form. Outside tests every Batch is built from batch rows by rowsBatch
 // (batch-rows.ts): batch-file.ts (compiler/plan/) parses a file into rows, the training loop
-// turns its trajectories into rows (runtime/rl/step-batch.ts).
+// turns its trajectories into rows (runtime/loop/rl/step-batch.ts).
 export interface Batch {
   B: number; // responses
   T: number; // token slots per response (prompt tokens, response, padding)

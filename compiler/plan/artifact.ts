@@ -1,6 +1,6 @@
 // The compiled artifact: everything the training loop evaluates, produced by compilation,
 // and the only part of the compiler behind the front end (compiler/index.ts) that the
-// layers above it (runtime/rl, runtime/eval, ...) may import (test/architecture.test.ts).
+// layers above it (runtime/loop/rl, runtime/loop/eval, ...) may import (test/architecture.test.ts).
 //
 //   const art = compileArtifact(pipeline);        // `acpo train FILE`: compiled in memory
 //   const art = loadPlan(dir, { set });           // `acpo run DIR`: read from a plan folder

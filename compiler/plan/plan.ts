@@ -16,8 +16,8 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ensureDir, outputErrorMessage } from "../../runtime/fs-errors.js";
-import { kernelSource, type Kernel } from "../../runtime/kernel.js";
+import { ensureDir, outputErrorMessage } from "../../runtime/engine/fs-errors.js";
+import { kernelSource, type Kernel } from "../../runtime/engine/kernel.js";
 import { formatAll, loadPipeline, pipelineJson, type PipelineJson, printPipeline, type Pipeline } from "../index.js";
 import { BODY_MARKER } from "../codegen/common.js";
 import { generateStage, type StageKernels } from "../codegen/index.js";

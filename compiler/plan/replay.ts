@@ -1,7 +1,7 @@
 // `acpo replay`: run one stage's compiled kernels (or, with `interpret`, the interpreter)
 // on a recorded batch and report per response, step and token what the pipeline did to
 // credit. The JSON shape is specified in spec/batch.md ("Replay output").
-import type { Gpu } from "../../runtime/gpu.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
 import type { Pipeline } from "../pipeline.js";
 import { generateStage } from "../codegen/index.js";
 import { StageRunner } from "../codegen/runner.js";

@@ -1,10 +1,10 @@
 // What the exported reward function (python/reward.py, verl's custom_reward_function) runs:
 // the pipeline's verifier with the options acpo's task would use, read from the same
-// option parsers and defaults (runtime/tasks), so `r` means on verl what it means in acpo.
+// option parsers and defaults (runtime/engine/tasks), so `r` means on verl what it means in acpo.
 import type { Pipeline } from "../../compiler/pipeline.js";
-import { ARITH_DEFAULTS } from "../../runtime/tasks/arith.js";
-import { COUNTDOWN_DEFAULTS } from "../../runtime/tasks/countdown.js";
-import { readDatasetOptions } from "../../runtime/tasks/dataset.js";
+import { ARITH_DEFAULTS } from "../../runtime/engine/tasks/arith.js";
+import { COUNTDOWN_DEFAULTS } from "../../runtime/engine/tasks/countdown.js";
+import { readDatasetOptions } from "../../runtime/engine/tasks/dataset.js";
 
 export interface RewardSpec {
   verifier: "countdown" | "numeric" | "math" | "exact";

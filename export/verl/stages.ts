@@ -54,7 +54,7 @@ export interface StageSpan {
 
 /**
  * Each stage's steps, found by evaluating its `until` after every step as the loop does
- * (runtime/rl/stages.ts); a string (the refusal) when a condition reads more than the
+ * (runtime/loop/rl/stages.ts); a string (the refusal) when a condition reads more than the
  * counters or does not hold within MAX_STAGE_STEPS.
  */
 export function stageSpans(p: Pipeline): StageSpan[] | string[] {

@@ -3,8 +3,8 @@
 // 128 MiB binding takes, and malformed ACPO_BENCH_QWEN_* values are errors naming the
 // variable and the expected form.
 import { describe, expect, it } from "vitest";
-import { bucketBytes } from "../../runtime/gpu.js";
-import { parameterCount, parameterSpecs } from "../../runtime/model/layout.js";
+import { bucketBytes } from "../../runtime/engine/gpu.js";
+import { parameterCount, parameterSpecs } from "../../runtime/engine/model/layout.js";
 import { binds, fittingHidden, fittingVocab, QWEN_DEFAULTS, qwenConfig, qwenSizes } from "../../bench/suites/qwen-shaped-model.js";
 
 const LAVAPIPE = { maxStorageBufferBindingSize: 134217728 };

@@ -5,9 +5,9 @@
 import { describe, expect, it } from "vitest";
 import { formatAll, loadPipeline, printPipeline } from "../../compiler/index.js";
 import { lowerStagePrograms, paramValues } from "../../compiler/plan/artifact.js";
-import { segmentRules } from "../../runtime/rl/rollout.js";
-import { segmentResponse } from "../../runtime/rl/segment.js";
-import { StageCondition } from "../../runtime/rl/until.js";
+import { segmentRules } from "../../runtime/loop/rl/rollout.js";
+import { segmentResponse } from "../../runtime/loop/rl/segment.js";
+import { StageCondition } from "../../runtime/loop/rl/until.js";
 import { at, check, withBody } from "./helpers.js";
 
 const chars = (s: string) => [...s];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { accAtK, diffInterval, mean, meanInterval, meanPassAtK, passAtK, stdSample, tCdf, tQuantile, varianceSample } from "../../runtime/eval/estimators.js";
+import { accAtK, diffInterval, mean, meanInterval, meanPassAtK, passAtK, stdSample, tCdf, tQuantile, varianceSample } from "../../runtime/loop/eval/estimators.js";
 
 /** Fraction of k-subsets of n samples (the first c correct) that contain a correct one. */
 function bruteForcePass(n: number, c: number, k: number): number {

@@ -5,11 +5,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { type EvalResult, evaluate, metricValue, problemCount } from "../../runtime/eval/evaluate.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { CountdownTask } from "../../runtime/tasks/countdown.js";
-import { JsonlTask } from "../../runtime/tasks/jsonl.js";
-import { TaskSpecError } from "../../runtime/tasks/types.js";
+import { type EvalResult, evaluate, metricValue, problemCount } from "../../runtime/loop/eval/evaluate.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { CountdownTask } from "../../runtime/engine/tasks/countdown.js";
+import { JsonlTask } from "../../runtime/engine/tasks/jsonl.js";
+import { TaskSpecError } from "../../runtime/engine/tasks/types.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const dir = mkdtempSync(join(tmpdir(), "acpo-eval-"));

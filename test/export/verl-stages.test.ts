@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
 import { interpretStage } from "../../compiler/interpret/stage.js";
 import { ExportRefused, planExport, verlPrograms, writeExport, type ExportPlan } from "../../export/verl/index.js";
-import { verifyCountdown, verifyMath, verifyNumeric } from "../../runtime/tasks/verifiers.js";
+import { verifyCountdown, verifyMath, verifyNumeric } from "../../runtime/engine/tasks/verifiers.js";
 import { randomBatch } from "../compiler/backend/random-batch.js";
 import { expectClose } from "../helpers/numeric.js";
 import { ensureTorch, runTorchScript } from "../helpers/torch.js";

@@ -1,6 +1,6 @@
 // One GPU context per test file (each vitest worker is its own process with its own Dawn device).
 import { afterAll } from "vitest";
-import { Gpu } from "../../runtime/gpu.js";
+import { Gpu } from "../../runtime/engine/gpu.js";
 
 let shared: Promise<Gpu> | null = null;
 

@@ -3,10 +3,10 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { type ModelConfig, parseConfig } from "../../runtime/engine/model/config.js";
+import { initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
+import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
 
 /**
  * A folder holding a random 'tiny' Llama over the character tokenizer (which has \, { and }),

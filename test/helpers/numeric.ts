@@ -1,6 +1,6 @@
 // Numeric helpers for kernel tests: seeded random data, tolerance comparison, finite differences.
 import { expect } from "vitest";
-import type { Arr } from "../../runtime/ops/ref-types.js";
+import type { Arr } from "../../runtime/engine/ops/ref-types.js";
 
 /** Mulberry32: small seeded PRNG so every test is repeatable. */
 export function rng(seed: number): () => number {

@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCheckpoint, saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
-import { parameterSpecs } from "../../runtime/model/layout.js";
-import { type TensorMap, halfToFloat, readSafetensors, writeSafetensors } from "../../runtime/model/safetensors.js";
+import { loadCheckpoint, saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { type ModelConfig, parseConfig } from "../../runtime/engine/model/config.js";
+import { parameterSpecs } from "../../runtime/engine/model/layout.js";
+import { type TensorMap, halfToFloat, readSafetensors, writeSafetensors } from "../../runtime/engine/model/safetensors.js";
 import { randArray } from "../helpers/numeric.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "acpo-ckpt-"));

@@ -12,10 +12,10 @@ import { registerSample } from "../../cli/commands/sample.js";
 import { registerSft } from "../../cli/commands/sft.js";
 import { UserError } from "../../cli/errors.js";
 import { applyPromptFormat, parseChatOption, promptFormatOf } from "../../cli/prompt-options.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { charTokenizerFiles, TextTokenizer } from "../../runtime/model/tokenizer.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
+import { charTokenizerFiles, TextTokenizer } from "../../runtime/engine/model/tokenizer.js";
 import { testGpu } from "../helpers/gpu.js";
 import { type InProcessRun, runInProcess } from "../helpers/cli-in-process.js";
 

@@ -13,7 +13,7 @@ import { registerLogprobs } from "../../cli/commands/logprobs.js";
 import { registerSample } from "../../cli/commands/sample.js";
 import { registerSft } from "../../cli/commands/sft.js";
 import { parsePrecisionOption, precisionChoice } from "../../cli/precision-option.js";
-import { loadCheckpoint } from "../../runtime/model/checkpoint.js";
+import { loadCheckpoint } from "../../runtime/engine/model/checkpoint.js";
 import { tinyCharPolicyDir } from "../helpers/models.js";
 import { type InProcessRun, runInProcess } from "../helpers/cli-in-process.js";
 

@@ -1,9 +1,9 @@
 // config.json: Qwen3 and Llama 3 rope scaling are read; every other setting that would change
 // the model's meaning is refused with a message naming the file and the key.
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../runtime/model/config.js";
-import { parameterSpecs } from "../../runtime/model/layout.js";
-import { llama3InvFreq, ropeInvFreq } from "../../runtime/ops/rope.js";
+import { parseConfig } from "../../runtime/engine/model/config.js";
+import { parameterSpecs } from "../../runtime/engine/model/layout.js";
+import { llama3InvFreq, ropeInvFreq } from "../../runtime/engine/ops/rope.js";
 
 const BASE = {
   vocab_size: 50, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2,

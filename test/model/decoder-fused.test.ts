@@ -4,11 +4,11 @@
 // last rows), a scoring step (Tq > 1, every row) and decoding steps (Tq = 1), on a Llama
 // model without biases and a Qwen2 model with q/k/v biases.
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../runtime/model/config.js";
-import { Decoder, KVCache } from "../../runtime/model/decoder.js";
-import { initWeights } from "../../runtime/model/presets.js";
-import { Transformer } from "../../runtime/model/transformer.js";
-import { GpuWeights } from "../../runtime/model/weights.js";
+import { parseConfig } from "../../runtime/engine/model/config.js";
+import { Decoder, KVCache } from "../../runtime/engine/model/decoder.js";
+import { initWeights } from "../../runtime/engine/model/presets.js";
+import { Transformer } from "../../runtime/engine/model/transformer.js";
+import { GpuWeights } from "../../runtime/engine/model/weights.js";
 import { testGpu } from "../helpers/gpu.js";
 import { qwen2Config } from "../helpers/models.js";
 import { rng } from "../helpers/numeric.js";

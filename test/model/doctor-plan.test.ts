@@ -5,9 +5,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../runtime/model/config.js";
-import { bucketBytes } from "../../runtime/gpu.js";
-import { memoryPlan } from "../../runtime/model/memory.js";
+import { parseConfig } from "../../runtime/engine/model/config.js";
+import { bucketBytes } from "../../runtime/engine/gpu.js";
+import { memoryPlan } from "../../runtime/engine/model/memory.js";
 
 const acpo = (...args: string[]) => spawnSync(process.execPath, ["cli/acpo.js", ...args], { encoding: "utf8", timeout: 300_000 });
 

@@ -5,8 +5,8 @@
 // the log-probabilities agree bit for bit; the tolerance leaves room for another adapter's
 // exp and log (a token flips only if a draw lands within rounding of a boundary).
 import { describe, expect, it } from "vitest";
-import { generate } from "../../runtime/model/generate.js";
-import { Policy } from "../../runtime/model/policy.js";
+import { generate } from "../../runtime/engine/model/generate.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/numeric.js";
 

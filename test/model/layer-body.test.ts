@@ -1,17 +1,17 @@
-// The layer body (runtime/model/layer-body.ts): the one description of a decoder layer that the
+// The layer body (runtime/engine/model/layer-body.ts): the one description of a decoder layer that the
 // full forward, its backward and the KV-cache decoder follow. Here: it reads exactly the
 // parameters the config implies (so a new weight in layout.ts without a sub-block that reads
 // it fails), its order per architecture, and the decoder's fused runs found in it. That both
 // drivers compute what they did before is the model tests' part (transformer.test.ts against
 // the reference and finite differences, decoder-fused.test.ts, generate*.test.ts).
 import { describe, expect, it } from "vitest";
-import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
-import { Decoder } from "../../runtime/model/decoder.js";
-import { EMBEDDING, FINAL_NORM, layerBody, slotsOf, weightsOf } from "../../runtime/model/layer-body.js";
-import { parameterSpecs } from "../../runtime/model/layout.js";
-import { initWeights } from "../../runtime/model/presets.js";
-import { Transformer } from "../../runtime/model/transformer.js";
-import { GpuWeights } from "../../runtime/model/weights.js";
+import { type ModelConfig, parseConfig } from "../../runtime/engine/model/config.js";
+import { Decoder } from "../../runtime/engine/model/decoder.js";
+import { EMBEDDING, FINAL_NORM, layerBody, slotsOf, weightsOf } from "../../runtime/engine/model/layer-body.js";
+import { parameterSpecs } from "../../runtime/engine/model/layout.js";
+import { initWeights } from "../../runtime/engine/model/presets.js";
+import { Transformer } from "../../runtime/engine/model/transformer.js";
+import { GpuWeights } from "../../runtime/engine/model/weights.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const config = (architecture: string, extra: Record<string, unknown> = {}): ModelConfig =>

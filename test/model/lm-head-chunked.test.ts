@@ -1,16 +1,16 @@
-// The LM head streamed in row chunks (runtime/model/lm-head.ts): results (scores, SFT gradients)
+// The LM head streamed in row chunks (runtime/engine/model/lm-head.ts): results (scores, SFT gradients)
 // equal the whole-matrix path where both fit, a 151,936-token vocabulary scores 2,048 tokens, and the buffers live at
 // the peak stay bounded as N grows (gpu.memory, the pool's accounting).
 import { describe, expect, it } from "vitest";
-import { bucketBytes, type Gpu } from "../../runtime/gpu.js";
-import { activationBuffers } from "../../runtime/model/memory.js";
-import { headRowStats, LmHeadStream, logitsChunkRows, rowChunks } from "../../runtime/model/lm-head.js";
-import { initWeights } from "../../runtime/model/presets.js";
-import { Transformer } from "../../runtime/model/transformer.js";
-import { GpuWeights } from "../../runtime/model/weights.js";
-import { logprobsEntropyForward } from "../../runtime/ops/logprobs-entropy.js";
-import { logprobsBackward, logprobsForward } from "../../runtime/ops/logprobs.js";
-import { lmBatch, lmLossStep } from "../../runtime/model/lm-loss.js";
+import { bucketBytes, type Gpu } from "../../runtime/engine/gpu.js";
+import { activationBuffers } from "../../runtime/engine/model/memory.js";
+import { headRowStats, LmHeadStream, logitsChunkRows, rowChunks } from "../../runtime/engine/model/lm-head.js";
+import { initWeights } from "../../runtime/engine/model/presets.js";
+import { Transformer } from "../../runtime/engine/model/transformer.js";
+import { GpuWeights } from "../../runtime/engine/model/weights.js";
+import { logprobsEntropyForward } from "../../runtime/engine/ops/logprobs-entropy.js";
+import { logprobsBackward, logprobsForward } from "../../runtime/engine/ops/logprobs.js";
+import { lmBatch, lmLossStep } from "../../runtime/engine/model/lm-loss.js";
 import { testGpu } from "../helpers/gpu.js";
 import { qwen2Config } from "../helpers/models.js";
 import { expectClose, randInts } from "../helpers/numeric.js";

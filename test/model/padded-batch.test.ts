@@ -1,8 +1,8 @@
-// The one right-padded layout (runtime/model/padded-batch.ts) that the SFT loss, scoring,
+// The one right-padded layout (runtime/engine/model/padded-batch.ts) that the SFT loss, scoring,
 // prefill and the RL update read: inputs, next-token targets and positions per slot.
 import { describe, expect, it } from "vitest";
-import { lmBatch } from "../../runtime/model/lm-loss.js";
-import { longestRow, nextTokenSlots, paddedRows } from "../../runtime/model/padded-batch.js";
+import { lmBatch } from "../../runtime/engine/model/lm-loss.js";
+import { longestRow, nextTokenSlots, paddedRows } from "../../runtime/engine/model/padded-batch.js";
 
 describe("paddedRows", () => {
   const seqs = [[5, 6, 7], [8], [9, 10]];

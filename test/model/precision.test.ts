@@ -6,19 +6,19 @@
 //  - the f16 copies are refreshed from the f32 masters after a step, checkpoints read the
 //    masters, the f32 path holds no f16 tensor, generation runs, and bad weights are refused.
 import { describe, expect, it } from "vitest";
-import { bucketBytes } from "../../runtime/gpu.js";
-import { generate } from "../../runtime/model/generate.js";
-import { parameterSpecs } from "../../runtime/model/layout.js";
-import { lmBatch, lmLossStep, maskedNll } from "../../runtime/model/lm-loss.js";
-import { memoryPlan } from "../../runtime/model/memory.js";
-import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
-import { initWeights } from "../../runtime/model/presets.js";
-import type { TensorMap } from "../../runtime/model/safetensors.js";
-import { Transformer } from "../../runtime/model/transformer.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { GpuWeights, isHalfWeight } from "../../runtime/model/weights.js";
-import { readHalfBits } from "../../runtime/ops/matmul-f16.js";
-import { f16Round, toHalfBits } from "../../runtime/ops/matmul-f16.ref.js";
+import { bucketBytes } from "../../runtime/engine/gpu.js";
+import { generate } from "../../runtime/engine/model/generate.js";
+import { parameterSpecs } from "../../runtime/engine/model/layout.js";
+import { lmBatch, lmLossStep, maskedNll } from "../../runtime/engine/model/lm-loss.js";
+import { memoryPlan } from "../../runtime/engine/model/memory.js";
+import { AdamWOptimizer } from "../../runtime/engine/model/optimizer.js";
+import { initWeights } from "../../runtime/engine/model/presets.js";
+import type { TensorMap } from "../../runtime/engine/model/safetensors.js";
+import { Transformer } from "../../runtime/engine/model/transformer.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { GpuWeights, isHalfWeight } from "../../runtime/engine/model/weights.js";
+import { readHalfBits } from "../../runtime/engine/ops/matmul-f16.js";
+import { f16Round, toHalfBits } from "../../runtime/engine/ops/matmul-f16.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { qwen2Config, tinyCharPolicyDir } from "../helpers/models.js";
 

@@ -13,12 +13,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { parseConfig } from "../../runtime/model/config.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { initWeights } from "../../runtime/model/presets.js";
-import { train } from "../../runtime/rl/trainer.js";
-import { JsonlTask } from "../../runtime/tasks/jsonl.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { parseConfig } from "../../runtime/engine/model/config.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { initWeights } from "../../runtime/engine/model/presets.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
+import { JsonlTask } from "../../runtime/engine/tasks/jsonl.js";
 import { testGpu } from "../helpers/gpu.js";
 import { realTokenizerFiles } from "./tokenizer-files.js";
 

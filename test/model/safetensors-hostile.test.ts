@@ -6,11 +6,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCheckpoint, saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { type ModelConfig, parseConfig, readConfig } from "../../runtime/model/config.js";
-import { parameterSpecs } from "../../runtime/model/layout.js";
-import { CheckpointError, type TensorMap, readSafetensors } from "../../runtime/model/safetensors.js";
-import { TextTokenizer, charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+import { loadCheckpoint, saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { type ModelConfig, parseConfig, readConfig } from "../../runtime/engine/model/config.js";
+import { parameterSpecs } from "../../runtime/engine/model/layout.js";
+import { CheckpointError, type TensorMap, readSafetensors } from "../../runtime/engine/model/safetensors.js";
+import { TextTokenizer, charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "acpo-hostile-"));
 

@@ -3,9 +3,9 @@
 // markers), and segmentation cutting where it cuts with the character-level tokenizer.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { segmentResponse, type SegmentRules } from "../../runtime/rl/segment.js";
-import { skipSpace, TokenText } from "../../runtime/rl/segment-text.js";
-import { TextTokenizer } from "../../runtime/model/tokenizer.js";
+import { segmentResponse, type SegmentRules } from "../../runtime/loop/rl/segment.js";
+import { skipSpace, TokenText } from "../../runtime/loop/rl/segment-text.js";
+import { TextTokenizer } from "../../runtime/engine/model/tokenizer.js";
 import { realTokenizer } from "./tokenizer-files.js";
 
 const MIXED = "First, 7*3=21. Then, 21+4=25 (¼ of 100).\nSo, 日本語 is fine 🙂. However the café costs 1,234€.\nThus <answer>25</answer>";

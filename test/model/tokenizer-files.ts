@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { TextTokenizer } from "../../runtime/model/tokenizer.js";
+import { TextTokenizer } from "../../runtime/engine/model/tokenizer.js";
 
 export type RealTokenizer = "qwen3" | "llama3";
 

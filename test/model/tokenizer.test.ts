@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TextTokenizer, charTokenizerFiles } from "../../runtime/model/tokenizer.js";
+import { TextTokenizer, charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
 
 describe("tokenizer.json through @huggingface/tokenizers", () => {
   const files = charTokenizerFiles(["First", "Then", "So", "<answer>", "</answer>"]);

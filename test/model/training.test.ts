@@ -4,12 +4,12 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { lmBatch, lmLossStep, maskedNll } from "../../runtime/model/lm-loss.js";
-import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { Transformer } from "../../runtime/model/transformer.js";
-import { GpuWeights } from "../../runtime/model/weights.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { lmBatch, lmLossStep, maskedNll } from "../../runtime/engine/model/lm-loss.js";
+import { AdamWOptimizer } from "../../runtime/engine/model/optimizer.js";
+import { initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
+import { Transformer } from "../../runtime/engine/model/transformer.js";
+import { GpuWeights } from "../../runtime/engine/model/weights.js";
 import { testGpu } from "../helpers/gpu.js";
 import { ensureTorch, runTorchScript } from "../helpers/torch.js";
 

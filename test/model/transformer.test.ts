@@ -1,12 +1,12 @@
 // The GPU transformer against the plain-TypeScript reference model: logits, and gradients
 // against central finite differences of the reference in float64.
 import { describe, expect, it } from "vitest";
-import { type ModelConfig, parseConfig } from "../../runtime/model/config.js";
-import { parameterSpecs } from "../../runtime/model/layout.js";
-import { referenceLogits } from "../../runtime/model/reference.js";
-import type { TensorMap } from "../../runtime/model/safetensors.js";
-import { Transformer } from "../../runtime/model/transformer.js";
-import { GpuWeights } from "../../runtime/model/weights.js";
+import { type ModelConfig, parseConfig } from "../../runtime/engine/model/config.js";
+import { parameterSpecs } from "../../runtime/engine/model/layout.js";
+import { referenceLogits } from "../../runtime/engine/model/reference.js";
+import type { TensorMap } from "../../runtime/engine/model/safetensors.js";
+import { Transformer } from "../../runtime/engine/model/transformer.js";
+import { GpuWeights } from "../../runtime/engine/model/weights.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray, randInts, rng } from "../helpers/numeric.js";
 

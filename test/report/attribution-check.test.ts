@@ -6,9 +6,9 @@ import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { countdownOfPrompt, stepTruths } from "../../runtime/report/attribution-truth.js";
-import { TextTokenizer } from "../../runtime/model/tokenizer.js";
-import { spearman } from "../../runtime/report/rank-stats.js";
+import { countdownOfPrompt, stepTruths } from "../../runtime/loop/report/attribution-truth.js";
+import { TextTokenizer } from "../../runtime/engine/model/tokenizer.js";
+import { spearman } from "../../runtime/loop/report/rank-stats.js";
 
 const MODEL = resolve("models", "countdown-tiny");
 const prompt = (nums: number[], target: number) => `Use ${nums.join(" ")} once each with + - * / to make ${target}. Show steps, then <answer>equation</answer>.\n`;

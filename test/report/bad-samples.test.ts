@@ -7,10 +7,10 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { reportData } from "../../runtime/report/html.js";
-import { MAX_RUN_LINE_BYTES, RunDirError, loadRun } from "../../runtime/report/load.js";
-import { sampleProblem } from "../../runtime/report/sample-check.js";
-import { viewSamples } from "../../runtime/report/samples.js";
+import { reportData } from "../../runtime/loop/report/html.js";
+import { MAX_RUN_LINE_BYTES, RunDirError, loadRun } from "../../runtime/loop/report/load.js";
+import { sampleProblem } from "../../runtime/loop/report/sample-check.js";
+import { viewSamples } from "../../runtime/loop/report/samples.js";
 import { writeSyntheticRun, writeTokenizerFolder } from "./synthetic-runs.js";
 
 let root: string;

@@ -6,9 +6,9 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
-import { diffInterval, tQuantile } from "../../runtime/eval/estimators.js";
-import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/report/compare-check.js";
-import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/report/compare-table.js";
+import { diffInterval, tQuantile } from "../../runtime/loop/eval/estimators.js";
+import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/loop/report/compare-check.js";
+import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/loop/report/compare-table.js";
 
 let dir: string;
 beforeAll(() => {

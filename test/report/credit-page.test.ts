@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
-import { type ReportData, writeCreditReport } from "../../runtime/report/html.js";
+import { type ReportData, writeCreditReport } from "../../runtime/loop/report/html.js";
 import { type Headless, launchChromium } from "./chromium.js";
 import { creditOf, writeCreditRun, writeVariant } from "./credit-run.js";
 

@@ -5,8 +5,8 @@
 import { writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { loadPipeline } from "../../compiler/index.js";
-import { resolvedConfig } from "../../runtime/rl/run-dir-config.js";
-import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
+import { resolvedConfig } from "../../runtime/loop/run/run-dir-config.js";
+import { jsonLine } from "../../runtime/loop/run/run-dir-jsonl.js";
 import { mkdirSync } from "node:fs";
 import { writeTokenizerFolder } from "./synthetic-runs.js";
 

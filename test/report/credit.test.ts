@@ -1,4 +1,4 @@
-// The report's credit view (runtime/report/credit.ts): a run's recorded responses scored by
+// The report's credit view (runtime/loop/report/credit.ts): a run's recorded responses scored by
 // the interpreter under the run's own pipeline and another, checked against the methods'
 // formulas written out by hand (test/report/credit-run.ts); the refusals when the samples
 // lack what the other pipeline's credit needs; and `acpo report --credit-vs` end to end.
@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
-import { CreditError, type CreditPipeline, creditView, runDirPipeline, stageFor } from "../../runtime/report/credit.js";
-import { writeReportTryCredit } from "../../runtime/report/html.js";
-import { loadRun } from "../../runtime/report/load.js";
+import { CreditError, type CreditPipeline, creditView, runDirPipeline, stageFor } from "../../runtime/loop/report/credit.js";
+import { writeReportTryCredit } from "../../runtime/loop/report/html.js";
+import { loadRun } from "../../runtime/loop/report/load.js";
 import { HAND_LINES, creditOf, grpoCreditOf, writeCreditRun, writeVariant } from "./credit-run.js";
 
 let root: string;

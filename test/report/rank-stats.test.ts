@@ -1,7 +1,7 @@
 // Spearman's ρ, its Fisher-z interval and the cluster bootstrap of attribution-check,
 // against values computed by hand.
 import { describe, expect, it } from "vitest";
-import { averageRanks, clusterBootstrap, fisherInterval, spearman } from "../../runtime/report/rank-stats.js";
+import { averageRanks, clusterBootstrap, fisherInterval, spearman } from "../../runtime/loop/report/rank-stats.js";
 
 describe("Spearman's ρ", () => {
   it("ranks ties by their mean rank", () => {

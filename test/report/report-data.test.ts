@@ -5,11 +5,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCharts, stageMarks, timeSplit } from "../../runtime/report/charts.js";
-import { configTable, flattenConfig, runSettings } from "../../runtime/report/config-table.js";
-import { renderReport, reportData } from "../../runtime/report/html.js";
-import { type RunData, loadRun, loadRuns, modelPathOf } from "../../runtime/report/load.js";
-import { entropyScale, viewSamples } from "../../runtime/report/samples.js";
+import { buildCharts, stageMarks, timeSplit } from "../../runtime/loop/report/charts.js";
+import { configTable, flattenConfig, runSettings } from "../../runtime/loop/report/config-table.js";
+import { renderReport, reportData } from "../../runtime/loop/report/html.js";
+import { type RunData, loadRun, loadRuns, modelPathOf } from "../../runtime/loop/report/load.js";
+import { entropyScale, viewSamples } from "../../runtime/loop/report/samples.js";
 import { writeTokenizerFolder } from "./synthetic-runs.js";
 
 let root: string;

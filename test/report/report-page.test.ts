@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ReportData, renderReport, reportData, writeReport } from "../../runtime/report/html.js";
+import { type ReportData, renderReport, reportData, writeReport } from "../../runtime/loop/report/html.js";
 import { type Headless, launchChromium } from "./chromium.js";
 import { writeSyntheticComparison, writeSyntheticRun, writeTokenizerFolder } from "./synthetic-runs.js";
 

@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadRuns } from "../../runtime/report/load.js";
-import { type ReportSection, writeSectionReport } from "../../runtime/report/sections.js";
-import { cellCurves } from "../../runtime/report/sweep-curves.js";
+import { loadRuns } from "../../runtime/loop/report/load.js";
+import { type ReportSection, writeSectionReport } from "../../runtime/loop/report/sections.js";
+import { cellCurves } from "../../runtime/loop/report/sweep-curves.js";
 import { type Headless, launchChromium } from "./chromium.js";
 import { writeSyntheticComparison } from "./synthetic-runs.js";
 

@@ -4,11 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { formatExtras, runExtras, summarizeExtras } from "../../runtime/report/sweep-extras.js";
-import { cellCurves, meanCurve } from "../../runtime/report/sweep-curves.js";
-import type { RunData } from "../../runtime/report/load.js";
-import { baselineFirst, cellDirName, gridCells, parseGrid } from "../../runtime/report/sweep-grid.js";
-import { cellSource } from "../../runtime/report/sweep-cells.js";
+import { formatExtras, runExtras, summarizeExtras } from "../../runtime/loop/report/sweep-extras.js";
+import { cellCurves, meanCurve } from "../../runtime/loop/report/sweep-curves.js";
+import type { RunData } from "../../runtime/loop/report/load.js";
+import { baselineFirst, cellDirName, gridCells, parseGrid } from "../../runtime/loop/report/sweep-grid.js";
+import { cellSource } from "../../runtime/loop/report/sweep-cells.js";
 import { loadPipeline } from "../../compiler/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "acpo-sweep-summary-"));

@@ -5,11 +5,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { loadPipeline } from "../../compiler/index.js";
-import { charTokenizerFiles, TextTokenizer } from "../../runtime/model/tokenizer.js";
-import { resolvedConfig } from "../../runtime/rl/run-dir-config.js";
-import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
-import type { EvalRecord, StepMetrics } from "../../runtime/rl/types.js";
-import { TRACE_MARKERS } from "../../runtime/tasks/answer.js";
+import { charTokenizerFiles, TextTokenizer } from "../../runtime/engine/model/tokenizer.js";
+import { resolvedConfig } from "../../runtime/loop/run/run-dir-config.js";
+import { jsonLine } from "../../runtime/loop/run/run-dir-jsonl.js";
+import type { EvalRecord, StepMetrics } from "../../runtime/loop/rl/types.js";
+import { TRACE_MARKERS } from "../../runtime/engine/tasks/answer.js";
 import { rng } from "../helpers/numeric.js";
 
 export interface SyntheticRun {

@@ -2,12 +2,12 @@
 // prompt + prefix + opening tag + answer content), and the explicit path equals log-softmax
 // of full-forward logits taken by hand in float64, summed over the answer's content only.
 import { describe, expect, it } from "vitest";
-import type { Gpu } from "../../runtime/gpu.js";
-import { generate } from "../../runtime/model/generate.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { chunksOf } from "../../runtime/rl/attribution-kv.js";
-import { type AttributionInput, attributeSteps, attributeStepsExplicit, resolveJudge } from "../../runtime/rl/attribution.js";
-import { type Segmentation, segmentResponse } from "../../runtime/rl/segment.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import { generate } from "../../runtime/engine/model/generate.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { chunksOf } from "../../runtime/loop/rl/attribution-kv.js";
+import { type AttributionInput, attributeSteps, attributeStepsExplicit, resolveJudge } from "../../runtime/loop/rl/attribution.js";
+import { type Segmentation, segmentResponse } from "../../runtime/loop/rl/segment.js";
 import { testGpu } from "../helpers/gpu.js";
 import { tinyCharPolicyDir } from "../helpers/models.js";
 import { expectClose } from "../helpers/numeric.js";

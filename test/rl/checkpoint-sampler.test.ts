@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
-import { CHECKPOINT_VERSION } from "../../runtime/rl/checkpoint-files.js";
-import { RunDir } from "../../runtime/rl/run-dir.js";
-import { Rng } from "../../runtime/rng.js";
+import { CHECKPOINT_VERSION } from "../../runtime/loop/run/checkpoint-files.js";
+import { RunDir } from "../../runtime/loop/run/run-dir.js";
+import { Rng } from "../../runtime/engine/rng.js";
 import { ckData, fakeMetrics, tinyModel } from "./run-fixtures.js";
 
 const SAMPLER = { cursor: 32, priorities: { p1: 0.25, p2: null } };

@@ -9,14 +9,14 @@ import { StageRunner } from "../../compiler/codegen/runner.js";
 import { generateStage } from "../../compiler/codegen/index.js";
 import { loadPipeline, type Pipeline } from "../../compiler/index.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
-import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { Rng } from "../../runtime/rng.js";
-import { stepMetrics } from "../../runtime/rl/metrics.js";
-import { collectRollouts, MAX_EMPTY_ATTEMPTS, SamplingError } from "../../runtime/rl/prompt-sampler.js";
-import { rollout } from "../../runtime/rl/rollout.js";
-import { taskFromPipeline } from "../../runtime/rl/task-of.js";
-import { policyUpdate } from "../../runtime/rl/update.js";
+import { AdamWOptimizer } from "../../runtime/engine/model/optimizer.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { Rng } from "../../runtime/engine/rng.js";
+import { stepMetrics } from "../../runtime/loop/rl/metrics.js";
+import { collectRollouts, MAX_EMPTY_ATTEMPTS, SamplingError } from "../../runtime/loop/rl/prompt-sampler.js";
+import { rollout } from "../../runtime/loop/rl/rollout.js";
+import { taskFromPipeline } from "../../runtime/loop/rl/task-of.js";
+import { policyUpdate } from "../../runtime/loop/rl/update.js";
 import { testGpu } from "../helpers/gpu.js";
 
 /** An example with its rollout block replaced (the model path stays relative to examples/). */

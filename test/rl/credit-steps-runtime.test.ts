@@ -9,14 +9,14 @@ import { generateStage } from "../../compiler/codegen/index.js";
 import { StageRunner } from "../../compiler/codegen/runner.js";
 import { loadPipeline, type Pipeline } from "../../compiler/index.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
-import { AdamWOptimizer } from "../../runtime/model/optimizer.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { stepTable } from "../../runtime/rl/step-batch.js";
-import { rollout, segmentRules } from "../../runtime/rl/rollout.js";
-import { taskFromPipeline } from "../../runtime/rl/task-of.js";
-import { policyUpdate } from "../../runtime/rl/update.js";
-import { checkCountdownSteps } from "../../runtime/tasks/countdown-steps.js";
-import type { CountdownProblem } from "../../runtime/tasks/countdown.js";
+import { AdamWOptimizer } from "../../runtime/engine/model/optimizer.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { stepTable } from "../../runtime/loop/rl/step-batch.js";
+import { rollout, segmentRules } from "../../runtime/loop/rl/rollout.js";
+import { taskFromPipeline } from "../../runtime/loop/rl/task-of.js";
+import { policyUpdate } from "../../runtime/loop/rl/update.js";
+import { checkCountdownSteps } from "../../runtime/engine/tasks/countdown-steps.js";
+import type { CountdownProblem } from "../../runtime/engine/tasks/countdown.js";
 import { testGpu } from "../helpers/gpu.js";
 
 function prmSteps(): Pipeline {

@@ -1,6 +1,6 @@
-// Step scores from a judge model in the runtime (runtime/rl/judge.ts): where each step ends,
+// Step scores from a judge model in the runtime (runtime/loop/rl/judge.ts): where each step ends,
 // the cached scoring against a float64 reference forward of prompt + prefix + question +
-// verdict (runtime/model/reference.ts), the refusals (another tokenizer, too many positions),
+// verdict (runtime/engine/model/reference.ts), the refusals (another tokenizer, too many positions),
 // and examples/prm_judge.acpo trained for 2 steps with models/countdown-tiny as its judge,
 // whose samples.jsonl scores match a direct reference scoring and replay to the formula.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -12,13 +12,13 @@ import { interpretStage } from "../../compiler/interpret/stage.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { printPipeline } from "../../compiler/print.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { referenceLogprobs } from "../../runtime/model/reference.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
-import { type JudgeInput, type JudgeText, judgeScores, StepJudge, judgeScoresExplicit, judgeText, loadJudge, stepEnds } from "../../runtime/rl/judge.js";
-import { train } from "../../runtime/rl/trainer.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
+import { referenceLogprobs } from "../../runtime/engine/model/reference.js";
+import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
+import { type JudgeInput, type JudgeText, judgeScores, StepJudge, judgeScoresExplicit, judgeText, loadJudge, stepEnds } from "../../runtime/loop/rl/judge.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/numeric.js";
 

@@ -1,4 +1,4 @@
-// The RL loss head with the LM head in row chunks (runtime/rl/loss-head.ts) against the fused
+// The RL loss head with the LM head in row chunks (runtime/loop/rl/loss-head.ts) against the fused
 // logits-mode loss head (compiler/codegen/loss-head.ts) on whole logits: same per-token columns,
 // summary and every weight gradient, on small vocabularies where both fit, for pipelines
 // whose loss reads the entropy (dH), a KL to a reference, and a reduction over the current
@@ -11,13 +11,13 @@ import { StageRunner } from "../../compiler/codegen/runner.js";
 import { releaseInputs, uploadBatch } from "../../compiler/codegen/upload.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
 import type { Pipeline } from "../../compiler/pipeline.js";
-import { bucketBytes, type Gpu } from "../../runtime/gpu.js";
-import { activationBuffers, backwardBuffers } from "../../runtime/model/memory.js";
-import { initWeights } from "../../runtime/model/presets.js";
-import { Transformer } from "../../runtime/model/transformer.js";
-import { GpuWeights } from "../../runtime/model/weights.js";
-import type { GpuBatch } from "../../runtime/rl/batch.js";
-import { lossHeadChunked } from "../../runtime/rl/loss-head.js";
+import { bucketBytes, type Gpu } from "../../runtime/engine/gpu.js";
+import { activationBuffers, backwardBuffers } from "../../runtime/engine/model/memory.js";
+import { initWeights } from "../../runtime/engine/model/presets.js";
+import { Transformer } from "../../runtime/engine/model/transformer.js";
+import { GpuWeights } from "../../runtime/engine/model/weights.js";
+import type { GpuBatch } from "../../runtime/loop/rl/batch.js";
+import { lossHeadChunked } from "../../runtime/loop/rl/loss-head.js";
 import { randomBatch } from "../compiler/backend/random-batch.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randInts } from "../helpers/numeric.js";

@@ -1,4 +1,4 @@
-// VinePPO's Monte-Carlo step values in the runtime (runtime/rl/mc-values.ts): which prefixes
+// VinePPO's Monte-Carlo step values in the runtime (runtime/loop/rl/mc-values.ts): which prefixes
 // are continued and how they are batched, the mean per step on hand-made rewards, the step
 // table's mc_next, and examples/vineppo.acpo trained for 2 steps on the embedded policy
 // (tiny settings), whose samples.jsonl replays to V(s_{k+1}) - V(s_k).
@@ -11,10 +11,10 @@ import { interpretStage } from "../../compiler/interpret/stage.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { printPipeline } from "../../compiler/print.js";
-import { stepTable } from "../../runtime/rl/step-batch.js";
-import { mcCalls, mcMeans, mcRows } from "../../runtime/rl/mc-values.js";
-import { train } from "../../runtime/rl/trainer.js";
-import type { Trajectory } from "../../runtime/rl/types.js";
+import { stepTable } from "../../runtime/loop/rl/step-batch.js";
+import { mcCalls, mcMeans, mcRows } from "../../runtime/loop/rl/mc-values.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
+import type { Trajectory } from "../../runtime/loop/rl/types.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const traj = (response: number[], boundaries: number[] | null, reward: number, mcValues?: number[]): Trajectory => ({

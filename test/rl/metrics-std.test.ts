@@ -1,10 +1,10 @@
 // metrics.jsonl's spreads are population standard deviations (spec/run.md: reward_std,
 // attribution_std), unlike the per-seed sd of acpo compare, which is the sample one
-// (runtime/eval/estimators.ts stdSample).
+// (runtime/loop/eval/estimators.ts stdSample).
 import { describe, expect, it } from "vitest";
-import { stdSample } from "../../runtime/eval/estimators.js";
-import { stepMetrics } from "../../runtime/rl/metrics.js";
-import type { Trajectory } from "../../runtime/rl/types.js";
+import { stdSample } from "../../runtime/loop/eval/estimators.js";
+import { stepMetrics } from "../../runtime/loop/rl/metrics.js";
+import type { Trajectory } from "../../runtime/loop/rl/types.js";
 
 /** A one-token response with its reward and step credits. */
 function traj(group: number, reward: number, C: number[]): Trajectory {

@@ -1,6 +1,6 @@
 // The progress display: one redrawn line on a TTY, plain lines otherwise, notes, ETA.
 import { describe, expect, it } from "vitest";
-import { formatBar, formatDuration, formatProgress, Progress } from "../../runtime/rl/progress.js";
+import { formatBar, formatDuration, formatProgress, Progress } from "../../runtime/loop/run/progress.js";
 
 function capture(isTTY: boolean, columns = 120) {
   const out: string[] = [];

@@ -11,10 +11,10 @@ import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
 import { printPipeline } from "../../compiler/print.js";
-import { RunDir, RunDirError } from "../../runtime/rl/run-dir.js";
-import { LOCK_FILE } from "../../runtime/rl/run-lock.js";
-import { checkGivenCounts, resumeSettings } from "../../runtime/rl/run-resume.js";
-import { Rng } from "../../runtime/rng.js";
+import { RunDir, RunDirError } from "../../runtime/loop/run/run-dir.js";
+import { LOCK_FILE } from "../../runtime/loop/run/run-lock.js";
+import { checkGivenCounts, resumeSettings } from "../../runtime/loop/run/run-resume.js";
+import { Rng } from "../../runtime/engine/rng.js";
 import { ckData, fakeMetrics, tinyModel } from "./run-fixtures.js";
 
 const tmp = (tag: string) => mkdtempSync(join(tmpdir(), `acpo-resume-${tag}-`));

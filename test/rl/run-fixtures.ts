@@ -1,12 +1,12 @@
 // Fixtures of run directories without a GPU: metrics lines, a tiny model's files, optimizer
 // moments and whole checkpoint states, each drawn from a seeded RNG.
 import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import type { TensorMap } from "../../runtime/model/safetensors.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
-import type { CheckpointData, ModelFiles } from "../../runtime/rl/checkpoint-files.js";
-import type { StepMetrics } from "../../runtime/rl/types.js";
-import { Rng } from "../../runtime/rng.js";
+import { initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
+import type { TensorMap } from "../../runtime/engine/model/safetensors.js";
+import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
+import type { CheckpointData, ModelFiles } from "../../runtime/loop/run/checkpoint-files.js";
+import type { StepMetrics } from "../../runtime/loop/rl/types.js";
+import { Rng } from "../../runtime/engine/rng.js";
 
 /** A metrics record whose values come from `rng` (so a resumed run must restore the RNG to match). */
 export function fakeMetrics(step: number, stage: string, rng: Rng): StepMetrics {

@@ -3,12 +3,12 @@
 // and attribution scores its content only, after the "\boxed{" tokens, on the character
 // tokenizer and on the real Qwen byte-level BPE tokenizer.
 import { describe, expect, it } from "vitest";
-import type { Gpu } from "../../runtime/gpu.js";
-import { Policy } from "../../runtime/model/policy.js";
-import { attributeSteps, attributeStepsExplicit } from "../../runtime/rl/attribution.js";
-import { segmentResponse } from "../../runtime/rl/segment.js";
-import { answerStyleOf, lastBoxedSpan, locateAnswer } from "../../runtime/tasks/answer.js";
-import { extractMathAnswer } from "../../runtime/tasks/math-answer.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import { Policy } from "../../runtime/engine/model/policy.js";
+import { attributeSteps, attributeStepsExplicit } from "../../runtime/loop/rl/attribution.js";
+import { segmentResponse } from "../../runtime/loop/rl/segment.js";
+import { answerStyleOf, lastBoxedSpan, locateAnswer } from "../../runtime/engine/tasks/answer.js";
+import { extractMathAnswer } from "../../runtime/engine/tasks/math-answer.js";
 import { testGpu } from "../helpers/gpu.js";
 import { tinyCharPolicyDir } from "../helpers/models.js";
 import { expectClose } from "../helpers/numeric.js";

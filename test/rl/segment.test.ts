@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { entropyThreshold, segmentResponse, stepOfTokens, type SegmentRules } from "../../runtime/rl/segment.js";
+import { entropyThreshold, segmentResponse, stepOfTokens, type SegmentRules } from "../../runtime/loop/rl/segment.js";
 
 const chars = (s: string): string[] => [...s];
 /** Offset of the n-th occurrence of `sub` in `s`, plus `plus`. */

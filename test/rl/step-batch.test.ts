@@ -1,4 +1,4 @@
-// One CPU batch per optimizer step (runtime/rl/step-batch.ts): the same trajectories give the
+// One CPU batch per optimizer step (runtime/loop/rl/step-batch.ts): the same trajectories give the
 // same step table in every view — the interpreter's batch (`until`, `priority`), the GPU
 // upload of the update, samples.jsonl lines and replay's reading of those lines — and an
 // empty step holds 0 in all of them (spec/batch.md, "Steps").
@@ -8,13 +8,13 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { K_SEQ, K_STP, SEQ_COLUMNS, STEP_COLUMNS, type Batch } from "../../compiler/plan/artifact.js";
-import { buildBatch } from "../../runtime/rl/batch.js";
-import { stepMetrics } from "../../runtime/rl/metrics.js";
-import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
-import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
-import { StepBatch, stepTable } from "../../runtime/rl/step-batch.js";
-import type { Trajectory } from "../../runtime/rl/types.js";
-import { trajectoryBatch } from "../../runtime/rl/until.js";
+import { buildBatch } from "../../runtime/loop/rl/batch.js";
+import { stepMetrics } from "../../runtime/loop/rl/metrics.js";
+import { jsonLine } from "../../runtime/loop/run/run-dir-jsonl.js";
+import { sampleLine } from "../../runtime/loop/run/run-dir-samples.js";
+import { StepBatch, stepTable } from "../../runtime/loop/rl/step-batch.js";
+import type { Trajectory } from "../../runtime/loop/rl/types.js";
+import { trajectoryBatch } from "../../runtime/loop/rl/until.js";
 import { testGpu } from "../helpers/gpu.js";
 
 function traj(group: number, entropies: number[], reward: number, o: { starts?: number[]; C?: number[]; stepRewards?: number[]; mcValues?: number[]; prompt?: number[] } = {}): Trajectory {

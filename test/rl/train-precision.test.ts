@@ -7,8 +7,8 @@ import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
 import { printPipeline } from "../../compiler/print.js";
-import { loadCheckpoint } from "../../runtime/model/checkpoint.js";
-import { train } from "../../runtime/rl/trainer.js";
+import { loadCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
 import { testGpu } from "../helpers/gpu.js";
 import { tinyCharPolicyDir } from "../helpers/models.js";
 

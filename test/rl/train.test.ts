@@ -11,10 +11,10 @@ import { loadPipeline } from "../../compiler/index.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
 import { loadPlan, writePlan } from "../../compiler/plan/plan.js";
 import { printPipeline } from "../../compiler/print.js";
-import { saveCheckpoint } from "../../runtime/model/checkpoint.js";
-import { initWeights, presetConfig } from "../../runtime/model/presets.js";
-import { charTokenizerFiles } from "../../runtime/model/tokenizer.js";
-import { train } from "../../runtime/rl/trainer.js";
+import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
+import { initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
+import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const EXAMPLES = ["acpo", "grpo", "dapo", "dr_grpo", "gspo", "entropy_top20", "clip_cov", "acpo_no_kl", "acpo_newline"];

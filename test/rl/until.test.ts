@@ -6,12 +6,12 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadPipeline, formatAll, type Pipeline, type Stage } from "../../compiler/index.js";
 import { readBatchFile } from "../../compiler/plan/batch-file.js";
-import { jsonLine } from "../../runtime/rl/run-dir-jsonl.js";
-import { sampleLine } from "../../runtime/rl/run-dir-samples.js";
-import type { Trajectory } from "../../runtime/rl/types.js";
+import { jsonLine } from "../../runtime/loop/run/run-dir-jsonl.js";
+import { sampleLine } from "../../runtime/loop/run/run-dir-samples.js";
+import type { Trajectory } from "../../runtime/loop/rl/types.js";
 import { lowerStagePrograms, paramValues } from "../../compiler/plan/artifact.js";
-import { stepTable } from "../../runtime/rl/step-batch.js";
-import { CurriculumPriority, StageCondition, trajectoryBatch } from "../../runtime/rl/until.js";
+import { stepTable } from "../../runtime/loop/rl/step-batch.js";
+import { CurriculumPriority, StageCondition, trajectoryBatch } from "../../runtime/loop/rl/until.js";
 
 function pipeline(items: string, opts: { segment?: boolean } = {}): Pipeline {
   const seg = opts.segment ? "  segment entropy { top 0.2  markers []  min_gap 1  align none }\n  attribution loglik { judge policy }\n" : "";

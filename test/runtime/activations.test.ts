@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Gpu } from "../../runtime/gpu.js";
-import type { Kernel } from "../../runtime/kernel.js";
-import type { Tensor } from "../../runtime/tensor.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
+import type { Tensor } from "../../runtime/engine/tensor.js";
 import {
   geluBackward,
   geluForward,
@@ -9,11 +9,11 @@ import {
   siluForward,
   swigluBackward,
   swigluForward,
-} from "../../runtime/ops/activations.js";
-import * as ref from "../../runtime/ops/activations.ref.js";
-import { FLAT_INDEX, GRID_PARAMS, grid1d } from "../../runtime/ops/grid.js";
-import { WGSL_ERF, WGSL_TANH } from "../../runtime/ops/wgsl-math.js";
-import { erf64, erfc64 } from "../../runtime/ops/wgsl-math.ref.js";
+} from "../../runtime/engine/ops/activations.js";
+import * as ref from "../../runtime/engine/ops/activations.ref.js";
+import { FLAT_INDEX, GRID_PARAMS, grid1d } from "../../runtime/engine/ops/grid.js";
+import { WGSL_ERF, WGSL_TANH } from "../../runtime/engine/ops/wgsl-math.js";
+import { erf64, erfc64 } from "../../runtime/engine/ops/wgsl-math.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

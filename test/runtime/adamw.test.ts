@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { adamwStep } from "../../runtime/ops/adamw.js";
-import { adamwStepRef } from "../../runtime/ops/adamw.ref.js";
-import { clipCoefficient, gradNorm, scaleGrads } from "../../runtime/ops/gradnorm.js";
+import { adamwStep } from "../../runtime/engine/ops/adamw.js";
+import { adamwStepRef } from "../../runtime/engine/ops/adamw.ref.js";
+import { clipCoefficient, gradNorm, scaleGrads } from "../../runtime/engine/ops/gradnorm.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { attentionForward } from "../../runtime/ops/attention.js";
-import { attentionForwardRef } from "../../runtime/ops/attention.ref.js";
-import { type DecodeSchedule, type DecodeSizes, appendKV, attentionDecode } from "../../runtime/ops/attention-decode.js";
-import { appendKVRef, attentionDecodeRef } from "../../runtime/ops/attention-decode.ref.js";
-import type { Gpu } from "../../runtime/gpu.js";
-import type { Tensor } from "../../runtime/tensor.js";
+import { attentionForward } from "../../runtime/engine/ops/attention.js";
+import { attentionForwardRef } from "../../runtime/engine/ops/attention.ref.js";
+import { type DecodeSchedule, type DecodeSizes, appendKV, attentionDecode } from "../../runtime/engine/ops/attention-decode.js";
+import { appendKVRef, attentionDecodeRef } from "../../runtime/engine/ops/attention-decode.ref.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import type { Tensor } from "../../runtime/engine/tensor.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, f64, randArray, randInts } from "../helpers/numeric.js";
 

@@ -3,9 +3,9 @@
 // reference: partial chunks of 8 keys (T < 8, T not a multiple of 8), tiles that span two
 // query heads of a GQA group, lanes past the last row, and NaN/inf kept causal.
 import { describe, expect, it } from "vitest";
-import { type AttentionSchedule, type AttentionSizes, attentionBackward, attentionForward } from "../../runtime/ops/attention.js";
-import { attentionBackwardRef, attentionForwardRef } from "../../runtime/ops/attention.ref.js";
-import { hasSubgroups8 } from "../../runtime/ops/matmul.js";
+import { type AttentionSchedule, type AttentionSizes, attentionBackward, attentionForward } from "../../runtime/engine/ops/attention.js";
+import { attentionBackwardRef, attentionForwardRef } from "../../runtime/engine/ops/attention.ref.js";
+import { hasSubgroups8 } from "../../runtime/engine/ops/matmul.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, f64, randArray } from "../helpers/numeric.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type AttentionSizes, attentionBackward, attentionForward } from "../../runtime/ops/attention.js";
-import { attentionBackwardRef, attentionForwardRef } from "../../runtime/ops/attention.ref.js";
+import { type AttentionSizes, attentionBackward, attentionForward } from "../../runtime/engine/ops/attention.js";
+import { attentionBackwardRef, attentionForwardRef } from "../../runtime/engine/ops/attention.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

@@ -2,17 +2,17 @@
 // against their references on irregular sizes and edge values, and bit for bit against the
 // unfused kernels they replace (so decoding with them samples the same tokens).
 import { describe, expect, it } from "vitest";
-import { swigluForward } from "../../runtime/ops/activations.js";
-import { appendKV } from "../../runtime/ops/attention-decode.js";
-import { decodeAddRmsnorm } from "../../runtime/ops/decode-add-norm.js";
-import { decodeAddRmsnormRef } from "../../runtime/ops/decode-add-norm.ref.js";
-import { decodeRopeAppend } from "../../runtime/ops/decode-rope-append.js";
-import { decodeRopeAppendRef } from "../../runtime/ops/decode-rope-append.ref.js";
-import { decodeSwigluPacked } from "../../runtime/ops/decode-swiglu.js";
-import { decodeSwigluPackedRef } from "../../runtime/ops/decode-swiglu.ref.js";
-import { accumulate } from "../../runtime/ops/residual.js";
-import { rmsnormForward } from "../../runtime/ops/rmsnorm.js";
-import { createRopeTables, ropeForward } from "../../runtime/ops/rope.js";
+import { swigluForward } from "../../runtime/engine/ops/activations.js";
+import { appendKV } from "../../runtime/engine/ops/attention-decode.js";
+import { decodeAddRmsnorm } from "../../runtime/engine/ops/decode-add-norm.js";
+import { decodeAddRmsnormRef } from "../../runtime/engine/ops/decode-add-norm.ref.js";
+import { decodeRopeAppend } from "../../runtime/engine/ops/decode-rope-append.js";
+import { decodeRopeAppendRef } from "../../runtime/engine/ops/decode-rope-append.ref.js";
+import { decodeSwigluPacked } from "../../runtime/engine/ops/decode-swiglu.js";
+import { decodeSwigluPackedRef } from "../../runtime/engine/ops/decode-swiglu.ref.js";
+import { accumulate } from "../../runtime/engine/ops/residual.js";
+import { rmsnormForward } from "../../runtime/engine/ops/rmsnorm.js";
+import { createRopeTables, ropeForward } from "../../runtime/engine/ops/rope.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, f64, randArray } from "../helpers/numeric.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Gpu } from "../../runtime/gpu.js";
-import { assertIdsInRange, embeddingBackward, embeddingForward, invalidIds } from "../../runtime/ops/embedding.js";
-import { embeddingBackwardRef, embeddingForwardRef } from "../../runtime/ops/embedding.ref.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import { assertIdsInRange, embeddingBackward, embeddingForward, invalidIds } from "../../runtime/engine/ops/embedding.js";
+import { embeddingBackwardRef, embeddingForwardRef } from "../../runtime/engine/ops/embedding.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray, randInts } from "../helpers/numeric.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { entropyBackward, entropyForward } from "../../runtime/ops/entropy.js";
-import { entropyBackwardRef, entropyDirectRef, entropyForwardRef } from "../../runtime/ops/entropy.ref.js";
-import { ROW_WG } from "../../runtime/ops/rowstats.js";
+import { entropyBackward, entropyForward } from "../../runtime/engine/ops/entropy.js";
+import { entropyBackwardRef, entropyDirectRef, entropyForwardRef } from "../../runtime/engine/ops/entropy.ref.js";
+import { ROW_WG } from "../../runtime/engine/ops/rowstats.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

@@ -4,8 +4,8 @@
 // Each case checks the values the dispatches compute, so a stale or shared group that bound the
 // wrong buffer or the wrong uniforms shows as a wrong number, not only as a count.
 import { describe, expect, it } from "vitest";
-import { BindGroupCache, Gpu } from "../../runtime/gpu.js";
-import type { Kernel } from "../../runtime/kernel.js";
+import { BindGroupCache, Gpu } from "../../runtime/engine/gpu.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const scale: Kernel = {

@@ -1,7 +1,7 @@
 // The per-device counters (Gpu.counters / countersSince): what the dispatch benchmark reports
 // as dispatches, submits and readbacks per decoded token and per update.
 import { describe, expect, it } from "vitest";
-import type { Kernel } from "../../runtime/kernel.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const addOne: Kernel = {

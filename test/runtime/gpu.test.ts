@@ -1,10 +1,10 @@
 // The runtime core: pooling, batching, ordering, errors that name the kernel, device loss, clean exit.
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { DeviceLostError, KernelError } from "../../runtime/errors.js";
-import { Gpu } from "../../runtime/gpu.js";
-import type { Kernel } from "../../runtime/kernel.js";
-import { residualForward } from "../../runtime/ops/residual.js";
+import { DeviceLostError, KernelError } from "../../runtime/engine/errors.js";
+import { Gpu } from "../../runtime/engine/gpu.js";
+import type { Kernel } from "../../runtime/engine/kernel.js";
+import { residualForward } from "../../runtime/engine/ops/residual.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const scaleKernel: Kernel = {
@@ -111,8 +111,8 @@ describe("Gpu runtime core", () => {
 
   it("lets the process exit cleanly after destroy()", () => {
     const script = `
-      import { Gpu } from "./runtime/gpu.ts";
-      import { residualForward } from "./runtime/ops/residual.ts";
+      import { Gpu } from "./runtime/engine/gpu.ts";
+      import { residualForward } from "./runtime/engine/ops/residual.ts";
       const gpu = await Gpu.create();
       const a = gpu.upload(new Float32Array([1, 2]));
       const out = gpu.empty([2]);

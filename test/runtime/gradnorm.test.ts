@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { GN_CHUNK, clipCoefficient, clipGradNorm, gradNorm, gradNormPartials, scaleGrads } from "../../runtime/ops/gradnorm.js";
-import { clipCoefficientRef, gradNormRef, scaleGradsRef } from "../../runtime/ops/gradnorm.ref.js";
-import type { Gpu } from "../../runtime/gpu.js";
+import { GN_CHUNK, clipCoefficient, clipGradNorm, gradNorm, gradNormPartials, scaleGrads } from "../../runtime/engine/ops/gradnorm.js";
+import { clipCoefficientRef, gradNormRef, scaleGradsRef } from "../../runtime/engine/ops/gradnorm.ref.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 

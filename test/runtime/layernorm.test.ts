@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Gpu } from "../../runtime/gpu.js";
-import { layernormBackward, layernormForward } from "../../runtime/ops/layernorm.js";
-import { layernormBackwardRef, layernormForwardRef } from "../../runtime/ops/layernorm.ref.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import { layernormBackward, layernormForward } from "../../runtime/engine/ops/layernorm.js";
+import { layernormBackwardRef, layernormForwardRef } from "../../runtime/engine/ops/layernorm.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

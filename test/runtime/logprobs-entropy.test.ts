@@ -1,10 +1,10 @@
 // The fused loss head must equal the separate ops in forward, and their sum in backward.
 import { describe, expect, it } from "vitest";
-import { entropyBackward, entropyForward } from "../../runtime/ops/entropy.js";
-import { logprobsEntropyBackward, logprobsEntropyForward } from "../../runtime/ops/logprobs-entropy.js";
-import { logprobsEntropyBackwardRef, logprobsEntropyForwardRef } from "../../runtime/ops/logprobs-entropy.ref.js";
-import { logprobsBackward, logprobsForward } from "../../runtime/ops/logprobs.js";
-import { ROW_WG } from "../../runtime/ops/rowstats.js";
+import { entropyBackward, entropyForward } from "../../runtime/engine/ops/entropy.js";
+import { logprobsEntropyBackward, logprobsEntropyForward } from "../../runtime/engine/ops/logprobs-entropy.js";
+import { logprobsEntropyBackwardRef, logprobsEntropyForwardRef } from "../../runtime/engine/ops/logprobs-entropy.ref.js";
+import { logprobsBackward, logprobsForward } from "../../runtime/engine/ops/logprobs.js";
+import { ROW_WG } from "../../runtime/engine/ops/rowstats.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray, randInts } from "../helpers/numeric.js";
 

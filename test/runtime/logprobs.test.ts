@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { logSoftmaxBackward, logSoftmaxForward, logprobsBackward, logprobsForward } from "../../runtime/ops/logprobs.js";
-import { logSoftmaxBackwardRef, logSoftmaxForwardRef, logprobsBackwardRef, logprobsForwardRef } from "../../runtime/ops/logprobs.ref.js";
-import { ROW_WG } from "../../runtime/ops/rowstats.js";
+import { logSoftmaxBackward, logSoftmaxForward, logprobsBackward, logprobsForward } from "../../runtime/engine/ops/logprobs.js";
+import { logSoftmaxBackwardRef, logSoftmaxForwardRef, logprobsBackwardRef, logprobsForwardRef } from "../../runtime/engine/ops/logprobs.ref.js";
+import { ROW_WG } from "../../runtime/engine/ops/rowstats.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray, randInts } from "../helpers/numeric.js";
 

@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { scheduleLines } from "../../cli/commands/doctor.js";
-import { adapterKey } from "../../runtime/ops/matmul-autotune.js";
-import { matmulScheduleReport } from "../../runtime/ops/matmul.js";
+import { adapterKey } from "../../runtime/engine/ops/matmul-autotune.js";
+import { matmulScheduleReport } from "../../runtime/engine/ops/matmul.js";
 import { testGpu } from "../helpers/gpu.js";
 
 const entry = { variant: "register-scalar", ms: { register: 2.5, "register-scalar": 1.25 }, candidates: ["register", "register-scalar"], timedOn: "100x64x64 x1" };

@@ -1,4 +1,4 @@
-// Matmul schedules chosen by measurement (runtime/ops/matmul-autotune.ts): key derivation,
+// Matmul schedules chosen by measurement (runtime/engine/ops/matmul-autotune.ts): key derivation,
 // the cache file (round trip, atomic write, corrupt files), the choice logic with injected
 // measurements (no timing enters these tests), and the precedence ACPO_MATMUL > ACPO_AUTOTUNE=0
 // > tuned > default in matmul's own choice.
@@ -6,9 +6,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MIN_GAIN, type MatmulDims, MatmulTuner, type TunedEntry, adapterKey, autotuneEnabled, chooseFastest, pow2Bucket, readTuningFile, shapeClass, tuningCachePath, writeTuningEntries } from "../../runtime/ops/matmul-autotune.js";
-import { chooseMatmulVariant, hasSubgroups8, matmul, matmulTuner, tuneMatmuls, tuningCandidates } from "../../runtime/ops/matmul.js";
-import { matmulRef } from "../../runtime/ops/matmul.ref.js";
+import { MIN_GAIN, type MatmulDims, MatmulTuner, type TunedEntry, adapterKey, autotuneEnabled, chooseFastest, pow2Bucket, readTuningFile, shapeClass, tuningCachePath, writeTuningEntries } from "../../runtime/engine/ops/matmul-autotune.js";
+import { chooseMatmulVariant, hasSubgroups8, matmul, matmulTuner, tuneMatmuls, tuningCandidates } from "../../runtime/engine/ops/matmul.js";
+import { matmulRef } from "../../runtime/engine/ops/matmul.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 

@@ -3,8 +3,8 @@
 // against float64 central finite differences of the reference forward, then each GPU
 // backward against its reference.
 import { describe, expect, it } from "vitest";
-import { linearBackward, linearForward, matmul, matmulBackward, sumRows } from "../../runtime/ops/matmul.js";
-import { linearBackwardRef, linearForwardRef, matmulBackwardRef, matmulRef, sumRowsRef } from "../../runtime/ops/matmul.ref.js";
+import { linearBackward, linearForward, matmul, matmulBackward, sumRows } from "../../runtime/engine/ops/matmul.js";
+import { linearBackwardRef, linearForwardRef, matmulBackwardRef, matmulRef, sumRowsRef } from "../../runtime/engine/ops/matmul.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

@@ -3,9 +3,9 @@
 // on irregular sizes in all four layouts and on edge values (f16 overflow, subnormals, NaN), the
 // input gradient through an f16 weight against finite differences, and the refusal message.
 import { describe, expect, it } from "vitest";
-import { matmul } from "../../runtime/ops/matmul.js";
-import { castToF16, f16Schedule, matmulF16, readHalfBits, requireShaderF16 } from "../../runtime/ops/matmul-f16.js";
-import { f16Bits, f16Round, halfValue, matmulF16Ref, toHalfBits } from "../../runtime/ops/matmul-f16.ref.js";
+import { matmul } from "../../runtime/engine/ops/matmul.js";
+import { castToF16, f16Schedule, matmulF16, readHalfBits, requireShaderF16 } from "../../runtime/engine/ops/matmul-f16.js";
+import { f16Bits, f16Round, halfValue, matmulF16Ref, toHalfBits } from "../../runtime/engine/ops/matmul-f16.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

@@ -1,4 +1,4 @@
-// The matmul module family imports without a cycle (issue 12): the facade runtime/ops/matmul.ts
+// The matmul module family imports without a cycle (issue 12): the facade runtime/engine/ops/matmul.ts
 // re-exports the derived ops (linear, backward), so they must take `matmul` from the leaf
 // module matmul/product.ts, never from the facade. Value imports count (static, re-export,
 // dynamic): a cycle among them makes evaluation order depend on which module a caller loads
@@ -8,10 +8,10 @@ import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const ROOT = resolve(".");
-const OPS = join(ROOT, "runtime/ops");
+const OPS = join(ROOT, "runtime/engine/ops");
 
 /**
- * The files of the family: runtime/ops/matmul*.ts (the facade, the tuner, the f16 kernels, the
+ * The files of the family: runtime/engine/ops/matmul*.ts (the facade, the tuner, the f16 kernels, the
  * references) and the matmul/ folder, so that a hook from linear.ts into a sibling module
  * cannot close a cycle unseen.
  */
@@ -57,9 +57,9 @@ describe("matmul module imports", () => {
 
   it("count value imports and re-exports, not type-only ones", () => {
     const backward = importsOf(join(OPS, "matmul/backward.ts")).map((p) => relative(ROOT, p));
-    expect(backward).toContain("runtime/ops/matmul/product.ts"); // import { type MatmulArgs, matmul }
-    expect(backward).not.toContain("runtime/gpu.ts"); // import type { Gpu }
-    expect(importsOf(join(OPS, "matmul.ts")).map((p) => relative(ROOT, p))).toContain("runtime/ops/matmul/linear.ts"); // export { ... } from
+    expect(backward).toContain("runtime/engine/ops/matmul/product.ts"); // import { type MatmulArgs, matmul }
+    expect(backward).not.toContain("runtime/engine/gpu.ts"); // import type { Gpu }
+    expect(importsOf(join(OPS, "matmul.ts")).map((p) => relative(ROOT, p))).toContain("runtime/engine/ops/matmul/linear.ts"); // export { ... } from
   });
 
   it("the cycle finder reports a cycle it is given (so an empty answer means something)", () => {

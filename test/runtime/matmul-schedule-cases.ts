@@ -3,8 +3,8 @@
 // Split over two test files so that each compiles only some schedules' pipelines (seconds
 // each on lavapipe with a cold shader cache).
 import { describe, expect, it } from "vitest";
-import { type MatmulVariant, matmul } from "../../runtime/ops/matmul.js";
-import { matmulRef } from "../../runtime/ops/matmul.ref.js";
+import { type MatmulVariant, matmul } from "../../runtime/engine/ops/matmul.js";
+import { matmulRef } from "../../runtime/engine/ops/matmul.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 

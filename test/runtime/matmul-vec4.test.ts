@@ -2,9 +2,9 @@
 // subgroups run; `register` itself takes the subgroup-broadcast form where it can), in its
 // own file so its pipelines compile in parallel with the other schedule files.
 import { describe, expect, it } from "vitest";
-import { hasSubgroups8, matmul } from "../../runtime/ops/matmul.js";
-import { matmulRef } from "../../runtime/ops/matmul.ref.js";
-import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Tile } from "../../runtime/ops/matmul/register-vec4.js";
+import { hasSubgroups8, matmul } from "../../runtime/engine/ops/matmul.js";
+import { matmulRef } from "../../runtime/engine/ops/matmul.ref.js";
+import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Tile } from "../../runtime/engine/ops/matmul/register-vec4.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 import { scheduleSuite } from "./matmul-schedule-cases.js";

@@ -1,7 +1,7 @@
 // The CPU-adapter schedules (register, with its vec4 and scalar forms) against the
 // reference, and how matmul picks and validates. GPU schedules: matmul-gpu-schedules.test.ts.
 import { describe, expect, it } from "vitest";
-import { matmul, matmulVariant } from "../../runtime/ops/matmul.js";
+import { matmul, matmulVariant } from "../../runtime/engine/ops/matmul.js";
 import { testGpu } from "../helpers/gpu.js";
 import { scheduleSuite } from "./matmul-schedule-cases.js";
 

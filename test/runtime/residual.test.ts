@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { accumulate, residualForward } from "../../runtime/ops/residual.js";
-import { accumulateRef, residualForwardRef } from "../../runtime/ops/residual.ref.js";
+import { accumulate, residualForward } from "../../runtime/engine/ops/residual.js";
+import { accumulateRef, residualForwardRef } from "../../runtime/engine/ops/residual.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { Gpu } from "../../runtime/gpu.js";
-import { type RmsnormSchedule, rmsnormBackward, rmsnormForward } from "../../runtime/ops/rmsnorm.js";
-import { rmsnormBackwardRef, rmsnormForwardRef } from "../../runtime/ops/rmsnorm.ref.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
+import { type RmsnormSchedule, rmsnormBackward, rmsnormForward } from "../../runtime/engine/ops/rmsnorm.js";
+import { rmsnormBackwardRef, rmsnormForwardRef } from "../../runtime/engine/ops/rmsnorm.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

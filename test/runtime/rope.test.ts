@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createRopeTables, ropeBackward, ropeForward, ropeInvFreq } from "../../runtime/ops/rope.js";
-import { ropeBackwardRef, ropeForwardRef } from "../../runtime/ops/rope.ref.js";
+import { createRopeTables, ropeBackward, ropeForward, ropeInvFreq } from "../../runtime/engine/ops/rope.js";
+import { ropeBackwardRef, ropeForwardRef } from "../../runtime/engine/ops/rope.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray, randInts } from "../helpers/numeric.js";
 

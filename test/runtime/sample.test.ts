@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { sampleTokens } from "../../runtime/ops/sample.js";
-import { sampleRowRef } from "../../runtime/ops/sample.ref.js";
-import type { Gpu } from "../../runtime/gpu.js";
+import { sampleTokens } from "../../runtime/engine/ops/sample.js";
+import { sampleRowRef } from "../../runtime/engine/ops/sample.ref.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { softmaxBackward, softmaxForward } from "../../runtime/ops/softmax.js";
-import { softmaxBackwardRef, softmaxForwardRef } from "../../runtime/ops/softmax.ref.js";
+import { softmaxBackward, softmaxForward } from "../../runtime/engine/ops/softmax.js";
+import { softmaxBackwardRef, softmaxForwardRef } from "../../runtime/engine/ops/softmax.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { dot, expectClose, f64, finiteDiff, randArray } from "../helpers/numeric.js";
 

@@ -1,7 +1,7 @@
 // strided-copy.ts against its reference: columns out of and into row-major tables, bits kept.
 import { describe, expect, it } from "vitest";
-import { stridedCopy } from "../../runtime/ops/strided-copy.js";
-import { stridedCopyRef } from "../../runtime/ops/strided-copy.ref.js";
+import { stridedCopy } from "../../runtime/engine/ops/strided-copy.js";
+import { stridedCopyRef } from "../../runtime/engine/ops/strided-copy.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { randArray } from "../helpers/numeric.js";
 

@@ -1,7 +1,7 @@
 // transpose.ts against its reference on irregular sizes, with IEEE special values.
 import { describe, expect, it } from "vitest";
-import { transposeAccumulate } from "../../runtime/ops/transpose.js";
-import { transposeAccumulateRef } from "../../runtime/ops/transpose.ref.js";
+import { transposeAccumulate } from "../../runtime/engine/ops/transpose.js";
+import { transposeAccumulateRef } from "../../runtime/engine/ops/transpose.ref.js";
 import { testGpu } from "../helpers/gpu.js";
 import { randArray } from "../helpers/numeric.js";
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TORCH_PYTHON, torchEnv } from "../../bench/lib/torch.js";
-import { lrAt } from "../../runtime/model/lr-schedule.js";
+import { lrAt } from "../../runtime/engine/model/lr-schedule.js";
 import { ensureTorch } from "../helpers/torch.js";
 
 const SCRIPT = "scripts/torch_grpo_reference.py";

@@ -3,8 +3,8 @@
 // bounds. (It used to fail at run time: the language's defaults were outside the task's.)
 import { describe, expect, it } from "vitest";
 import { formatAll, loadPipeline } from "../../compiler/index.js";
-import { taskFromPipeline } from "../../runtime/rl/task-of.js";
-import type { ArithProblem } from "../../runtime/tasks/arith.js";
+import { taskFromPipeline } from "../../runtime/loop/rl/task-of.js";
+import type { ArithProblem } from "../../runtime/engine/tasks/arith.js";
 
 const text = (task: string) =>
   `pipeline p {\n  model "m"\n  task ${task}\n  rollout { prompts 2 group 2 temperature 1 max_tokens 8 }\n  optimizer adamw { lr 1e-3 }\n  advantage = r\n  stage s until steps >= 1 { kl 0 }\n  loss ppo_clip { eps_low 0.2 eps_high 0.2 aggregate token_mean }\n}\n`;

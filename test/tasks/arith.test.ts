@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { TRACE_MARKERS } from "../../runtime/tasks/answer.js";
-import { ArithTask, arithExpression, type ArithOp } from "../../runtime/tasks/arith.js";
-import { verifyNumeric } from "../../runtime/tasks/verifiers.js";
+import { TRACE_MARKERS } from "../../runtime/engine/tasks/answer.js";
+import { ArithTask, arithExpression, type ArithOp } from "../../runtime/engine/tasks/arith.js";
+import { verifyNumeric } from "../../runtime/engine/tasks/verifiers.js";
 
 const leftToRight = (start: number, steps: readonly { op: ArithOp; operand: number }[]): number[] => {
   const vals = [start];

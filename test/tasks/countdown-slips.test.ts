@@ -1,11 +1,11 @@
 // Flawed warm-start traces (countdown option slipRate): one step misreads a prompt number
 // by one, the rest of the trace follows it, and the answer fails the verifier.
 import { describe, expect, it } from "vitest";
-import { slipSolution } from "../../runtime/tasks/countdown-slips.js";
-import { expressionSteps, solveCountdown } from "../../runtime/tasks/countdown-solver.js";
-import { CountdownTask } from "../../runtime/tasks/countdown.js";
-import { parseEquation, printExpr } from "../../runtime/tasks/expr.js";
-import { Rng } from "../../runtime/tasks/rng.js";
+import { slipSolution } from "../../runtime/engine/tasks/countdown-slips.js";
+import { expressionSteps, solveCountdown } from "../../runtime/engine/tasks/countdown-solver.js";
+import { CountdownTask } from "../../runtime/engine/tasks/countdown.js";
+import { parseEquation, printExpr } from "../../runtime/engine/tasks/expr.js";
+import { Rng } from "../../runtime/engine/tasks/rng.js";
 
 const OPTS = { numbers: [3, 3] as [number, number], values: [1, 9] as [number, number], target: [1, 30] as [number, number] };
 

@@ -1,14 +1,14 @@
-// The countdown process verifier (runtime/tasks/countdown-steps.ts): each step's equations
+// The countdown process verifier (runtime/engine/tasks/countdown-steps.ts): each step's equations
 // checked on their own, on hand-made traces, on the task's own clean and slipped traces,
 // and through the tokenizer's pieces and the segmentation the prm_steps example uses.
 import { describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
-import { segmentRules } from "../../runtime/rl/rollout.js";
-import { segmentResponse } from "../../runtime/rl/segment.js";
-import { checkCountdownSteps, checkCountdownTrace, findEquations, stepChecker, stepOffsets } from "../../runtime/tasks/countdown-steps.js";
-import { countdownTrace, CountdownTask } from "../../runtime/tasks/countdown.js";
-import { solveCountdown, expressionSteps } from "../../runtime/tasks/countdown-solver.js";
-import { ArithTask } from "../../runtime/tasks/arith.js";
+import { segmentRules } from "../../runtime/loop/rl/rollout.js";
+import { segmentResponse } from "../../runtime/loop/rl/segment.js";
+import { checkCountdownSteps, checkCountdownTrace, findEquations, stepChecker, stepOffsets } from "../../runtime/engine/tasks/countdown-steps.js";
+import { countdownTrace, CountdownTask } from "../../runtime/engine/tasks/countdown.js";
+import { solveCountdown, expressionSteps } from "../../runtime/engine/tasks/countdown-solver.js";
+import { ArithTask } from "../../runtime/engine/tasks/arith.js";
 
 describe("countdown step checker", () => {
   it.each([

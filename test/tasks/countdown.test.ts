@@ -1,11 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { TRACE_MARKERS } from "../../runtime/tasks/answer.js";
-import { CountdownTask, countdownKey } from "../../runtime/tasks/countdown.js";
-import { solveCountdown } from "../../runtime/tasks/countdown-solver.js";
-import { splitOf } from "../../runtime/tasks/rng.js";
-import { TaskSpecError } from "../../runtime/tasks/types.js";
-import { verifyCountdown } from "../../runtime/tasks/verifiers.js";
+import { TRACE_MARKERS } from "../../runtime/engine/tasks/answer.js";
+import { CountdownTask, countdownKey } from "../../runtime/engine/tasks/countdown.js";
+import { solveCountdown } from "../../runtime/engine/tasks/countdown-solver.js";
+import { splitOf } from "../../runtime/engine/tasks/rng.js";
+import { TaskSpecError } from "../../runtime/engine/tasks/types.js";
+import { verifyCountdown } from "../../runtime/engine/tasks/verifiers.js";
 
 const ans = (eq: string): string => `First, some steps. <answer>${eq}</answer>`;
 const check = (numbers: number[], target: number, eq: string, formatReward = 0) => verifyCountdown(numbers, target, ans(eq), formatReward);

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { exprValue, parseEquation, printExpr, type Expr } from "../../runtime/tasks/expr.js";
+import { exprValue, parseEquation, printExpr, type Expr } from "../../runtime/engine/tasks/expr.js";
 
 const exprArb = fc.letrec<{ e: Expr }>((tie) => ({
   e: fc.oneof(

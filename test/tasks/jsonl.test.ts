@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { JsonlTask, MAX_LINE_BYTES } from "../../runtime/tasks/jsonl.js";
-import { TaskSpecError } from "../../runtime/tasks/types.js";
+import { JsonlTask, MAX_LINE_BYTES } from "../../runtime/engine/tasks/jsonl.js";
+import { TaskSpecError } from "../../runtime/engine/tasks/types.js";
 
 const dir = mkdtempSync(join(tmpdir(), "acpo-jsonl-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -4,7 +4,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { printPipeline } from "../../compiler/index.js";
-import { taskFromPipeline } from "../../runtime/rl/task-of.js";
+import { taskFromPipeline } from "../../runtime/loop/rl/task-of.js";
 import { at, check, meaning, reprinted, withBody } from "../compiler/helpers.js";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));

@@ -2,10 +2,10 @@
 // answer checkers are known to get wrong, in both directions (accepting a wrong answer,
 // refusing a right one written differently).
 import { describe, expect, it } from "vitest";
-import { extractMathAnswer, lastBoxed } from "../../runtime/tasks/math-answer.js";
-import { mathEqual, parseable } from "../../runtime/tasks/math-equal.js";
-import { normalizeMath } from "../../runtime/tasks/math-normalize.js";
-import { referenceAnswer, verifyMath } from "../../runtime/tasks/verifiers.js";
+import { extractMathAnswer, lastBoxed } from "../../runtime/engine/tasks/math-answer.js";
+import { mathEqual, parseable } from "../../runtime/engine/tasks/math-equal.js";
+import { normalizeMath } from "../../runtime/engine/tasks/math-normalize.js";
+import { referenceAnswer, verifyMath } from "../../runtime/engine/tasks/verifiers.js";
 
 describe("math answer extraction", () => {
   it("takes the last \\boxed{} with nested braces", () => {

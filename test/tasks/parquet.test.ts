@@ -8,10 +8,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, describe, expect, it } from "vitest";
-import { JsonlTask } from "../../runtime/tasks/jsonl.js";
-import { ParquetTask } from "../../runtime/tasks/parquet.js";
-import { taskFromSpec } from "../../runtime/tasks/registry.js";
-import { TaskSpecError } from "../../runtime/tasks/types.js";
+import { JsonlTask } from "../../runtime/engine/tasks/jsonl.js";
+import { ParquetTask } from "../../runtime/engine/tasks/parquet.js";
+import { taskFromSpec } from "../../runtime/engine/tasks/registry.js";
+import { TaskSpecError } from "../../runtime/engine/tasks/types.js";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "acpo-parquet-"));

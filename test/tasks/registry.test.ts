@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { TASK_NAMES, taskFromSpec } from "../../runtime/tasks/registry.js";
-import { TaskSpecError } from "../../runtime/tasks/types.js";
+import { TASK_NAMES, taskFromSpec } from "../../runtime/engine/tasks/registry.js";
+import { TaskSpecError } from "../../runtime/engine/tasks/types.js";
 
 describe("taskFromSpec", () => {
   it("builds each task with its defaults filled in", () => {

@@ -3,10 +3,10 @@
 // printed and ignored.
 import { describe, expect, it } from "vitest";
 import { formatAll, loadPipeline } from "../../compiler/index.js";
-import { taskFromPipeline } from "../../runtime/rl/task-of.js";
-import { ArithTask } from "../../runtime/tasks/arith.js";
-import { CountdownTask } from "../../runtime/tasks/countdown.js";
-import { TaskSpecError } from "../../runtime/tasks/types.js";
+import { taskFromPipeline } from "../../runtime/loop/rl/task-of.js";
+import { ArithTask } from "../../runtime/engine/tasks/arith.js";
+import { CountdownTask } from "../../runtime/engine/tasks/countdown.js";
+import { TaskSpecError } from "../../runtime/engine/tasks/types.js";
 
 const SMALL = { numbers: [3, 3] as [number, number], values: [1, 9] as [number, number], target: [1, 30] as [number, number] };
 const ids = (ps: { id: string }[]) => ps.map((p) => p.id);

@@ -1,7 +1,7 @@
 """The driver-side step of an ACPO pipeline on verl, without verl: decoded token pieces and
 per-token entropies -> segmentation (segment.py) -> attribution C from a judge's log-probs
 (attribution.py) -> the IR's batch layout -> the generated advantage (numerics.py).
-The layout is acpo's (runtime/rl/until.ts trajectoryBatch): one row per response, steps
+The layout is acpo's (runtime/loop/rl/until.ts trajectoryBatch): one row per response, steps
 from the segmentation's boundaries, C per step (0 past the scored reasoning steps),
 step_entropy the mean entropy of the step's tokens, H the per-token entropy.
 trainer.py (verl's trainer subclass) calls `advantage_of_rows`; acpo's tests call it with

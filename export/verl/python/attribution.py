@@ -1,4 +1,4 @@
-"""Python twin of acpo's step attribution batches (runtime/rl/attribution.ts,
+"""Python twin of acpo's step attribution batches (runtime/loop/rl/attribution.ts,
 attributeStepsExplicit): which (prefix, Y) sequences the judge scores, where Y's tokens sit
 in each, and C per reasoning step from the per-prefix log-likelihoods.
 

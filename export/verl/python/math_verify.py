@@ -1,4 +1,4 @@
-"""Python twin of acpo's math verifier (runtime/tasks/math-answer.ts, math-normalize.ts,
+"""Python twin of acpo's math verifier (runtime/engine/tasks/math-answer.ts, math-normalize.ts,
 math-equal.ts, verifiers.ts verifyMath / referenceAnswer): the final answer of a response
 (<answer> tag, a \\boxed{} inside it winning, else the last \\boxed{} / \\fbox{}, else the
 last "the answer is ..." sentence), normalised, compared as strings, then by structure

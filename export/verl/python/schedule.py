@@ -1,7 +1,7 @@
 """The stage chain of an exported pipeline on verl's driver: which stage runs, and what
 changes at a switch. Each stage's `until` is generated from its IR graph (numerics.py:
 until_<stage>) and evaluated after every optimizer step on the step counters, as acpo's
-loop does (runtime/rl/stages.ts, until.ts): `steps` = steps completed in the current stage
+loop does (runtime/loop/rl/stages.ts, until.ts): `steps` = steps completed in the current stage
 (this one included), `total_steps` = completed in the run; NaN counts as false.
 trainer.py drives it; it needs torch only and runs in acpo's tests without verl.
 """

@@ -1,4 +1,4 @@
-"""Python twin of acpo's step segmentation (runtime/rl/segment.ts and segment-text.ts):
+"""Python twin of acpo's step segmentation (runtime/loop/rl/segment.ts and segment-text.ts):
 the same boundaries, answer span and reasoning-step count for the same token pieces and
 entropies (test/export/golden-parity.test.ts holds them equal on shared golden vectors).
 The rules are documented in segment.ts; in short: entropy candidates among the reasoning

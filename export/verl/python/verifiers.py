@@ -1,4 +1,4 @@
-"""Python twin of acpo's answer extraction and task verifiers (runtime/tasks/answer.ts,
+"""Python twin of acpo's answer extraction and task verifiers (runtime/engine/tasks/answer.ts,
 expr.ts, verifiers.ts): the same verdicts, rewards and reasons, character for character,
 on every string (test/export/golden-parity.test.ts holds them to the TypeScript ones on
 shared golden vectors). Each verifier reads the LAST complete <answer>...</answer> and never

@@ -8,8 +8,8 @@ import { describe, expect, it } from "vitest";
 import { loadPipeline } from "../../../compiler/index.js";
 import { BatchError, readBatchFile } from "../../../compiler/plan/batch-file.js";
 import { replay } from "../../../compiler/plan/replay.js";
-import { trajectoryBatch } from "../../../runtime/rl/until.js";
-import type { Trajectory } from "../../../runtime/rl/types.js";
+import { trajectoryBatch } from "../../../runtime/loop/rl/until.js";
+import type { Trajectory } from "../../../runtime/loop/rl/types.js";
 import { handBatch, onGpu } from "./hand-batch.js";
 
 describe("examples/multi_reward.acpo", () => {

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { formatAll, loadPipeline, pipelineJson, printPipeline, type Pipeline } from "../../../compiler/index.js";
 import { compileArtifact, evaluateProgram, lowerStagePrograms } from "../../../compiler/plan/artifact.js";
 import { loadPlan, PlanError, writePlan } from "../../../compiler/plan/plan.js";
-import { kernelSource } from "../../../runtime/kernel.js";
+import { kernelSource } from "../../../runtime/engine/kernel.js";
 
 function load(path: string, text?: string): Pipeline {
   const r = loadPipeline(path, { text });
