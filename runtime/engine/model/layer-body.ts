@@ -100,6 +100,21 @@ export function slotsOf(body: readonly SubBlock[]): Slot[] {
   return [...seen];
 }
 
+/**
+ * The slots a full forward gives a buffer of their own: every slot but `out` (the next layer's
+ * `resid`, or the final norm's input) and the residual branches (written into the residual's
+ * output buffer). The transformer allocates these and the memory plan counts them.
+ */
+export function ownedSlots(body: readonly SubBlock[]): Slot[] {
+  const branches = new Set(body.flatMap((b) => (b.kind === "residual" ? [b.branch] : [])));
+  return slotsOf(body).filter((s) => s !== "out" && !branches.has(s));
+}
+
+/** Rows a norm normalises over N tokens (and keeps a 1/rms for): N for a norm over C, N x heads for a head norm. */
+export function normRows(c: ModelConfig, b: SubBlock & { kind: "norm" | "headNorm" }, N: number): number {
+  return b.kind === "norm" ? N : (N * widthOf(c, SLOT_WIDTH[b.x])) / c.headDim;
+}
+
 function blockSlots(b: SubBlock): Slot[] {
   switch (b.kind) {
     case "norm": case "headNorm": return [b.x, b.out];

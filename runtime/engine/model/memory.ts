@@ -4,6 +4,7 @@
 // cannot fit before it starts.
 import { bucketBytes } from "../gpu.js";
 import type { ModelConfig } from "./config.js";
+import { SLOT_WIDTH, layerBody, normRows, ownedSlots, widthOf } from "./layer-body.js";
 import { parameterSpecs } from "./layout.js";
 import { logitsChunkBudget, logitsChunkRows } from "./lm-head.js";
 import { isHalfWeight, type Precision } from "./weights.js";
@@ -54,14 +55,20 @@ export function halfWeightBuffers(c: ModelConfig): number[] {
   return parameterSpecs(c).filter((s) => isHalfWeight(s.name)).map((s) => bucketBytes(s.shape.reduce((a, b) => a * b, 1) * 2));
 }
 
-/** Forward activations of one (B, T) batch (Transformer.activations), one entry per buffer. */
+/**
+ * Forward activations of one (B, T) batch (Transformer.activations), one entry per buffer,
+ * derived from the layer body: each owned slot (N, width), each norm's 1/rms, the attention
+ * probabilities (B, Hq, T, T); then ids, positions, the last stream, the final norm and its 1/rms.
+ */
 export function activationBuffers(c: ModelConfig, B: number, T: number): number[] {
-  const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
-  const layer = [N * C, N * C, N, N * q, N * kv, N * kv, B * c.numHeads * T * T, N * q, N * C, N * C, N, N * F, N * F, N * F];
-  const out: number[] = [];
-  if (c.qkNorm) layer.push(N * q, N * kv, N * c.numHeads, N * c.numKvHeads); // Qwen3: q, k before their norms, 1/rms
-  for (let l = 0; l < c.numLayers; l++) out.push(...layer.map(buf));
-  out.push(buf(N), buf(N), buf(N * C), buf(N * C), buf(N));
+  const N = B * T, out: number[] = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    const body = layerBody(c, l);
+    for (const s of ownedSlots(body)) out.push(buf(N * widthOf(c, SLOT_WIDTH[s])));
+    for (const b of body) if (b.kind === "norm" || b.kind === "headNorm") out.push(buf(normRows(c, b, N)));
+    out.push(buf(B * c.numHeads * T * T));
+  }
+  out.push(buf(N), buf(N), buf(N * c.hiddenSize), buf(N * c.hiddenSize), buf(N));
   return out;
 }
 
