@@ -15,6 +15,11 @@ export interface GpuOptions {
   /** Adapter name as Dawn lists it (pass a wrong one to see the list). Env: ACPO_ADAPTER. */
   adapter?: string;
   powerPreference?: GPUPowerPreference;
+  /**
+   * Bytes one storage binding may hold, for tests of the ranged path: it may only LOWER the
+   * adapter's maxStorageBufferBindingSize. Env: ACPO_MAX_BINDING_BYTES.
+   */
+  maxBindingBytes?: number;
 }
 
 export interface AdapterSummary {
@@ -78,18 +83,30 @@ export class Gpu {
    * buffers submitted, buffers mapped to read values back (each a wait for the GPU).
    */
   stats: GpuCounters = { dispatches: 0, submits: 0, readbacks: 0 };
+  /** Bytes read back and pipelines compiled, for the step profile (bench/suites/step-profile.ts). */
+  readonly volume = { bytesRead: 0, pipelines: 0 };
   /**
    * Buffer accounting in bytes (bucketed sizes, as allocated): `live` is held by tensors not
    * yet released, `peakLive` its maximum since creation or `resetPeak`, `allocated` every
    * buffer created (live + pooled): what the device holds.
    */
   readonly memory = { live: 0, peakLive: 0, allocated: 0 };
+  /**
+   * Bytes one storage binding may hold: the device's maxStorageBufferBindingSize, or less where
+   * a test lowered it. Larger tensors are bound range by range (`bindingRanges`, tensor.ts views).
+   */
+  readonly maxBindingBytes: number;
+  /** Byte alignment of a binding's offset (the device's minStorageBufferOffsetAlignment). */
+  readonly bindingAlignment: number;
 
-  private constructor(instance: GPU, adapter: GPUAdapter, device: GPUDevice, info: AdapterSummary) {
+  private constructor(instance: GPU, adapter: GPUAdapter, device: GPUDevice, info: AdapterSummary, maxBindingBytes: number | undefined) {
     this.instance = instance;
     this.adapter = adapter;
     this.device = device;
     this.info = info;
+    const limit = device.limits.maxStorageBufferBindingSize;
+    this.maxBindingBytes = maxBindingBytes === undefined ? limit : Math.min(limit, maxBindingBytes);
+    this.bindingAlignment = device.limits.minStorageBufferOffsetAlignment;
     this.uniformBuffer = this.createUniformBuffer(64);
     device.lost.then((l) => {
       if (!this.destroyed) this.lostError = new DeviceLostError(l.reason, l.message);
@@ -129,7 +146,7 @@ export class Gpu {
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "acpo" });
     const info = summarize(adapter, backend);
     if (info.isSoftware && process.env.ACPO_NO_NICE !== "1") yieldCoresToSoftwareAdapter();
-    return new Gpu(instance, adapter, device, info);
+    return new Gpu(instance, adapter, device, info, opts.maxBindingBytes ?? bindingLimitFromEnv(process.env));
   }
 
   // ---- buffers -------------------------------------------------------------------------
@@ -164,7 +181,9 @@ export class Gpu {
   /** Set every element of `t` to zero, recorded in order with other GPU work. */
   clear(t: Tensor): void {
     this.endPass();
-    this.getEncoder().clearBuffer(t.buffer, 0, t.buffer.size);
+    // A view clears its own range only (the rest of the buffer belongs to other views).
+    if (t.isView) this.getEncoder().clearBuffer(t.buffer, t.byteOffset, t.byteLength);
+    else this.getEncoder().clearBuffer(t.buffer, 0, t.buffer.size);
   }
 
   /** A tensor holding `data`; f32 unless the array is integer-typed. */
@@ -181,13 +200,14 @@ export class Gpu {
   write(t: Tensor, data: Float32Array | Uint32Array | Int32Array, elementOffset = 0): void {
     // queue.writeBuffer runs at the next queue operation; flush so earlier recorded work sees the old contents.
     if (this.encoder) this.flush();
-    this.device.queue.writeBuffer(t.buffer, elementOffset * 4, data.buffer, data.byteOffset, data.byteLength);
+    this.device.queue.writeBuffer(t.buffer, t.byteOffset + elementOffset * 4, data.buffer, data.byteOffset, data.byteLength);
   }
 
   /** Return a tensor's buffer to the pool. The caller must not use `t` afterwards. */
   release(...ts: (Tensor | null | undefined)[]): void {
     for (const t of ts) {
       if (!t) continue;
+      if (t.isView) throw new Error(`release '${t.label}': a view owns no buffer; release the tensor it views`);
       this.memory.live -= t.buffer.size;
       const list = this.pool.get(t.buffer.size) ?? [];
       list.push(t.buffer);
@@ -215,7 +235,7 @@ export class Gpu {
     // Offsets count 4-byte elements: a half-precision tensor would be misread, not copied.
     if (src.dtype === "f16" || dst.dtype === "f16") throw new Error(`copy '${src.label}' -> '${dst.label}': f16 tensors are not copied element-wise; cast from their f32 master (runtime/engine/ops/matmul-f16.ts)`);
     this.endPass();
-    this.getEncoder().copyBufferToBuffer(src.buffer, srcOffset * 4, dst.buffer, dstOffset * 4, elements * 4);
+    this.getEncoder().copyBufferToBuffer(src.buffer, src.byteOffset + srcOffset * 4, dst.buffer, dst.byteOffset + dstOffset * 4, elements * 4);
   }
 
   /** Flush recorded work and read a tensor back. The only way values reach the CPU. */
@@ -232,7 +252,7 @@ export class Gpu {
     this.checkAlive();
     const staging = this.device.createBuffer({ size: t.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: `readback ${t.label}` });
     this.endPass();
-    this.getEncoder().copyBufferToBuffer(t.buffer, 0, staging, 0, t.byteLength);
+    this.getEncoder().copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, t.byteLength);
     await this.flushChecked();
     try {
       await staging.mapAsync(GPUMapMode.READ);
@@ -244,6 +264,7 @@ export class Gpu {
     staging.unmap();
     staging.destroy();
     this.stats.readbacks++;
+    this.volume.bytesRead += t.byteLength;
     return out;
   }
 
@@ -261,6 +282,7 @@ export class Gpu {
     // Compilation errors surface asynchronously; `compileChecked` awaits them. Here we only cache.
     const entry = { pipeline, layout };
     this.pipelines.set(src, entry);
+    this.volume.pipelines++;
     this.uncheckedSources.push({ name: k.name, module, source: src });
     return entry;
   }
@@ -321,17 +343,18 @@ export class Gpu {
       // The uniform buffer is full for this batch: submit what we have (it grows) and start at slot 0.
       this.flush();
     }
+    const bound = buffers.map((t, i) => this.bindingOf(k, i, t));
+    assertNoWritableOverlap(k, buffers, bound);
     const { pipeline, layout } = this.pipeline(k);
-    const bound = buffers.map((t) => t.buffer);
     const offsets: number[] = [];
     if (k.uniforms.length > 0) {
       const slot = this.uniformSlots++;
       this.growUniformStaging(this.uniformSlots);
       this.uniformStaging.set(packUniforms(k, uniforms), slot * (UNIFORM_SLOT / 4));
-      bound.push(this.uniformBuffer);
+      bound.push({ buffer: this.uniformBuffer, offset: 0, size: UNIFORM_SLOT });
       offsets.push(slot * UNIFORM_SLOT);
     }
-    const bindGroup = this.bindGroups.get(layout.signature, bound, () => this.createBindGroup(k, layout, bound));
+    const bindGroup = this.bindGroups.get(layout.signature, bound, () => this.createBindGroupChecked(k, layout, bound));
     const pass = this.getPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup, offsets);
@@ -340,10 +363,64 @@ export class Gpu {
     this.stats.dispatches++;
   }
 
-  /** Storage buffers whole, in binding order, then the uniform buffer's first slot (the dispatch adds its slot's offset). */
-  private createBindGroup(k: Kernel, layout: BindingLayout, bound: GPUBuffer[]): GPUBindGroup {
-    const entries: GPUBindGroupEntry[] = bound.map((buffer, i) => ({ binding: i, resource: i < k.bindings.length ? { buffer } : { buffer, offset: 0, size: UNIFORM_SLOT } }));
-    return this.device.createBindGroup({ layout: layout.group, entries, label: k.name });
+  /**
+   * What binding `i` of `k` binds for tensor `t`: the whole buffer when it fits one binding
+   * (the common case: a pooled buffer reused by another tensor keeps its bind groups), else
+   * the tensor's own byte range. A range larger than a binding is refused here, naming the
+   * kernel and the tensor, before Dawn would reject the whole batch.
+   */
+  private bindingOf(k: Kernel, i: number, t: Tensor): BoundRange {
+    if (!t.isView && t.buffer.size <= this.maxBindingBytes) return { buffer: t.buffer };
+    if (t.byteLength > this.maxBindingBytes) {
+      throw new Error(`kernel '${k.name}': binding '${k.bindings[i]?.name}' gets tensor '${t.label}' of ${t.byteLength} bytes, more than one storage binding holds (${this.maxBindingBytes}); run it over row ranges (gpu.bindingRanges)`);
+    }
+    if (t.byteOffset % this.bindingAlignment !== 0) {
+      throw new Error(`kernel '${k.name}': binding '${k.bindings[i]?.name}' gets view '${t.label}' at byte ${t.byteOffset}, not a multiple of minStorageBufferOffsetAlignment (${this.bindingAlignment})`);
+    }
+    return { buffer: t.buffer, offset: t.byteOffset, size: Math.max(4, t.byteLength) };
+  }
+
+  /**
+   * Ranges of `count` units (rows, or elements) of one or more tensors such that each range is
+   * one binding: a range's bytes (units x the largest `unitBytes`) fit `maxBindingBytes`, and
+   * every tensor's range starts at a multiple of the offset alignment (units per range are a
+   * multiple of what each tensor's unit size needs, and of `quantum`). One range [0, count)
+   * when every tensor binds whole. Throws when not even one aligned group of units fits.
+   */
+  bindingRanges(count: number, unitBytes: readonly number[], what: string, quantum = 1): { start: number; count: number }[] {
+    const widest = Math.max(...unitBytes);
+    if (count * widest <= this.maxBindingBytes) return [{ start: 0, count }];
+    const step = unitBytes.reduce((q, b) => lcm(q, this.bindingAlignment / gcd(b, this.bindingAlignment)), quantum);
+    const per = Math.floor(this.maxBindingBytes / widest / step) * step;
+    if (per === 0) {
+      throw new Error(`${what}: ${step} unit(s) of ${widest} bytes (the smallest range whose offsets keep the ${this.bindingAlignment}-byte alignment) exceed one storage binding (${this.maxBindingBytes} bytes); this tensor cannot be split into bindable ranges`);
+    }
+    const out: { start: number; count: number }[] = [];
+    for (let start = 0; start < count; start += per) out.push({ start, count: Math.min(per, count - start) });
+    return out;
+  }
+
+  /**
+   * A bind group made inside its own validation scope: Dawn reports a bad group only when the
+   * batch is finished, in words that do not name the dispatch, so the scope's verdict is kept
+   * with the kernel's name and `flushChecked` blames that kernel.
+   */
+  private createBindGroupChecked(k: Kernel, layout: BindingLayout, bound: BoundRange[]): GPUBindGroup {
+    this.device.pushErrorScope("validation");
+    const group = this.createBindGroup(k, layout, bound);
+    this.groupChecks.push(this.device.popErrorScope().then((err) => (err ? { kernel: k.name, message: err.message } : null)));
+    return group;
+  }
+
+  /** Verdicts of the bind groups made since the last flushChecked (see createBindGroupChecked). */
+  private groupChecks: Promise<{ kernel: string; message: string } | null>[] = [];
+
+  /** Storage bindings (whole buffers or ranges) in binding order, then the uniform buffer's first slot (the dispatch adds its slot's offset). */
+  private createBindGroup(k: Kernel, layout: BindingLayout, bound: BoundRange[]): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = bound.map((resource, i) => ({ binding: i, resource }));
+    // Groups are shared by every kernel with the same signature and bindings: the label names
+    // the signature, not the kernel that happened to make it, so that an error does not blame it.
+    return this.device.createBindGroup({ layout: layout.group, entries, label: `bindings ${layout.signature}` });
   }
 
   /** Submit everything recorded so far. Does not wait for the GPU. */
@@ -383,6 +460,9 @@ export class Gpu {
     const oom = await this.device.popErrorScope();
     await this.device.queue.onSubmittedWorkDone();
     this.checkAlive();
+    // A rejected bind group fails the whole batch; its kernel is the one to name.
+    const badGroup = (await Promise.all(this.groupChecks.splice(0))).find((g) => g !== null);
+    if (badGroup) throw new KernelError(badGroup.kernel, "validation", badGroup.message);
     for (const [err, kind] of [[validation, "validation"], [oom, "out-of-memory"]] as const) {
       if (err) throw new KernelError(blame(err.message, kernels), kind, err.message);
     }
@@ -468,6 +548,13 @@ export class Gpu {
   }
 }
 
+/** One storage binding: a whole buffer, or `size` bytes of it from `offset` (a view, or the uniform slot). */
+export interface BoundRange {
+  buffer: GPUBuffer;
+  offset?: number;
+  size?: number;
+}
+
 /** A kernel's binding layout: its signature (one letter per storage binding, "+u" for uniforms) and the layouts made for it. */
 export interface BindingLayout {
   signature: string;
@@ -479,8 +566,9 @@ export interface BindingLayout {
  * Bind groups kept across dispatches: creating one costs main-thread time in Dawn on every
  * dispatch (about 100-200 us here on lavapipe), while a training step binds the same few
  * buffers over and over. A group is keyed by its layout's signature and its buffers' identities
- * (the uniform slot is a dynamic offset, not part of the key). A group binds whole buffers, so a
- * pooled buffer reused by another tensor keeps its groups valid; a buffer about to be destroyed
+ * (the uniform slot is a dynamic offset, not part of the key) and, for a range of a buffer, the
+ * range's offset and size. A group binds whole buffers or fixed ranges of them, so a pooled
+ * buffer reused by another tensor keeps its groups valid; a buffer about to be destroyed
  * must be forgotten first, or a later dispatch would bind a destroyed buffer. At most `limit`
  * groups are kept, the oldest dropped first, so an unbounded stream of fresh buffers cannot grow it.
  */
@@ -495,9 +583,10 @@ export class BindGroupCache {
   constructor(private readonly limit = 4096) {}
 
   /** The group for this signature and these buffers, made with `make` the first time. */
-  get(signature: string, buffers: GPUBuffer[], make: () => GPUBindGroup): GPUBindGroup {
-    const ids = buffers.map((b) => this.idOf(b));
-    const key = `${signature}:${ids.join(",")}`;
+  get(signature: string, bound: readonly (GPUBuffer | BoundRange)[], make: () => GPUBindGroup): GPUBindGroup {
+    const ranges = bound.map((b): BoundRange => ("buffer" in b ? b : { buffer: b }));
+    const ids = ranges.map((r) => this.idOf(r.buffer));
+    const key = `${signature}:${ranges.map((r, i) => (r.size === undefined ? `${ids[i]}` : `${ids[i]}@${r.offset ?? 0}+${r.size}`)).join(",")}`;
     const hit = this.groups.get(key);
     if (hit) {
       this.stats.reused++;
@@ -554,6 +643,18 @@ export class BindGroupCache {
  * main thread's priority only: on Linux setpriority acts per thread, and lavapipe's workers,
  * started with the device, keep theirs. ACPO_NO_NICE=1 turns this off.
  */
+/** ACPO_MAX_BINDING_BYTES: a positive whole number of bytes, a multiple of 4 (tests lower the binding limit with it). */
+export function bindingLimitFromEnv(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.ACPO_MAX_BINDING_BYTES;
+  if (raw === undefined || raw === "") return undefined;
+  const n = Number(raw);
+  if (!(Number.isInteger(n) && n > 0 && n % 4 === 0)) throw new Error(`ACPO_MAX_BINDING_BYTES=${raw}: expected a positive whole number of bytes, a multiple of 4`);
+  return n;
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;
+
 function yieldCoresToSoftwareAdapter(): void {
   try {
     setPriority(19);
@@ -569,6 +670,25 @@ export function bucketBytes(bytes: number): number {
   // Within 1/8 of a power of two: at most 12.5 % waste.
   const step = 2 ** Math.max(8, Math.floor(Math.log2(min)) - 3);
   return Math.ceil(min / step) * step;
+}
+
+/**
+ * Refuse a dispatch that binds a writable range overlapping another binding of the same buffer
+ * (WebGPU forbids it): here the kernel is known, while Dawn reports it for the whole batch.
+ */
+function assertNoWritableOverlap(k: Kernel, ts: readonly Tensor[], bound: readonly BoundRange[]): void {
+  const span = (r: BoundRange): [number, number] => [r.offset ?? 0, (r.offset ?? 0) + (r.size ?? r.buffer.size)];
+  for (let i = 0; i < ts.length; i++) {
+    if (k.bindings[i]!.access !== "read_write") continue;
+    for (let j = 0; j < ts.length; j++) {
+      const a = ts[i]!, b = ts[j]!;
+      if (i === j || a.buffer !== b.buffer) continue;
+      const [a0, a1] = span(bound[i]!), [b0, b1] = span(bound[j]!);
+      if (a0 < b1 && b0 < a1) {
+        throw new KernelError(k.name, "validation", `writable binding '${k.bindings[i]!.name}' ('${a.label}') overlaps binding '${k.bindings[j]!.name}' ('${b.label}') of the same buffer`);
+      }
+    }
+  }
 }
 
 /** Pick the kernel Dawn's message names (labels are kernel names), else list the batch. */
