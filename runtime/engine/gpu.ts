@@ -392,6 +392,9 @@ export class Gpu {
     if (count * widest <= this.maxBindingBytes) return [{ start: 0, count }];
     const step = unitBytes.reduce((q, b) => lcm(q, this.bindingAlignment / gcd(b, this.bindingAlignment)), quantum);
     const per = Math.floor(this.maxBindingBytes / widest / step) * step;
+    if (widest > this.maxBindingBytes) {
+      throw new Error(`${what}: one row of ${widest} bytes exceeds one storage binding (${this.maxBindingBytes} bytes), so it cannot be split into row ranges`);
+    }
     if (per === 0) {
       throw new Error(`${what}: ${step} unit(s) of ${widest} bytes (the smallest range whose offsets keep the ${this.bindingAlignment}-byte alignment) exceed one storage binding (${this.maxBindingBytes} bytes); this tensor cannot be split into bindable ranges`);
     }

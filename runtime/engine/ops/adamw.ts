@@ -22,7 +22,7 @@
 // same fp32 product scaleGrads would have stored).
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
-import type { Tensor } from "../tensor.js";
+import { type Tensor, flatView } from "../tensor.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 
 const WG = 256;
@@ -116,8 +116,11 @@ export function adamwStep(
   for (const [name, t] of [["m", m], ["v", v], ["grad", grad]] as const) {
     if (t.size !== n) throw new Error(`adamw: ${name} has ${t.size} elements, param has ${n}`);
   }
-  const u = { n, ...adamwScalars(opts) };
-  const bufs = [param, m, v, grad];
-  if (opts.gradScale) bufs.push(opts.gradScale);
-  gpu.dispatch(adamwKernel(!!opts.gradScale), bufs, u, grid1d(n, WG));
+  const scalars = adamwScalars(opts);
+  // A tensor larger than one storage binding is updated a binding-sized range at a time.
+  for (const { start, count } of gpu.bindingRanges(n, [4], `adamw '${param.label}'`)) {
+    const bufs = [param, m, v, grad].map((t) => flatView(t, start, count));
+    if (opts.gradScale) bufs.push(opts.gradScale);
+    gpu.dispatch(adamwKernel(!!opts.gradScale), bufs, { n: count, ...scalars }, grid1d(count, WG));
+  }
 }

@@ -13,9 +13,14 @@
 // result is bitwise reproducible and independent of the blocking (it equals a sequential fp32
 // loop over tokens). The id loads are the same for a whole workgroup, so skipping a token costs
 // one broadcast load and a compare; blocks over V give parallelism beyond C / 64 workgroups.
+//
+// A table larger than one storage binding (a 151,936-row vocabulary) is bound a range of rows
+// at a time (gpu.bindingRanges): forward gathers, per range, the tokens whose id falls in it
+// (the first range also writes the zeros of out-of-range ids), backward adds into the range's
+// rows. Each (v, c) is still summed by one invocation in token order: the same bits.
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
-import type { Tensor } from "../tensor.js";
+import { type Tensor, flatView } from "../tensor.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 
 const WG = 256;
@@ -33,6 +38,9 @@ const forwardKernel: Kernel = {
   uniforms: [
     { name: "N", type: "u32" },
     { name: "C", type: "u32" },
+    { name: "row0", type: "u32" }, // first table row bound (0 unless ranged)
+    { name: "rows", type: "u32" }, // table rows bound
+    { name: "first", type: "u32" }, // 1: this pass writes zeros for ids in no range
     { name: "V", type: "u32" },
   ],
   workgroupSize: [WG, 1, 1],
@@ -44,9 +52,9 @@ fn main(${GRID_PARAMS}) {
   let c = i - n * u.C;
   let id = ids[n];
   // A branch, not select(): an out-of-range id must not even be used to index the table.
-  if (id < u.V) {
-    out[i] = table[id * u.C + c];
-  } else {
+  if (id >= u.row0 && id < u.row0 + u.rows) {
+    out[i] = table[(id - u.row0) * u.C + c];
+  } else if (u.first != 0u && id >= u.V) {
     out[i] = 0.0;
   }
 }`,
@@ -62,7 +70,8 @@ const backwardKernel: Kernel = {
   uniforms: [
     { name: "N", type: "u32" },
     { name: "C", type: "u32" },
-    { name: "V", type: "u32" },
+    { name: "V", type: "u32" }, // rows bound: the table, or one range of it
+    { name: "row0", type: "u32" }, // first table row bound
     { name: "rows_per_block", type: "u32" },
   ],
   workgroupSize: [COL_WG, 1, 1],
@@ -73,7 +82,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let hi = min(lo + u.rows_per_block, u.V);
   if (c >= u.C) { return; }
   for (var n = 0u; n < u.N; n++) {
-    let id = ids[n];
+    // Ids below row0 wrap to large values and fail the bound check.
+    let id = ids[n] - u.row0;
     if (id >= lo && id < hi) {
       let k = id * u.C + c;
       dtable[k] = dtable[k] + dout[n * u.C + c];
@@ -98,8 +108,19 @@ export function embeddingForward(
   ids: Tensor, // (N) u32
   { N, C, V }: EmbeddingSizes,
 ): void {
-  gpu.dispatch(forwardKernel, [out, table, ids], { N, C, V }, grid1d(N * C, WG));
+  const ranges = tableRanges(gpu, table, C, V);
+  for (const { start, count } of ranges) {
+    gpu.dispatch(forwardKernel, [out, tableRows(table, C, start, count), ids], { N, C, V, row0: start, rows: count, first: start === 0 ? 1 : 0 }, grid1d(N * C, WG));
+  }
 }
+
+/** Row ranges of a (V, C) table that each fit one storage binding (one range when the table does). */
+function tableRanges(gpu: Gpu, table: Tensor, C: number, V: number): { start: number; count: number }[] {
+  return gpu.bindingRanges(V, [C * 4], `embedding table '${table.label}' (${V} x ${C})`);
+}
+
+/** Rows start..start+count of a (V, C) table as a view. */
+const tableRows = (table: Tensor, C: number, start: number, count: number): Tensor => flatView(table, start * C, count * C);
 
 /** dtable overwrites (rows no token uses become 0) unless `accumulate` (tied weights, micro-batches). */
 export function embeddingBackward(
@@ -112,9 +133,11 @@ export function embeddingBackward(
   if (!accumulate) gpu.clear(dtable);
   if (V === 0 || C === 0) return; // an empty table has no gradient to add
   const colGroups = Math.ceil(C / COL_WG);
-  const blocks = Math.min(V, 65535, Math.max(1, Math.ceil(TARGET_WORKGROUPS / colGroups)));
-  const rowsPerBlock = Math.ceil(V / blocks);
-  gpu.dispatch(backwardKernel, [dtable, dout, ids], { N, C, V, rows_per_block: rowsPerBlock }, [colGroups, Math.ceil(V / rowsPerBlock)]);
+  for (const { start, count } of tableRanges(gpu, dtable, C, V)) {
+    const blocks = Math.min(count, 65535, Math.max(1, Math.ceil(TARGET_WORKGROUPS / colGroups)));
+    const rowsPerBlock = Math.ceil(count / blocks);
+    gpu.dispatch(backwardKernel, [tableRows(dtable, C, start, count), dout, ids], { N, C, V: count, row0: start, rows_per_block: rowsPerBlock }, [colGroups, Math.ceil(count / rowsPerBlock)]);
+  }
 }
 
 /** Positions n whose ids[n] is not a row of a V-row table (for reporting bad input). */

@@ -16,7 +16,7 @@
 // other metrics and can skip the step when it is not finite.
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
-import type { Tensor } from "../tensor.js";
+import { type Tensor, flatView } from "../tensor.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 
 const WG = 256;
@@ -170,11 +170,12 @@ export function gradNorm(
   grads: readonly Tensor[], // each (n_i), any sizes
   scratch?: Tensor, // (2 * gradNormPartials(sizes))
 ): void {
-  const count = gradNormPartials(grads.map((g) => g.size));
+  const parts = bindableParts(gpu, grads);
+  const count = gradNormPartials(parts.map((g) => g.size));
   const partials = scratch ?? gpu.empty([Math.max(2 * count, 1)], "gradnorm partials");
   if (partials.size < 2 * count) throw new Error(`gradNorm: scratch holds ${partials.size} floats, needs ${2 * count}`);
   let offset = 0;
-  for (const g of grads) {
+  for (const g of parts) {
     const n = g.size;
     if (n === 0) continue;
     gpu.dispatch(partialKernel, [partials, g], { n, offset }, grid1d(n, GN_CHUNK));
@@ -183,6 +184,16 @@ export function gradNorm(
   gpu.dispatch(finishKernel, [norm, partials], { count }, [1]);
   // Later users of this pooled buffer are recorded after us, so releasing now is safe.
   if (!scratch) gpu.release(partials);
+}
+
+/**
+ * The tensors as views that each fit one storage binding: a tensor larger than a binding in
+ * ranges of whole GN_CHUNKs, so that its partials, and the norm's bits, are those of the
+ * unranged sum. Only a binding smaller than one chunk (tests' lowered limits) splits chunks.
+ */
+function bindableParts(gpu: Gpu, grads: readonly Tensor[]): Tensor[] {
+  const quantum = gpu.maxBindingBytes >= 4 * GN_CHUNK ? GN_CHUNK : 1;
+  return grads.flatMap((g) => gpu.bindingRanges(g.size, [4], `gradNorm '${g.label}'`, quantum).map(({ start, count }) => flatView(g, start, count)));
 }
 
 /** scale (1) = min(1, maxNorm / (norm + eps)), torch's clip coefficient (NaN stays NaN). */
@@ -201,7 +212,11 @@ export function scaleGrads(
   grads: readonly Tensor[], // each (n_i)
   scale: Tensor, // (1)
 ): void {
-  for (const g of grads) gpu.dispatch(scaleKernel, [g, scale], { n: g.size }, grid1d(g.size, WG));
+  for (const g of grads) {
+    for (const { start, count } of gpu.bindingRanges(g.size, [4], `scaleGrads '${g.label}'`)) {
+      gpu.dispatch(scaleKernel, [flatView(g, start, count), scale], { n: count }, grid1d(count, WG));
+    }
+  }
 }
 
 /**

@@ -9,7 +9,7 @@
 // whose rounding of values between halves is left to the implementation.
 import type { Gpu } from "../gpu.js";
 import type { Binding, Kernel } from "../kernel.js";
-import type { Tensor } from "../tensor.js";
+import { type Tensor, flatView } from "../tensor.js";
 import type { MatmulArgs } from "./matmul.js";
 import { EPILOGUE, MATMUL_UNIFORMS, type MatmulShape, layoutName } from "./matmul/layout.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
@@ -85,7 +85,10 @@ export function castToF16(
   if (out.dtype !== "f16" || x.dtype !== "f32") throw new Error(`castToF16: expects an f16 output and an f32 input, got ${out.dtype} '${out.label}' and ${x.dtype} '${x.label}'`);
   if (out.size !== x.size) throw new Error(`castToF16: '${out.label}' has ${out.size} elements, '${x.label}' ${x.size}`);
   if (x.size === 0) return;
-  gpu.dispatch(castKernel, [out, x], { n: x.size }, grid1d(Math.ceil(x.size / 2), CAST_WG));
+  // Ranges (of whole element pairs, aligned for both dtypes) where the master exceeds one binding.
+  for (const { start, count } of gpu.bindingRanges(x.size, [2, 4], `castToF16 '${x.label}'`, 2)) {
+    gpu.dispatch(castKernel, [flatView(out, start, count), flatView(x, start, count)], { n: count }, grid1d(Math.ceil(count / 2), CAST_WG));
+  }
 }
 
 /** The bits of an f16 tensor, read back (tests and checks; the training loop never reads them). */
