@@ -304,13 +304,17 @@ def token_logp(model, rows, resp):
     return lp.gather(1, idx) * mask, mask
 
 
-def grpo_update(model, ref, opt, rows, resp, rewards, cfg):
+def grpo_update(model, ref, opt, rows, resp, rewards, cfg, probe=None):
+    """One GRPO optimizer step on these responses. `probe` (a dict), when given, receives the
+    tensors a shared-batch comparison reads: per-token log p and reference log p before the step."""
     r = torch.tensor(rewards, dtype=torch.float32).view(-1, cfg["group"])
     std = r.std(1, unbiased=cfg["ddof"] == 1, keepdim=True)
     adv = ((r - r.mean(1, keepdim=True)) / (std + cfg["adv_eps"])).view(-1, 1)
     logp, mask = token_logp(model, rows, resp)
     with torch.no_grad():
         ref_logp = token_logp(ref, rows, resp)[0] if cfg["kl"] > 0 else logp.detach()
+    if probe is not None:
+        probe.update(logp=logp.detach(), ref_logp=ref_logp, mask=mask)
     old = logp.detach()
     ratio = torch.exp(logp - old)
     surr = torch.minimum(ratio * adv, ratio.clamp(1 - cfg["eps_low"], 1 + cfg["eps_high"]) * adv)
@@ -324,13 +328,137 @@ def grpo_update(model, ref, opt, rows, resp, rewards, cfg):
         loss = (tok_loss * mask).sum() / mask.sum()
     opt.zero_grad()
     loss.backward()
+    if probe is not None:
+        probe["grad_norms"] = {name: float(q.grad.norm()) for name, q in model.p.items()}
     gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip_grad_norm"])
     opt.step()
     kl = float((k3.detach() * mask).sum() / mask.sum())
     return float(loss), float(gnorm), kl
 
 
+# ---------------------------------------------------------------- shared-batch replay
+
+def read_run_batches(run_dir, group):
+    """acpo's trajectories of each optimizer step, from RUN_DIR/samples.jsonl: {step: [line, ...]}
+    with each step's lines ordered by group. Every step must hold whole groups of `group`
+    trajectories: the advantage's group statistics, the aggregate and the gradient depend on all."""
+    path = os.path.join(run_dir, "samples.jsonl")
+    try:
+        lines = [json.loads(x) for x in open(path) if x.strip()]
+    except OSError as e:
+        raise SystemExit(f"--replay: cannot read {path}: {e.strerror}; give an acpo run directory")
+    steps = {}
+    for t in lines:
+        steps.setdefault(t["step"], []).append(t)
+    for step, ts in steps.items():
+        sizes = {}
+        for t in ts:
+            sizes[t["group"]] = sizes.get(t["group"], 0) + 1
+        short = {g: n for g, n in sizes.items() if n != group}
+        if short:
+            g, n = next(iter(short.items()))
+            raise SystemExit(f"{path}: step {step}: group {g} has {n} trajectories, the rollout's groups have {group}; "
+                             "the replay needs every trajectory of a step (train with --samples-per-step at least prompts x group)")
+        ts.sort(key=lambda t: t["group"])  # stable: batch order within a group
+    return steps
+
+
+def replay_rows(tok, ts, path, step):
+    """Prompt ids of each trajectory (BOS + the prompt text, as acpo's countdown prompt) and response ids."""
+    rows = [tok.prompt_ids(t["prompt"]) for t in ts]
+    for t, ids in zip(ts, rows):
+        seen = "".join(tok.inv[i] for i in ids)
+        if t.get("prompt_rendered", seen) != seen:
+            raise SystemExit(f"{path}: step {step}: prompt rendered as {t['prompt_rendered']!r}, this reference renders {seen!r}")
+    return rows, [t["tokens"] for t in ts]
+
+
+def max_token_diff(ours, mask, ts, field):
+    """max |ours - acpo's recorded per-token value| over response tokens."""
+    theirs = torch.zeros_like(ours)
+    for b, t in enumerate(ts):
+        theirs[b, : len(t[field])] = torch.tensor([math.nan if v is None else v for v in t[field]])
+    return float(((ours - theirs).abs() * mask).max())
+
+
+def rel(a, b):
+    """||a - b|| / ||b||, in float64."""
+    a, b = a.double(), b.double()
+    nb = float(b.norm())
+    return float((a - b).norm()) / nb if nb > 0 else float((a - b).norm())
+
+
+def compare_checkpoint(model, opt, ckpt, before):
+    """Per tensor, torch's state after the step against acpo's checkpoint of the same step: the update
+    (weight change from `before`), the weights, and AdamW's two moments (exp_avg holds (1 - beta1) x the
+    clipped gradient after step 1). Returns rows sorted by the update's relative difference."""
+    w = read_safetensors(os.path.join(ckpt, "model.safetensors"))
+    mom = read_safetensors(os.path.join(ckpt, "optimizer.safetensors"))
+    out = []
+    for name, q in model.p.items():
+        hf = name.replace("__", ".")
+        st = opt.state[q]
+        d_t, d_a = q.detach() - before[name], w[hf] - before[name]
+        out.append({"tensor": hf, "update_torch": float(d_t.norm()), "update_acpo": float(d_a.norm()),
+                    "update_rel_diff": rel(d_t, d_a), "weight_rel_diff": rel(q.detach(), w[hf]),
+                    "exp_avg_rel_diff": rel(st["exp_avg"], mom[hf + ".exp_avg"]),
+                    "exp_avg_sq_rel_diff": rel(st["exp_avg_sq"], mom[hf + ".exp_avg_sq"])})
+    return sorted(out, key=lambda r: -r["update_rel_diff"])
+
+
+def replay(model, ref, opt, tok, cfg, run_dir, steps, log):
+    """The torch update on exactly acpo's trajectories, step after step, from the same initial weights.
+    Per step: how far torch's log p (before the step) is from acpo's recorded `logp` and `ref_logp`, the
+    loss, the gradient norm before clipping and the KL (k3, token mean) on both sides; after the step,
+    per tensor against acpo's checkpoint of that step where the run kept one."""
+    batches = read_run_batches(run_dir, cfg["group"])
+    acpo = {q["step"]: q for q in read_acpo_metrics(run_dir)}
+    path = os.path.join(run_dir, "samples.jsonl")
+    print(f"replaying {path}: torch's update on acpo's trajectories (differences: torch - acpo)", file=log)
+    print(f"{'step':>4} {'lr':>8}  {'|dlogp|max':>10} {'|dref|max':>9}  {'loss torch':>11} {'acpo':>11}  "
+          f"{'gnorm torch':>11} {'acpo':>9}  {'kl torch':>9} {'acpo':>9}", file=log)
+    out = []
+    for step in range(1, steps + 1):
+        if step not in batches:
+            raise SystemExit(f"{path}: no trajectories of step {step}; the run has steps {min(batches)}..{max(batches)}")
+        ts = batches[step]
+        rows, resp = replay_rows(tok, ts, path, step)
+        before = {name: q.detach().clone() for name, q in model.p.items()}
+        probe = {}
+        lr = lr_at(cfg, step)
+        set_lr(opt, lr)
+        loss, gnorm, kl = grpo_update(model, ref, opt, rows, resp, [t["reward"] for t in ts], cfg, probe)
+        q = acpo.get(step, {})
+        m = {"step": step, "lr": lr, "lr_acpo": q.get("learning_rate"),
+             "logp_max_diff": max_token_diff(probe["logp"], probe["mask"], ts, "logp"),
+             "ref_logp_max_diff": max_token_diff(probe["ref_logp"], probe["mask"], ts, "ref_logp") if "ref_logp" in ts[0] else None,
+             "loss": loss, "loss_acpo": q.get("loss"), "grad_norm": gnorm, "grad_norm_acpo": q.get("grad_norm"),
+             "kl": kl, "kl_acpo": q.get("kl"), "grad_norms": probe["grad_norms"]}
+        ckpt = os.path.join(run_dir, f"checkpoint-{step}")
+        if os.path.isdir(ckpt):
+            m["tensors"] = compare_checkpoint(model, opt, ckpt, before)
+        out.append(m)
+        f = lambda v, spec: "-" if v is None else format(v, spec)
+        print(f"{step:>4} {lr:>8.2e}  {m['logp_max_diff']:>10.2e} {f(m['ref_logp_max_diff'], '>9.2e')}  {loss:>11.4e} {f(m['loss_acpo'], '>11.4e')}  "
+              f"{gnorm:>11.5f} {f(m['grad_norm_acpo'], '>9.5f')}  {kl:>9.6f} {f(m['kl_acpo'], '>9.6f')}", file=log, flush=True)
+        for r in m.get("tensors", [])[:5]:
+            print(f"     {r['tensor']:<40} update torch {r['update_torch']:.3e} acpo {r['update_acpo']:.3e} (rel diff {r['update_rel_diff']:.1e}); "
+                  f"exp_avg {r['exp_avg_rel_diff']:.1e}, exp_avg_sq {r['exp_avg_sq_rel_diff']:.1e}, weights {r['weight_rel_diff']:.1e}", file=log)
+    return out
+
+
 # ---------------------------------------------------------------- settings
+
+def read_pipeline(a):
+    """The resolved pipeline: a compiled plan's plan.json (--plan), else the run's own record of what
+    ran (--replay RUN_DIR: config.resolved.json, spec/run.md), which holds the same fields."""
+    path = os.path.join(a.plan, "plan.json") if a.plan else os.path.join(a.replay, "config.resolved.json")
+    try:
+        doc = json.load(open(path))
+    except OSError as e:
+        raise SystemExit(f"{path}: cannot read: {e.strerror}")
+    return doc if a.plan else doc["pipeline"]
+
 
 def settings(a):
     cfg = {
@@ -340,19 +468,20 @@ def settings(a):
         "kl": a.kl, "adv_eps": a.adv_eps, "ddof": a.ddof,
         "task": {"numbers": [3, 3], "values": [1, 9], "target": [1, 30], "testFraction": 0.2},
     }
-    if a.plan:
-        p = json.load(open(os.path.join(a.plan, "plan.json")))
+    src = a.plan or a.replay
+    if src:
+        p = read_pipeline(a)
         if p["task"]["kind"] != "countdown":
-            raise SystemExit(f"{a.plan}: task {p['task']['kind']}; this reference implements countdown only")
+            raise SystemExit(f"{src}: task {p['task']['kind']}; this reference implements countdown only")
         ro, op, lo = p["rollout"], p["optimizer"], p["loss"]
         if op["kind"] != "adamw" or op.get("ppoEpochs", 1) != 1 or op.get("minibatches", 1) != 1:
-            raise SystemExit(f"{a.plan}: optimizer {op['kind']} with {op.get('ppoEpochs')} epochs x {op.get('minibatches')} minibatches; this reference does AdamW, one step per rollout")
+            raise SystemExit(f"{src}: optimizer {op['kind']} with {op.get('ppoEpochs')} epochs x {op.get('minibatches')} minibatches; this reference does AdamW, one step per rollout")
         if lo["kind"] != "ppo_clip" or lo["aggregate"] not in ("seq_mean_token_mean", "token_mean"):
-            raise SystemExit(f"{a.plan}: loss {lo['kind']} / aggregate {lo['aggregate']}; this reference does ppo_clip with token_mean or seq_mean_token_mean")
+            raise SystemExit(f"{src}: loss {lo['kind']} / aggregate {lo['aggregate']}; this reference does ppo_clip with token_mean or seq_mean_token_mean")
         if op.get("schedule", "constant") != "constant":
-            raise SystemExit(f"{a.plan}: optimizer schedule {op['schedule']}; this reference does a linear warm-up then a constant rate (schedule constant)")
+            raise SystemExit(f"{src}: optimizer schedule {op['schedule']}; this reference does a linear warm-up then a constant rate (schedule constant)")
         if ro.get("topP", 1) != 1 or ro.get("topK", 0) != 0:
-            raise SystemExit(f"{a.plan}: top_p/top_k sampling; this reference samples the full distribution")
+            raise SystemExit(f"{src}: top_p/top_k sampling; this reference samples the full distribution")
         beta = [q["value"] for q in p.get("params", []) if q["name"] == "beta"]
         cfg.update({
             "model": p["model"]["path"], "seed": p["seed"], "prompts": ro["prompts"], "group": ro["group"], "max_tokens": ro["maxTokens"],
@@ -371,6 +500,15 @@ def lr_at(cfg, step):
     """acpo's rate at a 1-based step under schedule constant: lr * step / warmup during the warm-up."""
     w = cfg["warmup_steps"]
     return cfg["lr"] * step / w if w > 0 and step <= w else cfg["lr"]
+
+
+def adamw(model, cfg):
+    """AdamW with acpo's parameter groups (runtime/engine/model/optimizer.ts, as Hugging Face Trainer):
+    biases and norm weights are not decayed, every other weight is."""
+    no_decay = lambda name: name.endswith("__bias") or name.endswith("norm__weight")
+    groups = [{"params": [q for n, q in model.p.items() if not no_decay(n)], "weight_decay": cfg["weight_decay"]},
+              {"params": [q for n, q in model.p.items() if no_decay(n)], "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]), eps=cfg["adam_eps"])
 
 
 def set_lr(opt, lr):
@@ -416,6 +554,8 @@ def main():
     ap.add_argument("--ddof", type=int, choices=[0, 1], default=1, help="group std: 1 sample (TRL, grpo.acpo), 0 population")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads (default: every core)")
     ap.add_argument("--compare", metavar="RUN_DIR", help="print acpo's metrics.jsonl from this run beside each step")
+    ap.add_argument("--replay", metavar="RUN_DIR", help="no rollouts: run the update on the trajectories of an acpo run (every one of each step in "
+                    "its samples.jsonl) from the plan's model, and compare log p, loss, gradient norm, KL and the checkpoints step by step")
     ap.add_argument("--json", action="store_true", help="print one JSON line with every step's metrics at the end")
     a = ap.parse_args()
     if a.steps < 1:
@@ -430,9 +570,14 @@ def main():
     if cfg["kl"] > 0:
         ref, _ = load_model(cfg["model"])
         ref.requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]), eps=cfg["adam_eps"], weight_decay=cfg["weight_decay"])
-    acpo = read_acpo_metrics(a.compare) if a.compare else None
+    opt = adamw(model, cfg)
     log = sys.stderr if a.json else sys.stdout
+    if a.replay:
+        out = replay(model, ref, opt, tok, cfg, a.replay, a.steps, log)
+        if a.json:
+            print(json.dumps({"threads": torch.get_num_threads(), "version": torch.__version__, "replay": out}))
+        return
+    acpo = read_acpo_metrics(a.compare) if a.compare else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {cfg['model']}; {cfg['prompts']} prompts x {cfg['group']}, "
           f"max {cfg['max_tokens']} tokens, T={cfg['temperature']}; lr {cfg['lr']}, kl {cfg['kl']}, clip {cfg['eps_low']}/{cfg['eps_high']}, {cfg['aggregate']}", file=log)
     head = f"{'step':>4}  {'reward':>7} {'loss':>8} {'entropy':>7} {'kl':>7} {'len':>5}  {'roll s':>6} {'upd s':>6}"

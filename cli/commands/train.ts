@@ -19,6 +19,7 @@ interface TrainFlags extends GpuFlags {
   set: string[];
   resume?: string;
   checkpointEvery: number;
+  samplesPerStep: number;
   quiet?: boolean;
 }
 
@@ -31,6 +32,7 @@ function common(cmd: Command): Command {
     .option("--seed <n>", "seed of the run's random generator, in [0, 4294967295] (default: the pipeline's)", parseSeedOption)
     .option("--set <name=value>", "override a param (repeatable)", collect, [] as string[])
     .option("--checkpoint-every <n>", "checkpoint every n steps, >= 1 (and at the end)", parsePositiveIntOption, 25)
+    .option("--samples-per-step <n>", "trajectories written to samples.jsonl per step, >= 1 (whole groups; prompts x group records all)", parsePositiveIntOption, 4)
     .option("--quiet", "no progress output");
 }
 
@@ -41,7 +43,7 @@ async function runTraining(flags: TrainFlags, o: TrainOptions): Promise<void> {
     // W0501 and the like: e.g. a stage whose `until` can never hold trains until killed.
     if (loaded && loaded.warnings.length > 0) process.stderr.write(`${formatWarnings(loaded)}\n\n`);
     if (loaded?.pipeline) refuseUnfit(gpu, loaded.pipeline);
-    return train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, quiet: flags.quiet, argv: process.argv.slice(2) });
+    return train({ ...o, gpu, steps: flags.steps, seed: flags.seed, outDir: flags.out, checkpointEvery: flags.checkpointEvery, samplesPerStep: flags.samplesPerStep, quiet: flags.quiet, argv: process.argv.slice(2) });
   });
   const fmt = (e: TrainResult["lastEval"]) => (e ? Object.entries(e.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(1)} %`).join("  ") : "-");
   console.log(`run ${r.runDir}: ${r.steps} steps`);
