@@ -178,13 +178,40 @@ export interface BatchCounters {
 }
 
 /**
+ * Where each row's response tokens lie among the N = B*T token slots: token t of row b at
+ * slot b*T + first[b] + t. The interpreter's Batch and replay's upload put them from slot 0
+ * (responseSlots); the training step after each row's prompt (runtime/loop/rl/batch.ts).
+ */
+export interface TokenSlots {
+  T: number;
+  first: readonly number[];
+}
+
+/** Response tokens from slot 0, T = the longest response (>= 1): the batch format's layout. */
+export function responseSlots(rows: readonly BatchRow[]): TokenSlots {
+  return { T: Math.max(1, ...rows.map((r) => r.tokens.length)), first: rows.map(() => 0) };
+}
+
+/**
+ * Each row's per-token values (`width` numbers per token, row b's array holding L_b * width)
+ * written at the row's token slots of `out` (N * width); other slots keep what they hold.
+ */
+export function placeRows(values: readonly ArrayLike<number>[], slots: TokenSlots, width: number, out: Float32Array | Float64Array | Int32Array | Uint32Array): void {
+  values.forEach((v, b) => {
+    const at = (b * slots.T + slots.first[b]!) * width;
+    for (let i = 0; i < v.length; i++) out[at + i] = v[i]!;
+  });
+}
+
+/**
  * The interpreter's Batch over `rows`: token t of row i at slot i*T + t, T = the longest
  * response (>= 1); step k at slot i*S + k; groups renumbered in increasing id. A per-step
  * value some row lacks is null (the interpreter refuses to read it).
  */
 export function rowsBatch(rows: readonly BatchRow[], policy: RowPolicy, counters: BatchCounters): { batch: Batch; groupIds: number[] } {
   const B = rows.length;
-  const T = Math.max(1, ...rows.map((r) => r.tokens.length));
+  const slots = responseSlots(rows);
+  const T = slots.T;
   const S = stepSlots(rows);
   const N = B * T;
   const seq = seqColumns(rows);
@@ -216,24 +243,20 @@ export function rowsBatch(rows: readonly BatchRow[], policy: RowPolicy, counters
     seed: counters.seed >>> 0,
   };
   for (const col of ["reward", "mcValue", "mcNext", "judge"] as const) b[STEP_FIELDS[col].batch] = cols.complete[col] ? cols.values[col] : null;
-  rows.forEach((r, i) => placeTokens(b, r, i, policy));
+  placeRows(rows.map((r) => tokenSteps(r.steps, r.tokens.length)), slots, 1, b.stepIdx);
+  placeRows(rows.map((r) => r.tokens), slots, 1, b.ids);
+  placeRows(rows.map((r) => r.oldLogp), slots, 1, b.oldLogp);
+  if (b.rolloutLogp) placeRows(rows.map((r) => r.rolloutLogp!), slots, 1, b.rolloutLogp);
+  placePolicy(policy, slots, b);
   return { batch: b, groupIds };
 }
 
-/** Row i's per-token values at slots i*T + t. */
-function placeTokens(b: Batch, r: BatchRow, i: number, policy: RowPolicy): void {
-  const steps = tokenSteps(r.steps, r.tokens.length);
-  for (let t = 0; t < r.tokens.length; t++) {
-    const n = i * b.T + t;
-    b.stepIdx[n] = steps[t]!;
-    b.ids[n] = r.tokens[t]!;
-    b.oldLogp[n] = r.oldLogp[t]!;
-    if (b.refLogp) b.refLogp[n] = policy.refLogp![i]![t]!;
-    if (b.rolloutLogp) b.rolloutLogp[n] = r.rolloutLogp![t]!;
-    if ("logits" in policy) b.logits!.set(policy.logits[i]![t]!, n * b.V);
-    else {
-      b.logp![n] = policy.logp[i]![t]!;
-      b.H![n] = policy.H[i]![t]!;
-    }
+/** The policy's per-token values at the rows' slots of `b` (logits, or logp and H; refLogp). */
+function placePolicy(policy: RowPolicy, slots: TokenSlots, b: Batch): void {
+  if (b.refLogp) placeRows(policy.refLogp!, slots, 1, b.refLogp);
+  if ("logits" in policy) placeRows(policy.logits.map((rows) => rows.flat()), slots, policy.V, b.logits!);
+  else {
+    placeRows(policy.logp, slots, 1, b.logp!);
+    placeRows(policy.H, slots, 1, b.H!);
   }
 }

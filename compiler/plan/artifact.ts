@@ -33,6 +33,8 @@ export { plannedSteps } from "./step-budget.js";
 /** A stage interpreted (or run) on recorded trajectories: `acpo replay` and the report's credit view. */
 export { replay, type ReplayJson } from "./replay.js";
 export { BatchError, batchFromRecords, type BatchFile } from "./batch-file.js";
+/** The one packing of batch rows into the kernels' inputs: the training step's and replay's. */
+export { packRows, uploadPacked, type PackedInputs } from "../codegen/upload.js";
 /** The loss head's per-token columns (tok is (N, K_TOK) in TOK_COLUMNS order). */
 export { K_SEQ, K_STP, K_TOK, SEQ_COLUMNS, STEP_COLUMNS, TOK_COLUMNS } from "../codegen/layout.js";
 

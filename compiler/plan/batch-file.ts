@@ -5,7 +5,7 @@
 // the training loop builds from its own trajectories.
 import { readFileSync } from "node:fs";
 import type { Batch } from "../interpret/batch.js";
-import { type BatchRow, rowsBatch, type RowPolicy, stepTableFrom } from "../interpret/batch-rows.js";
+import { type BatchCounters, type BatchRow, rowsBatch, type RowPolicy, stepTableFrom } from "../interpret/batch-rows.js";
 
 export class BatchError extends Error {}
 
@@ -38,7 +38,12 @@ interface Traj {
 }
 
 export interface BatchFile {
+  /** The interpreter's view of the rows (rowsBatch). */
   batch: Batch;
+  /** The trajectories as batch rows, and the recorded policy and counters: what replay uploads to the GPU (codegen/upload.ts uploadRows). */
+  rows: BatchRow[];
+  policy: RowPolicy;
+  counters: BatchCounters;
   /** Tokens per trajectory, in order (token t of trajectory i is slot i*T + t). */
   lengths: number[];
   /** Group id of each trajectory as the file gives it (the batch renumbers them 0..nGroups-1). */
@@ -188,8 +193,9 @@ function assemble(trajs: Traj[], header: Json, path: string): BatchFile {
   });
   const refLogp = trajs.every((t) => t.refLogp) ? trajs.map((t) => t.refLogp!) : null;
   const policy: RowPolicy = withLogits ? { V, logits: trajs.map((t) => t.logits!), refLogp } : { logp: trajs.map((t) => t.logp!), H: trajs.map((t) => t.entropy!), refLogp };
-  const { batch: b } = rowsBatch(trajs.map(rowOf), policy, counters);
-  return { batch: b, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null, stepReward: b.stepReward != null, mc: b.mcValue != null, judge: b.judgeScore != null } };
+  const rows = trajs.map(rowOf);
+  const { batch: b } = rowsBatch(rows, policy, counters);
+  return { batch: b, rows, policy, counters, lengths: trajs.map((t) => t.tokens.length), groups: trajs.map((t) => t.group), has: { C: trajs.every((t) => t.C !== null), ref: b.refLogp !== null, format: trajs.every((t) => t.format !== null), rollout: b.rolloutLogp !== null, stepReward: b.stepReward != null, mc: b.mcValue != null, judge: b.judgeScore != null } };
 }
 
 /** A trajectory as a batch row: the step table from its own fields (step_entropy, else the mean of old_entropy, else of entropy). */

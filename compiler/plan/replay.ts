@@ -5,7 +5,7 @@ import type { Gpu } from "../../runtime/engine/gpu.js";
 import type { Pipeline } from "../pipeline.js";
 import { generateStage } from "../codegen/index.js";
 import { StageRunner } from "../codegen/runner.js";
-import { releaseInputs, uploadBatch } from "../codegen/upload.js";
+import { releaseInputs, uploadRows } from "../codegen/upload.js";
 import { interpretStage } from "../interpret/stage.js";
 import type { Summary } from "../interpret/summary.js";
 import { lowerStage } from "../ir/stage.js";
@@ -59,7 +59,8 @@ export async function replay(pipeline: Pipeline, stageName: string | undefined, 
   const f32 = opts.gpu !== undefined;
   if (opts.gpu) {
     const runner = new StageRunner(opts.gpu, generateStage(prog));
-    const inp = uploadBatch(opts.gpu, b);
+    // The rows, packed as the training step packs its own (codegen/upload.ts): the Batch is the interpreter's.
+    const inp = uploadRows(opts.gpu, file.rows, file.policy, file.counters, b.temperature);
     inp.params = params;
     const o = runner.run(inp);
     tokens = await runner.readTokens(o, b.B * b.T);

@@ -4,7 +4,7 @@
 // Token slot n = b * T + t holds input token seq_b[t] and target seq_b[t+1], seq_b = prompt
 // + response, right-padded (model/padded-batch.ts); the logits row at slot n scores the
 // target, so per-token quantities live on target slots.
-import { K_SEQ, K_STP, packSequences, packSteps, seqColumns, stepColumns, stepSlots, tokenSteps } from "../../../compiler/plan/artifact.js";
+import { packRows, uploadPacked } from "../../../compiler/plan/artifact.js";
 import type { Gpu } from "../../engine/gpu.js";
 import { nextTokenSlots, paddedRows } from "../../engine/model/padded-batch.js";
 import type { Tensor } from "../../engine/tensor.js";
@@ -33,32 +33,18 @@ export interface GpuBatch {
 
 export function buildBatch(gpu: Gpu, of: StepBatch | readonly Trajectory[]): GpuBatch {
   const { trajs, rows } = stepBatchOf(of);
-  const B = trajs.length;
   const seqs = trajs.map((t) => [...t.promptIds, ...t.responseIds]);
   const padded = paddedRows(seqs, nextTokenSlots(seqs));
-  const T = padded.T;
-  const S = stepSlots(rows);
-  const { values: seq, groupIds } = seqColumns(rows);
-  const tstep = new Int32Array(B * T).fill(-1);
-  const rolloutLogp = new Float32Array(B * T);
-  let responseTokens = 0;
-  trajs.forEach((tr, b) => {
-    const L = tr.responseIds.length;
-    const steps = tokenSteps(rows[b]!.steps, L);
-    const first = b * T + tr.promptIds.length - 1; // the slot whose target is response token 0
-    for (let i = 0; i < L; i++) {
-      tstep[first + i] = steps[i]!;
-      rolloutLogp[first + i] = tr.oldLogp[i]!;
-    }
-    responseTokens += L;
-  });
+  // Response token 0 is the target of the prompt's last slot; the kernels' ids are the
+  // targets, which at every response slot are the packed ids.
+  const packed = packRows(rows, { T: padded.T, first: trajs.map((t) => t.promptIds.length - 1) });
+  const { B, T, S, NG } = packed.dims;
   const tensors = {
     inputs: gpu.upload(padded.ids, [B * T], "batch inputs"),
     targets: gpu.upload(padded.targets, [B * T], "batch targets"),
     pos: gpu.upload(padded.pos, [B * T], "batch positions"),
-    tstep: gpu.upload(tstep, [B * T], "batch tstep"),
-    seq: gpu.upload(packSequences(seq), [B, K_SEQ], "batch seq"),
-    steps: gpu.upload(packSteps(stepColumns(rows, S).values), [B * S, K_STP], "batch steps"),
+    ...uploadPacked(gpu, packed, ["tstep", "seq", "steps"] as const),
   };
-  return { B, T, S, NG: groupIds.length, ...tensors, rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
+  const responseTokens = rows.reduce((n, r) => n + r.tokens.length, 0);
+  return { B, T, S, NG, ...tensors, rolloutLogp: packed.rolloutLogp!, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
 }
