@@ -44,7 +44,7 @@ export const QUANTITIES: Readonly<Record<string, Quantity>> = {
   step_reward: q("step", "the task's step checker on this step alone: 1 when every equation `a op b = c` in it holds with available numbers, 0 when one does not, 1 for a step without an equation (task countdown)", { requires: "step_checker" }),
   mc_value: q("step", "Monte-Carlo value of the step's start (VinePPO): the mean reward of `rollout { mc_rollouts K }` responses continued from the prompt and the response before the step", { requires: "mc_rollouts" }),
   mc_next: q("step", "Monte-Carlo value where the step ends: the next step's mc_value, or for the last step the response's own reward r", { requires: "mc_rollouts" }),
-  judge_score: q("step", "a judge model's log-probability of the `judge` block's verdict after the step: log p_judge(verdict | prompt, response up to the step's end, question) (a generative process reward model)", { requires: "judge" }),
+  judge_score: q("step", "a judge model's log-probability of the `judge` block's verdict after the step: log p_judge(verdict | prompt, response up to the step's end, question), normalised against the alternative's probability when the block names `against` (a generative process reward model)", { requires: "judge" }),
   // sequence level
   r: q("sequence", "reward of the response given by the task's verifier"),
   length: q("sequence", "number of tokens in the response"),

@@ -186,7 +186,9 @@ export interface Attribution {
 /**
  * `judge { model "DIR"  question "..."  verdict " correct" }`: a frozen judge model's
  * judge_score per step = log p_judge(verdict | prompt, response up to the step's end, question)
- * (runtime/loop/rl/judge.ts). The judge reads the policy's token ids, so it must share its tokenizer.
+ * (runtime/loop/rl/judge.ts). With `against " wrong"`, the log of the verdict's probability
+ * normalised against the alternative's: log p(verdict) - log(p(verdict) + p(against)) (GenRM).
+ * The judge reads the policy's token ids, so it must share its tokenizer.
  */
 export interface Judge {
   /** The judge's model folder, absolute. */
@@ -195,6 +197,8 @@ export interface Judge {
   question: string;
   /** The verdict whose log-probability is the score (not empty). */
   verdict: string;
+  /** The verdict's alternative, when the score is normalised against it (not empty, not the verdict); only when written. */
+  against?: string;
 }
 
 export interface Stage {

@@ -105,7 +105,7 @@ export function printPipeline(p: P.Pipeline): string {
   const a = p.attribution;
   if (a) line(`attribution ${a.measure} { judge ${a.judge.kind === "model" ? str(a.judge.path) : a.judge.kind} }`);
   const j = p.judge;
-  if (j) line(`judge { model ${str(j.model)}  question ${str(j.question)}  verdict ${str(j.verdict)} }`);
+  if (j) line(`judge { model ${str(j.model)}  question ${str(j.question)}  verdict ${str(j.verdict)}${j.against !== undefined ? `  against ${str(j.against)}` : ""} }`);
   for (const l of p.lets) line(`let ${l.name} = ${printExpr(l.expr)}    # ${l.level}`);
   for (const f of p.fns) line(`fn ${f.name}(${f.params.join(", ")}) = ${printExpr(f.body)}`);
   line(`advantage = ${printExpr(p.advantage)}    # ${p.advantage.level}`);

@@ -28,7 +28,7 @@ export const INPUTS = {
   step_reward: "step", //   the task's step checker's reward for the step (1 valid, 0 not)
   mc_value: "step", //      Monte-Carlo value of the step's start (mean reward of K continuations)
   mc_next: "step", //       mc_value of the next step; the response's reward for the last step
-  judge_score: "step", //   log p_judge(verdict | prompt, response up to the step's end, question)
+  judge_score: "step", //   log p_judge(verdict | prompt, response up to the step's end, question) (normalised against `against` when given)
   r: "sequence", //         reward
   correct: "sequence", //   verifier accepted (bool)
   format: "sequence", //    verifier's format check: 1 when the response has a complete answer (number 0/1)

@@ -26,7 +26,7 @@ export const BLOCK_KEYS: Readonly<Record<string, readonly string[]>> = {
   "segment none": [],
   "attribution loglik": ["judge"],
   "attribution perplexity": ["judge"],
-  judge: ["model", "question", "verdict"],
+  judge: ["model", "question", "verdict", "against"],
   "loss ppo_clip": ["eps_low", "eps_high", "dual_clip", "ratio", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   "loss cispo": ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate", "norm_constant"],
   "loss gmpo": ["eps_low", "eps_high", "entropy_bonus", "tis_cap", "aggregate"],

@@ -1,8 +1,10 @@
 // Step scores from a judge model in the runtime (runtime/loop/rl/judge.ts): where each step ends,
 // the cached scoring against a float64 reference forward of prompt + prefix + question +
-// verdict (runtime/engine/model/reference.ts), the refusals (another tokenizer, too many positions),
-// and examples/prm_judge.acpo trained for 2 steps with models/countdown-tiny as its judge,
-// whose samples.jsonl scores match a direct reference scoring and replay to the formula.
+// verdict (runtime/engine/model/reference.ts), the same for the verdict normalised against its
+// alternative (`against`, GenRM's form), the refusals (another tokenizer, too many positions,
+// overlapping alternatives), and examples/prm_judge.acpo trained for 2 steps with
+// models/countdown-tiny as its judge, whose samples.jsonl scores match a direct reference
+// scoring and replay to the formula.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -17,7 +19,7 @@ import { Policy } from "../../runtime/engine/model/policy.js";
 import { initWeights, presetConfig } from "../../runtime/engine/model/presets.js";
 import { referenceLogprobs } from "../../runtime/engine/model/reference.js";
 import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
-import { type JudgeInput, type JudgeText, judgeScores, StepJudge, judgeScoresExplicit, judgeText, loadJudge, stepEnds } from "../../runtime/loop/rl/judge.js";
+import { type JudgeInput, type JudgeText, judgeScores, StepJudge, judgeScoresExplicit, judgeText, loadJudge, normalisedScore, stepEnds } from "../../runtime/loop/rl/judge.js";
 import { train } from "../../runtime/loop/rl/trainer.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/numeric.js";
@@ -29,12 +31,30 @@ const TINY = resolve("models/countdown-tiny");
 // absolute 1e-5 a coin toss for long prefixes; the relative part admits only that.
 const ATOL = 1e-5, RTOL = 1e-6;
 
-/** log p(verdict | prompt, response[0:end], question) by the float64 reference forward. */
-function referenceScore(judge: Policy, t: JudgeInput, end: number, text: JudgeText): number {
-  const seq = [...t.promptIds, ...t.responseIds.slice(0, end), ...text.question, ...text.verdict];
+/** log p(answer | prompt, response[0:end], question) by the float64 reference forward. */
+function referenceLoglik(judge: Policy, t: JudgeInput, end: number, question: number[], answer: number[]): number {
+  const seq = [...t.promptIds, ...t.responseIds.slice(0, end), ...question, ...answer];
   const { logprobs } = referenceLogprobs(judge.checkpoint.config, judge.checkpoint.weights, seq);
-  const first = t.promptIds.length + end + text.question.length - 1;
-  return text.verdict.reduce((s, _, m) => s + logprobs[first + m]!, 0);
+  const first = t.promptIds.length + end + question.length - 1;
+  return answer.reduce((s, _, m) => s + logprobs[first + m]!, 0);
+}
+
+/** judge_score by the reference: log p(verdict), or log(p(verdict) / (p(verdict) + p(against))) written out in float64. */
+function referenceScore(judge: Policy, t: JudgeInput, end: number, text: JudgeText): number {
+  const v = referenceLoglik(judge, t, end, text.question, text.verdict);
+  if (text.against === null) return v;
+  const pv = Math.exp(v), pa = Math.exp(referenceLoglik(judge, t, end, text.question, text.against));
+  return Math.log(pv / (pv + pa));
+}
+
+/** Two hand-made countdown trajectories under the tokenizer `tok`: three steps and two. */
+function handTrajectories(tok: Policy["tokenizer"]): JudgeInput[] {
+  const response = (s: string) => [...tok.encode(s), ...tok.eosIds.slice(0, 1)];
+  const r0 = "First 3+5=8. Then 8*2=16.<answer>16</answer>", r1 = "First 9-4=5. So<answer>5</answer>";
+  return [
+    { promptIds: tok.promptIds("Use 3 5 2 to make 16."), responseIds: response(r0), starts: [0, r0.indexOf("Then"), r0.indexOf("<answer>")].map((c) => tok.encode(r0.slice(0, c)).length) },
+    { promptIds: tok.promptIds("Use 9 4 to make 5."), responseIds: response(r1), starts: [0, tok.encode(r1.slice(0, r1.indexOf("<answer>"))).length] },
+  ];
 }
 
 describe("judge step scores", () => {
@@ -52,12 +72,8 @@ describe("judge step scores", () => {
     const text = judgeText(judge, { model: TINY, question: "\nCheck: ", verdict: "ok" });
     expect(text.verdict).toEqual(tok.encode("ok"));
     expect(text.question).toHaveLength(8);
-    const response = (s: string) => [...tok.encode(s), ...tok.eosIds.slice(0, 1)];
-    const r0 = "First 3+5=8. Then 8*2=16.<answer>16</answer>", r1 = "First 9-4=5. So<answer>5</answer>";
-    const trajs: JudgeInput[] = [
-      { promptIds: tok.promptIds("Use 3 5 2 to make 16."), responseIds: response(r0), starts: [0, r0.indexOf("Then"), r0.indexOf("<answer>")].map((c) => tok.encode(r0.slice(0, c)).length) },
-      { promptIds: tok.promptIds("Use 9 4 to make 5."), responseIds: response(r1), starts: [0, tok.encode(r1.slice(0, r1.indexOf("<answer>"))).length] },
-    ];
+    expect(text.against).toBeNull();
+    const trajs = handTrajectories(tok);
     const stop = new Set(tok.eosIds);
     // Tight limits: the two trajectories prefill apart and the steps score in chunks of two.
     const got = await judgeScores(judge, trajs, text, stop, { maxRows: 2, maxTokens: 40 });
@@ -70,6 +86,55 @@ describe("judge step scores", () => {
     expect(new Set(got[0]!.map((x) => x.toFixed(4))).size).toBe(3);
     for (const x of got.flat()) expect(x).toBeLessThan(0);
   }, 120_000);
+
+  it.each([
+    ["verdict \"ok\" against \"no\" (two tokens each)", "ok", "no"],
+    ["verdict \"ok\" against \"wrong\" (two tokens against five: the branches pad to the longer)", "ok", "wrong"],
+  ])("with against, judge_score = log(p(v) / (p(v) + p(a))) per step, equal to the float64 reference: %s", async (_what, verdict, against) => {
+    const gpu = await testGpu();
+    const judge = Policy.load(gpu, TINY);
+    const tok = judge.tokenizer;
+    const text = judgeText(judge, { model: TINY, question: "\nCheck: ", verdict, against });
+    expect(text.against).toEqual(tok.encode(against));
+    const trajs = handTrajectories(tok);
+    const stop = new Set(tok.eosIds);
+    const want = trajs.map((t) => stepEnds(t, stop).map((e) => referenceScore(judge, t, e, text)));
+    // Tight limits: the verdict's and the alternative's branches land in different chunks.
+    const got = await judgeScores(judge, trajs, text, stop, { maxRows: 3, maxTokens: 60 });
+    expect(got.map((s) => s.length)).toEqual([3, 2]);
+    expectClose(got.flat(), want.flat(), ATOL, RTOL, "normalised judge_score (cached) vs reference");
+    expectClose((await judgeScoresExplicit(judge, trajs, text, stop)).flat(), want.flat(), ATOL, RTOL, "normalised judge_score (full forwards) vs reference");
+    // A log-probability of a two-way choice: <= 0, and the two orders' probabilities sum to 1.
+    const swapped = await judgeScores(judge, trajs, { ...text, verdict: text.against!, against: text.verdict }, stop);
+    got.flat().forEach((x, j) => {
+      expect(x).toBeLessThanOrEqual(0);
+      expect(Math.exp(x) + Math.exp(swapped.flat()[j]!)).toBeCloseTo(1, 6);
+    });
+    // Not the raw verdict log-probability: the normalisation moves every score.
+    const raw = await judgeScores(judge, trajs, { ...text, against: null }, stop);
+    raw.flat().forEach((x, j) => expect(got.flat()[j]!).toBeGreaterThan(x));
+  }, 120_000);
+
+  it("normalisedScore is log(p_v / (p_v + p_a)) without overflow at extreme log-probabilities", () => {
+    expect(normalisedScore(Math.log(0.3), Math.log(0.1))).toBeCloseTo(Math.log(0.75), 14);
+    expect(normalisedScore(-1000, -1000)).toBeCloseTo(Math.log(0.5), 14); // exp(-1000) underflows to 0 in a direct formula
+    expect(normalisedScore(-1000, -1001)).toBeCloseTo(-Math.log1p(Math.exp(-1)), 14);
+    expect(normalisedScore(0, -800)).toBeCloseTo(0, 15); // the judge is sure of the verdict
+    expect(normalisedScore(-800, 0)).toBe(-800); // sure of the alternative: log p_v - log p_a, not -Infinity
+  });
+
+  it.each([
+    ["the verdict's tokens begin against's", "ok", "okay", "the verdict \"ok\" and against \"okay\" overlap: the verdict's tokens [IDS_ok] begin the other's [IDS_okay]"],
+    ["against's tokens begin the verdict's", "okay", "ok", "the verdict \"okay\" and against \"ok\" overlap: against's tokens [IDS_ok] begin the other's [IDS_okay]"],
+  ])("refuses an alternative that is no alternative in the judge's tokens (%s), as the run opens", async (_what, verdict, against, because) => {
+    const gpu = await testGpu();
+    const judge = Policy.load(gpu, TINY);
+    const ids = (s: string) => judge.tokenizer.encode(s).join(", ");
+    const cfg = { model: TINY, question: "", verdict, against };
+    const message = `judge ${TINY}: ${because.replace("IDS_okay", ids("okay")).replace("IDS_ok", ids("ok"))}, so they are not alternatives; name two answers that differ within their shorter one's tokens (e.g. " Yes" and " No")`;
+    expect(() => judgeText(judge, cfg)).toThrow(message);
+    expect(() => StepJudge.open(gpu, cfg, judge.tokenizer, 64)).toThrow(message);
+  }, 60_000);
 
   it("refuses a judge whose tokenizer differs from the policy's, naming the first difference", async () => {
     const gpu = await testGpu();
@@ -106,12 +171,21 @@ describe("judge step scores", () => {
       `judge ${TINY}: a response of rollout max_tokens 247 + question (8 tokens) + verdict (2) after the prompt needs at least 257 positions, but the judge model has 256 (max_position_embeddings); shorten the question or lower rollout max_tokens`,
     );
     expect(StepJudge.open(gpu, cfg, judge.tokenizer, 246).text.verdict).toEqual(text.verdict);
+    // Normalised: the longer of verdict and against decides the positions a step needs.
+    const both = judgeText(judge, { ...cfg, against: "wrong" });
+    await expect(judgeScores(judge, [{ ...t, responseIds: t.responseIds.slice(0, 243) }], both, new Set([2]))).rejects.toThrow(
+      "judge: prompt (3 tokens) + response (243) + question (8) + verdict or against (5) needs 258 positions, but the judge model has 256 (max_position_embeddings); shorten the question or lower rollout max_tokens",
+    );
+    expect(() => StepJudge.open(gpu, { ...cfg, against: "wrong" }, judge.tokenizer, 244)).toThrow(
+      `judge ${TINY}: a response of rollout max_tokens 244 + question (8 tokens) + verdict or against (5) after the prompt needs at least 257 positions, but the judge model has 256 (max_position_embeddings); shorten the question or lower rollout max_tokens`,
+    );
   }, 60_000);
 
   it("examples/prm_judge.acpo trains 2 steps with countdown-tiny as its judge; samples.jsonl holds the reference scores and replays to the formula", async () => {
     const gpu = await testGpu();
     const p = loadPipeline(resolve("examples/prm_judge.acpo")).pipeline!;
     expect(p.judge!.model).toBe(TINY);
+    expect(p.judge!.against).toBe("no"); // the example's scores are normalised: the reference below normalises too
     const text = printPipeline(p)
       .replace(/rollout \{[^}]*\}/, "rollout { prompts 2  group 2  temperature 1.0  top_p 1.0  max_tokens 64 }")
       .replace(/until steps >= \d+/g, "until steps >= 2")

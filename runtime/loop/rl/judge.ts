@@ -5,6 +5,11 @@
 //                 = sum_j log p_judge(v_j | prompt, o[0 : e_k], question, v_<j)
 // where e_k is where step k ends (the next step's start; the response's end for the last
 // step, without the EOS that closed it: the judge reads the response, not the sampler's stop).
+// With `against` (GenRM's normalised form, arXiv 2408.15240), the verdict's probability is
+// normalised against its alternative a's, so the score no longer moves with how likely the
+// judge finds any verdict text at that point:
+//   judge_score_k = log p(v) - log(p(v) + p(a)),  p(x) = p_judge(x | prompt, o[0 : e_k], question)
+// (<= 0, like the single verdict's), one more scored branch per step from the same cache.
 //
 // This is attribution's query shape (attribution-kv.ts) with the question as the unscored
 // suffix and the verdict as the scored answer, so it reuses that scoring: the judge's own KV
@@ -42,10 +47,12 @@ export interface JudgeInput {
   starts: readonly number[];
 }
 
-/** The judge's fixed text, as token ids: the question (unscored) and the verdict (scored, >= 1 token). */
+/** The judge's fixed text, as token ids: the question (unscored), the verdict (scored, >= 1 token) and its alternative when normalised. */
 export interface JudgeText {
   question: number[];
   verdict: number[];
+  /** `against`: scored like the verdict, which it normalises; null for the single verdict's log-probability. */
+  against: number[] | null;
 }
 
 /** The first difference between two tokenizers, or null when they map every id to the same piece. */
@@ -68,12 +75,41 @@ export function loadJudge(gpu: Gpu, cfg: Judge, policyTokenizer: TextTokenizer):
   return judge;
 }
 
-/** The question and verdict as the judge's token ids (no BOS: they continue the response). */
+/** The question, verdict and alternative as the judge's token ids (no BOS: they continue the response). */
 export function judgeText(judge: Policy, cfg: Judge): JudgeText {
   const verdict = judge.tokenizer.encode(cfg.verdict);
   if (verdict.length === 0) throw new JudgeError(`judge ${cfg.model}: the verdict ${JSON.stringify(cfg.verdict)} encodes to no tokens`);
-  return { question: judge.tokenizer.encode(cfg.question), verdict };
+  const against = cfg.against === undefined ? null : judge.tokenizer.encode(cfg.against);
+  if (against !== null) checkAlternatives(cfg, verdict, against);
+  return { question: judge.tokenizer.encode(cfg.question), verdict, against };
 }
+
+/**
+ * Refuse an alternative that is no alternative in the judge's tokens: empty, or one text's
+ * tokens starting the other's. Then p(longer) = p(shorter) * p(rest | shorter), and the
+ * normalised score would measure only how the longer one continues, not the judge's verdict.
+ */
+function checkAlternatives(cfg: Judge, verdict: readonly number[], against: readonly number[]): void {
+  const v = JSON.stringify(cfg.verdict), a = JSON.stringify(cfg.against);
+  if (against.length === 0) throw new JudgeError(`judge ${cfg.model}: against ${a} encodes to no tokens`);
+  const [short, long] = verdict.length <= against.length ? [verdict, against] : [against, verdict];
+  if (!short.every((id, j) => long[j] === id)) return;
+  const how = verdict.length === against.length ? "encode to the same tokens" : `overlap: ${verdict.length < against.length ? "the verdict's" : "against's"} tokens [${short.join(", ")}] begin the other's [${long.join(", ")}]`;
+  throw new JudgeError(`judge ${cfg.model}: the verdict ${v} and against ${a} ${how}, so they are not alternatives; name two answers that differ within their shorter one's tokens (e.g. " Yes" and " No")`);
+}
+
+/**
+ * log(p_v / (p_v + p_a)) = -log(1 + p_a / p_v) from the two log-probabilities, in float64:
+ * only their difference enters (no underflow of exp(-1000), no cancellation against it),
+ * and log1p of a term <= 1 keeps full precision when one verdict dominates.
+ */
+export function normalisedScore(logV: number, logA: number): number {
+  const d = logA - logV;
+  return d <= 0 ? -Math.log1p(Math.exp(d)) : -d - Math.log1p(Math.exp(-d));
+}
+
+/** Scored tokens per step: the verdict's, or the longer of verdict and alternative (they branch from the same point). */
+const scoredLength = (text: JudgeText): number => Math.max(text.verdict.length, text.against?.length ?? 0);
 
 /** Where each step ends (e_k): the next step's start, the response's end without its closing stop tokens for the last. */
 export function stepEnds(t: JudgeInput, stopIds: ReadonlySet<number>): number[] {
@@ -82,10 +118,10 @@ export function stepEnds(t: JudgeInput, stopIds: ReadonlySet<number>): number[] 
   return t.starts.map((_, k) => Math.min(k + 1 < t.starts.length ? t.starts[k + 1]! : L, L));
 }
 
-/** One scoring query per (trajectory, step); `ends[i][k]` is e_k of trajectory i. */
-function queriesOf(trajs: readonly JudgeInput[], ends: number[][], text: JudgeText, rowOf: (traj: number) => number): PrefixQuery[] {
+/** One scoring query per (trajectory, step) for `answer`; `ends[i][k]` is e_k of trajectory i. */
+function queriesOf(trajs: readonly JudgeInput[], ends: number[][], question: readonly number[], answer: readonly number[], rowOf: (traj: number) => number): PrefixQuery[] {
   return trajs.flatMap((t, i) => ends[i]!.map((end) => ({
-    row: rowOf(i), promptLength: t.promptIds.length, end, suffix: text.question, answer: text.verdict,
+    row: rowOf(i), promptLength: t.promptIds.length, end, suffix: question, answer,
     lastToken: end > 0 ? t.responseIds[end - 1]! : t.promptIds[t.promptIds.length - 1]!,
   })));
 }
@@ -95,12 +131,15 @@ function checkFits(judge: Policy, trajs: readonly JudgeInput[], ends: number[][]
   const maxPos = judge.config.maxPositions;
   trajs.forEach((t, i) => {
     if (t.promptIds.length < 1) throw new JudgeError(`judge: trajectory ${i} has an empty prompt`);
-    const need = t.promptIds.length + Math.max(0, ...ends[i]!) + text.question.length + text.verdict.length - 1;
+    const need = t.promptIds.length + Math.max(0, ...ends[i]!) + text.question.length + scoredLength(text) - 1;
     if (need > maxPos) {
-      throw new JudgeError(`judge: prompt (${t.promptIds.length} tokens) + response (${Math.max(0, ...ends[i]!)}) + question (${text.question.length}) + verdict (${text.verdict.length}) needs ${need} positions, but the judge model has ${maxPos} (max_position_embeddings); shorten the question or lower rollout max_tokens`);
+      throw new JudgeError(`judge: prompt (${t.promptIds.length} tokens) + response (${Math.max(0, ...ends[i]!)}) + question (${text.question.length}) + ${verdictWords(text)} needs ${need} positions, but the judge model has ${maxPos} (max_position_embeddings); shorten the question or lower rollout max_tokens`);
     }
   });
 }
+
+/** The scored text's length in a message: "verdict (2)", or "verdict or against (3)" when normalised. */
+const verdictWords = (text: JudgeText): string => (text.against === null ? `verdict (${text.verdict.length})` : `verdict or against (${scoredLength(text)})`);
 
 /**
  * judge_score per step of each trajectory (trajs[i].starts order), scored by `judge` from its
@@ -110,7 +149,7 @@ export async function judgeScores(judge: Policy, trajs: readonly JudgeInput[], t
   const ends = trajs.map((t) => stepEnds(t, stopIds));
   checkFits(judge, trajs, ends, text);
   const out = trajs.map((t) => new Array<number>(t.starts.length).fill(NaN));
-  const extra = text.question.length + text.verdict.length;
+  const extra = text.question.length + scoredLength(text);
   const prefillLen = (i: number) => trajs[i]!.promptIds.length + Math.max(0, ...ends[i]!);
   const all = trajs.map((_, i) => i);
   for (const [g0, g1] of chunksOf(all.map(prefillLen), limits)) {
@@ -119,9 +158,14 @@ export async function judgeScores(judge: Policy, trajs: readonly JudgeInput[], t
     const source = prefillCache(judge, group.map((i) => ({ tokens: [...trajs[i]!.promptIds, ...trajs[i]!.responseIds.slice(0, Math.max(0, ...ends[i]!))], positions: prefillLen(i) + extra })));
     try {
       const sub = group.map((i) => trajs[i]!);
-      const got = await answerLogliksFromCache(judge, source, queriesOf(sub, group.map((i) => ends[i]!), text, (r) => r), limits);
+      const subEnds = group.map((i) => ends[i]!);
+      // The verdict's queries, then (normalised) the alternative's: one more branch per step from the same cache rows.
+      const queries = queriesOf(sub, subEnds, text.question, text.verdict, (r) => r);
+      const n = queries.length;
+      if (text.against !== null) queries.push(...queriesOf(sub, subEnds, text.question, text.against, (r) => r));
+      const got = await answerLogliksFromCache(judge, source, queries, limits);
       let q = 0;
-      for (const i of group) for (let k = 0; k < ends[i]!.length; k++) out[i]![k] = got[q++]!;
+      for (const i of group) for (let k = 0; k < ends[i]!.length; k++, q++) out[i]![k] = text.against === null ? got[q]! : normalisedScore(got[q]!, got[n + q]!);
     } finally {
       source.release();
     }
@@ -129,23 +173,33 @@ export async function judgeScores(judge: Policy, trajs: readonly JudgeInput[], t
   return out;
 }
 
-/** The reference: one full forward (Policy.score, no cache) of prompt + o[0 : e_k] + question + verdict per step. */
+/**
+ * The reference: one full forward (Policy.score, no cache) of prompt + o[0 : e_k] + question +
+ * verdict per step, and one of the alternative when normalised.
+ */
 export async function judgeScoresExplicit(judge: Policy, trajs: readonly JudgeInput[], text: JudgeText, stopIds: ReadonlySet<number>): Promise<number[][]> {
   const ends = trajs.map((t) => stepEnds(t, stopIds));
   checkFits(judge, trajs, ends, text);
   const out: number[][] = [];
   for (const [i, t] of trajs.entries()) {
-    const seqs = ends[i]!.map((e) => [...t.promptIds, ...t.responseIds.slice(0, e), ...text.question, ...text.verdict]);
-    const { logprobs } = seqs.length > 0 ? await judge.score(seqs) : { logprobs: [] };
-    out.push(ends[i]!.map((e, k) => {
-      // logprobs[j] = log p(seq[j+1] | seq[..j]); verdict token m sits at P + e + |question| + m.
-      const first = t.promptIds.length + e + text.question.length - 1;
-      let s = 0;
-      for (let m = 0; m < text.verdict.length; m++) s += logprobs[k]![first + m]!;
-      return s;
-    }));
+    const v = await explicitLogliks(judge, t, ends[i]!, text.question, text.verdict);
+    const a = text.against === null ? null : await explicitLogliks(judge, t, ends[i]!, text.question, text.against);
+    out.push(v.map((x, k) => (a === null ? x : normalisedScore(x, a[k]!))));
   }
   return out;
+}
+
+/** log p(answer | prompt, o[0 : e], question) for each step end e, one full forward each. */
+async function explicitLogliks(judge: Policy, t: JudgeInput, ends: readonly number[], question: readonly number[], answer: readonly number[]): Promise<number[]> {
+  const seqs = ends.map((e) => [...t.promptIds, ...t.responseIds.slice(0, e), ...question, ...answer]);
+  const { logprobs } = seqs.length > 0 ? await judge.score(seqs) : { logprobs: [] };
+  return ends.map((e, k) => {
+    // logprobs[j] = log p(seq[j+1] | seq[..j]); answer token m sits at P + e + |question| + m.
+    const first = t.promptIds.length + e + question.length - 1;
+    let s = 0;
+    for (let m = 0; m < answer.length; m++) s += logprobs[k]![first + m]!;
+    return s;
+  });
 }
 
 /** The run's judge: the loaded model and its text, scoring each step's trajectories in place. */
@@ -163,11 +217,17 @@ export class StepJudge {
    */
   static open(gpu: Gpu, cfg: Judge, policyTokenizer: TextTokenizer, maxTokens: number): StepJudge {
     const model = loadJudge(gpu, cfg, policyTokenizer);
-    const text = judgeText(model, cfg);
-    const need = 1 + maxTokens + text.question.length + text.verdict.length - 1;
+    let text: JudgeText;
+    try {
+      text = judgeText(model, cfg);
+    } catch (e) {
+      model.weights.release(); // refused before the run: the judge's weights go back
+      throw e;
+    }
+    const need = 1 + maxTokens + text.question.length + scoredLength(text) - 1;
     if (need > model.config.maxPositions) {
       model.weights.release();
-      throw new JudgeError(`judge ${cfg.model}: a response of rollout max_tokens ${maxTokens} + question (${text.question.length} tokens) + verdict (${text.verdict.length}) after the prompt needs at least ${need} positions, but the judge model has ${model.config.maxPositions} (max_position_embeddings); shorten the question or lower rollout max_tokens`);
+      throw new JudgeError(`judge ${cfg.model}: a response of rollout max_tokens ${maxTokens} + question (${text.question.length} tokens) + ${verdictWords(text)} after the prompt needs at least ${need} positions, but the judge model has ${model.config.maxPositions} (max_position_embeddings); shorten the question or lower rollout max_tokens`);
     }
     return new StepJudge(model, text, new Set(policyTokenizer.eosIds));
   }

@@ -12,6 +12,9 @@ import type { Batch } from "../../../compiler/interpret/batch.js";
 import { BatchError, readBatchFile } from "../../../compiler/plan/batch-file.js";
 import { loadPlan, writePlan } from "../../../compiler/plan/plan.js";
 import { replay } from "../../../compiler/plan/replay.js";
+import { JUDGE_KEYS } from "../../../compiler/checker/judge.js";
+import { BLOCK_KEYS } from "../../../compiler/lsp/settings-table.js";
+import { printPipeline } from "../../../compiler/print.js";
 import { ExportRefused, planExport } from "../../../export/verl/index.js";
 import { expectClose } from "../../helpers/numeric.js";
 import { at, check, meaning, reprinted, withBody } from "../helpers.js";
@@ -81,7 +84,7 @@ describe("examples/prm_judge.acpo compiled to a plan", () => {
     const dir = join(mkdtempSync(join(tmpdir(), "acpo-judge-plan-")), "plan");
     writePlan(dir, p);
     const plan = loadPlan(dir);
-    expect(plan.pipeline.judge).toEqual({ model: resolve("models/countdown-tiny"), question: "\nCheck: ", verdict: "ok" });
+    expect(plan.pipeline.judge).toEqual({ model: resolve("models/countdown-tiny"), question: "\nCheck: ", verdict: "ok", against: "no" });
     expect(plan.programs.get("train")).toBeDefined();
   });
 });
@@ -133,6 +136,26 @@ describe("checker: the judge block and judge_score", () => {
     expect(pipelineJson(loadPipeline("examples/grpo.acpo").pipeline!)).not.toHaveProperty("judge");
   });
 
+  it("against: the verdict's alternative, recorded only when written; prints back; the LSP offers it", () => {
+    const text = withBody(`${SEGMENT}  judge { model "../models/countdown-tiny"  verdict " Yes"  against " No" }\n  let s = judge_score`);
+    const r = check(text, "examples/inline.acpo");
+    expect(r.diagnostics).toEqual([]);
+    const p = r.pipeline!;
+    expect(p.judge).toEqual({ model: resolve("models/countdown-tiny"), question: "", verdict: " Yes", against: " No" });
+    expect(pipelineJson(p).judge).toEqual(p.judge);
+    expect(printPipeline(p)).toContain('judge { model "' + resolve("models/countdown-tiny") + '"  question ""  verdict " Yes"  against " No" }');
+    const again = reprinted(p);
+    expect(again.diagnostics).toEqual([]);
+    expect(again.pipeline!.judge).toEqual(p.judge);
+    expect(meaning(again.pipeline!)).toEqual(meaning(p));
+    // The single verdict has no `against` in its record or its text.
+    const single = check(withBody(`${SEGMENT}${JUDGE}`), "examples/inline.acpo").pipeline!;
+    expect(single.judge).not.toHaveProperty("against");
+    expect(printPipeline(single)).not.toContain("against");
+    expect(BLOCK_KEYS.judge).toEqual([...JUDGE_KEYS]);
+    expect(BLOCK_KEYS.judge).toContain("against");
+  });
+
   it.each([
     ["without a judge block", SEGMENT, 'add e.g. judge { model "../models/countdown-tiny"  verdict " correct" }'],
     ["without segment", JUDGE, "add e.g. segment newline { min_gap 1 }"],
@@ -153,6 +176,10 @@ describe("checker: the judge block and judge_score", () => {
     ["a number as verdict", "E0402", `${SEGMENT}  judge { model "m"  verdict 7 }\n`, "`verdict` takes a string in double quotes", "7 }"],
     ["an unknown key", "E0203", `${SEGMENT}  judge { model "m"  verdict "ok"  temperature 1 }\n`, "unknown setting `temperature` in `judge`", "temperature 1 }"],
     ["a kind word", "E0402", `${SEGMENT}  judge prm { model "m"  verdict "ok" }\n`, '`judge` takes a block only: judge { model "DIR"  verdict " correct" }', "prm"],
+    ["an empty against", "E0401", `${SEGMENT}  judge { model "m"  verdict "ok"  against "" }\n`, "`against` must not be empty: judge_score normalises the verdict's probability against this alternative's", '""'],
+    ["against equal to the verdict", "E0401", `${SEGMENT}  judge { model "m"  verdict " Yes"  against " Yes" }\n`, '`against` is the verdict itself (" Yes"): name its alternative', '" Yes" }'],
+    ["a number as against", "E0402", `${SEGMENT}  judge { model "m"  verdict "ok"  against 42 }\n`, "`against` takes a string in double quotes", "42 }"],
+    ["a long against", "E0401", `${SEGMENT}  judge { model "m"  verdict "ok"  against "${"x".repeat(4097)}" }\n`, "`against` has 4097 characters; at most 4096", '"xxx'],
     ["a long question", "E0401", `${SEGMENT}  judge { model "m"  question "${"x".repeat(4097)}"  verdict "ok" }\n`, "`question` has 4097 characters; at most 4096", '"xxx'],
   ])("%s: %s at its place", (_what, code, items, message, needle) => {
     const text = withBody(items);
