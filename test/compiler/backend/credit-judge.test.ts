@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadPipeline, pipelineJson } from "../../../compiler/index.js";
+import { formatAll, loadPipeline, pipelineJson } from "../../../compiler/index.js";
 import type { Batch } from "../../../compiler/interpret/batch.js";
 import { BatchError, readBatchFile } from "../../../compiler/plan/batch-file.js";
 import { loadPlan, writePlan } from "../../../compiler/plan/plan.js";
@@ -154,6 +154,20 @@ describe("checker: the judge block and judge_score", () => {
     expect(printPipeline(single)).not.toContain("against");
     expect(BLOCK_KEYS.judge).toEqual([...JUDGE_KEYS]);
     expect(BLOCK_KEYS.judge).toContain("against");
+  });
+
+  it("an alternative equal to the verdict, as `acpo check` prints it: file:line:col, caret under the value, the hint", () => {
+    const text = withBody(`${SEGMENT}  judge { model "m"  verdict " Yes"  against " Yes" }\n`);
+    const r = check(text, "test/compiler/same-verdict.acpo");
+    const { line, col } = at(text, '" Yes" }');
+    const pad = " ".repeat(String(line).length); // the gutter is as wide as the line number
+    expect(formatAll(r).split("\n")).toEqual([
+      `test/compiler/same-verdict.acpo:${line}:${col}: error[E0401]: \`against\` is the verdict itself (" Yes"): name its alternative`,
+      `${pad} |`,
+      `${line} |   judge { model "m"  verdict " Yes"  against " Yes" }`,
+      `${pad} | ${" ".repeat(col - 1)}^^^^^^`,
+      '  = e.g. verdict " Yes"  against " No"',
+    ]);
   });
 
   it.each([
