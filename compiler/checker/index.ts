@@ -8,21 +8,25 @@ import { MAX_NESTING, MAX_SEED } from "../limits.js";
 import { allNodes } from "../walk.js";
 import type * as P from "../pipeline.js";
 import { BlockReader } from "./block.js";
-import { ExprChecker } from "./expr.js";
+import { ExprChecker, type ExprEnv } from "./expr.js";
 import { decodeAttribution, decodeEval, decodeLoss, decodeModel, decodeOptimizer, decodeRollout, decodeSegment, decodeTask, pathFrom, type SettingsCtx } from "./settings.js";
 import { decodeJudge } from "./judge.js";
 import { decodeStage, stageOrder } from "./stages.js";
 
 const TOP_KEYS = ["model", "seed", "task", "rollout", "optimizer", "segment", "attribution", "judge", "loss", "eval"];
 
-export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagnostics): P.Pipeline | undefined {
-  const before = diags.count;
-  const params = new Map<string, A.ParamDecl>();
-  const lets = new Map<string, A.LetDecl>();
-  const fns = new Map<string, A.FnDecl>();
-  const stages: A.StageDecl[] = [];
-  const settings: A.Setting[] = [];
-  let advantage: A.AdvantageDecl | undefined;
+/** The pipeline's items by kind: named declarations (built-in names refused), stages, the advantage and the settings. */
+interface Items {
+  params: Map<string, A.ParamDecl>;
+  lets: Map<string, A.LetDecl>;
+  fns: Map<string, A.FnDecl>;
+  stages: A.StageDecl[];
+  settings: A.Setting[];
+  advantage: A.AdvantageDecl | undefined;
+}
+
+function collectItems(ast: A.PipelineAst, diags: Diagnostics): Items {
+  const items: Items = { params: new Map(), lets: new Map(), fns: new Map(), stages: [], settings: [], advantage: undefined };
   for (const it of ast.items) {
     if (it.kind === "param" || it.kind === "let" || it.kind === "fn") {
       if (QUANTITIES[it.name] || FUNCTIONS[it.name]) {
@@ -30,24 +34,27 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
         continue;
       }
       // Across files, the child's definition wins (merge already replaced same-kind items).
-      (it.kind === "param" ? params : it.kind === "let" ? lets : fns).set(it.name, it as never);
-    } else if (it.kind === "stage") stages.push(it);
-    else if (it.kind === "advantage") advantage = it;
-    else settings.push(it);
+      (it.kind === "param" ? items.params : it.kind === "let" ? items.lets : items.fns).set(it.name, it as never);
+    } else if (it.kind === "stage") items.stages.push(it);
+    else if (it.kind === "advantage") items.advantage = it;
+    else items.settings.push(it);
   }
+  return items;
+}
 
-  const top = settings.filter((s) => s.key !== "eval");
-  const evalSettings = settings.filter((s) => s.key === "eval");
-  const env = { params, lets, fns, hasSegment: top.some((s) => s.key === "segment"), hasAttribution: top.some((s) => s.key === "attribution"), taskKind: taskKindOf(top), hasMcRollouts: top.some((s) => s.key === "rollout" && (s.block ?? []).some((b) => b.key === "mc_rollouts")), hasJudge: top.some((s) => s.key === "judge") };
-  const exprs = new ExprChecker(env, diags);
-  const ctx: SettingsCtx = { diags, exprs };
-  const topReader = new BlockReader(`pipeline \`${ast.name}\``, top, TOP_KEYS, ast.nameSpan, diags, exprs);
+/** What the expression checker knows of the pipeline: its declarations and which settings are present. */
+function exprEnv(items: Items, top: A.Setting[]): ExprEnv {
+  const has = (key: string) => top.some((s) => s.key === key);
+  return {
+    params: items.params, lets: items.lets, fns: items.fns,
+    hasSegment: has("segment"), hasAttribution: has("attribution"), taskKind: taskKindOf(top),
+    hasMcRollouts: top.some((s) => s.key === "rollout" && (s.block ?? []).some((b) => b.key === "mc_rollouts")), hasJudge: has("judge"),
+  };
+}
 
-  const outParams = checkParams(params, exprs, diags);
-  for (const f of fns.values()) checkFnNames(f, env, diags);
-  for (const name of lets.keys()) exprs.letType(name, lets.get(name)!.nameSpan);
-  checkLetDepth(exprs.letOrder, lets, diags);
-
+/** The top-level settings decoded, in the order their diagnostics are reported; required ones missing are reported here. */
+function decodeSettings(ast: A.PipelineAst, topReader: BlockReader, ctx: SettingsCtx, evalSettings: A.Setting[]) {
+  const { diags } = ctx;
   // A missing `model` gets the reader's message; a present one may carry a block (precision).
   const modelS = topReader.get("model");
   const model = modelS ? decodeModel(ctx, modelS) : (topReader.str("model"), undefined);
@@ -74,54 +81,81 @@ export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagno
   if (judgeS && !segS) diags.error("E0404", "the judge scores reasoning steps, but the pipeline has no `segment` rule", judgeS.keySpan, "add e.g. segment newline { min_gap 1 }");
   const judge = judgeS ? decodeJudge(ctx, judgeS) : undefined;
   const evals = evalSettings.map((s) => decodeEval(ctx, s, rollout));
+  return { model, seed, task, rollout, optimizer, loss, segment, attribution, judge, evals };
+}
 
+function checkAdvantage(ast: A.PipelineAst, advantage: A.AdvantageDecl | undefined, exprs: ExprChecker, diags: Diagnostics): void {
   if (!advantage) diags.error("E0403", `pipeline \`${ast.name}\` needs \`advantage = ...\``, ast.nameSpan, "e.g. advantage = (r - mean(r over group)) / (std(r over group) + 1e-6)");
   else {
     const t = exprs.check(advantage.value, "any");
     if (t && t.type !== "num") diags.error("E0302", "the advantage must be a number, found a condition", advantage.value.span, "e.g. if correct then 1 else -1");
   }
+}
 
-  let outStages: P.Stage[] = [];
-  if (stages.length === 0) diags.error("E0403", `pipeline \`${ast.name}\` needs at least one stage`, ast.nameSpan, "e.g. stage train until steps >= 200 { kl 0 }");
-  else {
-    const order = stageOrder(stages, diags);
-    const names = stages.map((s) => s.name);
-    const seq = order ?? stages;
-    outStages = [];
-    seq.forEach((s, i) => {
-      const next = order ? (seq[i + 1]?.name ?? null) : null;
-      const st = decodeStage(s, seq.slice(0, i).map((x) => x.name), names, diags, exprs, next);
-      if (st) outStages.push(st);
-    });
-    // Quantities used outside stages need a reference in every stage that evaluates them.
-    const refUse = exprs.usedBuiltins.get("ref_logp");
-    const bare = outStages.find((s) => s.reference.kind === "none");
-    if (refUse && bare) diags.error("E0404", `\`ref_logp\` needs a reference policy, but stage \`${bare.name}\` has none`, refUse, "add `reference initial` to that stage");
+/** The stages in run order (the graph checked), and the reference every stage needs when an expression reads ref_logp. */
+function checkStages(ast: A.PipelineAst, stages: A.StageDecl[], exprs: ExprChecker, diags: Diagnostics): P.Stage[] {
+  if (stages.length === 0) {
+    diags.error("E0403", `pipeline \`${ast.name}\` needs at least one stage`, ast.nameSpan, "e.g. stage train until steps >= 200 { kl 0 }");
+    return [];
   }
+  const order = stageOrder(stages, diags);
+  const names = stages.map((s) => s.name);
+  const seq = order ?? stages;
+  const outStages: P.Stage[] = [];
+  seq.forEach((s, i) => {
+    const next = order ? (seq[i + 1]?.name ?? null) : null;
+    const st = decodeStage(s, seq.slice(0, i).map((x) => x.name), names, diags, exprs, next);
+    if (st) outStages.push(st);
+  });
+  // Quantities used outside stages need a reference in every stage that evaluates them.
+  const refUse = exprs.usedBuiltins.get("ref_logp");
+  const bare = outStages.find((s) => s.reference.kind === "none");
+  if (refUse && bare) diags.error("E0404", `\`ref_logp\` needs a reference policy, but stage \`${bare.name}\` has none`, refUse, "add `reference initial` to that stage");
+  return outStages;
+}
+
+export function checkPipeline(ast: A.PipelineAst, chain: string[], diags: Diagnostics): P.Pipeline | undefined {
+  const before = diags.count;
+  const items = collectItems(ast, diags);
+  const { params, lets, fns } = items;
+  const top = items.settings.filter((s) => s.key !== "eval");
+  const env = exprEnv(items, top);
+  const exprs = new ExprChecker(env, diags);
+  const ctx: SettingsCtx = { diags, exprs };
+  const topReader = new BlockReader(`pipeline \`${ast.name}\``, top, TOP_KEYS, ast.nameSpan, diags, exprs);
+
+  const outParams = checkParams(params, exprs, diags);
+  for (const f of fns.values()) checkFnNames(f, env, diags);
+  for (const name of lets.keys()) exprs.letType(name, lets.get(name)!.nameSpan);
+  checkLetDepth(exprs.letOrder, lets, diags);
+
+  const d = decodeSettings(ast, topReader, ctx, items.settings.filter((s) => s.key === "eval"));
+  checkAdvantage(ast, items.advantage, exprs, diags);
+  const outStages = checkStages(ast, items.stages, exprs, diags);
 
   if (diags.count > before || !topReader.ok) return undefined;
   return {
     name: ast.name,
     file: chain[0]!,
     extendsChain: chain.slice(1),
-    seed,
-    model: model!,
-    task: task!,
-    rollout: rollout!,
-    optimizer: optimizer!,
+    seed: d.seed,
+    model: d.model!,
+    task: d.task!,
+    rollout: d.rollout!,
+    optimizer: d.optimizer!,
     params: outParams,
     lets: exprs.letOrder.map((n) => {
-      const d = lets.get(n)!;
-      return { name: n, expr: d.value, level: d.value.level!, span: d.span };
+      const decl = lets.get(n)!;
+      return { name: n, expr: decl.value, level: decl.value.level!, span: decl.span };
     }),
     fns: [...fns.values()].map((f) => ({ name: f.name, params: f.params.map((p) => p.name), body: f.body, span: f.span })),
-    segment: segment ?? null,
-    attribution: attribution ?? null,
-    ...(judge ? { judge } : {}),
-    advantage: advantage!.value,
+    segment: d.segment ?? null,
+    attribution: d.attribution ?? null,
+    ...(d.judge ? { judge: d.judge } : {}),
+    advantage: items.advantage!.value,
     stages: outStages,
-    loss: loss!,
-    evals: evals as P.Eval[],
+    loss: d.loss!,
+    evals: d.evals as P.Eval[],
   };
 }
 
