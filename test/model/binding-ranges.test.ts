@@ -21,7 +21,7 @@ import { qwen2Config } from "../helpers/models.js";
 import { expectClose, randInts } from "../helpers/numeric.js";
 
 const V = 1009;
-const maxAbs = (a: ArrayLike<number>): number => Array.prototype.reduce.call(a, (m: number, x: number) => Math.max(m, Math.abs(x)), 0) as number;
+const maxAbs = (a: Float32Array): number => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 const LIMIT = 50_000;
 let small: Promise<Gpu> | null = null;
 function rangedGpu(): Promise<Gpu> {

@@ -64,7 +64,8 @@ export class LmHeadStream {
     budget = logitsChunkBudget(),
   ) {
     const c = model.config;
-    this.R = logitsChunkRows(gpu.device.limits, c.vocabSize, N, budget);
+    // The binding limit as the Gpu applies it (a test may lower it below the adapter's).
+    this.R = logitsChunkRows({ maxStorageBufferBindingSize: gpu.maxBindingBytes, maxBufferSize: gpu.device.limits.maxBufferSize }, c.vocabSize, N, budget);
     this.chunks = rowChunks(N, this.R);
     this.x = gpu.empty([this.R, c.hiddenSize], "head x chunk");
     this.out = gpu.empty([this.R, c.vocabSize], "logits chunk");
@@ -92,8 +93,13 @@ export class LmHeadStream {
   backward(dhidden: Tensor, dlogits: Tensor, r0: number, rows: number): void {
     const C = this.model.config.hiddenSize;
     this.dx ??= this.gpu.empty([this.R, C], "head dx chunk");
-    this.dWT ??= this.gpu.zeros([C, this.model.config.vocabSize], "head dW^T");
-    this.model.headBackwardT(this.dx, dlogits, this.x, rows, this.dWT);
+    if (this.model.headRanges().length > 1) {
+      // A head over several binding ranges: no (C, V) buffer (it would not bind either); dW rows per range.
+      this.model.headBackward(this.dx, false, dlogits, this.x, rows);
+    } else {
+      this.dWT ??= this.gpu.zeros([C, this.model.config.vocabSize], "head dW^T");
+      this.model.headBackwardT(this.dx, dlogits, this.x, rows, this.dWT);
+    }
     this.gpu.copy(dhidden, this.dx, rows * C, 0, r0 * C);
   }
 

@@ -4,7 +4,8 @@
 // per kind of sub-block each. Forward keeps exactly what backward reads.
 // Batches are (B, T) token ids with per-token positions, so right-padded rows work.
 import type { Gpu } from "../gpu.js";
-import type { Tensor } from "../tensor.js";
+import { type Tensor, flatView, rowView } from "../tensor.js";
+import { copyColumnBlock } from "../ops/column-block.js";
 import { attentionBackward, attentionForward } from "../ops/attention.js";
 import { swigluBackward, swigluForward } from "../ops/activations.js";
 import { embeddingBackward, embeddingForward } from "../ops/embedding.js";
@@ -183,15 +184,47 @@ export class Transformer {
 
   /** logits (rows, V) = x (rows, C) @ W_head^T (+ bias): the LM head on `rows` hidden rows. */
   headForward(logits: Tensor, x: Tensor, rows: number): void {
-    this.linear(logits, x, this.headPrefix, rows, this.config.hiddenSize, this.config.vocabSize);
+    const C = this.config.hiddenSize, V = this.config.vocabSize, ranges = this.headRanges();
+    if (ranges.length === 1) return this.linear(logits, x, this.headPrefix, rows, C, V);
+    // A head larger than one binding: each vocabulary range's logits, then into their columns.
+    const W = this.w(`${this.headPrefix}.weight`), bias = this.wOpt(`${this.headPrefix}.bias`);
+    for (const { start, count } of ranges) {
+      const part = this.gpu.empty([rows, count], "head range logits"); // (rows, Vr)
+      matmul(this.gpu, part, x, rowView(W, start, count), { M: rows, N: count, K: C, transB: true, bias: bias ? flatView(bias, start, count) : null });
+      copyColumnBlock(this.gpu, logits, { stride: V, col0: start }, part, { stride: count, col0: 0 }, rows, count);
+      this.gpu.release(part); // later users of the pooled buffer are recorded after this copy
+    }
   }
+
+  /**
+   * Vocabulary row ranges of the head weight that each fit one storage binding: one range
+   * [0, V) when the weight (f32 master, its gradient, an f16 copy, the bias) binds whole, as
+   * it does below 128 MiB on lavapipe; a 151,936 x 896 head (544 MiB) takes 5.
+   */
+  headRanges(): { start: number; count: number }[] {
+    const C = this.config.hiddenSize, V = this.config.vocabSize;
+    this.headRangeMemo ??= this.gpu.bindingRanges(V, [4 * C, 2 * C, 4], `LM head '${this.headPrefix}.weight' (${V} x ${C})`);
+    return this.headRangeMemo;
+  }
+  private headRangeMemo: { start: number; count: number }[] | null = null;
 
   /**
    * Backward of `headForward` for `rows` rows: dx (rows, C) = dlogits @ W_head (added to dx
    * when `addDx`), and dW_head (and its bias) accumulated into weights.grads.
    */
   headBackward(dx: Tensor, addDx: boolean, dlogits: Tensor, x: Tensor, rows: number): void {
-    this.linearBackward(dx, addDx, dlogits, x, this.headPrefix, rows, this.config.hiddenSize, this.config.vocabSize);
+    const C = this.config.hiddenSize, V = this.config.vocabSize, p = this.headPrefix, ranges = this.headRanges();
+    if (ranges.length === 1) return this.linearBackward(dx, addDx, dlogits, x, p, rows, C, V);
+    // Per vocabulary range: its dlogits columns, dx (+)= dl_r @ W_r, dW_r += dl_r^T @ x.
+    const W = this.w(`${p}.weight`), dW = this.weights.grad(`${p}.weight`);
+    ranges.forEach(({ start, count }, i) => {
+      const dl = this.gpu.empty([rows, count], "head range dlogits"); // (rows, Vr)
+      copyColumnBlock(this.gpu, dl, { stride: count, col0: 0 }, dlogits, { stride: V, col0: start }, rows, count);
+      matmul(this.gpu, dx, dl, rowView(W, start, count), { M: rows, N: C, K: count, beta: addDx || i > 0 ? 1 : 0 });
+      matmul(this.gpu, rowView(dW, start, count), dl, x, { M: count, N: C, K: rows, transA: true, beta: 1 });
+      this.gpu.release(dl);
+    });
+    if (this.weights.has(`${p}.bias`)) sumRows(this.gpu, this.weights.grad(`${p}.bias`), dlogits, { M: rows, N: V, accumulate: true });
   }
 
   /**
@@ -200,6 +233,7 @@ export class Transformer {
    * for a wide head), bias gradient into weights.grads. `addHeadGradT` adds dWT once.
    */
   headBackwardT(dx: Tensor, dlogits: Tensor, x: Tensor, rows: number, dWT: Tensor): void {
+    if (this.headRanges().length > 1) throw new Error("headBackwardT: a head over several binding ranges has no (C, V) transposed gradient; use headBackward");
     const C = this.config.hiddenSize, V = this.config.vocabSize, p = this.headPrefix;
     matmul(this.gpu, dx, dlogits, this.w(`${p}.weight`), { M: rows, N: C, K: V });
     matmul(this.gpu, dWT, x, dlogits, { M: C, N: V, K: rows, transA: true, beta: 1 });
