@@ -42,8 +42,28 @@ export function lossHeadChunked(
   inputs: Omit<StageInputs, "logits" | "policy">,
   logitsBudget?: number,
 ): StageOutputs {
-  const N = b.B * b.T, T = inputs.temperature;
   const hidden = model.forwardHidden(b.inputs, b.pos, b.B, b.T);
+  const out = lossHeadOnHidden(gpu, model, runner, b, inputs, hidden, logitsBudget);
+  model.backwardHidden(model.hiddenGrad());
+  return out;
+}
+
+/**
+ * The middle of lossHeadChunked, between the policy's forward (`hidden`, its final-norm
+ * states) and its backward: LM head statistics, the stage's loss kernels, and the LM head's
+ * gradient into the weights' gradients and model.hiddenGrad(). The update calls the three
+ * parts itself so that a step profile can time each (phase-probe.ts).
+ */
+export function lossHeadOnHidden(
+  gpu: Gpu,
+  model: Transformer,
+  runner: StageRunner,
+  b: GpuBatch,
+  inputs: Omit<StageInputs, "logits" | "policy">,
+  hidden: Tensor,
+  logitsBudget?: number,
+): StageOutputs {
+  const N = b.B * b.T, T = inputs.temperature;
   const head = new LmHeadStream(gpu, model, N, logitsBudget);
   const logp = gpu.empty([N], "logp"), lse = gpu.empty([N], "lse"), H = gpu.empty([N], "entropy"), pol = gpu.empty([N, 2], "policy");
   headRowStats(gpu, head, hidden, b.targets, { logp, lse, H, temperature: T });
@@ -53,9 +73,7 @@ export function lossHeadChunked(
   const dlogp = gpu.empty([N], "dlogp"), dH = gpu.empty([N], "dH");
   stridedCopy(gpu, dlogp, ONE, out.tok, { stride: K_TOK, offset: TOK_COLUMNS.indexOf("dlogp") }, N);
   stridedCopy(gpu, dH, ONE, out.tok, { stride: K_TOK, offset: TOK_COLUMNS.indexOf("dH") }, N);
-  const dhidden = model.hiddenGrad();
-  headRowGrad(gpu, head, hidden, dhidden, b.targets, { dlogp, dH, lse, H, temperature: T });
-  model.backwardHidden(dhidden);
+  headRowGrad(gpu, head, hidden, model.hiddenGrad(), b.targets, { dlogp, dH, lse, H, temperature: T });
   head.release();
   gpu.release(logp, lse, H, pol, dlogp, dH);
   return out;

@@ -14,6 +14,7 @@ import type { KVCache } from "../../engine/model/decoder.js";
 import type { Policy } from "../../engine/model/policy.js";
 import type { Rng } from "../../engine/rng.js";
 import type { Problem, Task } from "../../engine/tasks/types.js";
+import type { PhaseProbe } from "./phase-probe.js";
 import { rollout } from "./rollout.js";
 import type { SegmentRules } from "./segment.js";
 import type { Trajectory } from "./types.js";
@@ -67,13 +68,15 @@ export async function collectRollouts(
     seed: number; keepCache: boolean; state: SamplerState; rng: Rng; counters: Counters; log?: (msg: string) => void;
     /** The stage's compiled curriculum priority (required when it samples by curriculum). */
     priority?: CurriculumPriority | null;
+    /** Step-profile marks (phase-probe.ts), passed to the single-round rollout. */
+    probe?: PhaseProbe;
   },
 ): Promise<Collected> {
   const P = pipeline.rollout.prompts;
   const s = stage.sampling;
   if (s.kind === "all" || s.kind === "curriculum") {
     const problems = s.kind === "all" ? task.problems("train", P, o.seed) : drawCurriculum(task, pipeline, s.unseen, P, o);
-    const r = await rollout(policy, task, problems, pipeline.rollout, rules, { seed: o.seed, keepCache: o.keepCache });
+    const r = await rollout(policy, task, problems, pipeline.rollout, rules, { seed: o.seed, keepCache: o.keepCache, probe: o.probe });
     let state = o.state;
     if (s.kind === "curriculum") {
       const priorities = { ...(o.state.priorities ?? {}) };

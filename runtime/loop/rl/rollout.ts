@@ -10,6 +10,7 @@ import type { Problem, Task } from "../../engine/tasks/types.js";
 import { stepChecker } from "../../engine/tasks/countdown-steps.js";
 import { stepStarts } from "./step-batch.js";
 import { type SegmentRules, segmentResponse } from "./segment.js";
+import type { PhaseProbe } from "./phase-probe.js";
 import type { Trajectory } from "./types.js";
 
 export interface RolloutResult {
@@ -30,16 +31,18 @@ export function segmentRules(s: Segment | null): SegmentRules | null {
 /** Sample `group` responses for each problem; groups are numbered from `firstGroup`. */
 export async function rollout(
   policy: Policy, task: Task, problems: Problem[], cfg: RolloutConfig, rules: SegmentRules | null,
-  o: { seed: number; firstGroup?: number; keepCache: boolean },
+  o: { seed: number; firstGroup?: number; keepCache: boolean; probe?: PhaseProbe },
 ): Promise<RolloutResult> {
   const t0 = performance.now();
   const rows = problems.flatMap((p, i) => Array.from({ length: cfg.group }, () => ({ p, group: (o.firstGroup ?? 0) + i, ids: promptIds(policy, p.prompt) })));
   const g = await generate(policy, rows.map((r) => r.ids), {
     maxNewTokens: cfg.maxTokens, temperature: cfg.temperature, topP: cfg.topP, topK: cfg.topK, seed: o.seed, keepCache: o.keepCache,
   });
+  await o.probe?.at("rollout decode");
   const t1 = performance.now();
   const texts = g.tokens.map((ids) => policy.tokenizer.decode(ids, true));
   const verdicts = rows.map((r, i) => task.verify(r.p, texts[i]!));
+  await o.probe?.at("verification");
   const t2 = performance.now();
   const checkSteps = stepChecker(task);
   // The answer attribution scores: the math verifier's \boxed{} content for math datasets.
@@ -58,6 +61,7 @@ export async function rollout(
     if (checkSteps) t.stepRewards = checkSteps(r.p, pieces, stepStarts(t));
     return t;
   });
+  await o.probe?.at("segmentation");
   const t3 = performance.now();
   return { trajectories, cache: g.cache, seconds: { generate: (t1 - t0) / 1000, verify: (t2 - t1) / 1000, segment: (t3 - t2) / 1000 } };
 }

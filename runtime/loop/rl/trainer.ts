@@ -39,6 +39,7 @@ import { StageChain } from "./stages.js";
 import { taskFromPipeline } from "./task-of.js";
 import type { EvalRecord, StepMetrics, Trajectory } from "./types.js";
 import { CurriculumPriority, StageCondition } from "./until.js";
+import type { PhaseProbe } from "./phase-probe.js";
 import { policyUpdate, type UpdateResult } from "./update.js";
 import type { LoadedCheckpoint } from "../run/checkpoint-files.js";
 import type { SegmentRules } from "./segment.js";
@@ -69,6 +70,8 @@ export interface TrainOptions {
   argv?: string[];
   /** A GPU context to use (tests); by default the loop creates and destroys its own. */
   gpu?: Gpu;
+  /** Marks each step's phases for a step profile (bench/suites/step-profile.ts); absent in ordinary runs. */
+  probe?: PhaseProbe;
 }
 
 export interface TrainResult {
@@ -315,13 +318,15 @@ class TrainingRun {
   /** One optimizer step: rollouts, attribution, the policy update, and its metrics and samples. */
   async oneStep(): Promise<StepDone> {
     const { pipeline, stages, policy, attribution } = this;
+    const probe = this.o.probe;
+    await probe?.at("between steps");
     const tStart = performance.now();
     const stage = stages.stage;
     const stepSeed = this.rng.nextU32();
     const judgeSpec = attribution ? resolveJudge(attribution.judge, policy, this.initial, (p) => this.loadJudge(p)) : null;
     const collected = await collectRollouts(policy, this.task, pipeline, stage, this.rules, {
       seed: stepSeed, keepCache: judgeSpec?.reuseRolloutCache === true, state: this.sampler, rng: this.rng,
-      counters: { steps: this.step - stages.startStep, totalSteps: this.step }, log: (m) => this.log(m), priority: this.priorities.get(stage.name) ?? null,
+      counters: { steps: this.step - stages.startStep, totalSteps: this.step }, log: (m) => this.log(m), priority: this.priorities.get(stage.name) ?? null, probe,
     });
     this.sampler = collected.state;
     const trajs = collected.trajectories;
@@ -336,6 +341,7 @@ class TrainingRun {
     if (mcK !== undefined && trajs.length > 0) await mcValues(policy, this.task, trajs, pipeline.rollout, mcK, (stepSeed ^ 0x5bd1e995) >>> 0);
     // A generative process reward model's step scores (judge_score), after the steps are known.
     if (this.stepJudge && trajs.length > 0) await this.stepJudge.score(trajs);
+    await probe?.at("attribution");
     const tUpdate = performance.now();
     const batch = new StepBatch(trajs); // every step table derived once, after every per-step value is in
     this.step++;
@@ -354,6 +360,7 @@ class TrainingRun {
     this.lastMetrics = metrics;
     if (result?.firstPass) this.writeSamples(result.firstPass, stage.name);
     this.progress.update(metrics);
+    await probe?.at("metrics + samples");
     return { stage, stepSeed, batch };
   }
 
@@ -369,6 +376,7 @@ class TrainingRun {
         rolloutLogpIsPolicy: pipeline.rollout.temperature === 1 && pipeline.rollout.topP >= 1 && pipeline.rollout.topK === 0,
         temperature: pipeline.rollout.temperature,
         counters: { steps: this.step - stages.startStep, totalSteps: this.step, seed: stepSeed },
+        probe: this.o.probe,
       },
     );
     this.skipped += result.skipped;

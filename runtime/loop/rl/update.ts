@@ -7,7 +7,8 @@ import type { Tensor } from "../../engine/tensor.js";
 import type { AdamWOptimizer } from "../../engine/model/optimizer.js";
 import type { Transformer } from "../../engine/model/transformer.js";
 import { buildBatch, type GpuBatch } from "./batch.js";
-import { lossHeadChunked, targetLogpChunked } from "./loss-head.js";
+import { lossHeadOnHidden, targetLogpChunked } from "./loss-head.js";
+import type { PhaseProbe } from "./phase-probe.js";
 import { type StepBatch, stepBatchOf } from "./step-batch.js";
 import type { Trajectory } from "./types.js";
 
@@ -33,6 +34,8 @@ export interface UpdateOptions {
   temperature: number;
   /** `seed`: the step's `rand` seed; each epoch and minibatch draws from minibatchSeed of it. */
   counters: { steps: number; totalSteps: number; seed: number };
+  /** Marks the update's phases for a step profile (phase-probe.ts); absent in ordinary runs. */
+  probe?: PhaseProbe;
 }
 
 export interface UpdateResult {
@@ -73,17 +76,24 @@ export async function policyUpdate(ctx: UpdateContext, of: StepBatch | Trajector
   let summary: Summary | null = null;
   let gradNorm = NaN, updates = 0, skipped = 0;
   let firstPass: UpdateResult["firstPass"] = null;
+  const probe = o.probe;
+  await probe?.at("update: batch + old/ref logp");
   try {
     for (let epoch = 0; epoch < o.ppoEpochs; epoch++) {
       for (let i = 0; i < parts.length; i++) {
         const b = parts[i]!;
         model.weights.zeroGrads();
-        // Forward, loss kernels and backward with the LM head in row chunks (loss-head.ts).
-        const out = lossHeadChunked(gpu, model, runner, b, {
+        // Forward, loss kernels and backward with the LM head in row chunks (loss-head.ts lossHeadChunked, in its three parts).
+        const hidden = model.forwardHidden(b.inputs, b.pos, b.B, b.T);
+        await probe?.at("update: forward");
+        const out = lossHeadOnHidden(gpu, model, runner, b, {
           dims: { B: b.B, T: b.T, S: b.S, NG: b.NG, V }, ids: b.targets, tstep: b.tstep,
           oldLogp: old[i]!, refLogp: ref[i] ?? undefined, rolloutLogp: rollout[i] ?? undefined, seq: b.seq, steps: b.steps, temperature: o.temperature,
           counters: { ...o.counters, seed: minibatchSeed(o.counters.seed, epoch, i, parts.length) },
-        });
+        }, hidden);
+        await probe?.at("update: loss head");
+        model.backwardHidden(model.hiddenGrad());
+        await probe?.at("update: backward");
         optimizer.measureNorm();
         const s = await runner.readSummary(out);
         const norm = (await gpu.read(optimizer.lastNorm))[0]!;
@@ -100,6 +110,7 @@ export async function policyUpdate(ctx: UpdateContext, of: StepBatch | Trajector
         } else {
           skipped++;
         }
+        await probe?.at("update: AdamW");
       }
     }
   } finally {
