@@ -8,7 +8,7 @@ import type { Pipeline } from "../compiler/index.js";
 import type { Gpu } from "../runtime/engine/gpu.js";
 import { type ModelConfig, readConfig } from "../runtime/engine/model/config.js";
 import { CheckpointError } from "../runtime/engine/model/safetensors.js";
-import { formatPlan, memoryPlan, type MemoryPlan, type RunShape } from "../runtime/engine/model/memory.js";
+import { type DeviceLimits, formatPlan, memoryPlan, type MemoryPlan, type RunShape } from "../runtime/engine/model/memory.js";
 import { UserError } from "./errors.js";
 
 /**
@@ -36,7 +36,7 @@ export function defaultShape(c: ModelConfig): RunShape {
 
 /** The plan on `gpu`, with the host-memory check on a software adapter. */
 export function planOn(gpu: Gpu, c: ModelConfig, shape: RunShape): MemoryPlan {
-  const plan = memoryPlan(c, gpu.device.limits, shape);
+  const plan = memoryPlan(c, limitsOf(gpu), shape);
   if (gpu.info.isSoftware && plan.total > totalmem()) {
     plan.problems.push(`the plan needs ${plan.total} bytes; this software adapter's memory is the host's ${totalmem()} bytes`);
   }
@@ -45,8 +45,15 @@ export function planOn(gpu: Gpu, c: ModelConfig, shape: RunShape): MemoryPlan {
 
 export function planText(gpu: Gpu, c: ModelConfig, shape: RunShape, plan: MemoryPlan, what: string): string {
   const memo = gpu.info.isSoftware ? `host memory ${(totalmem() / 2 ** 30).toFixed(1)} GiB` : "WebGPU does not report device memory: compare the total with your GPU's";
-  return `${what}: train minibatch ${shape.trainB} x ${shape.trainT} tokens, sampling ${shape.sampleRows} rows x ${shape.sampleT} positions${shape.reference ? ", a reference policy" : ""}${shape.precision === "f16" ? ", precision f16" : ""}; ${memo}\n${formatPlan(plan, gpu.device.limits, gpu.info.device || gpu.info.description)}`;
+  return `${what}: train minibatch ${shape.trainB} x ${shape.trainT} tokens, sampling ${shape.sampleRows} rows x ${shape.sampleT} positions${shape.reference ? ", a reference policy" : ""}${shape.precision === "f16" ? ", precision f16" : ""}; ${memo}\n${formatPlan(plan, limitsOf(gpu), gpu.info.device || gpu.info.description)}`;
 }
+
+/** The device's limits as the runtime applies them (ACPO_MAX_BINDING_BYTES may lower the binding limit). */
+const limitsOf = (gpu: Gpu): DeviceLimits => ({
+  maxStorageBufferBindingSize: gpu.maxBindingBytes,
+  maxBufferSize: gpu.device.limits.maxBufferSize,
+  minStorageBufferOffsetAlignment: gpu.bindingAlignment,
+});
 
 /**
  * Refuse a training run that cannot fit, before it starts. Prompts count as 1 token here

@@ -388,19 +388,7 @@ export class Gpu {
    * when every tensor binds whole. Throws when not even one aligned group of units fits.
    */
   bindingRanges(count: number, unitBytes: readonly number[], what: string, quantum = 1): { start: number; count: number }[] {
-    const widest = Math.max(...unitBytes);
-    if (count * widest <= this.maxBindingBytes) return [{ start: 0, count }];
-    const step = unitBytes.reduce((q, b) => lcm(q, this.bindingAlignment / gcd(b, this.bindingAlignment)), quantum);
-    const per = Math.floor(this.maxBindingBytes / widest / step) * step;
-    if (widest > this.maxBindingBytes) {
-      throw new Error(`${what}: one row of ${widest} bytes exceeds one storage binding (${this.maxBindingBytes} bytes), so it cannot be split into row ranges`);
-    }
-    if (per === 0) {
-      throw new Error(`${what}: ${step} unit(s) of ${widest} bytes (the smallest range whose offsets keep the ${this.bindingAlignment}-byte alignment) exceed one storage binding (${this.maxBindingBytes} bytes); this tensor cannot be split into bindable ranges`);
-    }
-    const out: { start: number; count: number }[] = [];
-    for (let start = 0; start < count; start += per) out.push({ start, count: Math.min(per, count - start) });
-    return out;
+    return planBindingRanges(count, unitBytes, { limit: this.maxBindingBytes, alignment: this.bindingAlignment }, what, quantum);
   }
 
   /**
@@ -653,6 +641,21 @@ export function bindingLimitFromEnv(env: NodeJS.ProcessEnv): number | undefined 
   const n = Number(raw);
   if (!(Number.isInteger(n) && n > 0 && n % 4 === 0)) throw new Error(`ACPO_MAX_BINDING_BYTES=${raw}: expected a positive whole number of bytes, a multiple of 4`);
   return n;
+}
+
+/** See `Gpu.bindingRanges`; here for plans made without a device (`acpo doctor`'s memory plan). */
+export function planBindingRanges(count: number, unitBytes: readonly number[], { limit, alignment }: { limit: number; alignment: number }, what: string, quantum = 1): { start: number; count: number }[] {
+  const widest = Math.max(...unitBytes);
+  if (count * widest <= limit) return [{ start: 0, count }];
+  if (widest > limit) throw new Error(`${what}: one row of ${widest} bytes exceeds one storage binding (${limit} bytes), so it cannot be split into row ranges`);
+  const step = unitBytes.reduce((q, b) => lcm(q, alignment / gcd(b, alignment)), quantum);
+  const per = Math.floor(limit / widest / step) * step;
+  if (per === 0) {
+    throw new Error(`${what}: ${step} unit(s) of ${widest} bytes (the smallest range whose offsets keep the ${alignment}-byte alignment) exceed one storage binding (${limit} bytes); this tensor cannot be split into bindable ranges`);
+  }
+  const out: { start: number; count: number }[] = [];
+  for (let start = 0; start < count; start += per) out.push({ start, count: Math.min(per, count - start) });
+  return out;
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));

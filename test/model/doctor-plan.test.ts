@@ -36,7 +36,10 @@ describe("memory plan", () => {
     expect(row("reference policy").bytes).toBe(row("weights").bytes);
     // KV cache: 2 layers x (k, v) x 16 rows x 2 kv heads x 512 x 64 x 4 bytes.
     expect(row("KV cache (sampling)").bytes).toBe(4 * 16 * 2 * 512 * 64 * 4);
-    expect(p.problems).toContain("weights: one buffer of 603979776 bytes exceeds maxStorageBufferBindingSize (134217728)");
+    // The 544.5 MiB embedding (the tied head) is bound in row ranges of at most 128 MiB: not a problem.
+    expect(p.splits).toEqual(["'model.embed_tokens.weight' (151936 x 896, 519.3 MiB) is bound in 5 row ranges of up to 37440 rows (128.0 MiB each)"]);
+    expect(row("weights").bound).toBe(37440 * 896 * 4);
+    expect(p.problems).toEqual([]);
     expect(p.total).toBe(p.rows.reduce((a, r) => a + r.bytes, 0));
     // The decoder's concatenated copies per layer: q|k|v (14 + 2 x 2 heads of 64) x 896 and gate|up 2 x 4864 x 896.
     expect(row("decode weight copies").bytes).toBe(2 * (bucketBytes(4 * 1152 * 896) + bucketBytes(4 * 2 * 4864 * 896)));
@@ -45,13 +48,37 @@ describe("memory plan", () => {
     expect(full.rows.map((r) => r.item)).not.toContain("decode weight copies");
   });
 
-  it("acpo doctor --model prints the table and exits 1 when a buffer exceeds the binding limit", () => {
+  it("acpo doctor --model prints the table and how the vocabulary tensors split; exits 1 when a buffer exceeds the binding limit", () => {
     const r = acpo("doctor", "--model", modelDir(QWEN05));
     expect(r.status).toBe(1);
     expect(r.stdout).toContain("memory plan on");
     expect(r.stdout).toMatch(/ {2}weights +2049\.3 MiB +576\.0 MiB {2}290 tensors, fp32/);
-    expect(r.stdout).toMatch(/ {2}logits chunks .*110 rows x vocab 151936/);
-    expect(r.stdout).toContain("does not fit: weights: one buffer of 603979776 bytes exceeds maxStorageBufferBindingSize (134217728)");
+    expect(r.stdout).toMatch(/ {2}logits chunks .*110 rows x vocab 151936 \(logits \+ dlogits\) \+ one vocabulary range's logits/);
+    expect(r.stdout).toContain("split: 'model.embed_tokens.weight' (151936 x 896, 519.3 MiB) is bound in 5 row ranges of up to 37440 rows (128.0 MiB each)");
+    expect(r.stdout).not.toContain("does not fit: weights");
+    // One sequence of 2,048 tokens: the attention probabilities (14 x 2048 x 2048 floats) are one 224 MiB buffer.
+    expect(r.stdout).toContain("does not fit: activations (train): one buffer of 234881024 bytes exceeds maxStorageBufferBindingSize (134217728)");
+  });
+
+  it("a Qwen2.5-0.5B-shaped plan of 4 x 512 tokens fits: the embedding split, nothing refused (exit 0)", () => {
+    const r = acpo("doctor", "--model", modelDir({ ...QWEN05, max_position_embeddings: 512 }));
+    expect(r.stdout).toContain("split: 'model.embed_tokens.weight' (151936 x 896, 519.3 MiB) is bound in 5 row ranges of up to 37440 rows (128.0 MiB each)");
+    expect(r.stdout).toContain("fits: every binding is within the device's binding limit (the split tensors bound range by range)");
+    expect(r.status).toBe(0);
+  });
+
+  it("still refuses what cannot be split: one vocabulary row larger than a binding, or a large weight that is not a vocabulary tensor", () => {
+    const lim = { maxStorageBufferBindingSize: 2048, maxBufferSize: 2 ** 32 - 1 };
+    const c = parseConfig({ ...QWEN05, vocab_size: 1000, hidden_size: 1024, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 8, num_key_value_heads: 2 });
+    const p = memoryPlan(c, lim, { trainB: 1, trainT: 1, sampleRows: 1, sampleT: 1, reference: false }, 64 * 2 ** 20);
+    expect(p.problems).toContain("weights: 'model.embed_tokens.weight' (1000 x 1024): one row of 4096 bytes exceeds one storage binding (2048 bytes), so it cannot be split into row ranges");
+    expect(p.problems).toContain("weights: 'model.layers.0.self_attn.q_proj.weight' (1024 x 1024) is one buffer of 4194304 bytes, more than maxStorageBufferBindingSize (2048); only the embedding and the LM head are split into row ranges");
+    // The CLI under a binding limit lowered to 8 KiB (doctor's own round trip still binds).
+    const big = { ...QWEN05, vocab_size: 1000, hidden_size: 4096, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 8, max_position_embeddings: 16 };
+    const r = spawnSync(process.execPath, ["cli/acpo.js", "doctor", "--model", modelDir(big)], { encoding: "utf8", timeout: 300_000, env: { ...process.env, ACPO_MAX_BINDING_BYTES: "8192" } });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("does not fit: weights: 'model.embed_tokens.weight' (1000 x 4096): one row of 16384 bytes exceeds one storage binding (8192 bytes), so it cannot be split into row ranges");
+    expect(r.stdout).not.toContain("    at ");
   });
 
   it("acpo doctor --model on a small model fits (exit 0)", () => {
@@ -72,7 +99,9 @@ describe("memory plan", () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("this run cannot fit the adapter (nothing was trained):");
     expect(r.stderr).toContain("memory plan, prompts counted as 1 token: train minibatch 128 x 97 tokens, sampling 128 rows x 97 positions, a reference policy");
-    expect(r.stderr).toContain("does not fit: weights: one buffer of 603979776 bytes exceeds maxStorageBufferBindingSize (134217728)");
+    // 128 x 97 tokens: one (N, intermediate) activation alone is over the binding limit; the embedding splits.
+    expect(r.stderr).toMatch(/does not fit: activations \(train\): one buffer of \d+ bytes exceeds maxStorageBufferBindingSize \(134217728\)/);
+    expect(r.stderr).not.toContain("does not fit: weights");
     expect(r.stderr).not.toContain("    at "); // no stack trace
     expect(existsSync(out)).toBe(false);
   });

@@ -2,9 +2,9 @@
 // (the same shapes transformer.ts, decoder.ts, optimizer.ts and lm-head.ts create, rounded to
 // the pool's buckets), so `acpo doctor` can print it and `acpo train` can refuse a run that
 // cannot fit before it starts.
-import { bucketBytes } from "../gpu.js";
+import { bucketBytes, planBindingRanges } from "../gpu.js";
 import type { ModelConfig } from "./config.js";
-import { SLOT_WIDTH, layerBody, normRows, ownedSlots, widthOf } from "./layer-body.js";
+import { EMBEDDING, SLOT_WIDTH, layerBody, normRows, ownedSlots, widthOf } from "./layer-body.js";
 import { parameterSpecs } from "./layout.js";
 import { logitsChunkBudget, logitsChunkRows } from "./lm-head.js";
 import { isHalfWeight, type Precision } from "./weights.js";
@@ -12,6 +12,8 @@ import { isHalfWeight, type Precision } from "./weights.js";
 export interface DeviceLimits {
   maxStorageBufferBindingSize: number;
   maxBufferSize: number;
+  /** Byte alignment of a binding's offset (WebGPU's default 256 when absent). */
+  minStorageBufferOffsetAlignment?: number;
 }
 
 export interface MemoryRow {
@@ -20,11 +22,15 @@ export interface MemoryRow {
   /** The largest single buffer of the item (checked against the binding limit). */
   largest: number;
   note: string;
+  /** The largest single binding of the item, where a buffer is bound in row ranges (default: `largest`). */
+  bound?: number;
 }
 
 export interface MemoryPlan {
   rows: MemoryRow[];
   total: number;
+  /** How each tensor larger than one binding is split into row ranges (empty when none is). */
+  splits: string[];
   /** Reasons the run cannot fit (empty when it fits). */
   problems: string[];
 }
@@ -104,6 +110,41 @@ export function packedDecodeBuffers(c: ModelConfig): number[] {
   return Array.from({ length: c.numLayers }, () => [...(c.qkNorm ? [] : [buf(qkv)]), buf(gu)]).flat();
 }
 
+/** The LM head's weight: the embedding when tied. */
+const headWeight = (c: ModelConfig): string => (c.tieWordEmbeddings ? EMBEDDING : "lm_head.weight");
+
+/**
+ * How the weights bind (transformer.ts, ops/embedding.ts, the element-wise passes): a weight
+ * within one binding whole; the embedding and the LM head over vocabulary row ranges (the head's
+ * ranges also keep its f16 copy's and bias's offsets aligned); any other weight larger than a
+ * binding cannot run (its matmuls bind it whole). `bound`: the largest binding of a weight.
+ */
+export function weightBindings(c: ModelConfig, limits: DeviceLimits): { bound: number; splits: string[]; problems: string[] } {
+  const limit = limits.maxStorageBufferBindingSize, alignment = limits.minStorageBufferOffsetAlignment ?? 256, C = c.hiddenSize;
+  const out = { bound: 0, splits: [] as string[], problems: [] as string[] };
+  for (const s of parameterSpecs(c)) {
+    const bytes = 4 * s.shape.reduce((a, b) => a * b, 1);
+    if (bytes <= limit) {
+      out.bound = Math.max(out.bound, bytes);
+      continue;
+    }
+    if (s.name !== EMBEDDING && s.name !== headWeight(c)) {
+      out.problems.push(`weights: '${s.name}' (${s.shape.join(" x ")}) is one buffer of ${bytes} bytes, more than maxStorageBufferBindingSize (${limit}); only the embedding and the LM head are split into row ranges`);
+      continue;
+    }
+    try {
+      const units = s.name === headWeight(c) ? [4 * C, 2 * C, 4] : [4 * C];
+      const ranges = planBindingRanges(s.shape[0]!, units, { limit, alignment }, `weights: '${s.name}' (${s.shape.join(" x ")})`);
+      const most = Math.max(...ranges.map((r) => r.count));
+      out.bound = Math.max(out.bound, most * 4 * C);
+      out.splits.push(`'${s.name}' (${s.shape.join(" x ")}, ${mib(bytes)}) is bound in ${ranges.length} row ranges of up to ${most} rows (${mib(most * 4 * C)} each)`);
+    } catch (e) {
+      out.problems.push((e as Error).message);
+    }
+  }
+  return out;
+}
+
 /** The plan of a training run of `shape` on a device with `limits`. */
 export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape, budget = logitsChunkBudget()): MemoryPlan {
   const V = c.vocabSize;
@@ -113,6 +154,8 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   const add = (item: string, bufs: number[], note: string) => rows.push({ item, bytes: sum(bufs), largest: Math.max(0, ...bufs), note });
   const problems: string[] = [];
   const half = shape.precision === "f16" ? halfWeightBuffers(c) : [];
+  const binding = weightBindings(c, limits);
+  problems.push(...binding.problems);
   add("weights", w, `${parameterSpecs(c).length} tensors, fp32${half.length ? " (the masters AdamW updates)" : ""}`);
   if (half.length) add("weights (f16 copies)", half, `${half.length} linear weights as f16, read by the matmuls`);
   add("gradients", w, "fp32, one per weight");
@@ -123,19 +166,39 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   const packed = half.length ? [] : packedDecodeBuffers(c);
   if (packed.length > 0) add("decode weight copies", packed, "q|k|v and gate|up concatenated per layer, for sampling");
   add("KV cache (sampling)", kvCacheBuffers(c, shape.sampleRows, shape.sampleT), `${shape.sampleRows} rows x ${shape.sampleT} positions`);
+  // The weight families bind as the weights do (row ranges for the vocabulary tensors).
+  for (const r of rows) if (WEIGHT_FAMILIES.has(r.item)) r.bound = binding.bound;
   let R = 0;
   try {
     R = logitsChunkRows(limits, V, Math.max(N, shape.sampleRows), budget);
-    add("logits chunks", [buf(R * V), buf(R * V), buf(c.hiddenSize * V)], `${R} rows x vocab ${V} (logits + dlogits) + the head gradient transposed; N x V would be ${N * V * 4} bytes`);
+    add("logits chunks", [buf(R * V), buf(R * V), ...headScratch(c, limits, R)], `${R} rows x vocab ${V} (logits + dlogits) + ${binding.splits.length > 0 ? "one vocabulary range's logits" : "the head gradient transposed"}; N x V would be ${N * V * 4} bytes`);
   } catch (e) {
     problems.push((e as Error).message);
   }
   for (const r of rows) {
-    if (r.largest > limits.maxStorageBufferBindingSize) {
-      problems.push(`${r.item}: one buffer of ${r.largest} bytes exceeds maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize})`);
+    const bound = r.bound ?? r.largest;
+    if (bound > limits.maxStorageBufferBindingSize && !WEIGHT_FAMILIES.has(r.item)) {
+      problems.push(`${r.item}: one buffer of ${bound} bytes exceeds maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize})`);
     }
   }
-  return { rows, total: sum(rows.map((r) => r.bytes)), problems };
+  return { rows, total: sum(rows.map((r) => r.bytes)), splits: binding.splits, problems };
+}
+
+/** Rows whose buffers are the weights' shapes (checked per tensor by `weightBindings`). */
+const WEIGHT_FAMILIES = new Set(["weights", "weights (f16 copies)", "gradients", "optimizer state", "reference policy"]);
+
+/**
+ * The head's scratch beside the logits chunks (lm-head.ts, transformer.ts): the (C, V) transposed
+ * gradient when the head binds whole, else one vocabulary range's (R, Vr) logits at a time.
+ */
+function headScratch(c: ModelConfig, limits: DeviceLimits, R: number): number[] {
+  const C = c.hiddenSize, V = c.vocabSize;
+  try {
+    const ranges = planBindingRanges(V, [4 * C, 2 * C, 4], { limit: limits.maxStorageBufferBindingSize, alignment: limits.minStorageBufferOffsetAlignment ?? 256 }, "LM head");
+    return ranges.length === 1 ? [buf(C * V)] : [buf(R * Math.max(...ranges.map((r) => r.count)))];
+  } catch {
+    return [buf(C * V)]; // a head that cannot be split: weightBindings reports it
+  }
 }
 
 const mib = (b: number) => (b > 0 && b < 2 ** 20 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
@@ -146,7 +209,8 @@ export function formatPlan(p: MemoryPlan, limits: DeviceLimits, deviceName: stri
   lines.push(`  ${"item".padEnd(22)} ${"total".padStart(12)} ${"largest buffer".padStart(15)}  note`);
   for (const r of p.rows) lines.push(`  ${r.item.padEnd(22)} ${mib(r.bytes).padStart(12)} ${mib(r.largest).padStart(15)}  ${r.note}`);
   lines.push(`  ${"total".padEnd(22)} ${mib(p.total).padStart(12)}`);
-  if (p.problems.length === 0) lines.push("fits: every buffer is within the device's binding limit");
+  for (const s of p.splits) lines.push(`split: ${s}`);
+  if (p.problems.length === 0) lines.push(p.splits.length === 0 ? "fits: every buffer is within the device's binding limit" : "fits: every binding is within the device's binding limit (the split tensors bound range by range)");
   else for (const x of p.problems) lines.push(`does not fit: ${x}`);
   return lines.join("\n");
 }
