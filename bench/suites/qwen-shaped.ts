@@ -7,11 +7,11 @@
 // materialised head holds. Sizes: ACPO_BENCH_QWEN_* (qwen-shaped-model.ts); the default
 // is a minimal measurement (1 x 64 tokens, 8 new tokens) that a 2-core CPU finishes.
 //
-// Where the adapter cannot bind the (151,936, 896) embedding (lavapipe: 128 MiB per
-// binding), acpo's row says so with the memory plan's reason (cli/memory-plan.ts, what
-// `acpo doctor` prints), and a fallback row keeps every layer shape with the largest
-// vocabulary that binds; PyTorch runs both. The head table keeps the real vocabulary with
-// the widest hidden size that binds.
+// The (151,936, 896) embedding (544 MiB) exceeds lavapipe's 128 MiB per binding: its kernels
+// run per vocabulary row range (gpu.ts bindingRanges). Where the memory plan still refuses a
+// shape (cli/memory-plan.ts, what `acpo doctor` prints: e.g. an activation over a binding),
+// acpo's row says so and a fallback row keeps every layer shape with the largest vocabulary
+// that binds whole; PyTorch runs both. The head table runs the real (151,936, 896) head.
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planOn } from "../../cli/memory-plan.js";
@@ -29,7 +29,7 @@ import { ensureTorch } from "../lib/setup.js";
 import { fmt, ratio, timeIt } from "../lib/timing.js";
 import { runTorchJson, torchSetting, type TorchThreads } from "../lib/torch.js";
 import type { BenchContext, Suite, Table } from "../lib/types.js";
-import { binds, fittingHidden, fittingVocab, QWEN_DEFAULTS, QWEN_QUICK, QWEN_VOCAB, qwenConfig, qwenSizes, qwenTokenizer, randomPolicy, type QwenSizes } from "./qwen-shaped-model.js";
+import { binds, fittingVocab, QWEN_DEFAULTS, QWEN_QUICK, QWEN_VOCAB, qwenConfig, qwenSizes, qwenTokenizer, randomPolicy, type QwenSizes } from "./qwen-shaped-model.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "..", "torch_qwen.py");
 const MiB = 2 ** 20;
@@ -161,7 +161,8 @@ async function throughput(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qw
 /** The LM head alone on N random hidden rows: chunked (acpo) against the N x V logits a materialised head holds. */
 async function headTable(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: QwenSizes, torchOk: { ok: true } | { ok: false; why: string }): Promise<Table> {
   const limits = gpu.device.limits;
-  const C = fittingHidden(limits, QWEN_VOCAB, 896);
+  // The real hidden size: a head over one binding runs per vocabulary range (transformer.ts headRanges).
+  const C = 896;
   const c = qwenConfig(1, { hidden: C });
   const policy = randomPolicy(gpu, c, tok, 0);
   const model = policy.model, V = c.vocabSize;
@@ -203,8 +204,8 @@ async function headTable(ctx: BenchContext, gpu: Gpu, tok: TextTokenizer, s: Qwe
     policy.release();
   }
   notes.push(
-    `vocabulary 151,936 (Qwen's), hidden ${C}${C < 896 ? ` (the widest multiple of 64 whose (V, C) head binds here; 896 does not)` : ""}; per N: log p and logsumexp of every row, then dlogits -> dhidden and the head's weight gradient, a chunk of R rows at a time (lm-head.ts, default chunk budget 64 MiB, at most half a binding)`,
-    "acpo head peak: the most bytes of live GPU buffers the head allocates beyond its inputs (the (R, V) logits and dlogits chunks, the (C, V) transposed weight gradient, the per-chunk rows); materialised: what the same head holds with one chunk of all N rows (the (N, V) logits and dlogits, and the same (C, V) weight gradient), 'binds here' whether one (N, V) buffer fits this adapter's maxStorageBufferBindingSize",
+    `vocabulary 151,936 (Qwen's), hidden ${C} (${model.headRanges().length} vocabulary ranges of the head weight on this adapter); per N: log p and logsumexp of every row, then dlogits -> dhidden and the head's weight gradient, a chunk of R rows at a time (lm-head.ts, default chunk budget 64 MiB, at most half a binding)`,
+    "acpo head peak: the most bytes of live GPU buffers the head allocates beyond its inputs (the (R, V) logits and dlogits chunks, the (C, V) transposed weight gradient where the head binds whole or one vocabulary range's (R, Vr) logits where it does not, the per-chunk rows); materialised: what the same head holds with one chunk of all N rows (the (N, V) logits and dlogits, and the same (C, V) weight gradient), 'binds here' whether one (N, V) buffer fits this adapter's maxStorageBufferBindingSize",
     "torch head: F.cross_entropy(hidden @ W.T) and backward into hidden and W on every core; 'torch +MiB' its peak RSS above the RSS before the pass (a fresh process per N)",
   );
   return {
