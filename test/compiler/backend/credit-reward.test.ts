@@ -13,20 +13,28 @@ import type { Trajectory } from "../../../runtime/loop/rl/types.js";
 import { handBatch, onGpu } from "./hand-batch.js";
 
 describe("examples/multi_reward.acpo", () => {
-  it("weighs correctness, format and length, then normalises within the group", async () => {
+  it("weighs correctness, format and length, centres within the group and scales by the batch's std", async () => {
     const p = loadPipeline("examples/multi_reward.acpo").pipeline!;
-    // Response 0 correct (4 tokens), 1 wrong with a complete answer (2 tokens), 2 with no answer (3 tokens).
-    const b = handBatch([1, 0, 0], [4, 2, 3], { logp: new Array(9).fill(-1), old: new Array(9).fill(-1) });
-    b.format = Float64Array.from([1, 1, 0]);
+    // Group 0: response 0 correct (4 tokens), 1 wrong with a complete answer (2 tokens), 2 with
+    // no answer (3 tokens). Group 1: two wrong responses with answers, 5 and 9 tokens.
+    const b = handBatch([1, 0, 0, 0, 0], [4, 2, 3, 5, 9], { logp: new Array(23).fill(-1), old: new Array(23).fill(-1) });
+    b.format = Float64Array.from([1, 1, 0, 1, 1]);
+    b.group = Int32Array.from([0, 0, 0, 1, 1]);
+    b.nGroups = 2;
     const r = await onGpu(p, b, "multi_reward");
-    const R = [1 + 0.1 - 0.004, 0.1 - 0.002, -0.003];
-    const mean = (R[0]! + R[1]! + R[2]!) / 3;
-    const std = Math.sqrt(R.reduce((s, x) => s + (x - mean) ** 2, 0) / 3);
-    const A = R.map((x) => (x - mean) / (std + 1e-6));
+    const R = [1 + 0.1 - 0.004, 0.1 - 0.002, -0.003, 0.1 - 0.005, 0.1 - 0.009];
+    const groupMean = (i: number) => (i < 3 ? (R[0]! + R[1]! + R[2]!) / 3 : (R[3]! + R[4]!) / 2);
+    const batchMean = R.reduce((a, x) => a + x, 0) / 5;
+    const batchStd = Math.sqrt(R.reduce((s, x) => s + (x - batchMean) ** 2, 0) / 5);
+    const A = R.map((x, i) => (x - groupMean(i)) / (batchStd + 1e-6));
     const reward = r.named.find((x) => x.name === "reward")!.values;
-    [0, 1, 2].forEach((i) => expect(reward[i]).toBeCloseTo(R[i]!, 14));
+    R.forEach((x, i) => expect(reward[i]).toBeCloseTo(x, 14));
     const adv = r.named.find((x) => x.name === "advantage")!.values;
-    [0, 1, 2].forEach((i) => expect(adv[i]).toBeCloseTo(A[i]!, 12));
+    A.forEach((x, i) => expect(adv[i]).toBeCloseTo(x, 12));
+    // The all-wrong group differs by length only: its advantages stay small (the group's own
+    // std would make them -1 and +1).
+    expect(Math.abs(adv[3]!)).toBeLessThan(0.01);
+    expect(adv[3]).toBeGreaterThan(adv[4]!);
   });
 });
 
