@@ -338,9 +338,9 @@ def grpo_update(model, ref, opt, rows, resp, rewards, cfg, probe=None):
 
 # ---------------------------------------------------------------- shared-batch replay
 
-def read_run_batches(run_dir, group):
+def read_run_batches(run_dir, prompts, group):
     """acpo's trajectories of each optimizer step, from RUN_DIR/samples.jsonl: {step: [line, ...]}
-    with each step's lines ordered by group. Every step must hold whole groups of `group`
+    with each step's lines ordered by group. Every step must hold all `prompts` groups of `group`
     trajectories: the advantage's group statistics, the aggregate and the gradient depend on all."""
     path = os.path.join(run_dir, "samples.jsonl")
     try:
@@ -355,10 +355,10 @@ def read_run_batches(run_dir, group):
         for t in ts:
             sizes[t["group"]] = sizes.get(t["group"], 0) + 1
         short = {g: n for g, n in sizes.items() if n != group}
-        if short:
-            g, n = next(iter(short.items()))
-            raise SystemExit(f"{path}: step {step}: group {g} has {n} trajectories, the rollout's groups have {group}; "
-                             "the replay needs every trajectory of a step (train with --samples-per-step at least prompts x group)")
+        if short or len(sizes) != prompts:
+            what = "group {} has {} trajectories".format(*next(iter(short.items()))) if short else f"{len(sizes)} groups"
+            raise SystemExit(f"{path}: step {step}: {what}, the rollout has {prompts} groups of {group}; the replay needs every "
+                             f"trajectory of a step (train with --samples-per-step {prompts * group} or more)")
         ts.sort(key=lambda t: t["group"])  # stable: batch order within a group
     return steps
 
@@ -411,7 +411,7 @@ def replay(model, ref, opt, tok, cfg, run_dir, steps, log):
     Per step: how far torch's log p (before the step) is from acpo's recorded `logp` and `ref_logp`, the
     loss, the gradient norm before clipping and the KL (k3, token mean) on both sides; after the step,
     per tensor against acpo's checkpoint of that step where the run kept one."""
-    batches = read_run_batches(run_dir, cfg["group"])
+    batches = read_run_batches(run_dir, cfg["prompts"], cfg["group"])
     acpo = {q["step"]: q for q in read_acpo_metrics(run_dir)}
     path = os.path.join(run_dir, "samples.jsonl")
     print(f"replaying {path}: torch's update on acpo's trajectories (differences: torch - acpo)", file=log)

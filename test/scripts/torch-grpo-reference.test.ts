@@ -1,14 +1,19 @@
 // The PyTorch reference of the GRPO step (scripts/torch_grpo_reference.py) must follow the
 // plan's learning-rate schedule step for step, or its curves drift from acpo's after the
 // warm-up (it once ran at the full rate from step 1). These tests pin the rate it uses and
-// its refusal of schedules it does not mirror.
+// its refusal of schedules it does not mirror, and its shared-batch replay (--replay RUN_DIR):
+// torch's update on exactly the trajectories of an acpo run, from the same weights, must give
+// acpo's log-probs, loss, gradient norm, KL and AdamW moments step after step (issue 13: the
+// replay is how a KL difference between the two was traced to the sample path, not the update).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TORCH_PYTHON, torchEnv } from "../../bench/lib/torch.js";
 import { lrAt } from "../../runtime/engine/model/lr-schedule.js";
+import { train } from "../../runtime/loop/rl/trainer.js";
+import { testGpu } from "../helpers/gpu.js";
 import { ensureTorch } from "../helpers/torch.js";
 
 const SCRIPT = "scripts/torch_grpo_reference.py";
@@ -51,5 +56,90 @@ describe("torch GRPO reference", () => {
     const r = python([SCRIPT, "--plan", dir, "--steps", "1"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim()).toBe(`${dir}: optimizer schedule cosine; this reference does a linear warm-up then a constant rate (schedule constant)`);
+  });
+
+  it("puts norm weights in AdamW's no-decay group, as acpo's optimizer does", () => {
+    const code = [
+      "import sys, json",
+      "sys.path.insert(0, 'scripts')",
+      "import torch_grpo_reference as R",
+      "model, _ = R.load_model('models/countdown-tiny')",
+      "opt = R.adamw(model, {'lr': 1e-3, 'beta1': 0.9, 'beta2': 0.99, 'adam_eps': 1e-8, 'weight_decay': 0.1})",
+      "names = {id(q): n.replace('__', '.') for n, q in model.p.items()}",
+      "print(json.dumps([[g['weight_decay'], sorted(names[id(q)] for q in g['params'])] for g in opt.param_groups]))",
+    ].join("\n");
+    const r = python(["-c", code]);
+    expect(r.status, r.stderr).toBe(0);
+    const groups = JSON.parse(r.stdout) as [number, string[]][];
+    const undecayed = groups.filter(([wd]) => wd === 0).flatMap(([, n]) => n);
+    const decayed = groups.filter(([wd]) => wd === 0.1).flatMap(([, n]) => n);
+    expect(undecayed.length).toBeGreaterThan(0);
+    expect(undecayed.every((n) => n.endsWith("norm.weight")), undecayed.join(" ")).toBe(true);
+    expect(decayed.some((n) => n.endsWith("norm.weight")), decayed.join(" ")).toBe(false);
+    expect(decayed).toContain("model.embed_tokens.weight");
+  });
+});
+
+describe("torch GRPO reference: --replay on an acpo run", () => {
+  let run = "";
+  beforeAll(async () => {
+    ensureTorch();
+    // Two steps of examples/grpo.acpo (no evaluation), small and at a high rate without warm-up so
+    // the policy moves and the KL term is not zero (responses are ~33 tokens: 64 leaves them whole,
+    // so some are right and the advantage is not zero); every trajectory recorded, every checkpoint kept.
+    const path = resolve("examples/grpo.acpo");
+    const text = readFileSync(path, "utf8").replace(/^\s*eval\s+\{.*$/m, "")
+      .replace(/^\s*rollout\s+\{.*$/m, "  rollout { prompts 4  group 4  temperature 1.0  top_p 1.0  max_tokens 64 }")
+      .replace(/^\s*optimizer\s+adamw\s+\{.*$/m, "  optimizer adamw { lr 3e-3  clip_grad_norm 1.0  beta2 0.99 }");
+    // The edits took (the example's lines still read as the patterns expect): a small run, no evaluation.
+    expect([text.includes("prompts 4  group 4"), text.includes("lr 3e-3"), /^\s*eval\b/m.test(text)]).toEqual([true, true, false]);
+    run = join(mkdtempSync(join(tmpdir(), "torch-ref-replay-")), "run");
+    await train({
+      pipelinePath: path, pipelineText: text, steps: 2, outDir: run, quiet: true, gpu: await testGpu(),
+      samplesPerStep: 16, checkpointEvery: 1,
+    });
+  }, 300_000);
+
+  interface ReplayStep {
+    step: number; logp_max_diff: number; ref_logp_max_diff: number; loss: number; loss_acpo: number;
+    grad_norm: number; grad_norm_acpo: number; kl: number; kl_acpo: number;
+    tensors?: { tensor: string; exp_avg_rel_diff: number; exp_avg_sq_rel_diff: number; weight_rel_diff: number }[];
+  }
+
+  it("gives acpo's log p, loss, gradient norm, KL and AdamW moments at every step", () => {
+    const r = python([SCRIPT, "--replay", run, "--steps", "2", "--threads", "1", "--json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const steps = (JSON.parse(r.stdout) as { replay: ReplayStep[] }).replay;
+    expect(steps.map((s) => s.step)).toEqual([1, 2]);
+    for (const s of steps) {
+      expect(s.logp_max_diff, `step ${s.step}`).toBeLessThan(1e-4);
+      expect(s.ref_logp_max_diff, `step ${s.step}`).toBeLessThan(1e-4);
+      expect(Math.abs(s.loss - s.loss_acpo), `step ${s.step}: loss ${s.loss} vs ${s.loss_acpo}`).toBeLessThan(1e-5);
+      expect(Math.abs(s.grad_norm - s.grad_norm_acpo), `step ${s.step}: grad norm ${s.grad_norm} vs ${s.grad_norm_acpo}`).toBeLessThan(1e-4 * s.grad_norm_acpo);
+      expect(Math.abs(s.kl - s.kl_acpo), `step ${s.step}: kl ${s.kl} vs ${s.kl_acpo}`).toBeLessThan(1e-4 * s.kl_acpo + 1e-7);
+      // Both checkpoints are kept (the newest 2): every tensor's moments and weights agree.
+      expect(s.tensors?.length ?? 0).toBeGreaterThan(0);
+      for (const t of s.tensors ?? []) {
+        expect(t.exp_avg_rel_diff, `step ${s.step} ${t.tensor}`).toBeLessThan(1e-3);
+        expect(t.exp_avg_sq_rel_diff, `step ${s.step} ${t.tensor}`).toBeLessThan(1e-3);
+        // The embedding's rows of tokens the batch barely touches get gradients within f32 noise of
+        // zero, which Adam scales up to steps of order lr (its update divides by sqrt(v)): there the
+        // two differ by up to a few lr per element, ~2e-4 of the tensor here. Elsewhere, f32 rounding.
+        const tol = t.tensor === "model.embed_tokens.weight" ? 1e-3 : 1e-4;
+        expect(t.weight_rel_diff, `step ${s.step} ${t.tensor}`).toBeLessThan(tol);
+      }
+    }
+    expect(steps[0]!.grad_norm_acpo).toBeGreaterThan(0); // some group had mixed rewards: there was a gradient to compare
+    expect(steps[1]!.kl).toBeGreaterThan(1e-5); // the policy moved: the KL comparison compares something
+  });
+
+  it("refuses a run whose samples.jsonl lacks a trajectory, naming the file, the step and the flag to use", () => {
+    const cut = mkdtempSync(join(tmpdir(), "torch-ref-cut-"));
+    for (const f of ["config.resolved.json", "metrics.jsonl"]) copyFileSync(join(run, f), join(cut, f));
+    const lines = readFileSync(join(run, "samples.jsonl"), "utf8").trim().split("\n");
+    writeFileSync(join(cut, "samples.jsonl"), `${lines.slice(1).join("\n")}\n`); // step 1 loses one response of group 0
+    const r = python([SCRIPT, "--replay", cut, "--steps", "2", "--threads", "1"]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr.trim()).toBe(`${join(cut, "samples.jsonl")}: step 1: group 0 has 3 trajectories, the rollout has 4 groups of 4; the replay needs every trajectory of a step (train with --samples-per-step 16 or more)`);
   });
 });
