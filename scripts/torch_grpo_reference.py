@@ -24,6 +24,16 @@ agree within noise, not token for token.
   /usr/bin/python3 scripts/torch_grpo_reference.py --plan PLAN_DIR --steps 10 --compare RUN_DIR
   --json: one JSON line at the end (per-step metrics and timings; the benchmark reads it).
 
+Shared-batch replay, to tell a difference in the update from one in the samples: no rollouts; the
+update runs on exactly the trajectories of an acpo run (`acpo train ... --samples-per-step N` with
+N >= prompts x group records every one), step after step from the run's initial weights, with the
+run's own settings (its config.resolved.json), and prints per step how far torch's log p and
+reference log p are from acpo's recorded ones, both losses, gradient norms (before clipping) and
+KLs, and, where the run kept a checkpoint of that step, per tensor the update, weights and AdamW
+moments against acpo's:
+
+  /usr/bin/python3 scripts/torch_grpo_reference.py --replay RUN_DIR --steps 8
+
 Run python with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset on Debian (bench/lib/torch.ts).
 """
 import argparse
