@@ -12,8 +12,6 @@ import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TORCH_PYTHON, torchEnv } from "../../bench/lib/torch.js";
 import { lrAt } from "../../runtime/engine/model/lr-schedule.js";
-import { train } from "../../runtime/loop/rl/trainer.js";
-import { testGpu } from "../helpers/gpu.js";
 import { ensureTorch } from "../helpers/torch.js";
 
 const SCRIPT = "scripts/torch_grpo_reference.py";
@@ -82,22 +80,23 @@ describe("torch GRPO reference", () => {
 
 describe("torch GRPO reference: --replay on an acpo run", () => {
   let run = "";
-  beforeAll(async () => {
+  beforeAll(() => {
     ensureTorch();
     // Two steps of examples/grpo.acpo (no evaluation), small and at a high rate without warm-up so
     // the policy moves and the KL term is not zero (responses are ~33 tokens: 64 leaves them whole,
-    // so some are right and the advantage is not zero); every trajectory recorded, every checkpoint kept.
-    const path = resolve("examples/grpo.acpo");
-    const text = readFileSync(path, "utf8").replace(/^\s*eval\s+\{.*$/m, "")
+    // so some are right and the advantage is not zero); every trajectory recorded (through the
+    // command's --samples-per-step), every checkpoint kept.
+    const text = readFileSync("examples/grpo.acpo", "utf8").replace(/^\s*eval\s+\{.*$/m, "")
+      .replace(/^\s*model\s+".*$/m, `  model "${resolve("models/countdown-slips")}"`)
       .replace(/^\s*rollout\s+\{.*$/m, "  rollout { prompts 4  group 4  temperature 1.0  top_p 1.0  max_tokens 64 }")
       .replace(/^\s*optimizer\s+adamw\s+\{.*$/m, "  optimizer adamw { lr 3e-3  clip_grad_norm 1.0  beta2 0.99 }");
     // The edits took (the example's lines still read as the patterns expect): a small run, no evaluation.
-    expect([text.includes("prompts 4  group 4"), text.includes("lr 3e-3"), /^\s*eval\b/m.test(text)]).toEqual([true, true, false]);
-    run = join(mkdtempSync(join(tmpdir(), "torch-ref-replay-")), "run");
-    await train({
-      pipelinePath: path, pipelineText: text, steps: 2, outDir: run, quiet: true, gpu: await testGpu(),
-      samplesPerStep: 16, checkpointEvery: 1,
-    });
+    expect([text.includes("prompts 4  group 4"), text.includes("lr 3e-3"), text.includes(resolve("models")), /^\s*eval\b/m.test(text)]).toEqual([true, true, true, false]);
+    const dir = mkdtempSync(join(tmpdir(), "torch-ref-replay-"));
+    writeFileSync(join(dir, "grpo-small.acpo"), text);
+    run = join(dir, "run");
+    const r = spawnSync(process.execPath, ["cli/acpo.js", "train", join(dir, "grpo-small.acpo"), "--steps", "2", "--out", run, "--samples-per-step", "16", "--checkpoint-every", "1", "--quiet"], { encoding: "utf8", timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
   }, 300_000);
 
   interface ReplayStep {
@@ -141,5 +140,11 @@ describe("torch GRPO reference: --replay on an acpo run", () => {
     const r = python([SCRIPT, "--replay", cut, "--steps", "2", "--threads", "1"]);
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim()).toBe(`${join(cut, "samples.jsonl")}: step 1: group 0 has 3 trajectories, the rollout has 4 groups of 4; the replay needs every trajectory of a step (train with --samples-per-step 16 or more)`);
+  });
+
+  it("acpo train refuses --samples-per-step 0 before any work, naming the option", () => {
+    const r = spawnSync(process.execPath, ["cli/acpo.js", "train", resolve("examples/grpo.acpo"), "--samples-per-step", "0"], { encoding: "utf8", timeout: 120_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("error: option '--samples-per-step <n>' argument '0' is invalid. expected an integer >= 1, got '0'\n");
   });
 });
