@@ -15,6 +15,7 @@ import { lmLossStep } from "../../runtime/engine/model/lm-loss.js";
 import { AdamWOptimizer, ADAMW_DEFAULTS } from "../../runtime/engine/model/optimizer.js";
 import { Policy } from "../../runtime/engine/model/policy.js";
 import { initWeights } from "../../runtime/engine/model/presets.js";
+import type { Precision } from "../../runtime/engine/model/weights.js";
 import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
 import { testGpu } from "../helpers/gpu.js";
 import { qwen2Config } from "../helpers/models.js";
@@ -42,8 +43,8 @@ function modelDir(tie: boolean): string {
 }
 
 /** Scores, one SFT step's loss and gradients, one AdamW step and a seeded sample, on one device. */
-async function everything(gpu: Gpu, dir: string, stepOn?: Map<string, Float32Array>) {
-  const policy = Policy.load(gpu, dir);
+async function everything(gpu: Gpu, dir: string, precision: Precision, stepOn?: Map<string, Float32Array>) {
+  const policy = Policy.load(gpu, dir, { precision });
   const B = 2, T = 9, N = B * T;
   const ids = randInts(N, 7, V), targets = randInts(N, 8, V);
   const seqs = [Array.from(ids.slice(0, T)), Array.from(ids.slice(T))];
@@ -67,11 +68,17 @@ async function everything(gpu: Gpu, dir: string, stepOn?: Map<string, Float32Arr
   return { scores, logp, grads, params, tokens: gen.tokens, genLogp: gen.logprobs, ranges };
 }
 
-describe.each([false, true])("vocabulary over 3 binding ranges, tied embedding %s", (tie) => {
+// The f16 case: the head's f16 copy is bound in ranges too (its rows are half as wide, so the
+// ranges keep both dtypes' offsets aligned), and the refresh after AdamW runs per range.
+describe.each([
+  [false, "f32"],
+  [true, "f32"],
+  [true, "f16"],
+] as const)("vocabulary over 3 binding ranges, tied embedding %s, precision %s", (tie, precision) => {
   it("log-probs, entropies, loss, every weight gradient, one AdamW step and a seeded sample equal the whole-binding path", async () => {
     const dir = modelDir(tie);
-    const whole = await everything(await testGpu(), dir);
-    const ranged = await everything(await rangedGpu(), dir, whole.grads);
+    const whole = await everything(await testGpu(), dir, precision);
+    const ranged = await everything(await rangedGpu(), dir, precision, whole.grads);
     expect(whole.ranges.head).toBe(1);
     expect(ranged.ranges.head).toBe(3);
     expectClose(ranged.scores.logprobs.flat(), whole.scores.logprobs.flat(), 1e-6, 1e-6, "score logprobs");

@@ -35,9 +35,9 @@ describe("binding ranges", () => {
     expect(() => gpu.bindingRanges(3, [LIMIT + 4], "lm_head.weight")).toThrow(
       `lm_head.weight: one row of ${LIMIT + 4} bytes exceeds one storage binding (${LIMIT} bytes), so it cannot be split into row ranges`,
     );
-    // 32 rows of 40,000 bytes is the smallest aligned range: it does not fit either.
+    // 40,000 = 64 x 625 bytes: 4 rows are the smallest range ending on a 256-byte boundary, and do not fit.
     expect(() => gpu.bindingRanges(64, [40000], "w")).toThrow(
-      `w: 32 unit(s) of 40000 bytes (the smallest range whose offsets keep the 256-byte alignment) exceed one storage binding (${LIMIT} bytes); this tensor cannot be split into bindable ranges`,
+      `w: 4 unit(s) of 40000 bytes (the smallest range whose offsets keep the 256-byte alignment) exceed one storage binding (${LIMIT} bytes); this tensor cannot be split into bindable ranges`,
     );
   });
 
