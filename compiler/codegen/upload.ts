@@ -22,19 +22,18 @@ export interface PackedInputs {
   ids: Uint32Array; // (N) each response token at its slot, 0 elsewhere
   tstep: Int32Array; // (N) the token's step, -1 outside the response
   oldLogp: Float32Array; // (N) the rows' oldLogp, 0 outside the response
-  /** (N) the sampler's log-probs: a row's rolloutLogp where recorded apart, else its oldLogp; null when not given. */
+  /** (N) the sampler's log-probs: a row's rolloutLogp where recorded apart, else its oldLogp (packRows); null when a Batch has none. */
   rolloutLogp: Float32Array | null;
   seq: Float32Array; // (B, K_SEQ) SEQ_COLUMNS
   steps: Float32Array; // (B*S, K_STP) STEP_COLUMNS
 }
 
 /** The rows' kernel inputs with each row's response tokens at `slots`: the one packing of rows. */
-export function packRows(rows: readonly BatchRow[], slots: TokenSlots): PackedInputs & { groupIds: number[] } {
+export function packRows(rows: readonly BatchRow[], slots: TokenSlots): PackedInputs & { rolloutLogp: Float32Array; groupIds: number[] } {
   const B = rows.length, T = slots.T, N = B * T;
   const S = stepSlots(rows);
   const { values: seq, groupIds } = seqColumns(rows);
-  const tokens = (f: (r: BatchRow) => ArrayLike<number>) => rows.map(f);
-  const p: PackedInputs = {
+  const p = {
     dims: { B, T, S, NG: groupIds.length },
     ids: new Uint32Array(N),
     tstep: new Int32Array(N).fill(-1),
@@ -42,12 +41,13 @@ export function packRows(rows: readonly BatchRow[], slots: TokenSlots): PackedIn
     rolloutLogp: new Float32Array(N),
     seq: packSequences(seq),
     steps: packSteps(stepColumns(rows, S).values),
+    groupIds,
   };
-  placeRows(tokens((r) => r.tokens), slots, 1, p.ids);
-  placeRows(tokens((r) => tokenSteps(r.steps, r.tokens.length)), slots, 1, p.tstep);
-  placeRows(tokens((r) => r.oldLogp), slots, 1, p.oldLogp);
-  placeRows(tokens((r) => r.rolloutLogp ?? r.oldLogp), slots, 1, p.rolloutLogp!);
-  return { ...p, groupIds };
+  placeRows(rows.map((r) => r.tokens), slots, 1, p.ids);
+  placeRows(rows.map((r) => tokenSteps(r.steps, r.tokens.length)), slots, 1, p.tstep);
+  placeRows(rows.map((r) => r.oldLogp), slots, 1, p.oldLogp);
+  placeRows(rows.map((r) => r.rolloutLogp ?? r.oldLogp), slots, 1, p.rolloutLogp);
+  return p;
 }
 
 /** The packed inputs that become tensors, each with its label. */

@@ -1,6 +1,7 @@
 // The trajectories of one optimizer step as the GPU tensors the model and the compiled
 // stage kernels read (StageRunner, through compiler/plan/artifact.ts): a view of the step's
-// CPU batch (step-batch.ts), whose step tables it lays out without deriving them again.
+// CPU batch (step-batch.ts). The kernels' inputs are packed by packRows
+// (compiler/codegen/upload.ts), the one packing of batch rows, which replay uses too.
 // Token slot n = b * T + t holds input token seq_b[t] and target seq_b[t+1], seq_b = prompt
 // + response, right-padded (model/padded-batch.ts); the logits row at slot n scores the
 // target, so per-token quantities live on target slots.
@@ -46,5 +47,5 @@ export function buildBatch(gpu: Gpu, of: StepBatch | readonly Trajectory[]): Gpu
     ...uploadPacked(gpu, packed, ["tstep", "seq", "steps"] as const),
   };
   const responseTokens = rows.reduce((n, r) => n + r.tokens.length, 0);
-  return { B, T, S, NG, ...tensors, rolloutLogp: packed.rolloutLogp!, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
+  return { B, T, S, NG, ...tensors, rolloutLogp: packed.rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
 }
