@@ -5,7 +5,7 @@
 // row, as replay's do, so every token tensor is comparable slot for slot; with longer prompts
 // the sequence and step tables still are, and each response's token inputs are the same
 // bytes shifted by its prompt.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -107,5 +107,11 @@ describe("the training step and replay pack a batch the same way", () => {
       expect(mine(trainer.oldLogp)).toEqual(theirs(replayed.oldLogp));
     });
     expect(Array.from(trainer.tstep.subarray(0, 8))).toEqual([-1, -1, 0, 0, 1, 1, 1, 2]);
+  });
+
+  it("leaves the interpreter's Batch to the interpreter: no source file but upload.ts uploads one", () => {
+    const files = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : n.endsWith(".ts") ? [join(dir, n)] : []));
+    const callers = ["compiler", "runtime", "cli", "export"].flatMap(files).filter((f) => /\buploadBatch\b/.test(readFileSync(f, "utf8")));
+    expect(callers).toEqual(["compiler/codegen/upload.ts"]);
   });
 });
