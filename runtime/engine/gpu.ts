@@ -4,6 +4,7 @@
 import { setPriority } from "node:os";
 import { create, globals } from "webgpu";
 import { DeviceLostError, KernelError, NoAdapterError } from "./errors.js";
+import { AdapterThreads, procThreads } from "./idle-wait.js";
 import { type Kernel, kernelSource, packUniforms } from "./kernel.js";
 import { type DType, Tensor, dtypeBytes, numel } from "./tensor.js";
 
@@ -85,6 +86,8 @@ export class Gpu {
   stats: GpuCounters = { dispatches: 0, submits: 0, readbacks: 0 };
   /** Bytes read back and pipelines compiled, for the step profile (bench/suites/step-profile.ts). */
   readonly volume = { bytesRead: 0, pipelines: 0 };
+  /** A software adapter's threads, watched so that waits sleep rather than spin (idle-wait.ts); null: Dawn's own wait. */
+  adapterThreads: AdapterThreads | null = null;
   /**
    * Buffer accounting in bytes (bucketed sizes, as allocated): `live` is held by tensors not
    * yet released, `peakLive` its maximum since creation or `resetPeak`, `allocated` every
@@ -126,6 +129,7 @@ export class Gpu {
     if (adapterName) flags.push(`adapter=${adapterName}`);
     let instance: GPU;
     let adapter: GPUAdapter | null;
+    const threadsBefore = procThreads.tids(); // the adapter's threads are those born from here on (idle-wait.ts)
     try {
       instance = create(flags);
       adapter = await instance.requestAdapter({ powerPreference: opts.powerPreference ?? "high-performance" });
@@ -146,7 +150,9 @@ export class Gpu {
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "acpo" });
     const info = summarize(adapter, backend);
     if (info.isSoftware && process.env.ACPO_NO_NICE !== "1") yieldCoresToSoftwareAdapter();
-    return new Gpu(instance, adapter, device, info, opts.maxBindingBytes ?? bindingLimitFromEnv(process.env));
+    const gpu = new Gpu(instance, adapter, device, info, opts.maxBindingBytes ?? bindingLimitFromEnv(process.env));
+    if (info.isSoftware && process.env.ACPO_IDLE_WAIT !== "0") gpu.adapterThreads = AdapterThreads.bornSince(threadsBefore);
+    return gpu;
   }
 
   // ---- buffers -------------------------------------------------------------------------
@@ -447,6 +453,7 @@ export class Gpu {
     this.device.pushErrorScope("out-of-memory");
     this.device.pushErrorScope("validation");
     this.flush();
+    await this.adapterThreads?.settle(); // sleep while a software adapter works, instead of Dawn's polling spin
     const validation = await this.device.popErrorScope();
     const oom = await this.device.popErrorScope();
     await this.device.queue.onSubmittedWorkDone();
