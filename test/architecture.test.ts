@@ -21,7 +21,7 @@ interface Layer {
 // resolved pipeline's types) and the compiled artifact.
 const BELOW = ["runtime base", "ops", "tasks"];
 const LAYERS: Layer[] = [
-  { name: "runtime base", prefixes: ["runtime/engine/errors.ts", "runtime/engine/fs-errors.ts", "runtime/engine/gpu.ts", "runtime/engine/kernel.ts", "runtime/engine/line-reader.ts", "runtime/engine/rng.ts", "runtime/engine/tensor.ts", "runtime/engine/write-errors.ts"], may: [] },
+  { name: "runtime base", prefixes: ["runtime/engine/errors.ts", "runtime/engine/fs-errors.ts", "runtime/engine/gpu.ts", "runtime/engine/idle-wait.ts", "runtime/engine/kernel.ts", "runtime/engine/line-reader.ts", "runtime/engine/rng.ts", "runtime/engine/tensor.ts", "runtime/engine/write-errors.ts"], may: [] },
   { name: "ops", prefixes: ["runtime/engine/ops/"], may: ["runtime base"] },
   { name: "model", prefixes: ["runtime/engine/model/"], may: ["runtime base", "ops"] },
   { name: "tasks", prefixes: ["runtime/engine/tasks/"], may: ["runtime base"] },
