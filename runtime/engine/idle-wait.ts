@@ -78,11 +78,17 @@ export const SETTLE_LIMIT_MS = 10_000;
  * ends at most 1/16 of its length (and MAX_POLL_MS) late.
  */
 export const MAX_POLL_MS = 16;
+/**
+ * The first half millisecond of a wait polls on every turn of the event loop (0: setImmediate,
+ * as Dawn does) so that short waits — a decode step's ids — end as soon as they did before.
+ */
+export const SPIN_MS = 0.5;
 export function pollInterval(elapsedMs: number): number {
+  if (elapsedMs < SPIN_MS) return 0;
   return Math.min(MAX_POLL_MS, Math.max(1, Math.floor(elapsedMs / 16)));
 }
 
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const sleepMs = (ms: number) => new Promise<void>((r) => (ms > 0 ? setTimeout(r, ms) : setImmediate(r)));
 
 /** The adapter's threads, and a wait that sleeps while they work. */
 export class AdapterThreads {
