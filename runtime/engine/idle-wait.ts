@@ -79,10 +79,13 @@ export const SETTLE_LIMIT_MS = 10_000;
  */
 export const MAX_POLL_MS = 16;
 /**
- * The first half millisecond of a wait polls on every turn of the event loop (0: setImmediate,
- * as Dawn does) so that short waits — a decode step's ids — end as soon as they did before.
+ * The first 3 ms of a wait poll on every turn of the event loop (0: setImmediate, as Dawn
+ * does), so that short waits — a decode step's ids — end as soon as they did before: a timer
+ * sleep wakes late on a loaded machine (the main thread runs at nice 19: gpu.ts), and 200
+ * one-dispatch waits took a median 6.6-7.4 ms with the timer from the first millisecond
+ * against 0.24-2.8 ms with Dawn's spin (load 10; 0.28-2.6 ms with this).
  */
-export const SPIN_MS = 0.5;
+export const SPIN_MS = 3;
 export function pollInterval(elapsedMs: number): number {
   if (elapsedMs < SPIN_MS) return 0;
   return Math.min(MAX_POLL_MS, Math.max(1, Math.floor(elapsedMs / 16)));
