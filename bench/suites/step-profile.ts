@@ -83,14 +83,20 @@ function sumCosts(a: Snapshot, b: Snapshot): Snapshot {
 }
 
 /** Phase costs of the quickstart's second step (the trainer, seed 0, eval removed). */
-export async function profileQuickstartStep(gpu: Gpu, log: (m: string) => void = () => {}): Promise<{ phases: Map<StepPhase, PhaseCost>; responseTokens: number }> {
+export async function profileQuickstartStep(gpu: Gpu, log: (m: string) => void = () => {}): Promise<{ phases: Map<StepPhase, PhaseCost>; responseTokens: number; metrics: Record<string, unknown>[] }> {
   const out = join(mkdtempSync(join(tmpdir(), "acpo-step-profile-")), "run");
   const probe = new Profiler(gpu);
   log(`step-profile: two steps of ${QUICKSTART}`);
   const r = await train({ pipelinePath: resolve(QUICKSTART), pipelineText: withoutEval(readFileSync(resolve(QUICKSTART), "utf8")), steps: 2, outDir: out, quiet: true, gpu, checkpointEvery: 1000, probe });
   const second = probe.steps[1];
   if (!second) throw new Error("step profile: the run did not reach its second step");
-  return { phases: second, responseTokens: r.lastMetrics?.response_length_mean ?? NaN };
+  // Every step's metrics without the wall-clock fields: what a change that only saves time must leave as it was.
+  const metrics = readFileSync(join(r.runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => {
+    const m = JSON.parse(l) as Record<string, unknown>;
+    for (const k of Object.keys(m)) if (k.startsWith("time_") || k.endsWith("_per_s")) delete m[k];
+    return m;
+  });
+  return { phases: second, responseTokens: r.lastMetrics?.response_length_mean ?? NaN, metrics };
 }
 
 export function profileTable(phases: Map<StepPhase, PhaseCost>, responseTokens: number): Table {
@@ -115,9 +121,9 @@ export function profileTable(phases: Map<StepPhase, PhaseCost>, responseTokens: 
 async function main(): Promise<void> {
   const gpu = await Gpu.create();
   try {
-    const { phases, responseTokens } = await profileQuickstartStep(gpu, (m) => process.stderr.write(`${m}\n`));
+    const { phases, responseTokens, metrics } = await profileQuickstartStep(gpu, (m) => process.stderr.write(`${m}\n`));
     if (process.argv.includes("--json")) {
-      process.stdout.write(`${JSON.stringify({ load: loadavg(), responseTokens, phases: Object.fromEntries(phases) })}\n`);
+      process.stdout.write(`${JSON.stringify({ load: loadavg(), responseTokens, phases: Object.fromEntries(phases), metrics })}\n`);
       return;
     }
     const t = profileTable(phases, responseTokens);
