@@ -1,8 +1,10 @@
 // Fixed costs: one dispatch submitted and waited for, many dispatches in one submit, and a
 // small readback. These bound how small a kernel can usefully be. Then how many of each the
-// quickstart step spends (dispatch-counts.ts): per decoded token and per policy update.
+// quickstart step spends (dispatch-counts.ts): per decoded token and per policy update, and
+// the step phase by phase in counts and CPU seconds (step-profile.ts, spec/speed.md).
 import type { Kernel } from "../../runtime/engine/kernel.js";
 import { quickstartCounts } from "./dispatch-counts.js";
+import { profileQuickstartStep, profileTable } from "./step-profile.js";
 import { fmt, timeIt } from "../lib/timing.js";
 import type { BenchContext, Suite, Table } from "../lib/types.js";
 
@@ -16,7 +18,7 @@ const tiny: Kernel = {
 
 export const dispatchSuite: Suite = {
   name: "dispatch",
-  description: "fixed cost of a dispatch, of many dispatches per submit, and of a small readback; dispatches, submits and readbacks per decoded token and per update of the quickstart step",
+  description: "fixed cost of a dispatch, of many dispatches per submit, and of a small readback; dispatches, submits and readbacks per decoded token and per update of the quickstart step; the step by phase in counts and CPU seconds",
   async run(ctx: BenchContext): Promise<Table[]> {
     const gpu = await ctx.gpu();
     const seconds = ctx.quick ? 0.2 : 1;
@@ -40,7 +42,8 @@ export const dispatchSuite: Suite = {
     rows.push(["readback of 16 floats (gpu.read)", fmt(rb.median * 1e6, 0), fmt(rb.min * 1e6, 0)]);
     gpu.release(x);
     const counts = await quickstartCounts(gpu, ctx.log);
-    return [counts, {
+    const profile = await profileQuickstartStep(gpu, ctx.log);
+    return [counts, profileTable(profile.phases, profile.responseTokens), {
       title: "fixed costs, microseconds",
       columns: ["what", "median us", "min us"],
       rows,
