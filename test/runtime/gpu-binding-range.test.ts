@@ -3,7 +3,7 @@
 // small sizes; its results are compared with the whole-binding device's and the references.
 import { afterAll, describe, expect, it } from "vitest";
 import { KernelError } from "../../runtime/engine/errors.js";
-import { Gpu } from "../../runtime/engine/gpu.js";
+import { Gpu, bindingLimitFromEnv } from "../../runtime/engine/gpu.js";
 import { adamwStep } from "../../runtime/engine/ops/adamw.js";
 import { embeddingBackward, embeddingForward } from "../../runtime/engine/ops/embedding.js";
 import { embeddingBackwardRef, embeddingForwardRef } from "../../runtime/engine/ops/embedding.ref.js";
@@ -39,6 +39,14 @@ describe("binding ranges", () => {
     expect(() => gpu.bindingRanges(64, [40000], "w")).toThrow(
       `w: 4 unit(s) of 40000 bytes (the smallest range whose offsets keep the 256-byte alignment) exceed one storage binding (${LIMIT} bytes); this tensor cannot be split into bindable ranges`,
     );
+  });
+
+  it("ACPO_MAX_BINDING_BYTES takes a positive whole number of bytes, a multiple of 4", () => {
+    expect(bindingLimitFromEnv({})).toBeUndefined();
+    expect(bindingLimitFromEnv({ ACPO_MAX_BINDING_BYTES: "65536" })).toBe(65536);
+    for (const bad of ["64k", "0", "-4", "1022", "1e3.5"]) {
+      expect(() => bindingLimitFromEnv({ ACPO_MAX_BINDING_BYTES: bad })).toThrow(`ACPO_MAX_BINDING_BYTES=${bad}: expected a positive whole number of bytes, a multiple of 4`);
+    }
   });
 
   it("a limit above the adapter's is the adapter's: the override only lowers it", async () => {
