@@ -16,7 +16,7 @@ import { accumulate } from "../ops/residual.js";
 import { rmsnormBackward, rmsnormForward } from "../ops/rmsnorm.js";
 import { type RopeTables, createRopeTables, ropeBackward, ropeForward } from "../ops/rope.js";
 import type { ModelConfig } from "./config.js";
-import { EMBEDDING, FINAL_NORM, SLOT_WIDTH, type Slot, type SubBlock, layerBody, slotsOf, widthOf } from "./layer-body.js";
+import { EMBEDDING, FINAL_NORM, SLOT_WIDTH, type Slot, type SubBlock, layerBody, normRows, ownedSlots, widthOf } from "./layer-body.js";
 import type { GpuWeights } from "./weights.js";
 
 /**
@@ -172,8 +172,7 @@ export class Transformer {
 
   /** A norm's rows and row length: C per token, or D per head (rows = N * heads). */
   private normShape(b: SubBlock & { kind: "norm" | "headNorm" }, N: number): { rows: number; cols: number } {
-    const cols = b.kind === "norm" ? this.config.hiddenSize : this.config.headDim;
-    return { rows: (N * this.width(b.x)) / cols, cols };
+    return { rows: normRows(this.config, b, N), cols: b.kind === "norm" ? this.config.hiddenSize : this.config.headDim };
   }
 
   private rstdOf(L: LayerActs, out: Slot): Tensor {
@@ -376,14 +375,13 @@ export class Transformer {
     return this.acts;
   }
 
-  /** One layer's own buffers: every slot but residual branches and `out`, 1/rms per norm, attention probabilities. */
+  /** One layer's own buffers (layer-body.ts ownedSlots; the memory plan counts the same), 1/rms per norm, attention probabilities. */
   private layerActs(body: readonly SubBlock[], l: number, B: number, T: number): LayerActs {
     const c = this.config, N = B * T, owned: Tensor[] = [];
     const e = (shape: number[], label: string) => { const t = this.gpu.empty(shape, `L${l}.${label}`); owned.push(t); return t; };
-    const branches = new Set(body.flatMap((b) => (b.kind === "residual" ? [b.branch] : [])));
     const L: LayerActs = { slot: {}, rstd: {}, att: e([B, c.numHeads, T, T], "att"), owned };
-    for (const s of slotsOf(body)) if (s !== "out" && !branches.has(s)) L.slot[s] = e([N, this.width(s)], s);
-    for (const b of body) if (b.kind === "norm" || b.kind === "headNorm") L.rstd[b.out] = e([this.normShape(b, N).rows], `rstd ${b.out}`);
+    for (const s of ownedSlots(body)) L.slot[s] = e([N, this.width(s)], s);
+    for (const b of body) if (b.kind === "norm" || b.kind === "headNorm") L.rstd[b.out] = e([normRows(c, b, N)], `rstd ${b.out}`);
     return L;
   }
 
