@@ -21,7 +21,7 @@ import { AdamWOptimizer } from "../../engine/model/optimizer.js";
 import { tuneMatmuls } from "../../engine/ops/matmul.js";
 import { Policy } from "../../engine/model/policy.js";
 import { PLAIN_PROMPT } from "../../engine/model/tokenizer.js";
-import { GpuWeights, precisionOf } from "../../engine/model/weights.js";
+import { GpuWeights, type PrecisionChoice, precisionOf } from "../../engine/model/weights.js";
 import { Rng } from "../../engine/rng.js";
 import { type LrSchedule, lrAt } from "../../engine/model/lr-schedule.js";
 import { attributeSteps, resolveJudge } from "./attribution.js";
@@ -188,8 +188,6 @@ class TrainingRun {
   /** The attribution judge "initial": the starting policy, frozen. */
   private initial: Policy | null = null;
   private readonly judges = new Map<string, Policy>();
-  /** The `judge` block's frozen model (judge_score), loaded once before the run directory exists. */
-  private stepJudge: StepJudge | null = null;
   finished = false;
   /** Ended early by Ctrl-C (a run whose last step completes anyway is not "stopped"). */
   private stopped = false;
@@ -197,6 +195,8 @@ class TrainingRun {
   private lastEval: EvalRecord | null = null;
   private firstEval: EvalRecord | null = null;
   private readonly pipeline: Pipeline;
+  /** The policy's weight precision (`model { precision }`), also that of every frozen copy. */
+  private readonly precision: PrecisionChoice;
   readonly totalSteps: number | null;
   private readonly attribution: Attribution | null;
   private readonly rules: SegmentRules | null;
@@ -219,8 +219,11 @@ class TrainingRun {
     private readonly stages: StageChain,
     private readonly lrSchedule: LrSchedule,
     private readonly run: RunDir,
+    /** The `judge` block's frozen model (judge_score), loaded once before the run directory exists. */
+    private readonly stepJudge: StepJudge | null,
   ) {
     this.pipeline = settings.pipeline;
+    this.precision = precisionOf(this.pipeline.model);
     this.totalSteps = settings.steps;
     this.rng = new Rng(settings.seed);
     this.attribution = this.pipeline.attribution && this.pipeline.segment ? this.pipeline.attribution : null;
@@ -258,8 +261,7 @@ class TrainingRun {
       held.run = run = RunDir.create({ name: pipeline.name, out: o.outDir });
       reportOpening(run, o.quiet === true);
     }
-    const t = new TrainingRun(gpu, o, interrupted, settings, artifact, task, policy, optimizer, stages, lrSchedule, run);
-    t.stepJudge = stepJudge;
+    const t = new TrainingRun(gpu, o, interrupted, settings, artifact, task, policy, optimizer, stages, lrSchedule, run, stepJudge);
     if (ck) t.restore(ck);
     else t.begin(resumed !== null);
     t.progress = new Progress({ total: totalSteps, quiet: o.quiet === true });
@@ -282,12 +284,12 @@ class TrainingRun {
     stages.index = this.pipeline.stages.findIndex((s) => s.name === c.stage);
     if (stages.index < 0) throw new TrainError(`${c.dir}: stage '${c.stage}' is not in the pipeline`);
     stages.startStep = c.stageStartStep;
-    for (const [name, ref] of Object.entries(c.references)) stages.restoreFrozen(name, new GpuWeights(gpu, ref.config, ref.weights, precisionOf(this.pipeline.model)));
+    for (const [name, ref] of Object.entries(c.references)) stages.restoreFrozen(name, new GpuWeights(gpu, ref.config, ref.weights, this.precision));
     this.log(`acpo: resuming ${this.run.path} at step ${this.step} (stage ${c.stage})`);
     if (this.attribution?.judge.kind === "initial") {
       const ref = c.references.initial;
       if (!ref) throw new TrainError(`${c.dir}: the run's initial policy (the attribution judge) is missing from the checkpoint`);
-      this.initial = new Policy(gpu, ref, this.policy.tokenizer, new GpuWeights(gpu, ref.config, ref.weights, precisionOf(this.pipeline.model)));
+      this.initial = new Policy(gpu, ref, this.policy.tokenizer, new GpuWeights(gpu, ref.config, ref.weights, this.precision));
     }
   }
 
