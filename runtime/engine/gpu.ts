@@ -634,13 +634,6 @@ export class BindGroupCache {
   }
 }
 
-/**
- * Dawn's node binding waits for GPU work by polling on the JS main thread. With a software
- * adapter the "GPU" is lavapipe's worker threads on the same CPU cores, so the poller steals a
- * core from the work it waits for (measured: matmul 4-6 -> 12-15 GFLOP/s on 2 cores). Lower the
- * main thread's priority only: on Linux setpriority acts per thread, and lavapipe's workers,
- * started with the device, keep theirs. ACPO_NO_NICE=1 turns this off.
- */
 /** ACPO_MAX_BINDING_BYTES: a positive whole number of bytes, a multiple of 4 (tests lower the binding limit with it). */
 export function bindingLimitFromEnv(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env.ACPO_MAX_BINDING_BYTES;
@@ -668,6 +661,13 @@ export function planBindingRanges(count: number, unitBytes: readonly number[], {
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 const lcm = (a: number, b: number): number => (a / gcd(a, b)) * b;
 
+/**
+ * Dawn's node binding waits for GPU work by polling on the JS main thread. With a software
+ * adapter the "GPU" is lavapipe's worker threads on the same CPU cores, so the poller steals a
+ * core from the work it waits for (measured: matmul 4-6 -> 12-15 GFLOP/s on 2 cores). Lower the
+ * main thread's priority only: on Linux setpriority acts per thread, and lavapipe's workers,
+ * started with the device, keep theirs. ACPO_NO_NICE=1 turns this off.
+ */
 function yieldCoresToSoftwareAdapter(): void {
   try {
     setPriority(19);
