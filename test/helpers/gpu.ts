@@ -16,3 +16,23 @@ export function testGpu(): Promise<Gpu> {
   }
   return shared;
 }
+
+const limited = new Map<number, Promise<Gpu>>();
+
+/**
+ * A second GPU context for the file whose storage bindings hold at most `maxBindingBytes`
+ * (lowered from the adapter's limit), so that small tensors take the ranged-binding path.
+ */
+export function rangedTestGpu(maxBindingBytes: number): Promise<Gpu> {
+  let gpu = limited.get(maxBindingBytes);
+  if (!gpu) {
+    gpu = Gpu.create({ maxBindingBytes });
+    limited.set(maxBindingBytes, gpu);
+    afterAll(async () => {
+      const g = await gpu!;
+      limited.delete(maxBindingBytes);
+      await g.destroy();
+    });
+  }
+  return gpu;
+}

@@ -6,9 +6,9 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CHAR_TOKENIZER_WORDS } from "../../cli/commands/init-model.js";
-import { Gpu } from "../../runtime/engine/gpu.js";
+import type { Gpu } from "../../runtime/engine/gpu.js";
 import { saveCheckpoint } from "../../runtime/engine/model/checkpoint.js";
 import { generate } from "../../runtime/engine/model/generate.js";
 import { lmLossStep } from "../../runtime/engine/model/lm-loss.js";
@@ -17,21 +17,14 @@ import { Policy } from "../../runtime/engine/model/policy.js";
 import { initWeights } from "../../runtime/engine/model/presets.js";
 import type { Precision } from "../../runtime/engine/model/weights.js";
 import { charTokenizerFiles } from "../../runtime/engine/model/tokenizer.js";
-import { testGpu } from "../helpers/gpu.js";
+import { rangedTestGpu, testGpu } from "../helpers/gpu.js";
 import { qwen2Config } from "../helpers/models.js";
 import { expectClose, randInts } from "../helpers/numeric.js";
 
 const V = 1009;
 const maxAbs = (a: Float32Array): number => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
 const LIMIT = 50_000;
-let small: Promise<Gpu> | null = null;
-function rangedGpu(): Promise<Gpu> {
-  if (!small) {
-    small = Gpu.create({ maxBindingBytes: LIMIT });
-    afterAll(async () => (await small!).destroy());
-  }
-  return small;
-}
+const rangedGpu = () => rangedTestGpu(LIMIT);
 
 /** A random 2-layer Qwen2 folder with vocabulary V (weights scaled up so distributions are peaked). */
 function modelDir(tie: boolean): string {

@@ -1,7 +1,7 @@
 // Tensors larger than one storage binding, bound range by range (gpu.ts bindingRanges, tensor.ts
 // views). A second device with its binding limit lowered to LIMIT bytes takes the ranged path on
 // small sizes; its results are compared with the whole-binding device's and the references.
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { KernelError } from "../../runtime/engine/errors.js";
 import { Gpu, bindingLimitFromEnv } from "../../runtime/engine/gpu.js";
 import { adamwStep } from "../../runtime/engine/ops/adamw.js";
@@ -11,19 +11,12 @@ import { gradNorm, scaleGrads } from "../../runtime/engine/ops/gradnorm.js";
 import { castToF16 } from "../../runtime/engine/ops/matmul-f16.js";
 import { toHalfBits } from "../../runtime/engine/ops/matmul-f16.ref.js";
 import { Tensor } from "../../runtime/engine/tensor.js";
-import { testGpu } from "../helpers/gpu.js";
+import { rangedTestGpu, testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray, randInts } from "../helpers/numeric.js";
 
 /** 417 rows of 96 bytes fit, but 417 * 96 is no multiple of 256: ranges are rounded down to 416 rows. */
 const LIMIT = 40100;
-let small: Promise<Gpu> | null = null;
-function rangedGpu(): Promise<Gpu> {
-  if (!small) {
-    small = Gpu.create({ maxBindingBytes: LIMIT });
-    afterAll(async () => (await small!).destroy());
-  }
-  return small;
-}
+const rangedGpu = () => rangedTestGpu(LIMIT);
 
 describe("binding ranges", () => {
   it("plans aligned ranges that fit the lowered limit, and refuses a unit that cannot fit", async () => {
