@@ -26,6 +26,7 @@ import { decodeAddRmsnorm } from "../ops/decode-add-norm.js";
 import { decodeRopeAppend } from "../ops/decode-rope-append.js";
 import { decodeSwigluPacked } from "../ops/decode-swiglu.js";
 import { embeddingForward } from "../ops/embedding.js";
+import { kvGatherRows } from "../ops/kv-rows.js";
 import { matmul } from "../ops/matmul.js";
 import { accumulate } from "../ops/residual.js";
 import { rmsnormForward, rmsnormSchedule } from "../ops/rmsnorm.js";
@@ -62,6 +63,17 @@ export class KVCache {
         this.gpu.copy(this.v[l]!, other.v[l]!, rowSize, src * rowSize, dst * rowSize);
       });
     }
+  }
+
+  /**
+   * The first T positions of every row from a row of `src` (same model): this row b <- src row
+   * rows[b] ((B) u32, each < src.B), keys and values of every layer, bit for bit. generate()
+   * prefills each distinct prompt once into `src` and gives each response row its prompt's.
+   */
+  gatherPrefix(src: KVCache, rows: Tensor, T: number): void {
+    const c = this.model.config;
+    const s = { B: this.B, U: src.B, H: c.numKvHeads, T, D: c.headDim, Td: this.Tmax, Ts: src.Tmax };
+    for (let l = 0; l < c.numLayers; l++) kvGatherRows(this.gpu, this.k[l]!, this.v[l]!, src.k[l]!, src.v[l]!, rows, s);
   }
 
   release(): void {

@@ -1,16 +1,20 @@
 // Batched generation: prefill every prompt into a KV cache, then sample one token per row
-// per step on the GPU. The sampled id goes straight from the sampler into the next step's
+// per step on the GPU. A prompt repeated in several rows (the G responses of a group) is
+// prefilled once, into a cache of the distinct prompts, and its keys, values and last hidden
+// state are copied into each of its rows (ops/kv-rows.ts): the same bits as prefilling every
+// row, since each row's prefill reads only that row, at a fraction of the work. The sampled id goes straight from the sampler into the next step's
 // input; the CPU reads the generated ids only every few steps, to stop early once every row
 // has ended (EOS or a stop string), and once at the end. Each decoding step is one command
 // buffer, submitted as soon as it is recorded (no wait), so the GPU runs step i while the
 // CPU records step i + 1; the only waits are those readbacks.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
+import { embeddingForward } from "../ops/embedding.js";
 import { sampleTokens } from "../ops/sample.js";
 import { LmHeadStream } from "./lm-head.js";
 import { Decoder, KVCache } from "./decoder.js";
 import { decodePacking } from "./weights.js";
-import { longestRow, paddedRows } from "./padded-batch.js";
+import { distinctRows, longestRow, paddedRows } from "./padded-batch.js";
 import type { Policy } from "./policy.js";
 
 export interface GenerateOptions {
@@ -28,6 +32,11 @@ export interface GenerateOptions {
   checkEvery?: number;
   /** Keep the KV cache (caller releases it), e.g. for attribution over prefixes. */
   keepCache?: boolean;
+  /**
+   * Prefill each distinct prompt once and copy its keys and values into every row that
+   * repeats it (default true). Off, every row is prefilled: the same results, more work.
+   */
+  sharePrefill?: boolean;
 }
 
 export interface Generation {
@@ -57,16 +66,9 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
   const stopIds = new Set(o.stopIds ?? policy.tokenizer.eosIds);
   const decoder = new Decoder(gpu, policy.model, decodePacking(policy.weights));
   const cache = new KVCache(gpu, policy.model, B, Tmax);
-
-  // Prefill: right-padded prompts at positions 0..Tp-1; logits only at each prompt's last token.
-  const { ids, pos } = paddedRows(prompts, Tp);
   const posTable = new Uint32Array(maxNew * B); // (maxNew, B): position of the token fed at step i+1
   for (let i = 0; i < maxNew; i++) for (let b = 0; b < B; b++) posTable[i * B + b] = lens[b]! + i;
   const t: Record<string, Tensor> = {
-    ids: gpu.upload(ids, [B * Tp], "prefill ids"),
-    pos: gpu.upload(pos, [B * Tp], "prefill pos"),
-    zero: gpu.upload(new Uint32Array(B), [B], "prefill start"),
-    last: gpu.upload(Uint32Array.from(lens, (l, b) => b * Tp + l - 1), [B], "prefill last rows"),
     posTable: gpu.upload(posTable, [maxNew, B], "positions"),
     cur: gpu.empty([B], "current ids", "u32"),
     curPos: gpu.empty([B], "current positions", "u32"),
@@ -86,8 +88,10 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
       });
     }
   };
+  let first: ReturnType<typeof prefill> | null = null;
   try {
-    sample(decoder.stepHidden(cache, t.ids!, t.pos!, t.zero!, Tp, t.last!), 0);
+    first = prefill(gpu, decoder, cache, prompts, Tp, o.sharePrefill ?? true);
+    sample(first.hidden, 0);
     gpu.flush();
     const checkEvery = o.checkEvery ?? 8;
     let steps = maxNew;
@@ -117,10 +121,41 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
     return out;
   } finally {
     gpu.release(...Object.values(t));
+    first?.release();
     head.release();
     decoder.release();
     if (!o.keepCache) cache.release();
   }
+}
+
+/**
+ * Right-padded prompts at positions 0..Tp-1 through the decoder into `cache`; returns the
+ * final-norm hidden state of each row's last prompt token, (B, C), for the first sample. With
+ * `share`, the distinct prompts go through the decoder, into a cache of their own, and each
+ * row gets its prompt's keys and values (positions 0..Tp-1, padding included, as a prefill of
+ * every row writes them) and hidden state by a gather.
+ */
+function prefill(gpu: Gpu, decoder: Decoder, cache: KVCache, prompts: readonly number[][], Tp: number, share: boolean): { hidden: Tensor; release: () => void } {
+  const B = prompts.length, C = decoder.model.config.hiddenSize;
+  const d = share ? distinctRows(prompts) : null;
+  const rows = d && d.first.length < B ? d.first.map((b) => prompts[b]!) : prompts;
+  const U = rows.length, { ids, pos } = paddedRows(rows, Tp);
+  const t = [
+    gpu.upload(ids, [U * Tp], "prefill ids"), // (U, Tp)
+    gpu.upload(pos, [U * Tp], "prefill pos"), // (U, Tp)
+    gpu.upload(new Uint32Array(U), [U], "prefill start"), // (U)
+    gpu.upload(Uint32Array.from(rows, (p, u) => u * Tp + p.length - 1), [U], "prefill last rows"), // (U) flat slots
+  ] as const;
+  if (U === B) return { hidden: decoder.stepHidden(cache, t[0], t[1], t[2], Tp, t[3]), release: () => gpu.release(...t) };
+  // Positions past Tp are never read here: the small cache holds the prompts only.
+  const small = new KVCache(gpu, decoder.model, U, Tp);
+  const hiddenU = decoder.stepHidden(small, t[0], t[1], t[2], Tp, t[3]); // (U, C)
+  const of = gpu.upload(d!.of, [B], "prompt of row"); // (B) u32 < U
+  cache.gatherPrefix(small, of, Tp);
+  const hidden = gpu.empty([B, C], "prefill hidden"); // (B, C)
+  embeddingForward(gpu, hidden, hiddenU, of, { N: B, C, V: U });
+  small.release(); // recorded work runs in order: a later user of its buffers comes after the gather
+  return { hidden, release: () => gpu.release(...t, of, hidden) };
 }
 
 /** Where a row's response ends: after the first stop id, or the token completing a stop string. */

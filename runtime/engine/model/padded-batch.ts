@@ -38,3 +38,21 @@ export function paddedRows(seqs: readonly ArrayLike<number>[], T: number): Padde
   });
   return { B, T, ids, targets, pos };
 }
+
+/** Rows grouped by content: `first` holds the first row of each distinct sequence, `of[b]` the index in `first` of row b's. */
+export interface DistinctRows {
+  first: number[]; // (U) row indices, in order of first appearance
+  of: Uint32Array; // (B) values < U
+}
+
+/** The distinct sequences among `seqs` (a prompt repeated for the G responses of its group appears once). */
+export function distinctRows(seqs: readonly ArrayLike<number>[]): DistinctRows {
+  const index = new Map<string, number>(), first: number[] = [];
+  const of = Uint32Array.from(seqs, (s, b) => {
+    const key = Array.prototype.join.call(s, ",");
+    let u = index.get(key);
+    if (u === undefined) index.set(key, (u = first.push(b) - 1));
+    return u;
+  });
+  return { first, of };
+}
