@@ -3,6 +3,7 @@
 // the pool's buckets), so `acpo doctor` can print it and `acpo train` can refuse a run that
 // cannot fit before it starts.
 import { bucketBytes, planBindingRanges } from "../gpu.js";
+import { DEFAULT_BINDING_BYTES, attentionKeptShape, attentionMode, attentionModeNote, attentionScratchShape } from "../ops/attention-mode.js";
 import type { ModelConfig } from "./config.js";
 import { EMBEDDING, SLOT_WIDTH, layerBody, normRows, ownedSlots, widthOf } from "./layer-body.js";
 import { parameterSpecs } from "./layout.js";
@@ -33,6 +34,8 @@ export interface MemoryPlan {
   splits: string[];
   /** Reasons the run cannot fit (empty when it fits). */
   problems: string[];
+  /** Which attention the training minibatch gets and why (ops/attention-mode.ts). */
+  attention: string;
 }
 
 export interface RunShape {
@@ -61,27 +64,33 @@ export function halfWeightBuffers(c: ModelConfig): number[] {
   return parameterSpecs(c).filter((s) => isHalfWeight(s.name)).map((s) => bucketBytes(s.shape.reduce((a, b) => a * b, 1) * 2));
 }
 
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
 /**
  * Forward activations of one (B, T) batch (Transformer.activations), one entry per buffer,
- * derived from the layer body: each owned slot (N, width), each norm's 1/rms, the attention
- * probabilities (B, Hq, T, T); then ids, positions, the last stream, the final norm and its 1/rms.
+ * derived from the layer body: each owned slot (N, width), each norm's 1/rms, what attention
+ * keeps (the probabilities (B, Hq, T, T) or the log-sum-exp (B, Hq, T): the mode on a device
+ * whose bindings hold `maxBindingBytes`); then ids, positions, the last stream, the final norm
+ * and its 1/rms.
  */
-export function activationBuffers(c: ModelConfig, B: number, T: number): number[] {
-  const N = B * T, out: number[] = [];
+export function activationBuffers(c: ModelConfig, B: number, T: number, maxBindingBytes = DEFAULT_BINDING_BYTES): number[] {
+  const N = B * T, out: number[] = [], s = { B, T, Hq: c.numHeads };
+  const kept = buf(numel(attentionKeptShape(attentionMode(s, maxBindingBytes), s)));
   for (let l = 0; l < c.numLayers; l++) {
     const body = layerBody(c, l);
     for (const s of ownedSlots(body)) out.push(buf(N * widthOf(c, SLOT_WIDTH[s])));
     for (const b of body) if (b.kind === "norm" || b.kind === "headNorm") out.push(buf(normRows(c, b, N)));
-    out.push(buf(B * c.numHeads * T * T));
+    out.push(kept);
   }
   out.push(buf(N), buf(N), buf(N * c.hiddenSize), buf(N * c.hiddenSize), buf(N));
   return out;
 }
 
-/** Backward scratch of one (B, T) batch (Transformer.scratch). */
-export function backwardBuffers(c: ModelConfig, B: number, T: number): number[] {
-  const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
-  const out = [N * C, N * C, N * C, N * F, N * F, N * F, N * q, N * q, N * kv, N * kv, B * c.numHeads * T * T, N * C];
+/** Backward scratch of one (B, T) batch (Transformer.scratch); attention's (datt or delta) by the mode, as in activationBuffers. */
+export function backwardBuffers(c: ModelConfig, B: number, T: number, maxBindingBytes = DEFAULT_BINDING_BYTES): number[] {
+  const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, s = { B, T, Hq: c.numHeads };
+  const att = numel(attentionScratchShape(attentionMode(s, maxBindingBytes), s));
+  const out = [N * C, N * C, N * C, N * F, N * F, N * F, N * q, N * q, N * kv, N * kv, att, N * C];
   if (c.qkNorm) out.push(N * q, N * kv);
   return out.map(buf);
 }
@@ -161,7 +170,9 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   add("gradients", w, "fp32, one per weight");
   add("optimizer state", [...w, ...w], "AdamW m and v, fp32");
   if (shape.reference) add("reference policy", [...w, ...half], `frozen copy of the weights${half.length ? " and their f16 copies" : ""}`);
-  add("activations (train)", [...activationBuffers(c, shape.trainB, shape.trainT), ...backwardBuffers(c, shape.trainB, shape.trainT)], `B ${shape.trainB} x T ${shape.trainT}, forward + backward scratch`);
+  const limit = limits.maxStorageBufferBindingSize, attention = { B: shape.trainB, T: shape.trainT, Hq: c.numHeads };
+  const mode = attentionMode(attention, limit);
+  add("activations (train)", [...activationBuffers(c, shape.trainB, shape.trainT, limit), ...backwardBuffers(c, shape.trainB, shape.trainT, limit)], `B ${shape.trainB} x T ${shape.trainT}, forward + backward scratch, attention ${mode === "saved" ? "saved-P" : "recompute"}`);
   // Under f16 the decoder runs separate projections (weights.ts decodePacking): no packed copies.
   const packed = half.length ? [] : packedDecodeBuffers(c);
   if (packed.length > 0) add("decode weight copies", packed, "q|k|v and gate|up concatenated per layer, for sampling");
@@ -181,7 +192,7 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
       problems.push(`${r.item}: one buffer of ${bound} bytes exceeds maxStorageBufferBindingSize (${limits.maxStorageBufferBindingSize})`);
     }
   }
-  return { rows, total: sum(rows.map((r) => r.bytes)), splits: binding.splits, problems };
+  return { rows, total: sum(rows.map((r) => r.bytes)), splits: binding.splits, problems, attention: attentionModeNote(attention, limit) };
 }
 
 /** Rows whose buffers are the weights' shapes (checked per tensor by `weightBindings`). */
@@ -210,6 +221,7 @@ export function formatPlan(p: MemoryPlan, limits: DeviceLimits, deviceName: stri
   for (const r of p.rows) lines.push(`  ${r.item.padEnd(22)} ${mib(r.bytes).padStart(12)} ${mib(r.largest).padStart(15)}  ${r.note}`);
   lines.push(`  ${"total".padEnd(22)} ${mib(p.total).padStart(12)}`);
   for (const s of p.splits) lines.push(`split: ${s}`);
+  lines.push(`attention: ${p.attention}`);
   if (p.problems.length === 0) lines.push(p.splits.length === 0 ? "fits: every buffer is within the device's binding limit" : "fits: every binding is within the device's binding limit (the split tensors bound range by range)");
   else for (const x of p.problems) lines.push(`does not fit: ${x}`);
   return lines.join("\n");

@@ -6,7 +6,7 @@
 import type { Gpu } from "../gpu.js";
 import { type Tensor, flatView, rowView } from "../tensor.js";
 import { copyColumnBlock } from "../ops/column-block.js";
-import { attentionBackward, attentionForward } from "../ops/attention.js";
+import { type AttentionMode, attentionBackwardIn, attentionForwardIn, attentionKeptShape, attentionMode, attentionScratchShape } from "../ops/attention-mode.js";
 import { swigluBackward, swigluForward } from "../ops/activations.js";
 import { embeddingBackward, embeddingForward } from "../ops/embedding.js";
 import { matmul } from "../ops/matmul.js";
@@ -27,13 +27,14 @@ import type { GpuWeights } from "./weights.js";
 interface LayerActs {
   slot: Partial<Record<Slot, Tensor>>; // (N, width of the slot)
   rstd: Partial<Record<Slot, Tensor>>; // per norm, keyed by its output: 1/rms per row, (N) or (N * heads)
-  att: Tensor; // (B, Hq, T, T) attention probabilities
+  attKept: Tensor; // what attention keeps for backward: (B, Hq, T, T) probabilities ("saved"), (B, Hq, T) log-sum-exp ("recompute")
   owned: Tensor[]; // the buffers allocated for this layer (what release frees)
 }
 
 interface Acts {
   B: number;
   T: number;
+  attention: AttentionMode; // ops/attention-mode.ts: chosen per (B, T) by the binding limit
   ids: Tensor; // (N) u32
   pos: Tensor; // (N) u32
   layers: LayerActs[];
@@ -55,7 +56,7 @@ interface Grads {
   dq: Tensor; // (N, Hq*D)
   dk: Tensor; // (N, Hkv*D)
   dv: Tensor; // (N, Hkv*D)
-  datt: Tensor; // (B, Hq, T, T)
+  attScratch: Tensor; // (B, Hq, T, T) datt ("saved"), (B, Hq, T) delta ("recompute")
   dlnF: Tensor; // (N, C)
   dqPre: Tensor | null; // (N, Hq*D) Qwen3: gradient before q_norm
   dkPre: Tensor | null; // (N, Hkv*D)
@@ -157,7 +158,7 @@ export class Transformer {
         for (const s of [b.q, b.k]) ropeForward(gpu, t(s), t(s), a.pos, this.rope, { B, T, H: this.width(s) / D, D });
         return;
       case "attention":
-        attentionForward(gpu, t(b.out), L.att, t(b.q), t(b.k), t(b.v), { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
+        attentionForwardIn(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
         return;
       case "residual":
         // The branch was written into the output's buffer: add the stream in place.
@@ -314,7 +315,7 @@ export class Transformer {
         return;
       case "attention":
         firstWrite(written, b.q, b.k, b.v);
-        attentionBackward(gpu, d(b.q), d(b.k), d(b.v), g.datt, d(b.out), t(b.q), t(b.k), t(b.v), L.att, { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
+        attentionBackwardIn(gpu, a.attention, d(b.q), d(b.k), d(b.v), g.attScratch, d(b.out), t(b.q), t(b.k), t(b.v), t(b.out), L.attKept, { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
         return;
     }
   }
@@ -359,7 +360,8 @@ export class Transformer {
     if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
     this.releaseActivations();
     const gpu = this.gpu, N = B * T, C = this.config.hiddenSize;
-    const layers = this.bodies.map((body, l) => this.layerActs(body, l, B, T));
+    const attention = this.attentionMode(B, T);
+    const layers = this.bodies.map((body, l) => this.layerActs(body, l, B, T, attention));
     const residF = gpu.empty([N, C], "residF");
     // Each layer's output stream is the next layer's input (the last one's, residF); a
     // residual's branch is its output's buffer.
@@ -368,35 +370,44 @@ export class Transformer {
       for (const b of this.bodies[l]!) if (b.kind === "residual") L.slot[b.branch] = slotOf(L, b.out);
     });
     this.acts = {
-      B, T, layers, residF,
+      B, T, attention, layers, residF,
       ids: gpu.empty([N], "ids", "u32"), pos: gpu.empty([N], "pos", "u32"),
       lnF: gpu.empty([N, C], "lnF"), rstdF: gpu.empty([N], "rstdF"), logits: null,
     };
     return this.acts;
   }
 
-  /** One layer's own buffers (layer-body.ts ownedSlots; the memory plan counts the same), 1/rms per norm, attention probabilities. */
-  private layerActs(body: readonly SubBlock[], l: number, B: number, T: number): LayerActs {
+  /**
+   * The attention a (B, T) batch gets (ops/attention-mode.ts): the saved probabilities while
+   * their (B, Hq, T, T) buffer fits one storage binding, else recompute from the log-sum-exp.
+   */
+  attentionMode(B: number, T: number): AttentionMode {
+    return attentionMode({ B, T, Hq: this.config.numHeads }, this.gpu.maxBindingBytes);
+  }
+
+  /** One layer's own buffers (layer-body.ts ownedSlots; the memory plan counts the same), 1/rms per norm, what attention keeps. */
+  private layerActs(body: readonly SubBlock[], l: number, B: number, T: number, mode: AttentionMode): LayerActs {
     const c = this.config, N = B * T, owned: Tensor[] = [];
     const e = (shape: number[], label: string) => { const t = this.gpu.empty(shape, `L${l}.${label}`); owned.push(t); return t; };
-    const L: LayerActs = { slot: {}, rstd: {}, att: e([B, c.numHeads, T, T], "att"), owned };
+    const L: LayerActs = { slot: {}, rstd: {}, attKept: e(attentionKeptShape(mode, { B, T, Hq: c.numHeads }), mode === "saved" ? "att" : "lse"), owned };
     for (const s of ownedSlots(body)) L.slot[s] = e([N, this.width(s)], s);
     for (const b of body) if (b.kind === "norm" || b.kind === "headNorm") L.rstd[b.out] = e([normRows(c, b, N)], `rstd ${b.out}`);
     return L;
   }
 
   private scratch(): Grads {
-    const a = this.acts!;
-    if (this.grads && this.grads.dresid.size === a.B * a.T * this.config.hiddenSize && this.grads.datt.size === a.B * this.config.numHeads * a.T * a.T) return this.grads;
+    const a = this.acts!, c = this.config;
+    const scratchShape = attentionScratchShape(a.attention, { B: a.B, T: a.T, Hq: c.numHeads });
+    if (this.grads && this.grads.dresid.size === a.B * a.T * c.hiddenSize && sameShape(this.grads.attScratch.shape, scratchShape)) return this.grads;
     this.releaseScratch();
-    const c = this.config, gpu = this.gpu, N = a.B * a.T;
+    const gpu = this.gpu, N = a.B * a.T;
     const e = (shape: number[], label: string) => gpu.empty(shape, label);
     this.grads = {
       dresid: e([N, c.hiddenSize], "dresid"), dln: e([N, c.hiddenSize], "dln"), dtmp: e([N, c.hiddenSize], "dtmp"),
       dmlp: e([N, c.intermediateSize], "dmlp"), dgate: e([N, c.intermediateSize], "dgate"), dup: e([N, c.intermediateSize], "dup"),
       dattOut: e([N, c.numHeads * c.headDim], "dattOut"), dq: e([N, c.numHeads * c.headDim], "dq"),
       dk: e([N, c.numKvHeads * c.headDim], "dk"), dv: e([N, c.numKvHeads * c.headDim], "dv"),
-      datt: e([a.B, c.numHeads, a.T, a.T], "datt"), dlnF: e([N, c.hiddenSize], "dlnF"),
+      attScratch: e(scratchShape, a.attention === "saved" ? "datt" : "delta"), dlnF: e([N, c.hiddenSize], "dlnF"),
       dqPre: c.qkNorm ? e([N, c.numHeads * c.headDim], "dqPre") : null, dkPre: c.qkNorm ? e([N, c.numKvHeads * c.headDim], "dkPre") : null,
     };
     return this.grads;
@@ -429,3 +440,5 @@ function firstWrite(written: Set<Slot>, ...slots: Slot[]): void {
     written.add(s);
   }
 }
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
