@@ -18,6 +18,7 @@ import { Transformer } from "../../runtime/engine/model/transformer.js";
 import { GpuWeights } from "../../runtime/engine/model/weights.js";
 import type { GpuBatch } from "../../runtime/loop/rl/batch.js";
 import { lossHeadChunked } from "../../runtime/loop/rl/loss-head.js";
+import { responseRows } from "../../runtime/loop/rl/response-rows.js";
 import { randomBatch } from "../compiler/backend/random-batch.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randInts } from "../helpers/numeric.js";
@@ -31,7 +32,7 @@ function pipeline(file: string, edit?: (p: Pipeline) => Pipeline): Pipeline {
 const grpoEntropy = (p: Pipeline): Pipeline => ({ ...p, loss: { ...p.loss, aggregate: "token_mean", entropyBonus: 0.03 } });
 
 /** A minibatch of random structure (prompt, steps, padding) for `model`, plus the runner's inputs. */
-function makeBatch(gpu: Gpu, groups: number, perGroup: number, T: number, V: number, temperature: number, seed: number) {
+async function makeBatch(gpu: Gpu, groups: number, perGroup: number, T: number, V: number, temperature: number, seed: number) {
   const rb = randomBatch({ groups, perGroup, T, V, S: 3, logits: false, temperature }, seed);
   const inp = uploadBatch(gpu, rb);
   gpu.release(inp.policy);
@@ -41,6 +42,7 @@ function makeBatch(gpu: Gpu, groups: number, perGroup: number, T: number, V: num
     B: rb.B, T: rb.T, S: rb.S, NG: rb.nGroups,
     inputs: gpu.upload(randInts(N, seed + 7, V)), targets: inp.ids, pos: gpu.upload(Uint32Array.from({ length: N }, (_, i) => i % rb.T)),
     tstep: inp.tstep, seq: inp.seq, steps: inp.steps!,
+    response: responseRows(gpu, new Int32Array((await gpu.readU32(inp.tstep)).buffer), await gpu.readU32(inp.ids)),
   } as unknown as GpuBatch;
   return { b, inp };
 }
@@ -61,7 +63,7 @@ describe("chunked RL loss head vs the fused loss head on whole logits", () => {
     const runner = new StageRunner(gpu, generateStage(lowerStage(p, p.stages[0]!)));
     const c = qwen2Config(301, 32, 64, tie);
     const model = new Transformer(gpu, new GpuWeights(gpu, c, initWeights(c, 3)));
-    const { b, inp } = makeBatch(gpu, 2, 3, 13, c.vocabSize, temperature, 17);
+    const { b, inp } = await makeBatch(gpu, 2, 3, 13, c.vocabSize, temperature, 17);
     const N = b.B * b.T;
     // Fused: whole logits, the compiled loss head writes dlogits, the model's full backward.
     model.weights.zeroGrads();
@@ -86,6 +88,7 @@ describe("chunked RL loss head vs the fused loss head on whole logits", () => {
     runner.release(chunked);
     releaseInputs(gpu, inp);
     gpu.release(b.inputs, b.pos);
+    b.response.release();
     model.release();
     model.weights.release();
   });
@@ -99,7 +102,7 @@ describe("RL update at vocabulary 151,936", () => {
     const c = qwen2Config(151936, 32, 256, false);
     const model = new Transformer(gpu, new GpuWeights(gpu, c, initWeights(c, 5)));
     model.weights.zeroGrads();
-    const { b, inp } = makeBatch(gpu, 4, 4, 128, c.vocabSize, 1, 23);
+    const { b, inp } = await makeBatch(gpu, 4, 4, 128, c.vocabSize, 1, 23);
     await gpu.sync();
     gpu.resetPeak();
     const before = gpu.memory.live;
@@ -110,7 +113,10 @@ describe("RL update at vocabulary 151,936", () => {
     const head = await gpu.read(model.weights.grad("lm_head.weight"));
     expect(head.every(Number.isFinite) && head.some((x) => x !== 0)).toBe(true);
     const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
-    const fixed = sum(activationBuffers(c, 16, 128)) + sum(backwardBuffers(c, 16, 128)) + 2 * bucketBytes(110 * 4 * c.vocabSize) + bucketBytes(32 * 4 * c.vocabSize);
+    // The head runs on the response slots only (response-rows.ts): a chunk holds 110 rows, or all of them when fewer.
+    const R = Math.min(110, b.response.M);
+    expect(b.response.M).toBeGreaterThan(0);
+    const fixed = sum(activationBuffers(c, 16, 128)) + sum(backwardBuffers(c, 16, 128)) + 2 * bucketBytes(R * 4 * c.vocabSize) + bucketBytes(32 * 4 * c.vocabSize);
     console.log(`RL minibatch N=2048 V=151936: peak live ${peak} bytes (activations+scratch+2 chunks+head dW^T ${fixed}); whole logits+dlogits would be ${2 * 2048 * 151936 * 4}`);
     expect(peak).toBeGreaterThanOrEqual(fixed);
     expect(peak).toBeLessThan(fixed + 4 * 2 ** 20);

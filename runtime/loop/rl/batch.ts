@@ -9,6 +9,7 @@ import { packRows, uploadPacked } from "../../../compiler/plan/artifact.js";
 import type { Gpu } from "../../engine/gpu.js";
 import { nextTokenSlots, paddedRows } from "../../engine/model/padded-batch.js";
 import type { Tensor } from "../../engine/tensor.js";
+import { type ResponseRows, responseRows } from "./response-rows.js";
 import { type StepBatch, stepBatchOf } from "./step-batch.js";
 import type { Trajectory } from "./types.js";
 
@@ -25,6 +26,8 @@ export interface GpuBatch {
   tstep: Tensor; // (B*T) i32 step index of the target token, -1 outside the response
   seq: Tensor; // (B, K_SEQ) SEQ_COLUMNS: r, correct, length, group, format
   steps: Tensor; // (B*S, K_STP) STEP_COLUMNS (compiler/codegen/layout.ts), from the rows' step tables
+  /** The slots with tstep >= 0, where the LM head runs (response-rows.ts). */
+  response: ResponseRows;
   /** Rollout log-probs of the targets (B*T), 0 outside the response. */
   rolloutLogp: Float32Array;
   /** Response tokens in the batch. */
@@ -47,5 +50,6 @@ export function buildBatch(gpu: Gpu, of: StepBatch | readonly Trajectory[]): Gpu
     ...uploadPacked(gpu, packed, ["tstep", "seq", "steps"] as const),
   };
   const responseTokens = rows.reduce((n, r) => n + r.tokens.length, 0);
-  return { B, T, S, NG, ...tensors, rolloutLogp: packed.rolloutLogp, responseTokens, release: () => gpu.release(...Object.values(tensors)) };
+  const response = responseRows(gpu, packed.tstep, padded.targets);
+  return { B, T, S, NG, ...tensors, response, rolloutLogp: packed.rolloutLogp, responseTokens, release: () => { gpu.release(...Object.values(tensors)); response.release(); } };
 }
