@@ -10,6 +10,7 @@ import { StageRunner } from "../../compiler/codegen/runner.js";
 import { releaseInputs, uploadBatch } from "../../compiler/codegen/upload.js";
 import { lowerStage } from "../../compiler/ir/stage.js";
 import type { Gpu } from "../../runtime/engine/gpu.js";
+import { headRowStats, LmHeadStream } from "../../runtime/engine/model/lm-head.js";
 import { initWeights } from "../../runtime/engine/model/presets.js";
 import { Transformer } from "../../runtime/engine/model/transformer.js";
 import { GpuWeights } from "../../runtime/engine/model/weights.js";
@@ -18,7 +19,7 @@ import { lossHeadOnHidden, targetLogpChunked } from "../../runtime/loop/rl/loss-
 import { responseRows } from "../../runtime/loop/rl/response-rows.js";
 import { randomBatch } from "../compiler/backend/random-batch.js";
 import { testGpu } from "../helpers/gpu.js";
-import { randArray, randInts } from "../helpers/numeric.js";
+import { expectClose, randArray, randInts } from "../helpers/numeric.js";
 import { qwen2Config } from "../helpers/models.js";
 
 const bits = async (gpu: Gpu, t: Parameters<Gpu["read"]>[0]) => Array.from(new Uint32Array((await gpu.read(t)).buffer));
@@ -66,9 +67,14 @@ describe("the update's LM head on response slots only", () => {
       if (tstep[n]! < 0) expect(row.every((x) => Object.is(x, 0)), `slot ${n}`).toBe(true);
       else expect(row.some((x) => x !== 0), `slot ${n}`).toBe(true);
     }
-    // Old and reference log-probs: the head's log p at response slots, 0 at the others.
+    // Old and reference log-probs: the head's log p of every slot (as before) at response slots, 0 at the others.
     const lp = await gpu.read(targetLogpChunked(gpu, model, b, 0.7, "ref logp"));
-    tstep.forEach((s, n) => (s < 0 ? expect(lp[n], `slot ${n}`).toBe(0) : expect(lp[n]!, `slot ${n}`).toBeLessThan(0)));
+    const head = new LmHeadStream(gpu, model, N), every = gpu.empty([N], "every slot's logp");
+    headRowStats(gpu, head, model.forwardHidden(b.inputs, b.pos, b.B, b.T), b.targets, { logp: every, temperature: 0.7 });
+    const want = Array.from(await gpu.read(every), (x, n) => (tstep[n]! < 0 ? 0 : x));
+    expectClose(lp, want, 1e-6, 1e-6, "ref logp");
+    expect(lp.filter((x, n) => tstep[n]! >= 0 && x < 0)).toHaveLength(M);
+    head.release();
 
     releaseInputs(gpu, inp);
     b.response.release();
