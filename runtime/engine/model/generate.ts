@@ -1,12 +1,14 @@
 // Batched generation: prefill every prompt into a KV cache, then sample one token per row
 // per step on the GPU. A prompt repeated in several rows (the G responses of a group) is
 // prefilled once, into a cache of the distinct prompts, and its keys, values and last hidden
-// state are copied into each of its rows (ops/kv-rows.ts): the same bits as prefilling every
-// row, since each row's prefill reads only that row, at a fraction of the work. The sampled id goes straight from the sampler into the next step's
-// input; the CPU reads the generated ids only every few steps, to stop early once every row
-// has ended (EOS or a stop string), and once at the end. Each decoding step is one command
-// buffer, submitted as soon as it is recorded (no wait), so the GPU runs step i while the
-// CPU records step i + 1; the only waits are those readbacks.
+// state are copied into each of its rows (ops/kv-rows.ts). A row's prefill reads only that
+// row, so the copies hold the bits a prefill of every row writes (given matmul schedules that
+// sum each product in the same order at U·Tp rows as at B·Tp: the built-in ones do; a tuned
+// shape class may differ), at 1/G of the work. The sampled id goes straight from the sampler
+// into the next step's input; the CPU reads the generated ids only every few steps, to stop
+// early once every row has ended (EOS or a stop string), and once at the end. Each decoding
+// step is one command buffer, submitted as soon as it is recorded (no wait), so the GPU runs
+// step i while the CPU records step i + 1; the only waits are those readbacks.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { embeddingForward } from "../ops/embedding.js";
