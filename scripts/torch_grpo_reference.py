@@ -133,8 +133,9 @@ class Decoder(torch.nn.Module):
     def norm(self, x, w):
         return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
 
-    def forward(self, ids, pos, key_ok, cache=None, start=0):
-        """ids, pos (B, T); key_ok (B, S) bool: which key slots are real tokens. Logits (B, T, V).
+    def forward(self, ids, pos, key_ok, cache=None, start=0, head=True):
+        """ids, pos (B, T); key_ok (B, S) bool: which key slots are real tokens. Logits (B, T, V),
+        or with head=False the final-norm hidden states (B, T, C) for `logits_of` on chosen rows.
         With a cache (per layer (k, v), (B, Hkv, Smax, D)) the T new keys go to slots start..start+T."""
         B, T = ids.shape
         cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]  # (B, 1, T, D)
@@ -165,7 +166,11 @@ class Decoder(torch.nn.Module):
             g = F.silu(h @ self.w(pre + "mlp.gate_proj.weight").T) * (h @ self.w(pre + "mlp.up_proj.weight").T)
             x = x + g @ self.w(pre + "mlp.down_proj.weight").T
         x = self.norm(x, self.w("model.norm.weight"))
-        return x @ self.w("model.embed_tokens.weight").T
+        return self.logits_of(x) if head else x
+
+    def logits_of(self, hidden):
+        """The tied LM head on final-norm hidden states (..., C) -> (..., V)."""
+        return hidden @ self.w("model.embed_tokens.weight").T
 
 
 def rope(x, cos, sin):
@@ -265,8 +270,13 @@ def rollout(model, tok, prompts, group, max_tokens, temperature, gen):
         key_ok[b, pad[b]:] = True
     pos = (torch.arange(P)[None] - torch.tensor(pad)[:, None]).clamp(min=0)
     m = model
-    cache = [(torch.zeros(B, m.Hkv, P + max_tokens, m.D), torch.zeros(B, m.Hkv, P + max_tokens, m.D)) for _ in range(m.L)]
-    logits = m(ids, pos, key_ok, cache, 0)[:, -1]
+    # The G rows of a group repeat one prompt: prefill each prompt once and copy its keys,
+    # values and last logits to its rows (acpo's generate does the same), so this baseline
+    # does no work that acpo skips.
+    U = len(prompts)
+    cache_u = [(torch.zeros(U, m.Hkv, P + max_tokens, m.D), torch.zeros(U, m.Hkv, P + max_tokens, m.D)) for _ in range(m.L)]
+    logits = m(ids[::group], pos[::group], key_ok[::group], cache_u, 0)[:, -1].repeat_interleave(group, 0)
+    cache = [(k.repeat_interleave(group, 0), v.repeat_interleave(group, 0)) for k, v in cache_u]
     out = torch.zeros(B, max_tokens, dtype=torch.long)
     ent = torch.zeros(B, max_tokens)
     sampled_lp = torch.zeros(B, max_tokens)
@@ -302,16 +312,18 @@ def token_logp(model, rows, resp):
         ids[b, : len(seq)] = torch.tensor(seq)  # right padding: positions are 0.. per row
         key_ok[b, : len(seq)] = True
     pos = torch.arange(S)[None].expand(B, S)
-    logits = model(ids[:, :-1], pos[:, :-1], key_ok)
-    lp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])[..., 0]  # lp[:, t] = log p(ids[t+1])
+    hidden = model(ids[:, :-1], pos[:, :-1], key_ok, head=False)  # (B, S-1, C)
     R = max(len(r) for r in resp)
     mask = torch.zeros(B, R)
-    idx = torch.zeros(B, R, dtype=torch.long)
+    idx = torch.zeros(B, R, dtype=torch.long)  # the slot whose logits score each response token
     for b in range(B):
         n, L = len(rows[b]), len(resp[b])
         idx[b, :L] = torch.arange(n - 1, n - 1 + L)
         mask[b, :L] = 1
-    return lp.gather(1, idx) * mask, mask
+    # The LM head on response slots only, as acpo's update runs it: prompt slots carry no loss.
+    h = hidden.gather(1, idx[..., None].expand(-1, -1, hidden.shape[-1]))  # (B, R, C)
+    lp = torch.log_softmax(model.logits_of(h), -1).gather(-1, ids.gather(1, idx + 1)[..., None])[..., 0]
+    return lp * mask, mask
 
 
 def grpo_update(model, ref, opt, rows, resp, rewards, cfg, probe=None):
