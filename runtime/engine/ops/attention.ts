@@ -11,7 +11,9 @@
 // against ~10 GB/s of memory), so storing P costs ~12 bytes of traffic per entry (~1 ns)
 // where recomputing costs ~3*D = 192 flops at D = 64 (~40 ns). At the largest size
 // (B 128, Hq 8, T 160) att is 105 MB per layer: affordable in host memory, which is where
-// lavapipe's "GPU" memory lives. The upper triangle of att is written as zeros.
+// lavapipe's "GPU" memory lives. The upper triangle of att is written as zeros. Where att
+// would not fit one storage binding (one 2,048-token sequence at 14 heads: 224 MiB),
+// attention-mode.ts runs attention-recompute.ts instead, which keeps the logsumexp.
 //
 // Backward runs two kernels, both deterministic (fixed summation order, no atomics):
 //   1. per query row (lanes = rows, like forward): dp_j = dout_t . v_j into datt, delta =
