@@ -34,17 +34,27 @@ export const MATMUL_SHAPES: Shape[] = [
 const layout = (s: Shape): string => `${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
 const flops = (s: Shape): number => 2 * s.M * s.N * s.K;
 
-/** GFLOP/s of acpo's matmul for one shape and schedule (median of repetitions). */
-export async function acpoGflops(gpu: Gpu, s: Shape, variant: MatmulVariant, seconds: number): Promise<number> {
+/**
+ * acpo's matmul for one shape and schedule: GFLOP/s of wall-clock time, and GFLOP per CPU
+ * second of this process (every thread: lavapipe's workers are this process's threads), each the
+ * median over repetitions. On a shared machine the wall figure measures the scheduler as much as
+ * the kernel; the CPU figure changes far less (spec/speed.md, "The matmul on lavapipe").
+ */
+export async function acpoGflops(gpu: Gpu, s: Shape, variant: MatmulVariant, seconds: number): Promise<{ wall: number; cpu: number }> {
   const a = gpu.upload(randomData(s.M * s.K, 1));
   const b = gpu.upload(randomData(s.K * s.N, 2));
   const c = gpu.empty([s.M, s.N]);
+  const cpuSeconds: number[] = [];
   const t = await timeIt(async () => {
+    const c0 = process.cpuUsage();
     matmul(gpu, c, a, b, { M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, variant });
     await gpu.sync();
+    const used = process.cpuUsage(c0);
+    cpuSeconds.push((used.user + used.system) / 1e6);
   }, { minSeconds: seconds });
   gpu.release(a, b, c);
-  return flops(s) / t.median / 1e9;
+  const timed = cpuSeconds.slice(1).sort((x, y) => x - y); // the first call is timeIt's warm-up
+  return { wall: flops(s) / t.median / 1e9, cpu: flops(s) / timed[Math.floor(timed.length / 2)]! / 1e9 };
 }
 
 function randomData(n: number, seed: number): Float32Array {
@@ -69,7 +79,12 @@ export const matmulSuite: Suite = {
 
     ctx.log(`matmul: acpo (${variant})`);
     const ours: number[] = [];
-    for (const s of MATMUL_SHAPES) ours.push(await acpoGflops(gpu, s, variant, seconds));
+    const oursCpu: number[] = [];
+    for (const s of MATMUL_SHAPES) {
+      const g = await acpoGflops(gpu, s, variant, seconds);
+      ours.push(g.wall);
+      oursCpu.push(g.cpu);
+    }
 
     let tfjs: number[] = MATMUL_SHAPES.map(() => NaN);
     try {
@@ -117,10 +132,12 @@ export const matmulSuite: Suite = {
     notes.push(`acpo schedule: ${variant} (ACPO_MATMUL overrides); adapter ${gpu.info.device}`);
     notes.push(`CPU fp32 peak ${fmt(peak.gflops)} GFLOP/s = ${peak.cores} cores x ${peak.lanes} lanes x ${peak.fmaPipes} FMA pipes x 2 flops x ${peak.ghz.toFixed(2)} GHz (see the cpu-peak suite)`);
     notes.push("each figure: median wall-clock of (record + submit + wait) over repetitions after one warm-up run");
+    notes.push("acpo /cpu-s: GFLOP per CPU-second of this process (all threads, lavapipe's workers included), median over the same repetitions: x cores is what the wall figure would be with every core to ourselves");
     const rows = MATMUL_SHAPES.map((s, i) => [
       s.label,
       layout(s),
       fmt(ours[i]!),
+      fmt(oursCpu[i]!),
       fmt(tfjs[i]!),
       ratio(ours[i]!, tfjs[i]!),
       fmt(torch.all[i]!),
@@ -130,7 +147,7 @@ export const matmulSuite: Suite = {
       `${fmt((100 * ours[i]!) / peak.gflops)}%`,
     ]);
     notes.push("acpo/torch: against PyTorch with every core; 'torch 1t' is one thread; 'acpo/best' against the faster of the two (on a loaded machine every-core PyTorch can lose to one thread)");
-    return [{ title: "matmul GFLOP/s", columns: ["shape (M x K @ K x N)", "layout", "acpo", "tfjs", "acpo/tfjs", "torch", "acpo/torch", "torch 1t", "acpo/best", "acpo/peak"], rows, notes }];
+    return [{ title: "matmul GFLOP/s", columns: ["shape (M x K @ K x N)", "layout", "acpo", "acpo /cpu-s", "tfjs", "acpo/tfjs", "torch", "acpo/torch", "torch 1t", "acpo/best", "acpo/peak"], rows, notes }];
   },
 };
 
@@ -145,11 +162,14 @@ export const matmulVariantsSuite: Suite = {
     for (const v of MATMUL_VARIANTS) {
       ctx.log(`matmul-variants: ${v}`);
       const row: (string | number)[] = [v];
-      for (const s of shapes) row.push(fmt(await acpoGflops(gpu, s, v, seconds)));
+      for (const s of shapes) {
+        const g = await acpoGflops(gpu, s, v, seconds);
+        row.push(`${fmt(g.wall)} / ${fmt(g.cpu)}`);
+      }
       rows.push(row);
     }
     return [{
-      title: "matmul schedules, GFLOP/s",
+      title: "matmul schedules, GFLOP/s (wall) / GFLOP per CPU-second",
       columns: ["schedule", ...shapes.map((s) => `${s.label.split(" ")[0]} ${layout(s)}`)],
       rows,
       notes: [`default on this adapter: ${matmulVariant(gpu)}; 'register' uses 16-byte loads when the layout allows, else 'register-scalar'`],

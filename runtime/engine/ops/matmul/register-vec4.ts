@@ -5,6 +5,29 @@
 // or 4 rows of one k-step), and each lane's vec4 load of B brings 4 k-steps of one column
 // (B stored (N, K)) or one k-step of 4 adjacent columns (B stored (K, N)). The k-loop
 // advances 4 at a time; K, and the dimensions the vec4 loads run along, must be multiples of 4.
+//
+// What llvmpipe (Mesa 25.0.7, LLVM 15, "256 bits") makes of it, read from the machine code
+// (perf samples of the JIT code, disassembled with gdb) and Mesa's gallivm/lp_bld_nir_soa.c;
+// figures and commands in spec/speed.md, "The matmul on lavapipe":
+// - A storage-buffer load takes the one-scalar-load-plus-broadcast path only when
+//   nir_src_is_always_uniform holds for its address: a compile-time constant. Workgroup ids,
+//   values from the uniform buffer and loop counters are not "always uniform", so every load
+//   in the k-loop, even one whose address is the same in every lane, is an unrolled loop over
+//   the 8 lanes: test the lane's execution-mask bit, reload the buffer's base and size from
+//   the descriptor, then per component a bounds compare and branch, a scalar load and an
+//   insert: about 35 instructions per vec4 per lane. (a[5u] costs ~3 cycles per 8-lane
+//   iteration, a[k] ~30.) Workgroup memory goes the same per-lane way, without bounds checks.
+// - fma() is not fused: vmulps + vaddps. A variable carried around the loop is written back
+//   once per iteration through vblendvps on the execution mask.
+// - subgroupBroadcast with a constant lane is a vpshufd + vpermq + masked move, ~3 instructions:
+//   far cheaper than loading the value in every lane, hence subgroupA.
+// - LLVM targets AVX-512VL at 256 bits here (32 ymm registers); the 32x4 tiles' 128
+//   accumulators per lane spill to the stack and are reloaded once per k-quad.
+// Where the time goes with SUBGROUP_VEC4_TALL_TILES (perf, share of samples in the kernel):
+// 1024^3 nn: per-lane load code 60 %, vector spills and reloads 22 %, vmulps/vaddps 14.5 %,
+// execution-mask blends 1.8 %, broadcasts 1.5 %; 128x344x14000 tn (a weight gradient) 52 /
+// 26.5 / 16 / 2.6 / 2.2 %. Larger tiles load less per FMA but spill more: 32x8 ran at 0.45x the
+// 32x4 speed, 40x4 and 24x4 slower too, two k-quads per loop iteration 0.45x (CPU time).
 import type { Kernel } from "../../kernel.js";
 import { EPILOGUE, MATMUL_UNIFORMS, type MatmulShape, layoutName } from "./layout.js";
 

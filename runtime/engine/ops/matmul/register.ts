@@ -1,8 +1,10 @@
 // Register-blocked matmul without workgroup memory: the schedule for CPU adapters
 // (lavapipe). There, one workgroup runs on one CPU thread as a loop over SIMD vectors of
-// `subgroup` lanes (8 with AVX2), workgroup memory is ordinary (slow) memory, and a load
-// whose address is the same for every lane becomes one scalar load plus a broadcast.
-// So: a workgroup owns TM rows of the output (A's loads are uniform), each lane owns TN
+// `subgroup` lanes (8 with AVX2) and workgroup memory is ordinary (slow) memory. A load whose
+// address is the same for every lane becomes one scalar load plus a broadcast only when that
+// address is a compile-time constant; in the k-loop it is a per-lane loop like any other load
+// (register-vec4.ts says what llvmpipe generates), so what counts is loads per FMA.
+// So: a workgroup owns TM rows of the output (A's loads are shared), each lane owns TN
 // columns spaced WG apart (B's loads are contiguous across neighbouring lanes when B is
 // stored (K, N)), and each lane keeps TM x TN accumulators in registers, like a BLIS
 // micro-kernel: per k, TN vector loads of B, TM broadcasts of A, TM * TN FMAs.
