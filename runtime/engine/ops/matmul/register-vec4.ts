@@ -27,7 +27,8 @@
 // 1024^3 nn: per-lane load code 60 %, vector spills and reloads 22 %, vmulps/vaddps 14.5 %,
 // execution-mask blends 1.8 %, broadcasts 1.5 %; 128x344x14000 tn (a weight gradient) 52 /
 // 26.5 / 16 / 2.6 / 2.2 %. Larger tiles load less per FMA but spill more: 32x8 ran at 0.45x the
-// 32x4 speed, 40x4 and 24x4 slower too, two k-quads per loop iteration 0.45x (CPU time).
+// 32x4 speed, two k-quads per loop iteration 0.45x; 24x4 and 16x4 were slower on 9 of 10
+// shapes (CPU time).
 import type { Kernel } from "../../kernel.js";
 import { EPILOGUE, MATMUL_UNIFORMS, type MatmulShape, layoutName } from "./layout.js";
 
