@@ -321,6 +321,19 @@ describe("a resumed run's settings", () => {
     expect(() => resumeSettings(dir, stored(dir), { pipelinePath: file })).toThrow(`  ${file}: does not check, unlike the pipeline the run was started with`);
   });
 
+  it("accept the file of a pipeline that extends another (its stored text no longer says so)", () => {
+    const dir0 = tmp("extends");
+    const file = join(dir0, "child.acpo");
+    writeFileSync(file, `pipeline child extends "${resolve("examples/grpo.acpo")}" {\n  rollout { prompts 2  group 2 }\n}\n`);
+    const pipeline = loadPipeline(file).pipeline!;
+    const run = RunDir.create({ name: "t", out: join(dir0, "r") });
+    run.writeConfig({ pipeline, seed: 0, adapter: "test", set: [], steps: 2 });
+    run.close();
+    expect(resumeSettings(run.path, stored(run.path), { pipelinePath: file, steps: 2, seed: 0 }).steps).toBe(2);
+    writeFileSync(file, readFileSync(file, "utf8").replace("group 2", "group 4"));
+    expect(() => resumeSettings(run.path, stored(run.path), { pipelinePath: file })).toThrow(`  ${file}: differs from the pipeline the run was started with`);
+  });
+
   it("refuse a damaged config.resolved.json by field", () => {
     const { dir } = started();
     const cfgPath = join(dir, "config.resolved.json");

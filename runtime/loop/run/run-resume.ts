@@ -103,9 +103,16 @@ function storedSettings(cfgPath: string, cfg: Record<string, unknown>): RunSetti
   return { pipeline: r.pipeline, seed: cfg.seed, steps: cfg.steps as number | null, set: cfg.set as string[] };
 }
 
+/**
+ * A pipeline's meaning: its printed form without the provenance comment. The stored text of
+ * a run whose file extends another prints "# resolved from FILE" where the file itself prints
+ * "# resolved from FILE (extends PARENT)", yet both mean the same pipeline.
+ */
+const meaning = (p: Pipeline): string => printPipeline(p).replace(/^# resolved from .*\n/, "");
+
 /** A FILE given with --resume is fine only when it resolves to exactly the run's pipeline. */
 function givenFileConflict(path: string, g: GivenArgs, stored: RunSettings): string | null {
   const r = loadPipeline(path, { set: g.set && g.set.length > 0 ? [...g.set] : stored.set, text: g.pipelineText });
-  if (r.pipeline && printPipeline(r.pipeline) === printPipeline(stored.pipeline)) return null;
+  if (r.pipeline && meaning(r.pipeline) === meaning(stored.pipeline)) return null;
   return `${path}: ${r.pipeline ? "differs from" : "does not check, unlike"} the pipeline the run was started with (the run uses its stored pipeline_text)`;
 }
