@@ -70,6 +70,31 @@ describe("acpo compare", () => {
     for (const name of ["grpo_t-seed0", "grpo_t-seed1", "acpo_t-seed0", "acpo_t-seed1"]) expect(html).toContain(`"name":"${name}"`);
   }, 1_200_000);
 
+  it("--resume continues a stopped comparison: finished runs reused, the missing one trained, the same table", () => {
+    // Continues the directory of the test above, as if its process had been killed during
+    // grpo_t seed 1: that run is gone, the three others finished.
+    const out = join(dir, "cmp");
+    const before = JSON.parse(readFileSync(join(out, "comparison.json"), "utf8")) as { runs: unknown[] };
+    rmSync(join(out, "grpo_t-seed1"), { recursive: true });
+    const args = ["compare", join(dir, "grpo_t.acpo"), join(dir, "acpo_t.acpo"), "--seeds", "2", "--steps", "2", "--out", out, "--quiet"];
+    const r = acpo([...args, "--resume"]);
+    expect(r.stderr.replace(/^Warning: .*\n/gm, "")).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout.split("\n").filter((l) => l.includes("reused"))).toEqual(
+      ["grpo_t-seed0", "acpo_t-seed0", "acpo_t-seed1"].map((n) => `compare: ${join(out, n)} finished earlier (evaluation at step 2): reused`),
+    );
+    // Training is deterministic per seed, so the retrained run gives the same numbers.
+    expect(JSON.parse(readFileSync(join(out, "comparison.json"), "utf8")).runs).toEqual(before.runs);
+
+    // A different budget is not this comparison: refused before anything trains, naming the run.
+    const other = acpo([...args.slice(0, 5), "--steps", "3", "--out", out, "--quiet", "--resume"]);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toContain(`cannot resume ${join(out, "grpo_t-seed0")}`);
+    expect(other.stderr).toContain("--steps 3: the run takes 2 steps");
+    // Without --out there is nothing to continue.
+    expect(acpo([...args.slice(0, 5), "--resume"]).stderr).toContain("compare --resume needs --out DIR");
+  }, 1_200_000);
+
   it("runs two pipelines with different losses (CISPO vs GMPO) on the same steps, prompts and evaluation", () => {
     const out = join(dir, "losses");
     const r = acpo(["compare", tiny("cispo_t", "cispo.acpo"), tiny("gmpo_t", "gmpo.acpo"), "--seeds", "1", "--steps", "2", "--out", out, "--quiet", "--credit"]);
