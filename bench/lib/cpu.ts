@@ -67,6 +67,19 @@ export function cpuPeak(): CpuPeak {
   return { model, cores, lanes, fmaPipes, ghz, gflops, sources };
 }
 
+/**
+ * The fp32 ceiling of a software adapter on this CPU. llvmpipe (Mesa 25) runs compute shaders
+ * on 256-bit vectors of 8 fp32 lanes even where the CPU has AVX-512 (spec/speed.md, "The
+ * matmul on lavapipe"), so its ceiling counts at most 8 lanes: issue 17's matmul target is 50 %
+ * of this figure, not of the CPU's own peak (twice as high on a 512-bit datapath).
+ */
+export function softwareAdapterCeiling(p: CpuPeak): { lanes: number; gflops: number; why: string } {
+  const lanes = Math.min(p.lanes, 8);
+  const gflops = p.cores * lanes * p.fmaPipes * 2 * p.ghz;
+  const why = `software adapter (llvmpipe) ceiling ${gflops.toFixed(1)} GFLOP/s = ${p.cores} cores x ${lanes} lanes (its 256-bit vectors${p.lanes > 8 ? `, not the CPU's ${p.lanes}` : ""}) x ${p.fmaPipes} FMA pipes x 2 flops x ${p.ghz.toFixed(2)} GHz`;
+  return { lanes, gflops, why };
+}
+
 /** The vector ISA flags that decide the software adapter's speed, from /proc/cpuinfo. */
 export function cpuIsa(): { avx2: boolean; avx512f: boolean; fma: boolean } {
   let flags = new Set<string>();

@@ -4,7 +4,7 @@
 // one thread (an extra column), with our ratio to the CPU's peak.
 import { type MatmulVariant, MATMUL_VARIANTS, matmul, matmulVariant } from "../../runtime/engine/ops/matmul.js";
 import type { Gpu } from "../../runtime/engine/gpu.js";
-import { cpuPeak } from "../lib/cpu.js";
+import { cpuPeak, softwareAdapterCeiling } from "../lib/cpu.js";
 import { ensureTorch } from "../lib/setup.js";
 import { fmt, ratio, timeIt } from "../lib/timing.js";
 import { tfjsOnDawn } from "../lib/tfjs.js";
@@ -75,6 +75,7 @@ export const matmulSuite: Suite = {
     const seconds = ctx.quick ? 0.2 : 1.5;
     const variant = matmulVariant(gpu);
     const peak = cpuPeak();
+    const ceiling = gpu.info.isSoftware ? softwareAdapterCeiling(peak) : null;
     const notes: string[] = [];
 
     ctx.log(`matmul: acpo (${variant})`);
@@ -131,6 +132,7 @@ export const matmulSuite: Suite = {
 
     notes.push(`acpo schedule: ${variant} (ACPO_MATMUL overrides); adapter ${gpu.info.device}`);
     notes.push(`CPU fp32 peak ${fmt(peak.gflops)} GFLOP/s = ${peak.cores} cores x ${peak.lanes} lanes x ${peak.fmaPipes} FMA pipes x 2 flops x ${peak.ghz.toFixed(2)} GHz (see the cpu-peak suite)`);
+    if (ceiling) notes.push(`${ceiling.why}; 'acpo/ceiling' against it (issue 17's target: 50 %)`);
     notes.push("each figure: median wall-clock of (record + submit + wait) over repetitions after one warm-up run");
     notes.push("acpo /cpu-s: GFLOP per CPU-second of this process (all threads, lavapipe's workers included), median over the same repetitions: x cores is what the wall figure would be with every core to ourselves");
     const rows = MATMUL_SHAPES.map((s, i) => [
@@ -145,9 +147,10 @@ export const matmulSuite: Suite = {
       fmt(torch.one[i]!),
       ratio(ours[i]!, Math.max(...[torch.all[i]!, torch.one[i]!].filter(Number.isFinite))),
       `${fmt((100 * ours[i]!) / peak.gflops)}%`,
+      ceiling ? `${fmt((100 * ours[i]!) / ceiling.gflops)}%` : "n/a",
     ]);
     notes.push("acpo/torch: against PyTorch with every core; 'torch 1t' is one thread; 'acpo/best' against the faster of the two (on a loaded machine every-core PyTorch can lose to one thread)");
-    return [{ title: "matmul GFLOP/s", columns: ["shape (M x K @ K x N)", "layout", "acpo", "acpo /cpu-s", "tfjs", "acpo/tfjs", "torch", "acpo/torch", "torch 1t", "acpo/best", "acpo/peak"], rows, notes }];
+    return [{ title: "matmul GFLOP/s", columns: ["shape (M x K @ K x N)", "layout", "acpo", "acpo /cpu-s", "tfjs", "acpo/tfjs", "torch", "acpo/torch", "torch 1t", "acpo/best", "acpo/peak", "acpo/ceiling"], rows, notes }];
   },
 };
 
