@@ -11,7 +11,7 @@ import { type SeedResult, finalEval, formatComparison, summarize } from "../../r
 import { writeReport, writeReportTryCredit } from "../../runtime/loop/report/html.js";
 import { RunDir, timestamp } from "../../runtime/loop/run/run-dir.js";
 import { SettingsError, resumeSettings } from "../../runtime/loop/run/run-resume.js";
-import { train } from "../../runtime/loop/rl/trainer.js";
+import { RunSeries } from "../run-series.js";
 import { UserError } from "../errors.js";
 import { parseIntOption } from "../options.js";
 import { ensureDir } from "../../runtime/engine/fs-errors.js";
@@ -35,8 +35,8 @@ interface CompareFlags {
  * --set (the check `acpo train --resume` makes); any other is continued from its latest
  * checkpoint. So a comparison stopped by a crash or the OOM killer loses only its last run.
  */
-async function runOne(file: string, o: CompareFlags, steps: number, seed: number, outDir: string): Promise<string> {
-  if (!o.resume || !existsSync(outDir)) return (await train({ pipelinePath: file, set: o.set, steps, seed, outDir, quiet: o.quiet })).runDir;
+async function runOne(series: RunSeries, file: string, o: CompareFlags, steps: number, seed: number, outDir: string): Promise<string> {
+  if (!o.resume || !existsSync(outDir)) return (await series.train({ pipelinePath: file, set: o.set, steps, seed, outDir, quiet: o.quiet })).runDir;
   const given = { pipelinePath: file, set: o.set, steps, seed };
   if (finalEval(outDir)?.step === steps) {
     try {
@@ -49,7 +49,7 @@ async function runOne(file: string, o: CompareFlags, steps: number, seed: number
     return outDir;
   }
   process.stdout.write(`compare: continuing ${outDir} from its latest checkpoint\n`);
-  return (await train({ ...given, resume: outDir, quiet: o.quiet })).runDir;
+  return (await series.train({ ...given, resume: outDir, quiet: o.quiet })).runDir;
 }
 
 /** Labels for the table and run directories: pipeline names, or file names where names repeat. */
@@ -96,15 +96,20 @@ export function registerCompare(program: Command): void {
       const runDirs: string[] = [];
       // Seed-major order: after each seed every pipeline has a paired result, so a long
       // comparison stopped early still holds complete pairs.
-      for (const seed of seeds)
-        for (const [i, item] of items.entries()) {
-          process.stdout.write(`compare: ${names[i]} seed ${seed} (${steps} steps)\n`);
-          const runDir = await runOne(item.file, o, steps, seed, join(root, `${names[i]}-seed${seed}`));
-          runDirs.push(runDir);
-          const final = finalEval(runDir);
-          if (!final) throw new UserError(`${runDir}: the run wrote no evaluation (eval.jsonl), so it cannot be compared`);
-          results.push({ pipeline: names[i]!, seed, runDir, ...final });
-        }
+      const series = await RunSeries.open();
+      try {
+        for (const seed of seeds)
+          for (const [i, item] of items.entries()) {
+            process.stdout.write(`compare: ${names[i]} seed ${seed} (${steps} steps)\n`);
+            const runDir = await runOne(series, item.file, o, steps, seed, join(root, `${names[i]}-seed${seed}`));
+            runDirs.push(runDir);
+            const final = finalEval(runDir);
+            if (!final) throw new UserError(`${runDir}: the run wrote no evaluation (eval.jsonl), so it cannot be compared`);
+            results.push({ pipeline: names[i]!, seed, runDir, ...final });
+          }
+      } finally {
+        await series.close();
+      }
       const comparison = summarize(results, names, seeds);
       const table = formatComparison(comparison);
       process.stdout.write(`\n${table}\n`);

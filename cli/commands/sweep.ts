@@ -20,7 +20,7 @@ import { cellCurves } from "../../runtime/loop/report/sweep-curves.js";
 import { loadRun } from "../../runtime/loop/report/load.js";
 import { type ReportSection, writeSectionReport } from "../../runtime/loop/report/sections.js";
 import { timestamp } from "../../runtime/loop/run/run-dir.js";
-import { train } from "../../runtime/loop/rl/trainer.js";
+import { RunSeries } from "../run-series.js";
 import { UserError } from "../errors.js";
 import { parseIntOption } from "../options.js";
 import { ensureDir } from "../../runtime/engine/fs-errors.js";
@@ -130,16 +130,21 @@ export function registerSweep(program: Command): void {
       const extraRuns: { cell: string; seed: number; runDir: string; extras: Record<string, number> }[] = [];
       const runDirs: string[] = [];
       // Seed-major order, as in compare: a sweep stopped early still holds complete pairs.
-      for (const seed of seeds)
-        for (const cell of cells) {
-          process.stdout.write(`sweep: ${cell.label} seed ${seed}\n`);
-          const { runDir } = await train({ pipelinePath: cell.file, set: [...o.set, ...cell.set], steps: o.steps, seed, outDir: join(root, `${cellDirName(cell)}-seed${seed}`), quiet: o.quiet });
-          runDirs.push(runDir);
-          const final = finalEval(runDir);
-          if (!final) throw new UserError(`${runDir}: the run wrote no evaluation (eval.jsonl); add an eval block so the sweep has something to compare`);
-          results.push({ pipeline: cell.label, seed, runDir, ...final });
-          extraRuns.push({ cell: cell.label, seed, runDir, extras: runExtras(runDir) });
-        }
+      const series = await RunSeries.open();
+      try {
+        for (const seed of seeds)
+          for (const cell of cells) {
+            process.stdout.write(`sweep: ${cell.label} seed ${seed}\n`);
+            const { runDir } = await series.train({ pipelinePath: cell.file, set: [...o.set, ...cell.set], steps: o.steps, seed, outDir: join(root, `${cellDirName(cell)}-seed${seed}`), quiet: o.quiet });
+            runDirs.push(runDir);
+            const final = finalEval(runDir);
+            if (!final) throw new UserError(`${runDir}: the run wrote no evaluation (eval.jsonl); add an eval block so the sweep has something to compare`);
+            results.push({ pipeline: cell.label, seed, runDir, ...final });
+            extraRuns.push({ cell: cell.label, seed, runDir, extras: runExtras(runDir) });
+          }
+      } finally {
+        await series.close();
+      }
       const labels = cells.map((c) => c.label);
       const comparison = summarize(results, labels, seeds);
       const extras = summarizeExtras(extraRuns, labels, seeds);

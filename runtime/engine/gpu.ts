@@ -221,6 +221,22 @@ export class Gpu {
     }
   }
 
+  /**
+   * Destroy the pooled (released) buffers. Between runs that share one Gpu (`acpo compare`,
+   * `acpo sweep`): the next run's shapes differ, so the pool would only grow. Dawn reuses a
+   * destroyed buffer's memory for the next allocation of the device, whereas the memory of a
+   * destroyed device is not given back on lavapipe (each Gpu.create of a run leaked its
+   * whole peak, ~1 GB per quickstart run, until a 35-run comparison was OOM-killed).
+   */
+  trimPool(): void {
+    for (const [bytes, list] of this.pool) {
+      for (const b of list) b.destroy();
+      this.memory.allocated -= bytes * list.length;
+    }
+    this.pool.clear();
+    this.bindGroups.clear();
+  }
+
   /** A copy of the counters now; `countersSince(before)` gives what a stretch of work cost. */
   counters(): GpuCounters {
     return { ...this.stats };

@@ -28,6 +28,24 @@ describe("Gpu runtime core", () => {
     gpu.release(b);
   });
 
+  it("trimPool destroys the released buffers only: live tensors keep their contents, and new ones are fresh", async () => {
+    // `acpo compare` and `acpo sweep` trim between runs on one shared device (cli/run-series.ts).
+    const gpu = await testGpu();
+    const kept = gpu.upload(new Float32Array([1, 2, 3]));
+    const before = gpu.memory.allocated;
+    const a = gpu.empty([5000]), b = gpu.empty([70000]);
+    const pooled = a.buffer.size + b.buffer.size;
+    gpu.release(a, b);
+    expect(gpu.memory.allocated).toBe(before + pooled);
+    gpu.trimPool();
+    expect(gpu.memory.allocated).toBe(gpu.memory.live); // the pool held nothing else once trimmed
+    const c = gpu.empty([5000]);
+    expect(c.buffer).not.toBe(a.buffer); // not handed a destroyed buffer from the pool
+    gpu.dispatch(scaleKernel, [kept], { n: 3, s: 2 }, [1]);
+    expect(Array.from(await gpu.read(kept))).toEqual([2, 4, 6]);
+    gpu.release(kept, c);
+  });
+
   it("records many dispatches with distinct uniforms in one submit, in order", async () => {
     const gpu = await testGpu();
     const n = 37;
