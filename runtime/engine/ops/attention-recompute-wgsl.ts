@@ -13,7 +13,7 @@
 // out with a select, so NaN or inf in a future key, value or query row cannot leak.
 import type { Kernel } from "../kernel.js";
 import type { AttentionSchedule } from "./attention.js";
-import { LOWEST, TILE, tileBounds } from "./attention-tile.js";
+import { LOWEST, TILE, clampedRowPrelude } from "./attention-tile.js";
 
 interface Chunking {
   /** Rows per chunk. */
@@ -55,19 +55,7 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const unrolled = (c: Chunking, body: (jj: number) => string): string => range(c.n).map((jj) => `{${body(jj)}\n    }`).join("\n    ");
 
 /** Query-row prelude: the lane's row (clamped when past the last), its q/out row, kv rows and lse entry. */
-const rowPrelude = /* wgsl */ `
-  let G = u.Hq / u.Hkv;
-  let kvh = wid.y;
-  let b = wid.z;
-  ${tileBounds("u.T", "G * u.T")}
-  let live = r0 + lid < G * u.T;
-  let r = min(r0 + lid, G * u.T - 1u);
-  let t = r % u.T;
-  let h = kvh * G + r / u.T;
-  let rowQ = ((b * u.T + t) * u.Hq + h) * D4; // vec4 index of q/out row (b, t, h)
-  let kv0 = (b * u.T * u.Hkv + kvh) * D4; // vec4 index of k/v row (b, 0, kvh)
-  let kvStride = u.Hkv * D4; // between consecutive tokens
-  let rowL = (b * u.Hq + h) * u.T + t; // lse/delta entry (b, h, t)`;
+const rowPrelude = clampedRowPrelude("let rowL = (b * u.Hq + h) * u.T + t; // lse/delta entry (b, h, t)");
 
 /** WGSL: `var name` = dot of private row `a` with a row expression over d. */
 const dotWith = (name: string, a: string, row: string): string =>

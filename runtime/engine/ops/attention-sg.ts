@@ -11,7 +11,7 @@
 // a clamped copy and store nothing (no early return: the broadcasts need every lane of the
 // subgroup, in uniform control flow). Needs subgroups of at least 8 lanes.
 import type { Kernel } from "../kernel.js";
-import { LOWEST, TILE, tileBounds } from "./attention-tile.js";
+import { LOWEST, TILE, clampedRowPrelude } from "./attention-tile.js";
 
 /** Keys (or query rows) per chunk: one per lane of an 8-lane subgroup. */
 const CHUNK = 8;
@@ -27,20 +27,8 @@ const UNIFORMS: Kernel["uniforms"] = [
 ];
 
 /** Query-row prelude: like attention.ts's, with the lane's row clamped instead of returning. */
-const rowPrelude = /* wgsl */ `
-  let G = u.Hq / u.Hkv;
-  let kvh = wid.y;
-  let b = wid.z;
-  ${tileBounds("u.T", "G * u.T")}
-  let live = r0 + lid < G * u.T;
-  let r = min(r0 + lid, G * u.T - 1u);
-  let t = r % u.T;
-  let h = kvh * G + r / u.T;
-  let rowQ = ((b * u.T + t) * u.Hq + h) * D4; // vec4 index of q/out row (b, t, h)
-  let kv0 = (b * u.T * u.Hkv + kvh) * D4; // vec4 index of k/v row (b, 0, kvh)
-  let kvStride = u.Hkv * D4; // between consecutive tokens
-  let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)
-  let sg = sgid & 7u;`;
+const rowPrelude = clampedRowPrelude(`let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)
+  let sg = sgid & 7u;`);
 
 /** WGSL: a loop over chunks of 8 keys up to `last`; `load` fills this lane's rows for key jb + sg, `body(jj)` handles key jb + jj. */
 function chunkLoop(last: string, load: string, body: (jj: number) => string): string {

@@ -41,6 +41,26 @@ export function tileBounds(len: string, rows: string): string {
 }
 
 /**
+ * WGSL prelude of the per-query-row kernels whose lanes past the last row are clamped onto it
+ * instead of returning (they still take part in subgroup broadcasts; `live` says which are
+ * real): the lane's row, its q/out row, the kv rows, and `rowLine`, the kernel's own index
+ * into its per-row buffer (attention-sg.ts: the att row; attention-recompute-wgsl.ts: lse).
+ */
+export const clampedRowPrelude = (rowLine: string): string => /* wgsl */ `
+  let G = u.Hq / u.Hkv;
+  let kvh = wid.y;
+  let b = wid.z;
+  ${tileBounds("u.T", "G * u.T")}
+  let live = r0 + lid < G * u.T;
+  let r = min(r0 + lid, G * u.T - 1u);
+  let t = r % u.T;
+  let h = kvh * G + r / u.T;
+  let rowQ = ((b * u.T + t) * u.Hq + h) * D4; // vec4 index of q/out row (b, t, h)
+  let kv0 = (b * u.T * u.Hkv + kvh) * D4; // vec4 index of k/v row (b, 0, kvh)
+  let kvStride = u.Hkv * D4; // between consecutive tokens
+  ${rowLine}`;
+
+/**
  * A loop over `v` in [from, to] whose body masks with `cond` (a select, not a multiply by 0,
  * so NaN or inf stored in masked entries stays out). One masked body instead of an unmasked
  * loop plus a masked tail: on lavapipe the loads dominate and a select is nearly free, while
