@@ -24,6 +24,7 @@ export function runShape(p: Pipeline, promptTokens: number): RunShape {
     sampleRows: rows,
     sampleT: T,
     reference: p.stages.some((s) => s.reference.kind !== "none"),
+    sharedPrefix: p.rollout.group > 1, // the update runs each prompt once (model/shared-rows.ts)
     ...(p.model.precision ? { precision: p.model.precision } : {}),
   };
 }

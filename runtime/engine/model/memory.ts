@@ -7,6 +7,7 @@ import { DEFAULT_BINDING_BYTES, attentionKeptShape, attentionMode, attentionMode
 import type { ModelConfig } from "./config.js";
 import { EMBEDDING, SLOT_WIDTH, layerBody, normRows, ownedSlots, widthOf } from "./layer-body.js";
 import { parameterSpecs } from "./layout.js";
+import { fullRowsWidths } from "./shared-attention.js";
 import { logitsChunkBudget, logitsChunkRows } from "./lm-head.js";
 import { isHalfWeight, type Precision } from "./weights.js";
 
@@ -49,6 +50,11 @@ export interface RunShape {
   reference: boolean;
   /** `precision f16`: f16 copies of the linear weights beside the f32 masters (default f32). */
   precision?: Precision;
+  /**
+   * The update's rows share prompts (group > 1), so it runs the shared-prefix layout
+   * (shared-rows.ts): planned at its most packed tokens, B x T (the real count is smaller).
+   */
+  sharedPrefix?: boolean;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -71,10 +77,12 @@ const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
  * derived from the layer body: each owned slot (N, width), each norm's 1/rms, what attention
  * keeps (the probabilities (B, Hq, T, T) or the log-sum-exp (B, Hq, T): the mode on a device
  * whose bindings hold `maxBindingBytes`); then ids, positions, the last stream, the final norm
- * and its 1/rms.
+ * and its 1/rms. In the shared-prefix layout of `packed` tokens (forwardHiddenShared) the
+ * token buffers hold N = packed rows, and the hidden states per slot (B*T, C) and attention's
+ * whole-row q, k, v, out (shared-attention.ts) come on top.
  */
-export function activationBuffers(c: ModelConfig, B: number, T: number, maxBindingBytes = DEFAULT_BINDING_BYTES): number[] {
-  const N = B * T, out: number[] = [], s = { B, T, Hq: c.numHeads };
+export function activationBuffers(c: ModelConfig, B: number, T: number, maxBindingBytes = DEFAULT_BINDING_BYTES, packed?: number): number[] {
+  const N = packed ?? B * T, out: number[] = [], s = { B, T, Hq: c.numHeads };
   const kept = buf(numel(attentionKeptShape(attentionMode(s, maxBindingBytes), s)));
   for (let l = 0; l < c.numLayers; l++) {
     const body = layerBody(c, l);
@@ -83,14 +91,23 @@ export function activationBuffers(c: ModelConfig, B: number, T: number, maxBindi
     out.push(kept);
   }
   out.push(buf(N), buf(N), buf(N * c.hiddenSize), buf(N * c.hiddenSize), buf(N));
+  if (packed !== undefined) out.push(buf(B * T * c.hiddenSize), ...fullRowsWidths(attentionWidths(c)).forward.map((w) => buf(B * T * w)));
   return out;
 }
 
-/** Backward scratch of one (B, T) batch (Transformer.scratch); attention's (datt or delta) by the mode, as in activationBuffers. */
-export function backwardBuffers(c: ModelConfig, B: number, T: number, maxBindingBytes = DEFAULT_BINDING_BYTES): number[] {
-  const N = B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, s = { B, T, Hq: c.numHeads };
+const attentionWidths = (c: ModelConfig) => ({ Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim });
+
+/**
+ * Backward scratch of one (B, T) batch (Transformer.scratch); attention's (datt or delta) by the
+ * mode, as in activationBuffers. The shared-prefix layout of `packed` tokens: the token buffers
+ * at N = packed rows, the hidden gradient per slot (B*T, C) and per packed token (N, C), and
+ * attention's whole-row dout, dq, dk, dv.
+ */
+export function backwardBuffers(c: ModelConfig, B: number, T: number, maxBindingBytes = DEFAULT_BINDING_BYTES, packed?: number): number[] {
+  const N = packed ?? B * T, C = c.hiddenSize, F = c.intermediateSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, s = { B, T, Hq: c.numHeads };
   const att = numel(attentionScratchShape(attentionMode(s, maxBindingBytes), s));
-  const out = [N * C, N * C, N * C, N * F, N * F, N * F, N * q, N * q, N * kv, N * kv, att, N * C];
+  const out = [N * C, N * C, N * C, N * F, N * F, N * F, N * q, N * q, N * kv, N * kv, att, B * T * C];
+  if (packed !== undefined) out.push(N * C, ...fullRowsWidths(attentionWidths(c)).backward.map((w) => B * T * w));
   if (c.qkNorm) out.push(N * q, N * kv);
   return out.map(buf);
 }
@@ -172,7 +189,9 @@ export function memoryPlan(c: ModelConfig, limits: DeviceLimits, shape: RunShape
   if (shape.reference) add("reference policy", [...w, ...half], `frozen copy of the weights${half.length ? " and their f16 copies" : ""}`);
   const limit = limits.maxStorageBufferBindingSize, attention = { B: shape.trainB, T: shape.trainT, Hq: c.numHeads };
   const mode = attentionMode(attention, limit);
-  add("activations (train)", [...activationBuffers(c, shape.trainB, shape.trainT, limit), ...backwardBuffers(c, shape.trainB, shape.trainT, limit)], `B ${shape.trainB} x T ${shape.trainT}, forward + backward scratch, attention ${mode === "saved" ? "saved-P" : "recompute"}`);
+  const packedTokens = shape.sharedPrefix ? N : undefined;
+  const layout = packedTokens === undefined ? "" : ", shared-prefix layout at its most packed tokens (B x T)";
+  add("activations (train)", [...activationBuffers(c, shape.trainB, shape.trainT, limit, packedTokens), ...backwardBuffers(c, shape.trainB, shape.trainT, limit, packedTokens)], `B ${shape.trainB} x T ${shape.trainT}${layout}, forward + backward scratch, attention ${mode === "saved" ? "saved-P" : "recompute"}`);
   // Under f16 the decoder runs separate projections (weights.ts decodePacking): no packed copies.
   const packed = half.length ? [] : packedDecodeBuffers(c);
   if (packed.length > 0) add("decode weight copies", packed, "q|k|v and gate|up concatenated per layer, for sampling");

@@ -2,7 +2,10 @@
 // llm.c-style as a sequence of kernel calls over explicit activation buffers. A layer is
 // layer-body.ts's list of sub-blocks: forward runs it in order, backward in reverse, one case
 // per kind of sub-block each. Forward keeps exactly what backward reads.
-// Batches are (B, T) token ids with per-token positions, so right-padded rows work.
+// Batches are (B, T) token ids with per-token positions, so right-padded rows work. A batch
+// whose rows share prompts can run in the shared-prefix layout instead (shared-rows.ts): every
+// sub-block but attention on N packed tokens, each prompt once; attention in the whole-row
+// layout through row maps (shared-attention.ts).
 import type { Gpu } from "../gpu.js";
 import { type Tensor, flatView, rowView } from "../tensor.js";
 import { copyColumnBlock } from "../ops/column-block.js";
@@ -18,9 +21,12 @@ import { type RopeTables, createRopeTables, ropeBackward, ropeForward } from "..
 import type { ModelConfig } from "./config.js";
 import { EMBEDDING, FINAL_NORM, SLOT_WIDTH, type Slot, type SubBlock, layerBody, normRows, ownedSlots, widthOf } from "./layer-body.js";
 import type { GpuWeights } from "./weights.js";
+import { type FullRowsBackward, type FullRowsForward, fromFullRows, fullRowsWidths, hiddenToFull, sharedAttentionBackward, sharedAttentionForward } from "./shared-attention.js";
+import type { SharedRows } from "./shared-rows.js";
 
 /**
- * Activations of one layer for one (B, T) batch; N = B * T. One buffer per slot of the layer
+ * Activations of one layer for one batch of N tokens (B * T slots, or a shared-prefix layout's
+ * packed tokens). One buffer per slot of the layer
  * body, except that a residual's branch is written straight into its output's buffer and
  * `out` is the next layer's `resid` (or residF): what backward reads, and nothing else.
  */
@@ -34,6 +40,11 @@ interface LayerActs {
 interface Acts {
   B: number;
   T: number;
+  /** Tokens the layers run on: B * T, or the shared layout's packed tokens. */
+  N: number;
+  /** The shared-prefix layout (null: whole rows) and its whole-row attention buffers. */
+  shared: SharedRows | null;
+  full: FullRowsForward | null;
   attention: AttentionMode; // ops/attention-mode.ts: chosen per (B, T) by the binding limit
   ids: Tensor; // (N) u32
   pos: Tensor; // (N) u32
@@ -41,6 +52,7 @@ interface Acts {
   residF: Tensor; // (N, C) residual stream after the last layer
   lnF: Tensor; // (N, C)
   rstdF: Tensor; // (N)
+  hidden: Tensor; // (B*T, C) what forwardHidden returns: lnF itself for whole rows, lnF's rows per slot when shared
   logits: Tensor | null; // (N, V), allocated only by `forward` (the chunked head never needs it)
 }
 
@@ -57,7 +69,9 @@ interface Grads {
   dk: Tensor; // (N, Hkv*D)
   dv: Tensor; // (N, Hkv*D)
   attScratch: Tensor; // (B, Hq, T, T) datt ("saved"), (B, Hq, T) delta ("recompute")
-  dlnF: Tensor; // (N, C)
+  dlnF: Tensor; // (B*T, C) gradient of the returned hidden states
+  dlnFPacked: Tensor | null; // (N, C) shared layout: dlnF summed onto the packed tokens
+  full: FullRowsBackward | null; // shared layout: attention's whole-row gradients
   dqPre: Tensor | null; // (N, Hq*D) Qwen3: gradient before q_norm
   dkPre: Tensor | null; // (N, Hkv*D)
 }
@@ -66,7 +80,7 @@ interface Grads {
  * The gradient buffer of each slot. The residual stream's slots share one: a residual's
  * output gradient is its stream's and its branch's as well, so it costs no dispatch.
  */
-const GRAD_OF: Readonly<Record<Slot, keyof Grads>> = {
+const GRAD_OF: Readonly<Record<Slot, Exclude<keyof Grads, "full">>> = {
   resid: "dresid", o: "dresid", resid2: "dresid", down: "dresid", out: "dresid",
   ln1: "dln", ln2: "dln", qPre: "dqPre", kPre: "dkPre", q: "dq", k: "dk", v: "dv",
   attOut: "dattOut", gate: "dgate", up: "dup", mlp: "dmlp",
@@ -131,19 +145,35 @@ export class Transformer {
    * not including, the logits. Valid until the next forward with a different (B, T).
    */
   forwardHidden(ids: Tensor, pos: Tensor, B: number, T: number): Tensor {
-    const c = this.config, gpu = this.gpu, N = B * T, C = c.hiddenSize;
-    const a = this.activations(B, T);
+    return this.forwardTokens(this.activations(B, T, null), ids, pos);
+  }
+
+  /**
+   * forwardHidden of the (B, T) rows that `rows` lays out (shared-rows.ts): each shared prompt
+   * prefix runs through the layers once. The result (B*T, C) equals forwardHidden's at every
+   * slot a row computes (its first rowSlots); it is 0 at the slots past them. Valid until the
+   * next forward with another layout; backwardHidden then runs the same layout's backward.
+   */
+  forwardHiddenShared(rows: SharedRows): Tensor {
+    if (rows.N === 0) throw new Error("Transformer.forwardHiddenShared: the layout has no tokens");
+    return this.forwardTokens(this.activations(rows.B, rows.T, rows), rows.ids, rows.pos);
+  }
+
+  /** Embedding, the layers and the final norm on the N tokens of `a`; the hidden states per slot. */
+  private forwardTokens(a: Acts, ids: Tensor, pos: Tensor): Tensor {
+    const c = this.config, gpu = this.gpu, N = a.N, C = c.hiddenSize;
     gpu.copy(a.ids, ids, N);
     gpu.copy(a.pos, pos, N);
     embeddingForward(gpu, slotOf(a.layers[0]!, "resid"), this.w(EMBEDDING), a.ids, { N, C, V: c.vocabSize });
     this.bodies.forEach((body, l) => { for (const b of body) this.forwardBlock(b, a.layers[l]!, a); });
     rmsnormForward(gpu, a.lnF, a.rstdF, a.residF, this.w(FINAL_NORM), { N, C, eps: c.rmsNormEps });
-    return a.lnF;
+    if (a.shared) hiddenToFull(gpu, a.hidden, a.lnF, a.shared, C);
+    return a.hidden;
   }
 
-  /** One sub-block of a layer over the whole (B, T) batch. */
+  /** One sub-block of a layer over the batch's N tokens (attention: over its (B, T) rows). */
   private forwardBlock(b: SubBlock, L: LayerActs, a: Acts): void {
-    const gpu = this.gpu, c = this.config, { B, T } = a, N = B * T, D = c.headDim, t = (s: Slot) => slotOf(L, s);
+    const gpu = this.gpu, c = this.config, { B, T, N } = a, D = c.headDim, t = (s: Slot) => slotOf(L, s);
     switch (b.kind) {
       case "norm":
       case "headNorm": {
@@ -155,11 +185,14 @@ export class Transformer {
         for (const o of b.outs) this.linear(t(o.out), t(b.x), o.module, N, this.width(b.x), this.width(o.out));
         return;
       case "rope":
-        for (const s of [b.q, b.k]) ropeForward(gpu, t(s), t(s), a.pos, this.rope, { B, T, H: this.width(s) / D, D });
+        for (const s of [b.q, b.k]) ropeForward(gpu, t(s), t(s), a.pos, this.rope, { B: 1, T: N, H: this.width(s) / D, D });
         return;
-      case "attention":
-        attentionForwardIn(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
+      case "attention": {
+        const sizes = { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D };
+        if (a.shared) sharedAttentionForward(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), a.shared, a.full!, sizes);
+        else attentionForwardIn(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), sizes);
         return;
+      }
       case "residual":
         // The branch was written into the output's buffer: add the stream in place.
         if (t(b.branch) !== t(b.out)) throw new Error(`Transformer: residual '${b.out}' expects its branch '${b.branch}' in its own buffer`);
@@ -262,6 +295,7 @@ export class Transformer {
   backward(dlogits: Tensor): void {
     const a = this.acts;
     if (!a) throw new Error("Transformer.backward called before forward");
+    if (a.shared) throw new Error("Transformer.backward: the last forward was forwardHiddenShared, whose head is the caller's (headBackward, then backwardHidden)");
     const g = this.scratch();
     this.headBackward(g.dlnF, false, dlogits, a.lnF, a.B * a.T);
     this.backwardHidden(g.dlnF);
@@ -275,8 +309,11 @@ export class Transformer {
   backwardHidden(dlnF: Tensor): void {
     const a = this.acts;
     if (!a) throw new Error("Transformer.backwardHidden called before forward");
-    const c = this.config, gpu = this.gpu, g = this.scratch(), N = a.B * a.T, C = c.hiddenSize;
-    rmsnormBackward(gpu, g.dresid, this.weights.grad(FINAL_NORM), dlnF, a.residF, this.w(FINAL_NORM), a.rstdF, { N, C, accumulate: true });
+    const c = this.config, gpu = this.gpu, g = this.scratch(), N = a.N, C = c.hiddenSize;
+    // Shared layout: each packed token's gradient is the sum over the slots that read it.
+    if (a.shared) fromFullRows(gpu, g.dlnFPacked!, dlnF, a.shared, C);
+    const dln = a.shared ? g.dlnFPacked! : dlnF;
+    rmsnormBackward(gpu, g.dresid, this.weights.grad(FINAL_NORM), dln, a.residF, this.w(FINAL_NORM), a.rstdF, { N, C, accumulate: true });
     for (let l = c.numLayers - 1; l >= 0; l--) {
       // The body read in reverse. `written` holds the slots whose gradient buffer already
       // holds a value (the layer's output at first): a second contribution adds to it.
@@ -288,7 +325,7 @@ export class Transformer {
 
   /** Backward of one sub-block: its inputs' gradients from its outputs', weights' into weights.grads. */
   private backwardBlock(b: SubBlock, L: LayerActs, a: Acts, written: Set<Slot>): void {
-    const gpu = this.gpu, c = this.config, g = this.scratch(), { B, T } = a, N = B * T, D = c.headDim;
+    const gpu = this.gpu, c = this.config, g = this.scratch(), { B, T, N } = a, D = c.headDim;
     const t = (s: Slot) => slotOf(L, s), d = (s: Slot) => this.gradOf(s);
     switch (b.kind) {
       case "residual":
@@ -311,12 +348,15 @@ export class Transformer {
         this.normBackward(b, L, N, written);
         return;
       case "rope":
-        for (const s of [b.q, b.k]) ropeBackward(gpu, d(s), d(s), a.pos, this.rope, { B, T, H: this.width(s) / D, D });
+        for (const s of [b.q, b.k]) ropeBackward(gpu, d(s), d(s), a.pos, this.rope, { B: 1, T: N, H: this.width(s) / D, D });
         return;
-      case "attention":
+      case "attention": {
         firstWrite(written, b.q, b.k, b.v);
-        attentionBackwardIn(gpu, a.attention, d(b.q), d(b.k), d(b.v), g.attScratch, d(b.out), t(b.q), t(b.k), t(b.v), t(b.out), L.attKept, { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D });
+        const sizes = { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D };
+        if (a.shared) sharedAttentionBackward(gpu, a.attention, d(b.q), d(b.k), d(b.v), g.attScratch, d(b.out), t(b.q), t(b.k), t(b.v), t(b.out), L.attKept, a.shared, a.full!, g.full!, sizes);
+        else attentionBackwardIn(gpu, a.attention, d(b.q), d(b.k), d(b.v), g.attScratch, d(b.out), t(b.q), t(b.k), t(b.v), t(b.out), L.attKept, sizes);
         return;
+      }
     }
   }
 
@@ -356,12 +396,17 @@ export class Transformer {
     if (this.weights.has(`${prefix}.bias`)) sumRows(this.gpu, this.weights.grad(`${prefix}.bias`), dout, { M: N, N: O, accumulate: true });
   }
 
-  private activations(B: number, T: number): Acts {
-    if (this.acts && this.acts.B === B && this.acts.T === T) return this.acts;
+  /** The activations of (B, T) rows run whole (`shared` null) or in a shared layout of N = shared.N tokens; reused while the shapes stay. */
+  private activations(B: number, T: number, shared: SharedRows | null): Acts {
+    const N = shared ? shared.N : B * T, a = this.acts;
+    if (a && a.B === B && a.T === T && a.N === N && !a.shared === !shared) {
+      a.shared = shared;
+      return a;
+    }
     this.releaseActivations();
-    const gpu = this.gpu, N = B * T, C = this.config.hiddenSize;
+    const gpu = this.gpu, C = this.config.hiddenSize;
     const attention = this.attentionMode(B, T);
-    const layers = this.bodies.map((body, l) => this.layerActs(body, l, B, T, attention));
+    const layers = this.bodies.map((body, l) => this.layerActs(body, l, N, B, T, attention));
     const residF = gpu.empty([N, C], "residF");
     // Each layer's output stream is the next layer's input (the last one's, residF); a
     // residual's branch is its output's buffer.
@@ -369,12 +414,23 @@ export class Transformer {
       L.slot.out = l + 1 < layers.length ? slotOf(layers[l + 1]!, "resid") : residF;
       for (const b of this.bodies[l]!) if (b.kind === "residual") L.slot[b.branch] = slotOf(L, b.out);
     });
+    const lnF = gpu.empty([N, C], "lnF");
+    const full = shared ? this.fullRows(fullRowsWidths(this.attentionSizes()).forward, B * T, ["q", "k", "v", "out"] as const, "full") : null;
     this.acts = {
-      B, T, attention, layers, residF,
+      B, T, N, shared, full, attention, layers, residF,
       ids: gpu.empty([N], "ids", "u32"), pos: gpu.empty([N], "pos", "u32"),
-      lnF: gpu.empty([N, C], "lnF"), rstdF: gpu.empty([N], "rstdF"), logits: null,
+      lnF, rstdF: gpu.empty([N], "rstdF"), hidden: shared ? gpu.empty([B * T, C], "hidden") : lnF, logits: null,
     };
     return this.acts;
+  }
+
+  private attentionSizes(): { Hq: number; Hkv: number; D: number } {
+    return { Hq: this.config.numHeads, Hkv: this.config.numKvHeads, D: this.config.headDim };
+  }
+
+  /** Whole-row buffers (rows, width) named `names`, for the shared layout's attention (shared-attention.ts). */
+  private fullRows<K extends string>(widths: number[], rows: number, names: readonly K[], label: string): Record<K, Tensor> {
+    return Object.fromEntries(names.map((k, i) => [k, this.gpu.empty([rows, widths[i]!], `${label} ${k}`)])) as Record<K, Tensor>;
   }
 
   /**
@@ -386,8 +442,8 @@ export class Transformer {
   }
 
   /** One layer's own buffers (layer-body.ts ownedSlots; the memory plan counts the same), 1/rms per norm, what attention keeps. */
-  private layerActs(body: readonly SubBlock[], l: number, B: number, T: number, mode: AttentionMode): LayerActs {
-    const c = this.config, N = B * T, owned: Tensor[] = [];
+  private layerActs(body: readonly SubBlock[], l: number, N: number, B: number, T: number, mode: AttentionMode): LayerActs {
+    const c = this.config, owned: Tensor[] = [];
     const e = (shape: number[], label: string) => { const t = this.gpu.empty(shape, `L${l}.${label}`); owned.push(t); return t; };
     const L: LayerActs = { slot: {}, rstd: {}, attKept: e(attentionKeptShape(mode, { B, T, Hq: c.numHeads }), mode === "saved" ? "att" : "lse"), owned };
     for (const s of ownedSlots(body)) L.slot[s] = e([N, this.width(s)], s);
@@ -396,18 +452,20 @@ export class Transformer {
   }
 
   private scratch(): Grads {
-    const a = this.acts!, c = this.config;
+    const a = this.acts!, c = this.config, g = this.grads;
     const scratchShape = attentionScratchShape(a.attention, { B: a.B, T: a.T, Hq: c.numHeads });
-    if (this.grads && this.grads.dresid.size === a.B * a.T * c.hiddenSize && sameShape(this.grads.attScratch.shape, scratchShape)) return this.grads;
+    if (g && g.dresid.size === a.N * c.hiddenSize && g.dlnF.size === a.B * a.T * c.hiddenSize && !g.full === !a.shared && sameShape(g.attScratch.shape, scratchShape)) return g;
     this.releaseScratch();
-    const gpu = this.gpu, N = a.B * a.T;
+    const gpu = this.gpu, N = a.N, BT = a.B * a.T;
     const e = (shape: number[], label: string) => gpu.empty(shape, label);
     this.grads = {
       dresid: e([N, c.hiddenSize], "dresid"), dln: e([N, c.hiddenSize], "dln"), dtmp: e([N, c.hiddenSize], "dtmp"),
       dmlp: e([N, c.intermediateSize], "dmlp"), dgate: e([N, c.intermediateSize], "dgate"), dup: e([N, c.intermediateSize], "dup"),
       dattOut: e([N, c.numHeads * c.headDim], "dattOut"), dq: e([N, c.numHeads * c.headDim], "dq"),
       dk: e([N, c.numKvHeads * c.headDim], "dk"), dv: e([N, c.numKvHeads * c.headDim], "dv"),
-      attScratch: e(scratchShape, a.attention === "saved" ? "datt" : "delta"), dlnF: e([N, c.hiddenSize], "dlnF"),
+      attScratch: e(scratchShape, a.attention === "saved" ? "datt" : "delta"), dlnF: e([BT, c.hiddenSize], "dlnF"),
+      dlnFPacked: a.shared ? e([N, c.hiddenSize], "dlnF packed") : null,
+      full: a.shared ? this.fullRows(fullRowsWidths(this.attentionSizes()).backward, BT, ["dout", "dq", "dk", "dv"] as const, "full") : null,
       dqPre: c.qkNorm ? e([N, c.numHeads * c.headDim], "dqPre") : null, dkPre: c.qkNorm ? e([N, c.numKvHeads * c.headDim], "dkPre") : null,
     };
     return this.grads;
@@ -417,12 +475,15 @@ export class Transformer {
     const a = this.acts;
     if (!a) return;
     for (const L of a.layers) this.gpu.release(...L.owned);
-    this.gpu.release(a.ids, a.pos, a.residF, a.lnF, a.rstdF, a.logits);
+    this.gpu.release(a.ids, a.pos, a.residF, a.lnF, a.rstdF, a.logits, ...(a.shared ? [a.hidden] : []), ...Object.values(a.full ?? {}));
     this.acts = null;
   }
 
   private releaseScratch(): void {
-    if (this.grads) this.gpu.release(...Object.values(this.grads));
+    if (this.grads) {
+      const { full, ...rest } = this.grads;
+      this.gpu.release(...Object.values(rest), ...Object.values(full ?? {}));
+    }
     this.grads = null;
   }
 

@@ -2,7 +2,7 @@
 // order; a row with an empty list is 0. It is the transpose of a row gather (embedding.ts
 // embeddingForward with a map of rows): when one source row is read by several destination
 // slots, the gradient of that source row is the sum of theirs. The shared-prefix update
-// (model/shared-prefix.ts) uses it to fold the full rows' key, value, query and hidden
+// (model/shared-attention.ts) uses it to fold the full rows' key, value, query and hidden
 // gradients back onto the packed tokens, each prompt token's gradient summed over the rows of
 // its group. Deterministic: one invocation owns dst[i, c] and adds its list in the order the
 // CPU built it (no atomics), so the result equals a sequential fp32 loop.
