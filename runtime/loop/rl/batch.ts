@@ -5,9 +5,13 @@
 // Token slot n = b * T + t holds input token seq_b[t] and target seq_b[t+1], seq_b = prompt
 // + response, right-padded (model/padded-batch.ts); the logits row at slot n scores the
 // target, so per-token quantities live on target slots.
+// When rows share prompts (an RL step always has G rows per prompt), the batch also carries the
+// shared-prefix layout (model/shared-rows.ts) in which the policy runs each prompt once
+// (loss-head.ts policyHidden); ACPO_UPDATE_WHOLE_ROWS=1 runs whole rows instead, for comparison.
 import { packRows, uploadPacked } from "../../../compiler/plan/artifact.js";
 import type { Gpu } from "../../engine/gpu.js";
-import { nextTokenSlots, paddedRows } from "../../engine/model/padded-batch.js";
+import { nextTokenSlots, paddedRows, type PaddedRows } from "../../engine/model/padded-batch.js";
+import { type SharedRows, sharedRowsPlan, uploadSharedRows } from "../../engine/model/shared-rows.js";
 import type { Tensor } from "../../engine/tensor.js";
 import { type ResponseRows, responseRows } from "./response-rows.js";
 import { type StepBatch, stepBatchOf } from "./step-batch.js";
@@ -28,6 +32,8 @@ export interface GpuBatch {
   steps: Tensor; // (B*S, K_STP) STEP_COLUMNS (compiler/codegen/layout.ts), from the rows' step tables
   /** The slots with tstep >= 0, where the LM head runs (response-rows.ts). */
   response: ResponseRows;
+  /** The shared-prefix layout of the rows, null when no two rows share a prompt (or ACPO_UPDATE_WHOLE_ROWS=1). */
+  shared: SharedRows | null;
   /** Rollout log-probs of the targets (B*T), 0 outside the response. */
   rolloutLogp: Float32Array;
   /** Response tokens in the batch. */
@@ -51,5 +57,21 @@ export function buildBatch(gpu: Gpu, of: StepBatch | readonly Trajectory[]): Gpu
   };
   const responseTokens = rows.reduce((n, r) => n + r.tokens.length, 0);
   const response = responseRows(gpu, packed.tstep, padded.targets);
-  return { B, T, S, NG, ...tensors, response, rolloutLogp: packed.rolloutLogp, responseTokens, release: () => { gpu.release(...Object.values(tensors)); response.release(); } };
+  const shared = sharedLayout(gpu, padded, trajs);
+  const release = () => { gpu.release(...Object.values(tensors)); response.release(); shared?.release(); };
+  return { B, T, S, NG, ...tensors, response, shared, rolloutLogp: packed.rolloutLogp, responseTokens, release };
+}
+
+/**
+ * The shared-prefix layout of the padded rows: each row shares its prompt's slots but the last
+ * (that slot's target is the row's first response token) and computes its slots up to its last
+ * target. Null where it would save nothing (every prompt distinct) or when the environment asks
+ * for whole rows (ACPO_UPDATE_WHOLE_ROWS=1, read here only).
+ */
+function sharedLayout(gpu: Gpu, padded: PaddedRows, trajs: readonly Trajectory[]): SharedRows | null {
+  if (process.env.ACPO_UPDATE_WHOLE_ROWS === "1") return null;
+  const prefix = trajs.map((t) => Math.max(t.promptIds.length - 1, 0)); // (B)
+  const slots = trajs.map((t, b) => Math.max(Math.min(t.promptIds.length + t.responseIds.length - 1, padded.T), prefix[b]!)); // (B)
+  const plan = sharedRowsPlan(padded, prefix, slots);
+  return plan.U < plan.B && plan.N > 0 ? uploadSharedRows(gpu, plan) : null;
 }

@@ -7,7 +7,7 @@ import type { Tensor } from "../../engine/tensor.js";
 import type { AdamWOptimizer } from "../../engine/model/optimizer.js";
 import type { Transformer } from "../../engine/model/transformer.js";
 import { buildBatch, type GpuBatch } from "./batch.js";
-import { lossHeadOnHidden, targetLogpChunked } from "./loss-head.js";
+import { lossHeadOnHidden, policyHidden, targetLogpChunked } from "./loss-head.js";
 import type { PhaseProbe } from "./phase-probe.js";
 import { type StepBatch, stepBatchOf } from "./step-batch.js";
 import type { Trajectory } from "./types.js";
@@ -84,7 +84,7 @@ export async function policyUpdate(ctx: UpdateContext, of: StepBatch | Trajector
         const b = parts[i]!;
         model.weights.zeroGrads();
         // Forward, loss kernels and backward with the LM head in row chunks (loss-head.ts lossHeadChunked, in its three parts).
-        const hidden = model.forwardHidden(b.inputs, b.pos, b.B, b.T);
+        const hidden = policyHidden(model, b);
         await probe?.at("update: forward");
         const out = lossHeadOnHidden(gpu, model, runner, b, {
           dims: { B: b.B, T: b.T, S: b.S, NG: b.NG, V }, ids: b.targets, tstep: b.tstep,
