@@ -52,7 +52,7 @@ describe("acpo export verl: stages", () => {
   beforeAll(() => ensureTorch());
 
   it("acpo and acpo_newline export with a loss per stage, the stage chain and a frozen reference", () => {
-    for (const [file, explore] of [["acpo.acpo", 20], ["acpo_newline.acpo", 30]] as const) {
+    for (const [file, explore] of [["acpo.acpo", 100], ["acpo_newline.acpo", 110]] as const) {
       const plan = planExport(loadPipeline(`examples/${file}`).pipeline!);
       const pkg = plan.pkg;
       expect(plan.staged).toBe(true);
