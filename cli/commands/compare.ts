@@ -2,15 +2,14 @@
 // with the same seeds on the same model, task and budget, print each one's final Acc@k and
 // pass@k (mean ± sd over seeds, paired difference from the first with a 95 % interval), and
 // write one report for all runs (with --credit, with A's first run's credit under A and B).
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadPipelineOrFail } from "../load.js";
 import { CompareError, type ComparedPipeline, checkComparable } from "../../runtime/loop/report/compare-check.js";
 import { type SeedResult, finalEval, formatComparison, summarize } from "../../runtime/loop/report/compare-table.js";
 import { writeReport, writeReportTryCredit } from "../../runtime/loop/report/html.js";
-import { RunDir, timestamp } from "../../runtime/loop/run/run-dir.js";
-import { SettingsError, resumeSettings } from "../../runtime/loop/run/run-resume.js";
+import { timestamp } from "../../runtime/loop/run/run-dir.js";
 import { RunSeries } from "../run-series.js";
 import { UserError } from "../errors.js";
 import { parseIntOption } from "../options.js";
@@ -26,30 +25,6 @@ interface CompareFlags {
   quiet?: boolean;
   credit?: boolean;
   resume?: boolean;
-}
-
-/**
- * One (pipeline, seed) run into `outDir`. With --resume a directory left by an earlier
- * invocation is used instead of refused: a run whose evaluation at the final step exists is
- * reused as it is, after checking that it was started with this pipeline, seed, step count and
- * --set (the check `acpo train --resume` makes); any other is continued from its latest
- * checkpoint. So a comparison stopped by a crash or the OOM killer loses only its last run.
- */
-async function runOne(series: RunSeries, file: string, o: CompareFlags, steps: number, seed: number, outDir: string): Promise<string> {
-  if (!o.resume || !existsSync(outDir)) return (await series.train({ pipelinePath: file, set: o.set, steps, seed, outDir, quiet: o.quiet })).runDir;
-  const given = { pipelinePath: file, set: o.set, steps, seed };
-  if (finalEval(outDir)?.step === steps) {
-    try {
-      resumeSettings(outDir, RunDir.storedConfig(outDir), given);
-    } catch (e) {
-      if (e instanceof SettingsError) throw new UserError(`compare --resume: ${outDir} is not this comparison's run: ${e.message}`);
-      throw e;
-    }
-    process.stdout.write(`compare: ${outDir} finished earlier (evaluation at step ${steps}): reused\n`);
-    return outDir;
-  }
-  process.stdout.write(`compare: continuing ${outDir} from its latest checkpoint\n`);
-  return (await series.train({ ...given, resume: outDir, quiet: o.quiet })).runDir;
 }
 
 /** Labels for the table and run directories: pipeline names, or file names where names repeat. */
@@ -101,7 +76,7 @@ export function registerCompare(program: Command): void {
         for (const seed of seeds)
           for (const [i, item] of items.entries()) {
             process.stdout.write(`compare: ${names[i]} seed ${seed} (${steps} steps)\n`);
-            const runDir = await runOne(series, item.file, o, steps, seed, join(root, `${names[i]}-seed${seed}`));
+            const runDir = await series.trainOrReuse({ pipelinePath: item.file, set: o.set, steps, seed, outDir: join(root, `${names[i]}-seed${seed}`), quiet: o.quiet }, o.resume === true, "compare");
             runDirs.push(runDir);
             const final = finalEval(runDir);
             if (!final) throw new UserError(`${runDir}: the run wrote no evaluation (eval.jsonl), so it cannot be compared`);

@@ -1,4 +1,4 @@
-// `acpo sweep FILE --grid name=v1,v2 [--grid ...] --seeds N [--steps N] [--baseline CELL]`:
+// `acpo sweep FILE --grid name=v1,v2 [--grid ...] --seeds N [--steps N] [--baseline CELL] [--out DIR --resume]`:
 // train one pipeline at every cell of a grid over its params (the settings `--set`
 // reaches) and over two blocks (`--grid segment=entropy,newline,fixed,none`, `--grid
 // attribution=loglik,perplexity`: a child pipeline that replaces the block, sweep-cells.ts)
@@ -35,6 +35,7 @@ interface SweepFlags {
   out?: string;
   report?: string;
   quiet?: boolean;
+  resume?: boolean;
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -114,8 +115,10 @@ export function registerSweep(program: Command): void {
     .option("--out <dir>", "directory for the runs (default runs/sweep-<time>)")
     .option("-o, --report <file>", "report file (default <out>/report.html)")
     .option("--quiet", "no progress output from training")
+    .option("--resume", "continue a sweep in --out: reuse its finished runs, continue interrupted ones from their checkpoints")
     .action(async (file: string, o: SweepFlags) => {
       if (o.seeds < 1) throw new UserError("--seeds must be at least 1");
+      if (o.resume && !o.out) throw new UserError("sweep --resume needs --out DIR: the directory of the sweep to continue");
       if (o.steps !== undefined && o.steps < 1) throw new UserError("--steps must be at least 1");
       const root = resolve(o.out ?? join("runs", `sweep-${timestamp(new Date())}`));
       const cells = plannedCells(file, o, root);
@@ -135,7 +138,8 @@ export function registerSweep(program: Command): void {
         for (const seed of seeds)
           for (const cell of cells) {
             process.stdout.write(`sweep: ${cell.label} seed ${seed}\n`);
-            const { runDir } = await series.train({ pipelinePath: cell.file, set: [...o.set, ...cell.set], steps: o.steps, seed, outDir: join(root, `${cellDirName(cell)}-seed${seed}`), quiet: o.quiet });
+            const run = { pipelinePath: cell.file, set: [...o.set, ...cell.set], steps: o.steps, seed, outDir: join(root, `${cellDirName(cell)}-seed${seed}`), quiet: o.quiet };
+            const runDir = await series.trainOrReuse(run, o.resume === true, "sweep");
             runDirs.push(runDir);
             const final = finalEval(runDir);
             if (!final) throw new UserError(`${runDir}: the run wrote no evaluation (eval.jsonl); add an eval block so the sweep has something to compare`);

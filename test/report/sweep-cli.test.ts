@@ -84,4 +84,27 @@ describe("acpo sweep", () => {
     const html = readFileSync(join(out, "report.html"), "utf8");
     for (const name of ["alpha=0-seed0", "alpha=0-seed1", "alpha=0.5-seed0", "alpha=0.5-seed1"]) expect(html).toContain(`"name":"${name}"`);
   }, 1_200_000);
+
+  it("--resume continues a stopped sweep: finished runs reused, the missing one trained, the same table", () => {
+    // Continues the directory of the test above, as if its process had been killed during
+    // alpha=0 seed 1: that run is gone, the three others finished.
+    const out = join(dir, "sw");
+    const before = JSON.parse(readFileSync(join(out, "sweep.json"), "utf8")) as { runs: unknown[] };
+    rmSync(join(out, "alpha=0-seed1"), { recursive: true });
+    const args = ["sweep", file, "--grid", "alpha=0,0.5", "--baseline", "alpha=0.5", "--seeds", "2", "--out", out, "--quiet"];
+    const r = acpo([...args, "--steps", "2", "--resume"]);
+    expect(r.stderr.replace(/^Warning: .*\n/gm, "")).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout.split("\n").filter((l) => l.includes("reused"))).toEqual(
+      ["alpha=0.5-seed0", "alpha=0-seed0", "alpha=0.5-seed1"].map((n) => `sweep: ${join(out, n)} finished earlier (evaluation at step 2): reused`),
+    );
+    // Training is deterministic per seed, so the retrained run gives the same numbers.
+    expect(JSON.parse(readFileSync(join(out, "sweep.json"), "utf8")).runs).toEqual(before.runs);
+    // A different budget is not this sweep: refused before anything trains, naming the run.
+    const other = acpo([...args, "--steps", "3", "--resume"]);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toContain(`sweep --resume: ${join(out, "alpha=0.5-seed0")} is not this sweep's run: cannot resume`);
+    expect(other.stderr).toContain("--steps 3: the run takes 2 steps");
+    expect(acpo(["sweep", file, "--grid", "alpha=0,0.5", "--resume"]).stderr).toContain("sweep --resume needs --out DIR");
+  }, 1_200_000);
 });
