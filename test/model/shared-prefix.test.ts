@@ -5,7 +5,9 @@
 // (one of 1), GQA; both attention modes. Tolerance: each gradient tensor within 1e-4 of its
 // largest magnitude (max relative error, f32), hidden states within 1e-5 + 1e-4 relative.
 // The same comparison fails when one prompt slot's key gradient of one row is dropped or
-// counted twice (a corrupted `fromFull` list), so it can catch a wrong sum over a group.
+// counted twice (a corrupted `fromFull` list), so it can catch a wrong sum over a group. The
+// backward is also checked against central differences of the shared forward itself, and the
+// memory plan's rows against the bytes the layout allocates.
 import { describe, expect, it } from "vitest";
 import type { Gpu } from "../../runtime/engine/gpu.js";
 import { type ModelConfig, parseConfig } from "../../runtime/engine/model/config.js";
@@ -171,6 +173,43 @@ describe("the memory plan counts the shared-prefix layout's buffers", () => {
     // The plan of a shared-prefix run (at its most packed tokens, B x T) holds the whole-row plan and the layout's extra buffers.
     const whole = sum(activationBuffers(c, B, T)) + sum(backwardBuffers(c, B, T));
     expect(sum(activationBuffers(c, B, T, undefined, B * T)) + sum(backwardBuffers(c, B, T, undefined, B * T))).toBeGreaterThan(whole);
+    model.release();
+    model.weights.release();
+    shared.release();
+  });
+});
+
+describe("the shared-prefix backward against finite differences", () => {
+  it("d<hidden, W>/d(weight) of prompt-token embeddings, a k projection and a norm match central differences of the shared forward", async () => {
+    const gpu = await testGpu();
+    const c = config("Qwen2ForCausalLM", 4, 2, 8);
+    const { padded, prefixLen, rowSlots } = rowsOf([5, 7], [3, 2], c.vocabSize, 21);
+    const shared = uploadSharedRows(gpu, sharedRowsPlan(padded, prefixLen, rowSlots));
+    const model = new Transformer(gpu, new GpuWeights(gpu, c, initWeights(c, 5)));
+    const { B, T } = padded, C = c.hiddenSize;
+    const W = Float32Array.from(randArray(B * T * C, 13), (x, i) => (Math.floor(i / C) % T < rowSlots[Math.floor(i / C / T)]! ? x : 0));
+    const loss = async () => Array.from(await gpu.read(model.forwardHiddenShared(shared))).reduce((s, h, i) => s + h * W[i]!, 0);
+    model.weights.zeroGrads();
+    model.forwardHiddenShared(shared);
+    const dl = model.hiddenGrad();
+    gpu.write(dl, W);
+    model.backwardHidden(dl);
+    // The first prompt token's embedding row (read by every row of its group), a k_proj weight, a norm weight.
+    const probes: [string, number][] = [["model.embed_tokens.weight", padded.ids[0]! * C + 3], ["model.layers.0.self_attn.k_proj.weight", 17], ["model.layers.1.input_layernorm.weight", 5]];
+    for (const [name, i] of probes) {
+      const w = model.weights.get(name), host = await gpu.read(w), g = (await gpu.read(model.weights.grad(name)))[i]!, h = 1e-2, x0 = host[i]!;
+      host[i] = x0 + h;
+      gpu.write(w, host);
+      const up = await loss();
+      host[i] = x0 - h;
+      gpu.write(w, host);
+      const down = await loss();
+      host[i] = x0;
+      gpu.write(w, host);
+      const fd = (up - down) / (2 * h);
+      expect(Math.abs(g), name).toBeGreaterThan(1e-3);
+      expect(Math.abs(fd - g), `${name}[${i}]: backward ${g}, finite differences ${fd}`).toBeLessThan(2e-2 * Math.abs(g) + 1e-3);
+    }
     model.release();
     model.weights.release();
     shared.release();
