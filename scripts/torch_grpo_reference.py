@@ -8,7 +8,8 @@ up to max_tokens, stop at EOS) and the same update as examples/grpo.acpo:
   loss_tok = -min(ratio A, clip(ratio, 1-eps_low, 1+eps_high) A) + kl * k3(ref, logp)
   k3 = exp(ref - logp) - (ref - logp) - 1, ref = the initial policy
   aggregate: seq_mean_token_mean (GRPO) or token_mean, then clip_grad_norm and AdamW at the
-  plan's rate: a linear warm-up over warmup_steps, then constant (as acpo's lr-schedule.ts).
+  plan's rate: a linear warm-up over warmup_steps, then constant, or a linear or cosine decay to 0
+  at the run's last step (as acpo's lr-schedule.ts).
 One optimizer step per rollout (ppo epochs 1, minibatches 1), so old log p = log p detached
 (ratio 1, as TRL computes it). Rewards come from the Python twin of acpo's countdown verifier
 (export/verl/python/verifiers.py), character for character the same verdicts.
@@ -22,6 +23,9 @@ generator: not the same draws as an acpo run, and sampling noise differs too, so
 agree within noise, not token for token.
 
   /usr/bin/python3 scripts/torch_grpo_reference.py --plan PLAN_DIR --steps 10 --compare RUN_DIR
+
+A decaying rate needs the run's length, as acpo's does: the --compare run's own step count (its
+config.resolved.json), else --schedule-steps, else --steps (what `acpo train --steps N` uses).
   --json: one JSON line at the end (per-step metrics and timings; the benchmark reads it).
 
 Shared-batch replay, to tell a difference in the update from one in the samples: no rollouts; the
@@ -485,7 +489,7 @@ def read_pipeline(a):
 def settings(a):
     cfg = {
         "model": a.model, "seed": a.seed, "prompts": a.prompts, "group": a.group, "max_tokens": a.max_tokens,
-        "temperature": a.temperature, "lr": a.lr, "warmup_steps": a.warmup_steps, "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8, "weight_decay": 0.0,
+        "temperature": a.temperature, "lr": a.lr, "warmup_steps": a.warmup_steps, "schedule": "constant", "beta1": 0.9, "beta2": 0.999, "adam_eps": 1e-8, "weight_decay": 0.0,
         "clip_grad_norm": a.clip_grad_norm, "eps_low": a.eps_low, "eps_high": a.eps_high, "aggregate": a.aggregate,
         "kl": a.kl, "adv_eps": a.adv_eps, "ddof": a.ddof,
         "task": {"numbers": [3, 3], "values": [1, 9], "target": [1, 30], "testFraction": 0.2},
@@ -500,14 +504,14 @@ def settings(a):
             raise SystemExit(f"{src}: optimizer {op['kind']} with {op.get('ppoEpochs')} epochs x {op.get('minibatches')} minibatches; this reference does AdamW, one step per rollout")
         if lo["kind"] != "ppo_clip" or lo["aggregate"] not in ("seq_mean_token_mean", "token_mean"):
             raise SystemExit(f"{src}: loss {lo['kind']} / aggregate {lo['aggregate']}; this reference does ppo_clip with token_mean or seq_mean_token_mean")
-        if op.get("schedule", "constant") != "constant":
-            raise SystemExit(f"{src}: optimizer schedule {op['schedule']}; this reference does a linear warm-up then a constant rate (schedule constant)")
+        if op.get("schedule", "constant") not in ("constant", "linear", "cosine"):
+            raise SystemExit(f"{src}: optimizer schedule {op['schedule']}; this reference knows constant, linear and cosine")
         if ro.get("topP", 1) != 1 or ro.get("topK", 0) != 0:
             raise SystemExit(f"{src}: top_p/top_k sampling; this reference samples the full distribution")
         beta = [q["value"] for q in p.get("params", []) if q["name"] == "beta"]
         cfg.update({
             "model": p["model"]["path"], "seed": p["seed"], "prompts": ro["prompts"], "group": ro["group"], "max_tokens": ro["maxTokens"],
-            "temperature": ro["temperature"], "lr": op["lr"], "warmup_steps": op.get("warmupSteps", 0), "beta1": op["beta1"], "beta2": op["beta2"], "adam_eps": op["eps"],
+            "temperature": ro["temperature"], "lr": op["lr"], "warmup_steps": op.get("warmupSteps", 0), "schedule": op.get("schedule", "constant"), "beta1": op["beta1"], "beta2": op["beta2"], "adam_eps": op["eps"],
             "weight_decay": op["weightDecay"], "clip_grad_norm": op["clipGradNorm"], "eps_low": lo["epsLow"], "eps_high": lo["epsHigh"],
             "aggregate": lo["aggregate"], "task": {**cfg["task"], **{k: p["task"][k] for k in ("numbers", "values", "target") if k in p["task"]}},
         })
@@ -515,13 +519,35 @@ def settings(a):
             cfg["kl"] = beta[0]
     if a.set_seed is not None:
         cfg["seed"] = a.set_seed
+    cfg["schedule_steps"] = schedule_steps(a)
     return cfg
 
 
+def schedule_steps(a):
+    """The step count a decaying rate reaches 0 at: acpo's run length (trainer.ts totalSteps)."""
+    run = a.replay or a.compare
+    if run:
+        path = os.path.join(run, "config.resolved.json")
+        try:
+            steps = json.load(open(path)).get("steps")
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"{path}: cannot read the run's step count: {e}")
+        if isinstance(steps, int) and steps >= 1:
+            return steps
+    return a.schedule_steps or a.steps
+
+
 def lr_at(cfg, step):
-    """acpo's rate at a 1-based step under schedule constant: lr * step / warmup during the warm-up."""
-    w = cfg["warmup_steps"]
-    return cfg["lr"] * step / w if w > 0 and step <= w else cfg["lr"]
+    """acpo's rate at a 1-based step (lr-schedule.ts lrAt, floor 0): lr * step / warmup during the
+    warm-up, then constant, or a linear or cosine decay from lr to 0 at step schedule_steps."""
+    w, lr = cfg["warmup_steps"], cfg["lr"]
+    if w > 0 and step <= w:
+        return lr * step / w
+    kind = cfg.get("schedule", "constant")
+    if kind == "constant":
+        return lr
+    progress = min(1.0, (step - w) / max(1, cfg["schedule_steps"] - w))
+    return lr * (1 - progress if kind == "linear" else 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def adamw(model, cfg):
@@ -567,6 +593,7 @@ def main():
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--warmup-steps", dest="warmup_steps", type=int, default=0, help="linear warm-up over the first N steps (runtime/engine/model/lr-schedule.ts)")
+    ap.add_argument("--schedule-steps", dest="schedule_steps", type=int, help="the run length a decaying rate reaches 0 at (default: the --compare run's, else --steps)")
     ap.add_argument("--clip-grad-norm", type=float, default=1.0)
     ap.add_argument("--eps-low", type=float, default=0.2)
     ap.add_argument("--eps-high", type=float, default=0.2)
@@ -582,6 +609,8 @@ def main():
     a = ap.parse_args()
     if a.steps < 1:
         raise SystemExit("--steps must be >= 1")
+    if a.schedule_steps is not None and a.schedule_steps < 1:
+        raise SystemExit("--schedule-steps must be >= 1")
     torch.set_num_threads(a.threads)
     cfg = settings(a)
     torch.manual_seed(cfg["seed"])
@@ -601,7 +630,7 @@ def main():
         return
     acpo = read_acpo_metrics(a.compare) if a.compare else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {cfg['model']}; {cfg['prompts']} prompts x {cfg['group']}, "
-          f"max {cfg['max_tokens']} tokens, T={cfg['temperature']}; lr {cfg['lr']}, kl {cfg['kl']}, clip {cfg['eps_low']}/{cfg['eps_high']}, {cfg['aggregate']}", file=log)
+          f"max {cfg['max_tokens']} tokens, T={cfg['temperature']}; lr {cfg['lr']} ({cfg['schedule']} over {cfg['schedule_steps']} steps), kl {cfg['kl']}, clip {cfg['eps_low']}/{cfg['eps_high']}, {cfg['aggregate']}", file=log)
     head = f"{'step':>4}  {'reward':>7} {'loss':>8} {'entropy':>7} {'kl':>7} {'len':>5}  {'roll s':>6} {'upd s':>6}"
     if acpo:
         head += f"   | acpo: {'reward':>7} {'loss':>8} {'entropy':>7} {'kl':>7} {'len':>5} {'step s':>6}"

@@ -23,29 +23,33 @@ function python(args: string[]) {
 describe("torch GRPO reference", () => {
   beforeAll(() => ensureTorch());
 
-  it("uses acpo's rate at every step: linear warm-up, then constant", () => {
+  it("uses acpo's rate at every step: linear warm-up, then constant, linear or cosine decay to 0", () => {
     const code = [
       "import sys, json",
       "sys.path.insert(0, 'scripts')",
       "from torch_grpo_reference import lr_at",
-      "print(json.dumps([lr_at({'lr': 3e-4, 'warmup_steps': 5}, s) for s in range(1, 9)]))",
+      "print(json.dumps({k: [lr_at({'lr': 3e-4, 'warmup_steps': 5, 'schedule': k, 'schedule_steps': 12}, s) for s in range(1, 13)] for k in ('constant', 'linear', 'cosine')}))",
     ].join("\n");
     const r = python(["-c", code]);
     expect(r.status, r.stderr).toBe(0);
-    const ours = [1, 2, 3, 4, 5, 6, 7, 8].map((s) => lrAt({ lr: 3e-4, warmupSteps: 5, decay: "constant", totalSteps: 8, minRatio: 0 }, s));
-    const theirs = JSON.parse(r.stdout) as number[];
-    expect(theirs.length).toBe(8);
-    theirs.forEach((v, i) => expect(v).toBeCloseTo(ours[i] ?? Number.NaN, 12));
-    expect(theirs[0]).toBeCloseTo(6e-5, 12); // a fifth of the rate at step 1, not the full rate
+    const theirs = JSON.parse(r.stdout) as Record<string, number[]>;
+    for (const decay of ["constant", "linear", "cosine"] as const) {
+      const ours = Array.from({ length: 12 }, (_, i) => lrAt({ lr: 3e-4, warmupSteps: 5, decay, totalSteps: 12, minRatio: 0 }, i + 1));
+      expect(theirs[decay]!.length).toBe(12);
+      theirs[decay]!.forEach((v, i) => expect(v, `${decay} step ${i + 1}`).toBeCloseTo(ours[i] ?? Number.NaN, 12));
+    }
+    expect(theirs.constant![0]).toBeCloseTo(6e-5, 12); // a fifth of the rate at step 1, not the full rate
+    expect(theirs.cosine![11]).toBe(0); // the decays reach 0 at the run's last step
+    expect(theirs.cosine![6]).toBeGreaterThan(theirs.linear![6]!); // and differ in shape: cosine stays higher early
   });
 
-  it("refuses a plan whose schedule decays, naming the plan and the schedule", () => {
+  it("refuses a plan whose sampling it cannot mirror, naming the plan and the setting", () => {
     const dir = mkdtempSync(join(tmpdir(), "torch-ref-plan-"));
     const plan = {
       model: { path: "models/countdown-tiny" },
       seed: 0,
       task: { kind: "countdown", numbers: [3, 3], values: [1, 9], target: [1, 30] },
-      rollout: { prompts: 2, group: 2, temperature: 1, topP: 1, topK: 0, maxTokens: 8 },
+      rollout: { prompts: 2, group: 2, temperature: 1, topP: 0.9, topK: 0, maxTokens: 8 },
       optimizer: { kind: "adamw", lr: 3e-4, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, clipGradNorm: 1, warmupSteps: 5, schedule: "cosine", ppoEpochs: 1, minibatches: 1 },
       loss: { kind: "ppo_clip", epsLow: 0.2, epsHigh: 0.2, aggregate: "seq_mean_token_mean" },
       params: [],
@@ -53,7 +57,7 @@ describe("torch GRPO reference", () => {
     writeFileSync(join(dir, "plan.json"), JSON.stringify(plan));
     const r = python([SCRIPT, "--plan", dir, "--steps", "1"]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr.trim()).toBe(`${dir}: optimizer schedule cosine; this reference does a linear warm-up then a constant rate (schedule constant)`);
+    expect(r.stderr.trim()).toBe(`${dir}: top_p/top_k sampling; this reference samples the full distribution`);
   });
 
   it("puts norm weights in AdamW's no-decay group, as acpo's optimizer does", () => {
