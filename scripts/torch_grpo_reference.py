@@ -11,8 +11,11 @@ up to max_tokens, stop at EOS) and the same update as examples/grpo.acpo:
   plan's rate: a linear warm-up over warmup_steps, then constant, or a linear or cosine decay to 0
   at the run's last step (as acpo's lr-schedule.ts).
 One optimizer step per rollout (ppo epochs 1, minibatches 1), so old log p = log p detached
-(ratio 1, as TRL computes it). Rewards come from the Python twin of acpo's countdown verifier
-(export/verl/python/verifiers.py), character for character the same verdicts.
+(ratio 1, as TRL computes it). The update computes log p (policy and reference) as acpo's does:
+each group's shared prompt runs through the layers once, each row only its own tokens, the LM head
+on response slots only (--whole-rows: whole padded rows, each prompt once per row, same numbers).
+Rewards come from the Python twin of acpo's countdown verifier (export/verl/python/verifiers.py),
+character for character the same verdicts.
 
 Settings: flags, or --plan DIR from `npx acpo compile FILE.acpo -o DIR` (model, seed, task,
 rollout, optimizer, clip bounds, aggregate; the KL coefficient from the plan's param `beta`
@@ -137,11 +140,19 @@ class Decoder(torch.nn.Module):
     def norm(self, x, w):
         return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
 
-    def forward(self, ids, pos, key_ok, cache=None, start=0, head=True):
+    def forward(self, ids, pos, key_ok, cache=None, start=0, head=True, past=None, keep=None):
         """ids, pos (B, T); key_ok (B, S) bool: which key slots are real tokens. Logits (B, T, V),
         or with head=False the final-norm hidden states (B, T, C) for `logits_of` on chosen rows.
-        With a cache (per layer (k, v), (B, Hkv, Smax, D)) the T new keys go to slots start..start+T."""
+        With a cache (per layer (k, v), (B, Hkv, Smax, D)) the T new keys go to slots start..start+T.
+        With `past` instead (per layer (k, v), (B, Hkv, start, D)) the T tokens attend to those keys
+        first, joined by concatenation: the cache's in-place writes would break a backward through
+        the keys, and the update's shared prefix needs its gradient. `keep`, a list, receives each
+        layer's own keys and values (k after RoPE), (B, Hkv, T, D) each."""
+        if cache is not None and past is not None:
+            raise ValueError("Decoder.forward: give a cache (rollout) or past keys (update), not both")
         B, T = ids.shape
+        if past is not None:
+            start = past[0][0].shape[2]
         cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]  # (B, 1, T, D)
         x = F.embedding(ids, self.w("model.embed_tokens.weight"))
         S = start + T
@@ -154,10 +165,14 @@ class Decoder(torch.nn.Module):
             k = (h @ self.w(pre + "self_attn.k_proj.weight").T).view(B, T, self.Hkv, self.D).transpose(1, 2)
             v = (h @ self.w(pre + "self_attn.v_proj.weight").T).view(B, T, self.Hkv, self.D).transpose(1, 2)
             q, k = rope(q, cos, sin), rope(k, cos, sin)
+            if keep is not None:
+                keep.append((k, v))
             if cache is not None:
                 cache[i][0][:, :, start:S] = k
                 cache[i][1][:, :, start:S] = v
                 k, v = cache[i][0][:, :, :S], cache[i][1][:, :, :S]
+            elif past is not None:
+                k, v = torch.cat((past[i][0], k), 2), torch.cat((past[i][1], v), 2)
             rep = self.Hq // self.Hkv
             k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
             # torch 1.13 (Debian's) predates scaled_dot_product_attention: the explicit form.
@@ -305,7 +320,8 @@ def rollout(model, tok, prompts, group, max_tokens, temperature, gen):
 
 
 def token_logp(model, rows, resp):
-    """log p of each response token under `model` (one padded forward), and the response mask. (B, R) each."""
+    """log p of each response token under `model` (one padded forward of whole rows, each group's
+    prompt once per row: --whole-rows), and the response mask. (B, R) each."""
     B = len(rows)
     lens = [len(p) + len(r) for p, r in zip(rows, resp)]
     S = max(lens)
@@ -330,15 +346,77 @@ def token_logp(model, rows, resp):
     return lp * mask, mask
 
 
+def shared_prefixes(rows):
+    """The distinct prefixes of the rows' prompts, each prompt but its last token (the last prompt
+    slot's logits score the first response token: it belongs to the row, as in acpo's layout), in
+    order of first appearance, and each row's index among them."""
+    index, of = {}, []
+    for b, p in enumerate(rows):
+        if not p:
+            raise SystemExit(f"row {b} has an empty prompt: its first response token has no slot to score it")
+        of.append(index.setdefault(tuple(p[:-1]), len(index)))
+    return [list(p) for p in index], of
+
+
+def prefix_keys(model, prefixes, of):
+    """Each layer's keys and values of the prefixes, computed once per distinct prefix and indexed
+    out to the rows (autograd sums the rows' gradients back onto the prefix's). Per layer (k, v),
+    (B, Hkv, Pp, D), Pp the longest prefix; right padding, which the rows' key masks hide."""
+    U, Pp = len(prefixes), max(len(p) for p in prefixes)
+    if Pp == 0:
+        empty = torch.zeros(len(of), model.Hkv, 0, model.D)
+        return [(empty, empty)] * model.L, 0
+    ids = torch.zeros(U, Pp, dtype=torch.long)  # (U, Pp)
+    ok = torch.zeros(U, Pp, dtype=torch.bool)  # (U, Pp)
+    for u, p in enumerate(prefixes):
+        ids[u, : len(p)] = torch.tensor(p, dtype=torch.long)
+        ok[u, : len(p)] = True
+    kv = []
+    model(ids, torch.arange(Pp)[None].expand(U, Pp), ok, head=False, keep=kv)
+    rows = torch.tensor(of)  # (B) each row's prompt
+    return [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in kv], Pp
+
+
+def token_logp_shared(model, rows, resp):
+    """token_logp in acpo's shared-prefix layout (runtime/engine/model/shared-rows.ts): every prompt
+    but its last token runs through the layers once per distinct prefix (`prefix_keys`), then each row
+    runs only its own slots, its prompt's last token and its response but the last token (the slots
+    whose logits score the response), attending to its prompt's keys and its own earlier ones. The LM
+    head runs on those slots only. Same log p and mask as token_logp, (B, R) each."""
+    prefixes, of = shared_prefixes(rows)
+    past, Pp = prefix_keys(model, prefixes, of)
+    B, R = len(rows), max(len(r) for r in resp)
+    ids = torch.zeros(B, R, dtype=torch.long)  # (B, R) input token of each slot
+    pos = torch.zeros(B, R, dtype=torch.long)  # (B, R) its position in prompt + response
+    target = torch.zeros(B, R, dtype=torch.long)  # (B, R) the response token it scores
+    mask = torch.zeros(B, R)  # (B, R)
+    key_ok = torch.zeros(B, Pp + R, dtype=torch.bool)  # (B, Pp + R) the prefix's keys, then the row's own
+    for b in range(B):
+        n, L = len(rows[b]), len(resp[b])
+        if L == 0:
+            continue
+        ids[b, :L] = torch.tensor([rows[b][-1]] + resp[b][:-1])
+        pos[b, :L] = torch.arange(n - 1, n - 1 + L)
+        target[b, :L] = torch.tensor(resp[b])
+        mask[b, :L] = 1
+        key_ok[b, : n - 1] = True
+        key_ok[b, Pp : Pp + L] = True
+    hidden = model(ids, pos, key_ok, head=False, past=past)  # (B, R, C)
+    lp = torch.log_softmax(model.logits_of(hidden), -1).gather(-1, target[..., None])[..., 0]
+    return lp * mask, mask
+
+
 def grpo_update(model, ref, opt, rows, resp, rewards, cfg, probe=None):
     """One GRPO optimizer step on these responses. `probe` (a dict), when given, receives the
     tensors a shared-batch comparison reads: per-token log p and reference log p before the step."""
     r = torch.tensor(rewards, dtype=torch.float32).view(-1, cfg["group"])
     std = r.std(1, unbiased=cfg["ddof"] == 1, keepdim=True)
     adv = ((r - r.mean(1, keepdim=True)) / (std + cfg["adv_eps"])).view(-1, 1)
-    logp, mask = token_logp(model, rows, resp)
+    # Each prompt once (as acpo's update), unless --whole-rows asks for the padded whole-row forward.
+    logp_of = token_logp if cfg.get("whole_rows") else token_logp_shared
+    logp, mask = logp_of(model, rows, resp)
     with torch.no_grad():
-        ref_logp = token_logp(ref, rows, resp)[0] if cfg["kl"] > 0 else logp.detach()
+        ref_logp = logp_of(ref, rows, resp)[0] if cfg["kl"] > 0 else logp.detach()
     if probe is not None:
         probe.update(logp=logp.detach(), ref_logp=ref_logp, mask=mask)
     old = logp.detach()
@@ -520,6 +598,7 @@ def settings(a):
     if a.set_seed is not None:
         cfg["seed"] = a.set_seed
     cfg["schedule_steps"] = schedule_steps(a)
+    cfg["whole_rows"] = a.whole_rows
     return cfg
 
 
@@ -605,6 +684,8 @@ def main():
     ap.add_argument("--compare", metavar="RUN_DIR", help="print acpo's metrics.jsonl from this run beside each step")
     ap.add_argument("--replay", metavar="RUN_DIR", help="no rollouts: run the update on the trajectories of an acpo run (every one of each step in "
                     "its samples.jsonl) from the plan's model, and compare log p, loss, gradient norm, KL and the checkpoints step by step")
+    ap.add_argument("--whole-rows", dest="whole_rows", action="store_true", help="the update's log p on whole padded rows, each group's prompt "
+                    "once per row, instead of once per distinct prompt (acpo's shared-prefix layout); the same numbers, for comparison")
     ap.add_argument("--json", action="store_true", help="print one JSON line with every step's metrics at the end")
     a = ap.parse_args()
     if a.steps < 1:
@@ -623,14 +704,15 @@ def main():
         ref.requires_grad_(False)
     opt = adamw(model, cfg)
     log = sys.stderr if a.json else sys.stdout
+    layout = "whole_rows" if a.whole_rows else "shared_prefix"
     if a.replay:
         out = replay(model, ref, opt, tok, cfg, a.replay, a.steps, log)
         if a.json:
-            print(json.dumps({"threads": torch.get_num_threads(), "version": torch.__version__, "replay": out}))
+            print(json.dumps({"threads": torch.get_num_threads(), "version": torch.__version__, "update_layout": layout, "replay": out}))
         return
     acpo = read_acpo_metrics(a.compare) if a.compare else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {cfg['model']}; {cfg['prompts']} prompts x {cfg['group']}, "
-          f"max {cfg['max_tokens']} tokens, T={cfg['temperature']}; lr {cfg['lr']} ({cfg['schedule']} over {cfg['schedule_steps']} steps), kl {cfg['kl']}, clip {cfg['eps_low']}/{cfg['eps_high']}, {cfg['aggregate']}", file=log)
+          f"max {cfg['max_tokens']} tokens, T={cfg['temperature']}; update on {layout.replace('_', ' ')}; lr {cfg['lr']} ({cfg['schedule']} over {cfg['schedule_steps']} steps), kl {cfg['kl']}, clip {cfg['eps_low']}/{cfg['eps_high']}, {cfg['aggregate']}", file=log)
     head = f"{'step':>4}  {'reward':>7} {'loss':>8} {'entropy':>7} {'kl':>7} {'len':>5}  {'roll s':>6} {'upd s':>6}"
     if acpo:
         head += f"   | acpo: {'reward':>7} {'loss':>8} {'entropy':>7} {'kl':>7} {'len':>5} {'step s':>6}"
@@ -665,7 +747,7 @@ def main():
         for k in ours:
             print(f"  {k:<22} torch {mean_se(ours[k]):>20}   acpo {mean_se(theirs[k]):>20}", file=log)
     if a.json:
-        print(json.dumps({"threads": torch.get_num_threads(), "version": torch.__version__, "steps": steps}))
+        print(json.dumps({"threads": torch.get_num_threads(), "version": torch.__version__, "update_layout": layout, "steps": steps}))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,90 @@ describe("torch GRPO reference", () => {
   });
 });
 
+// The update's log p runs each group's prompt through the layers once (token_logp_shared, acpo's
+// shared-prefix layout) instead of once per row (token_logp, --whole-rows): the same numbers on less
+// work, or the baseline that times beside acpo's step would either do work acpo skips or compute
+// another update. Three prompts of different lengths (the prefixes are padded to the longest),
+// three responses each of 1 to 12 tokens, a reference policy moved off the policy so the KL term
+// has a gradient, and no gradient clipping: log p, reference log p and every parameter's gradient
+// after one grpo_update must agree with the whole-row path's, and the forwards must have run the
+// token counts each layout implies.
+const SHARED_VS_WHOLE = `
+import sys, json, torch
+sys.path.insert(0, 'scripts')
+import torch_grpo_reference as R
+torch.manual_seed(0)
+M = 'models/countdown-slips'
+_, tok = R.load_model(M)
+texts = ['Use 3 4 once each with + - * / to make 7. Show steps, then <answer>equation</answer>.\\n',
+         'Use 12 5 9 once each with + - * / to make 29. Show steps, then <answer>equation</answer>.\\n',
+         'Use 2 once each to make 2.\\n']
+G = 3
+rows = [tok.prompt_ids(t) for t in texts for _ in range(G)]
+lens = [5, 1, 12, 7, 7, 3, 9, 2, 4]
+resp = [torch.randint(0, len(tok.vocab), (n,), generator=torch.Generator().manual_seed(b)).tolist() for b, n in enumerate(lens)]
+rewards = [1.0, 0.0, 0.5, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]
+cfg = {'group': G, 'ddof': 1, 'adv_eps': 1e-4, 'eps_low': 0.2, 'eps_high': 0.2, 'kl': 0.04, 'aggregate': 'seq_mean_token_mean',
+       'clip_grad_norm': 1e9, 'lr': 1e-3, 'beta1': 0.9, 'beta2': 0.99, 'adam_eps': 1e-8, 'weight_decay': 0.0}
+ref, _ = R.load_model(M)
+with torch.no_grad():
+    for q in ref.parameters():
+        q.add_(0.05 * q.abs().mean() * torch.randn_like(q))
+ref.requires_grad_(False)
+tokens, path = {}, None
+forward = R.Decoder.forward
+def counting(self, ids, *a, **k):
+    tokens[path] = tokens.get(path, 0) + ids.numel()
+    return forward(self, ids, *a, **k)
+R.Decoder.forward = counting
+out = {}
+for path in ('whole', 'shared'):
+    model, _ = R.load_model(M)
+    probe = {}
+    R.grpo_update(model, ref, R.adamw(model, cfg), rows, resp, rewards, {**cfg, 'whole_rows': path == 'whole'}, probe)
+    out[path] = dict(probe, grads={n.replace('__', '.'): q.grad.clone() for n, q in model.p.items()})
+w, s = out['whole'], out['shared']
+rel = lambda a, b: float((a - b).abs().max() / b.abs().max())
+print(json.dumps({
+    'mask_equal': bool(torch.equal(w['mask'], s['mask'])), 'tokens_response': int(w['mask'].sum()),
+    'logp': rel(s['logp'] * s['mask'], w['logp'] * w['mask']), 'ref_logp': rel(s['ref_logp'] * s['mask'], w['ref_logp'] * w['mask']),
+    'ref_moved': float(((w['ref_logp'] - w['logp']) * w['mask']).abs().max()),
+    'grads': {n: [rel(s['grads'][n], g), float(g.abs().max())] for n, g in w['grads'].items()},
+    'tokens': tokens, 'prompt_lens': [len(r) for r in rows[::G]],
+}))
+`;
+
+describe("torch GRPO reference: the update runs each prompt once", () => {
+  beforeAll(() => ensureTorch());
+
+  it("gives the whole-row path's log p, reference log p and every gradient, on the prompts' tokens once", () => {
+    const r = python(["-c", SHARED_VS_WHOLE]);
+    expect(r.status, r.stderr).toBe(0);
+    const o = JSON.parse(r.stdout) as {
+      mask_equal: boolean; tokens_response: number; logp: number; ref_logp: number; ref_moved: number;
+      grads: Record<string, [number, number]>; tokens: { whole: number; shared: number }; prompt_lens: number[];
+    };
+    expect(o.mask_equal).toBe(true);
+    expect(o.tokens_response).toBe(50);
+    expect(o.logp).toBeLessThan(1e-5);
+    expect(o.ref_logp).toBeLessThan(1e-5);
+    expect(o.ref_moved).toBeGreaterThan(1e-3); // the reference differs from the policy: the KL term has a gradient
+    expect(Object.keys(o.grads).length).toBeGreaterThan(10);
+    for (const [name, [diff, largest]] of Object.entries(o.grads)) {
+      expect(largest, name).toBeGreaterThan(0);
+      expect(diff, name).toBeLessThan(1e-5);
+    }
+    // Two forwards each (policy, reference). Whole rows: 9 rows of the longest prompt + response
+    // but its last slot. Shared: each prompt but its last token once, padded to the longest, then
+    // 9 rows of the longest response's slots (the prompt's last token, the response but its last).
+    const [P0, P1, P2] = o.prompt_lens as [number, number, number];
+    expect(new Set(o.prompt_lens).size).toBe(3); // prompts of three different lengths
+    const longest = Math.max(P0 + 12, P1 + 7, P2 + 9); // responses of 5, 1, 12 | 7, 7, 3 | 9, 2, 4 tokens
+    expect(o.tokens.whole).toBe(2 * 9 * (longest - 1));
+    expect(o.tokens.shared).toBe(2 * (3 * (Math.max(P0, P1, P2) - 1) + 9 * 12));
+  });
+});
+
 describe("torch GRPO reference: --replay on an acpo run", () => {
   let run = "";
   beforeAll(() => {
