@@ -59,6 +59,14 @@ export function hiddenToFull(gpu: Gpu, full: Tensor, packed: Tensor, r: SharedRo
   toFullRows(gpu, full, packed, r.toFull, r, C);
 }
 
+/** q, k, v of the packed tokens into f's whole (B, T) rows (a prefix token into every row of its group). */
+function qkvToFullRows(gpu: Gpu, f: FullRowsForward, q: Tensor, k: Tensor, v: Tensor, r: SharedRows, s: AttentionSizes): void {
+  const Q = s.Hq * s.D, KV = s.Hkv * s.D;
+  toFullRows(gpu, f.q, q, r.toFull, r, Q);
+  toFullRows(gpu, f.k, k, r.toFull, r, KV);
+  toFullRows(gpu, f.v, v, r.toFull, r, KV);
+}
+
 /** out (N, Hq*D) = causal attention of the packed tokens; `kept` as attentionForwardIn's, over (B, T). */
 export function sharedAttentionForward(
   gpu: Gpu,
@@ -72,10 +80,8 @@ export function sharedAttentionForward(
   f: FullRowsForward,
   s: AttentionSizes,
 ): void {
-  const Q = s.Hq * s.D, KV = s.Hkv * s.D;
-  toFullRows(gpu, f.q, q, r.toFull, r, Q);
-  toFullRows(gpu, f.k, k, r.toFull, r, KV);
-  toFullRows(gpu, f.v, v, r.toFull, r, KV);
+  const Q = s.Hq * s.D;
+  qkvToFullRows(gpu, f, q, k, v, r, s);
   attentionForwardIn(gpu, mode, f.out, kept, f.q, f.k, f.v, s);
   embeddingForward(gpu, out, f.out, r.fromFirst, { N: r.N, C: Q, V: r.B * r.T });
 }
@@ -101,9 +107,7 @@ export function sharedAttentionBackward(
 ): void {
   const Q = s.Hq * s.D, KV = s.Hkv * s.D;
   // The full rows of this layer again (the forward's were overwritten by later layers).
-  toFullRows(gpu, f.q, q, r.toFull, r, Q);
-  toFullRows(gpu, f.k, k, r.toFull, r, KV);
-  toFullRows(gpu, f.v, v, r.toFull, r, KV);
+  qkvToFullRows(gpu, f, q, k, v, r, s);
   if (mode === "recompute") toFullRows(gpu, f.out, out, r.toFull, r, Q); // its delta reads the output
   toFullRows(gpu, g.dout, dout, r.toFullFirst, r, Q);
   attentionBackwardIn(gpu, mode, g.dq, g.dk, g.dv, scratch, g.dout, f.q, f.k, f.v, f.out, kept, s);
