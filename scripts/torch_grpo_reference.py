@@ -724,14 +724,15 @@ def main():
         rows, resp, ents, _lps = rollout(model, tok, [p["prompt"] for p in probs], cfg["group"], cfg["max_tokens"], cfg["temperature"], gen)
         tv = time.perf_counter()
         rewards = [verify_countdown(probs[i // cfg["group"]]["numbers"], probs[i // cfg["group"]]["target"], tok.decode(r))["reward"] for i, r in enumerate(resp)]
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         set_lr(opt, lr_at(cfg, step))
         loss, gnorm, kl = grpo_update(model, ref, opt, rows, resp, rewards, cfg)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         ent_all = torch.cat(ents)
         m = {"step": step, "reward_mean": statistics.fmean(rewards), "loss": loss, "entropy_mean": float(ent_all.mean()), "kl": kl,
              "grad_norm": gnorm, "response_length_mean": statistics.fmean(len(r) for r in resp),
-             "time_rollout_s": tv - t0, "time_verify_s": t1 - tv, "time_update_s": t2 - t1, "time_step_s": t2 - t0}
+             "time_rollout_s": tv - t0, "time_verify_s": t1 - tv, "time_update_s": t2 - t1, "time_step_s": t2 - t0,
+             "cpu_update_s": c2 - c1}  # CPU seconds of every thread: on a loaded machine, steadier than wall time
         steps.append(m)
         line = f"{step:>4}  {m['reward_mean']:>7.4f} {loss:>8.4f} {m['entropy_mean']:>7.4f} {kl:>7.4f} {m['response_length_mean']:>5.1f}  {t1 - t0:>6.2f} {t2 - t1:>6.2f}"
         if acpo:
