@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's results table (issue 13): warm start, GRPO, DAPO, Dr. GRPO, ACPO and three
-# ACPO ablations on the testbed (models/countdown-slips, 40 steps of 16 prompts x 8 responses),
+# ACPO ablations on the testbed (models/countdown-slips, the examples' 120 steps of 16 x 8 responses),
 # 5 seeds each, paired 95 % intervals against GRPO, evaluated on the 200-problem test split.
 # The warm-start row is the step-0 evaluation of the same runs. About 75 minutes on a 2-core CPU;
 # RESUME=1 continues a stopped invocation in the same directory (acpo compare --resume).
