@@ -100,7 +100,7 @@ describe("acpo export verl: stages", () => {
 
   it("the Python schedule runs each stage as long as the exporter planned, freezing the reference at the switch", () => {
     const cases: [string, string[], { step: number; ended: string; next: string | null; freeze: string | null }[]][] = [
-      ["examples/acpo.acpo", [...Array(20).fill("explore"), ...Array(20).fill("converge")], [{ step: 20, ended: "explore", next: "converge", freeze: "explore" }, { step: 40, ended: "converge", next: null, freeze: null }]],
+      ["examples/acpo.acpo", [...Array(100).fill("explore"), ...Array(20).fill("converge")], [{ step: 100, ended: "explore", next: "converge", freeze: "explore" }, { step: 120, ended: "converge", next: null, freeze: null }]],
       // Conditions on both counters, in other forms than steps >= N, stepped by the interpreter and by Python.
       [variant("stage explore until total_steps >= 7 and steps > 4 { }\nstage converge until steps == 3 or total_steps >= 100 { reference explore  kl 0.01 * k3  token_weight p }"),
         [...Array(7).fill("explore"), ...Array(3).fill("converge")], [{ step: 7, ended: "explore", next: "converge", freeze: "explore" }, { step: 10, ended: "converge", next: null, freeze: null }]],
