@@ -26,8 +26,6 @@ export interface SharedRowsPlan {
   U: number;
   N: number;
   prefixOf: Uint32Array; // (B) each row's prefix, < U
-  prefixLen: Uint32Array; // (U) P_u
-  firstRow: Uint32Array; // (U) the first row of each prefix's group
   ids: Uint32Array; // (N) input token of each packed token
   pos: Uint32Array; // (N) its position
   toFull: Uint32Array; // (B*T) packed token of each full slot, N where none
@@ -81,7 +79,7 @@ export function sharedRowsPlan(rows: { B: number; T: number; ids: Uint32Array; p
       }
     }
   }
-  return { B, T, U, N, prefixOf, prefixLen: prefixLenU, firstRow: Uint32Array.from(first), ids, pos, toFull, toFullFirst, fromFirst, fromFull: transposeRowMap(toFull, N) };
+  return { B, T, U, N, prefixOf, ids, pos, toFull, toFullFirst, fromFirst, fromFull: transposeRowMap(toFull, N) };
 }
 
 /** The layout on the GPU, for the transformer; `release` frees its maps. */
