@@ -45,13 +45,22 @@ export class RunSeries {
     const given = { pipelinePath: run.pipelinePath, set: run.set, steps: run.steps, seed: run.seed };
     const evaluated = finalEval(run.outDir)?.step;
     if (evaluated !== undefined) {
-      let steps: number | null;
+      let stored: { steps: number | null; set: string[] };
       try {
-        steps = resumeSettings(run.outDir, RunDir.storedConfig(run.outDir), given).steps;
+        stored = resumeSettings(run.outDir, RunDir.storedConfig(run.outDir), given);
       } catch (e) {
         if (e instanceof SettingsError) throw new UserError(`${command} --resume: ${run.outDir} is not this ${command}'s run: ${e.message}`);
         throw e;
       }
+      // resumeSettings reads an empty --set as "as the run was started" (acpo train --resume);
+      // a series always names its --set, so a run started with another one is not its run, even
+      // where the file with the run's --set applied means the run's pipeline.
+      const runSet = run.set ?? [];
+      if (runSet.join("\n") !== stored.set.join("\n")) {
+        const list = (s: readonly string[]) => (s.length ? s.map((a) => `--set ${a}`).join(" ") : "no --set");
+        throw new UserError(`${command} --resume: ${run.outDir} is not this ${command}'s run: it was started with ${list(stored.set)}, this ${command} gives ${list(runSet)}; remove the directory or use another --out`);
+      }
+      const steps = stored.steps;
       if (evaluated === steps) {
         process.stdout.write(`${command}: ${run.outDir} finished earlier (evaluation at step ${steps}): reused\n`);
         return run.outDir;

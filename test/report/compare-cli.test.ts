@@ -95,6 +95,19 @@ describe("acpo compare", () => {
     expect(acpo([...args.slice(0, 5), "--resume"]).stderr).toContain("compare --resume needs --out DIR");
   }, 1_200_000);
 
+  it("--resume refuses a run started with a --set the comparison does not give", () => {
+    // The file with the run's --set applied is exactly the run's pipeline, so only the
+    // series' own --set can tell that this run is not what `compare FILE` trains.
+    const out = join(dir, "cmp-set");
+    const grpo = join(dir, "grpo_t.acpo");
+    const trained = acpo(["train", grpo, "--steps", "2", "--seed", "0", "--set", "beta=0.5", "--out", join(out, "grpo_t-seed0"), "--quiet"]);
+    expect(trained.status).toBe(0);
+    const r = acpo(["compare", grpo, join(dir, "acpo_t.acpo"), "--seeds", "1", "--steps", "2", "--out", out, "--quiet", "--resume"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`compare --resume: ${join(out, "grpo_t-seed0")} is not this compare's run: it was started with --set beta=0.5, this compare gives no --set`);
+    expect(existsSync(join(out, "acpo_t-seed0"))).toBe(false);
+  }, 1_200_000);
+
   it("runs two pipelines with different losses (CISPO vs GMPO) on the same steps, prompts and evaluation", () => {
     const out = join(dir, "losses");
     const r = acpo(["compare", tiny("cispo_t", "cispo.acpo"), tiny("gmpo_t", "gmpo.acpo"), "--seeds", "1", "--steps", "2", "--out", out, "--quiet", "--credit"]);
