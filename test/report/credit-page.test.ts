@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPipeline } from "../../compiler/index.js";
 import { type ReportData, writeCreditReport } from "../../runtime/loop/report/html.js";
 import { type Headless, launchChromium } from "./chromium.js";
-import { creditOf, writeCreditRun, writeVariant } from "./credit-run.js";
+import { EXAMPLE_ALPHA, creditOf, writeCreditRun, writeVariant } from "./credit-run.js";
 
 // Browser globals inside evaluate callbacks (the project compiles without the DOM lib).
 interface El {
@@ -69,11 +69,11 @@ describe("credit view in Chromium", () => {
       trs.map((tr) => ({ cls: tr.className, cells: Array.from(tr.querySelectorAll("td")).map((td) => td.textContent), values: Array.from(tr.querySelectorAll("td[data-value]")).map((td) => Number(td.getAttribute("data-value"))) })),
     );
     expect(rows.map((r) => r.cells)).toEqual([
-      ["S1", "0–10", "+0.7", "-2", "-2.7"],
-      ["S2", "11–22", "+1.16", "+2.59", "+1.43"],
+      ["S1", "0–10", "+0.85", "-2", "-2.85"],
+      ["S2", "11–22", "+1.08", "+2.59", "+1.51"],
       ["S3", "23–32", "+1", "+1", "0"],
     ]);
-    const [a, b] = [creditOf(0, 0.5), creditOf(0, 5)];
+    const [a, b] = [creditOf(0, EXAMPLE_ALPHA), creditOf(0, 5)];
     rows.forEach((r, k) => {
       expect(r.values[0]).toBeCloseTo(a[k]!, 12);
       expect(r.values[1]).toBeCloseTo(b[k]!, 12);
@@ -90,7 +90,7 @@ describe("credit view in Chromium", () => {
     const cells = await page.locator("#credit-list .credit-sample").first().locator(".credit-cols tr.step-row").evaluateAll((trs: El[]) =>
       trs.map((tr) => Array.from(tr.querySelectorAll("td.tokens")).map((td) => Array.from(td.querySelectorAll(".ctok")).map((s) => ({ credit: Number(s.getAttribute("data-credit")), bg: getComputedStyle(s).backgroundColor })))),
     );
-    const want = [creditOf(0, 0.5), creditOf(0, 5)];
+    const want = [creditOf(0, EXAMPLE_ALPHA), creditOf(0, 5)];
     expect(cells.length).toBe(3);
     cells.forEach((sides, k) =>
       sides.forEach((toks, side) => {

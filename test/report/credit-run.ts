@@ -30,6 +30,9 @@ export const HAND_LINES: HandLine[] = [
 
 export const TEXT = "First, 7*3=21. Then, 21+4=25. So, <answer>7*3+4</answer>";
 
+/** examples/acpo.acpo's alpha: the run's own pipeline scores its credit with it. */
+export const EXAMPLE_ALPHA = loadPipeline(resolve("examples/acpo.acpo")).pipeline!.params.find((p) => p.name === "alpha")!.value;
+
 /** ACPO's per-step advantage (examples/acpo.acpo, explore stage: token weight 1) for line `i` of HAND_LINES. */
 export function creditOf(i: number, alpha: number): number[] {
   const line = HAND_LINES[i]!;

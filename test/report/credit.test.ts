@@ -11,7 +11,7 @@ import { loadPipeline } from "../../compiler/index.js";
 import { CreditError, type CreditPipeline, creditView, runDirPipeline, stageFor } from "../../runtime/loop/report/credit.js";
 import { writeReportTryCredit } from "../../runtime/loop/report/html.js";
 import { loadRun } from "../../runtime/loop/report/load.js";
-import { HAND_LINES, creditOf, grpoCreditOf, writeCreditRun, writeVariant } from "./credit-run.js";
+import { EXAMPLE_ALPHA, HAND_LINES, creditOf, grpoCreditOf, writeCreditRun, writeVariant } from "./credit-run.js";
 
 let root: string;
 let run: string;
@@ -40,7 +40,7 @@ describe("credit view", () => {
     v.samples.forEach((s, i) => {
       const [a, b] = s.credit;
       expect([a.stage, b.stage]).toEqual(["explore", "explore"]);
-      close(a.steps, creditOf(i, 0.5));
+      close(a.steps, creditOf(i, EXAMPLE_ALPHA));
       close(b.steps, creditOf(i, 5));
       // Explore's token weight is 1: each token carries its step's advantage.
       s.stepStarts.forEach((start, k) => {
@@ -84,7 +84,7 @@ describe("credit view", () => {
     const other = runDirPipeline(run);
     expect(other.source).toBe(join(run, "config.resolved.json"));
     const v = await creditView(loadRun(run), other);
-    v.samples.forEach((s, i) => close(s.credit[1].steps, creditOf(i, 0.5)));
+    v.samples.forEach((s, i) => close(s.credit[1].steps, creditOf(i, EXAMPLE_ALPHA)));
     expect(() => runDirPipeline(root)).toThrow(new CreditError(`${root}: not a run directory (no config.resolved.json); give a pipeline file (.acpo) or a run directory`));
   });
 
