@@ -51,7 +51,7 @@ export function attentionModeNote(s: Batch, maxBindingBytes: number): string {
     : `recompute: att (${shape}, ${mib(bytes)}) would exceed the binding limit (${mib(maxBindingBytes)}), so each layer keeps the log-sum-exp (${s.B} x ${s.Hq} x ${s.T}) and backward recomputes the scores`;
 }
 
-/** Forward in `mode`: `kept` is attentionKeptShape's buffer. */
+/** Forward in `mode`: `kept` is attentionKeptShape's buffer; qStart as attentionForward's (the shared-prefix layout's query offset). */
 export function attentionForwardIn(
   gpu: Gpu,
   mode: AttentionMode,
@@ -61,12 +61,13 @@ export function attentionForwardIn(
   k: Tensor, // (B, T, Hkv, D)
   v: Tensor, // (B, T, Hkv, D)
   s: AttentionSizes,
+  qStart?: Tensor, // (B) u32
 ): void {
-  if (mode === "saved") attentionForward(gpu, out, kept, q, k, v, s);
-  else attentionForwardLse(gpu, out, kept, q, k, v, s);
+  if (mode === "saved") attentionForward(gpu, out, kept, q, k, v, s, undefined, qStart);
+  else attentionForwardLse(gpu, out, kept, q, k, v, s, undefined, qStart);
 }
 
-/** Backward in `mode`; overwrites dq, dk, dv. `out` is the forward's output (recompute reads it for delta). */
+/** Backward in `mode`; overwrites dq, dk, dv. `out` is the forward's output (recompute reads it for delta); qStart the forward's. */
 export function attentionBackwardIn(
   gpu: Gpu,
   mode: AttentionMode,
@@ -81,7 +82,8 @@ export function attentionBackwardIn(
   out: Tensor, // (B, T, Hq, D)
   kept: Tensor, // (B, Hq, T, T) att, or (B, Hq, T) lse
   s: AttentionSizes,
+  qStart?: Tensor, // (B) u32
 ): void {
-  if (mode === "saved") attentionBackward(gpu, dq, dk, dv, scratch, dout, q, k, v, kept, s);
-  else attentionBackwardLse(gpu, dq, dk, dv, scratch, dout, q, k, v, out, kept, s);
+  if (mode === "saved") attentionBackward(gpu, dq, dk, dv, scratch, dout, q, k, v, kept, s, undefined, qStart);
+  else attentionBackwardLse(gpu, dq, dk, dv, scratch, dout, q, k, v, out, kept, s, undefined, qStart);
 }

@@ -13,7 +13,7 @@
 // out with a select, so NaN or inf in a future key, value or query row cannot leak.
 import type { Kernel } from "../kernel.js";
 import type { AttentionSchedule } from "./attention.js";
-import { LOWEST, TILE, clampedRowPrelude } from "./attention-tile.js";
+import { LOWEST, QSTART_BINDING, type QueryOffset, TILE, clampedRowPrelude, liveOrReturn, zeroRow } from "./attention-tile.js";
 
 interface Chunking {
   /** Rows per chunk. */
@@ -55,7 +55,16 @@ const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const unrolled = (c: Chunking, body: (jj: number) => string): string => range(c.n).map((jj) => `{${body(jj)}\n    }`).join("\n    ");
 
 /** Query-row prelude: the lane's row (clamped when past the last), its q/out row, kv rows and lse entry. */
-const rowPrelude = clampedRowPrelude("let rowL = (b * u.Hq + h) * u.T + t; // lse/delta entry (b, h, t)");
+const rowPrelude = (o?: QueryOffset): string => clampedRowPrelude("let rowL = (b * u.Hq + h) * u.T + t; // lse/delta entry (b, h, t)", o);
+
+/** Skipped rows of the offset variant (attention-tile.ts QueryOffset): the forward's out and lse 0, the backward's dq and delta 0. */
+const FORWARD_SKIP: QueryOffset = { zero: `${zeroRow("out", "rowQ")}
+    lse[rowL] = 0.0;` };
+const DQ_SKIP: QueryOffset = { zero: `${zeroRow("dq", "rowQ")}
+    delta[rowL] = 0.0;` };
+
+const withOffset = (bindings: Kernel["bindings"], offset: boolean): Kernel["bindings"] => (offset ? [...bindings, QSTART_BINDING] : bindings);
+const suffix = (offset: boolean): string => (offset ? "_qoffset" : "");
 
 /** WGSL: `var name` = dot of private row `a` with a row expression over d. */
 const dotWith = (name: string, a: string, row: string): string =>
@@ -70,24 +79,24 @@ const privateRow = (name: string, buf: string, at: string): string =>
  * Forward: out and lse per query row, softmax online over key chunks. Per chunk: its scores,
  * the new running max, one rescale of (l, o) by exp(m_old - m_new), then the chunk's terms.
  */
-export function forwardLseKernel(D: number, schedule: AttentionSchedule): Kernel {
-  const c = chunking(schedule);
+export function forwardLseKernel(D: number, schedule: AttentionSchedule, offset = false): Kernel {
+  const c = chunking(schedule), o = offset ? FORWARD_SKIP : undefined;
   return {
-    name: `attention_forward_lse_${schedule}_d${D}`,
-    bindings: [
+    name: `attention_forward_lse_${schedule}_d${D}${suffix(offset)}`,
+    bindings: withOffset([
       { name: "out", access: "read_write", type: "vec4<f32>" },
       { name: "lse", access: "read_write" },
       { name: "q", access: "read", type: "vec4<f32>" },
       { name: "k", access: "read", type: "vec4<f32>" },
       { name: "v", access: "read", type: "vec4<f32>" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     ...(c.sg ? { enables: ["subgroups"] } : {}),
     body: /* wgsl */ `
 const D4 = ${D / 4}u;
 fn main(${params(c)}) {
-  ${rowPrelude}
+  ${rowPrelude(o)}
   ${privateRow("qr", "q", "rowQ")}
   var m = ${LOWEST};
   var l = 0.0;
@@ -112,7 +121,7 @@ fn main(${params(c)}) {
       l += p;
       for (var d = 0u; d < D4; d++) { o[d] = select(o[d], o[d] + p * ${rowAt(c, "vr", "v", jj)}, valid); }`)}
   }
-  if (!live) { return; }
+  ${liveOrReturn(o)}
   lse[rowL] = m + log(l);
   let inv = 1.0 / l;
   for (var d = 0u; d < D4; d++) { out[rowQ + d] = o[d] * inv; }
@@ -124,11 +133,11 @@ fn main(${params(c)}) {
  * Backward, per query row: delta = dout . out (written for the key-side kernel), then per key
  * p = exp(s - lse), dp = dout . v, ds = scale * p * (dp - delta), dq = sum ds k.
  */
-export function backwardQueryLseKernel(D: number, schedule: AttentionSchedule): Kernel {
-  const c = chunking(schedule);
+export function backwardQueryLseKernel(D: number, schedule: AttentionSchedule, offset = false): Kernel {
+  const c = chunking(schedule), o = offset ? DQ_SKIP : undefined;
   return {
-    name: `attention_backward_q_lse_${schedule}_d${D}`,
-    bindings: [
+    name: `attention_backward_q_lse_${schedule}_d${D}${suffix(offset)}`,
+    bindings: withOffset([
       { name: "dq", access: "read_write", type: "vec4<f32>" },
       { name: "delta", access: "read_write" },
       { name: "dout", access: "read", type: "vec4<f32>" },
@@ -137,14 +146,14 @@ export function backwardQueryLseKernel(D: number, schedule: AttentionSchedule): 
       { name: "k", access: "read", type: "vec4<f32>" },
       { name: "v", access: "read", type: "vec4<f32>" },
       { name: "lse", access: "read" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     ...(c.sg ? { enables: ["subgroups"] } : {}),
     body: /* wgsl */ `
 const D4 = ${D / 4}u;
 fn main(${params(c)}) {
-  ${rowPrelude}
+  ${rowPrelude(o)}
   ${privateRow("qr", "q", "rowQ")}
   ${privateRow("g", "dout", "rowQ")}
   var dl = 0.0;
@@ -163,7 +172,7 @@ fn main(${params(c)}) {
       let ds = select(0.0, u.scale * exp(s * u.scale - lr) * (dp - dl), valid);
       for (var d = 0u; d < D4; d++) { acc[d] = select(acc[d], acc[d] + ds * ${rowAt(c, "kr", "k", jj)}, valid); }`)}
   }
-  if (!live) { return; }
+  ${liveOrReturn(o)}
   for (var d = 0u; d < D4; d++) { dq[rowQ + d] = acc[d]; }
 }`,
   };
@@ -171,14 +180,14 @@ fn main(${params(c)}) {
 
 /**
  * Backward, per key row j of one kv head: over the G query heads sharing it and the query
- * rows t >= j, recompute p and ds from q_t, dout_t, lse_t and delta_t; dv = sum p dout,
+ * rows t >= j (offset variant: t >= max(j, qStart[b])), recompute p and ds from q_t, dout_t, lse_t and delta_t; dv = sum p dout,
  * dk = sum ds q. Query rows run in chunks starting at the tile's first key.
  */
-export function backwardKvLseKernel(D: number, schedule: AttentionSchedule): Kernel {
+export function backwardKvLseKernel(D: number, schedule: AttentionSchedule, offset = false): Kernel {
   const c = chunking(schedule);
   return {
-    name: `attention_backward_kv_lse_${schedule}_d${D}`,
-    bindings: [
+    name: `attention_backward_kv_lse_${schedule}_d${D}${suffix(offset)}`,
+    bindings: withOffset([
       { name: "dk", access: "read_write", type: "vec4<f32>" },
       { name: "dv", access: "read_write", type: "vec4<f32>" },
       { name: "dout", access: "read", type: "vec4<f32>" },
@@ -187,7 +196,7 @@ export function backwardKvLseKernel(D: number, schedule: AttentionSchedule): Ker
       { name: "v", access: "read", type: "vec4<f32>" },
       { name: "lse", access: "read" },
       { name: "delta", access: "read" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     ...(c.sg ? { enables: ["subgroups"] } : {}),
@@ -208,7 +217,7 @@ fn main(${params(c)}) {
   for (var g = 0u; g < G; g++) {
     let h = kvh * G + g;
     let sBase = (b * u.Hq + h) * u.T; // lse/delta entry (b, h, 0)
-    for (var tb = j0; tb < u.T; tb += ${c.n}u) {
+    for (var tb = ${offset ? "max(j0, qStart[b])" : "j0"}; tb < u.T; tb += ${c.n}u) {
       let tm = min(${mine(c, "tb")}, u.T - 1u);
       let rowT = ((b * u.T + tm) * u.Hq + h) * D4;
       ${loadRow(c, "qr", "q", "rowT")}

@@ -1,6 +1,7 @@
 // Plain-TypeScript reference for attention-recompute.ts: causal GQA attention that keeps the
 // per-row log-sum-exp instead of the probabilities, and a backward that recomputes them.
 // Layouts: q, out (B, T, Hq, D); k, v (B, T, Hkv, D); lse (B, Hq, T).
+// qStart (B), optional, as attention.ref.ts's: rows below it get out and lse 0 and no gradient.
 import type { AttentionRefSizes } from "./attention.ref.js";
 import type { Arr } from "./ref-types.js";
 
@@ -13,13 +14,18 @@ function score(q: Arr, k: Arr, s: AttentionRefSizes, b: number, h: number, t: nu
   return dotv / Math.sqrt(D);
 }
 
-export function attentionForwardLseRef(out: Arr, lse: Arr, q: Arr, k: Arr, v: Arr, s: AttentionRefSizes): void {
+export function attentionForwardLseRef(out: Arr, lse: Arr, q: Arr, k: Arr, v: Arr, s: AttentionRefSizes, qStart?: ArrayLike<number>): void {
   const { B, T, Hq, Hkv, D } = s;
   const sc = new Float64Array(T);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
       const kvh = Math.floor(h / (Hq / Hkv));
       for (let t = 0; t < T; t++) {
+        if (t < (qStart?.[b] ?? 0)) {
+          lse[(b * Hq + h) * T + t] = 0;
+          for (let d = 0; d < D; d++) out[((b * T + t) * Hq + h) * D + d] = 0;
+          continue;
+        }
         let m = -Infinity;
         for (let j = 0; j <= t; j++) {
           sc[j] = score(q, k, s, b, h, t, j);
@@ -41,7 +47,7 @@ export function attentionForwardLseRef(out: Arr, lse: Arr, q: Arr, k: Arr, v: Ar
 }
 
 /** Gradients of L = <out, dout> from out and lse; dk and dv summed over the query heads sharing a kv head. */
-export function attentionBackwardLseRef(dq: Arr, dk: Arr, dv: Arr, dout: Arr, q: Arr, k: Arr, v: Arr, out: Arr, lse: Arr, s: AttentionRefSizes): void {
+export function attentionBackwardLseRef(dq: Arr, dk: Arr, dv: Arr, dout: Arr, q: Arr, k: Arr, v: Arr, out: Arr, lse: Arr, s: AttentionRefSizes, qStart?: ArrayLike<number>): void {
   const { B, T, Hq, Hkv, D } = s;
   const scale = 1 / Math.sqrt(D);
   dq.fill(0);
@@ -50,7 +56,7 @@ export function attentionBackwardLseRef(dq: Arr, dk: Arr, dv: Arr, dout: Arr, q:
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
       const kvh = Math.floor(h / (Hq / Hkv));
-      for (let t = 0; t < T; t++) {
+      for (let t = qStart?.[b] ?? 0; t < T; t++) {
         const qo = ((b * T + t) * Hq + h) * D;
         let delta = 0;
         for (let d = 0; d < D; d++) delta += dout[qo + d]! * out[qo + d]!;

@@ -18,7 +18,7 @@
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
-import { type AttentionSchedule, type AttentionSizes, attentionSchedule, attentionUniforms, expectSize } from "./attention.js";
+import { type AttentionSchedule, type AttentionSizes, attentionSchedule, attentionUniforms, expectSize, offsetBuffers } from "./attention.js";
 import { backwardKvLseKernel, backwardQueryLseKernel, forwardLseKernel } from "./attention-recompute-wgsl.js";
 import { TILE } from "./attention-tile.js";
 
@@ -36,7 +36,10 @@ function checkSizes(name: string, s: AttentionSizes, tensors: [Tensor, "q" | "kv
   return u;
 }
 
-/** out = softmax(q k^T * scale, causal) v per head; keeps the per-row log-sum-exp in lse. */
+/**
+ * out = softmax(q k^T * scale, causal) v per head; keeps the per-row log-sum-exp in lse. With
+ * qStart, row b computes only its queries t >= qStart[b]; out and lse are 0 at the others.
+ */
 export function attentionForwardLse(
   gpu: Gpu,
   out: Tensor, // (B, T, Hq, D)
@@ -46,16 +49,19 @@ export function attentionForwardLse(
   v: Tensor, // (B, T, Hkv, D)
   s: AttentionSizes,
   schedule: AttentionSchedule = attentionSchedule(gpu),
+  qStart?: Tensor, // (B) u32
 ): void {
   const u = checkSizes("attentionForwardLse", s, [[out, "q", "out"], [lse, "row", "lse"], [q, "q", "q"], [k, "kv", "k"], [v, "kv", "v"]]);
-  const kernel = memoKernel(`fwd-${schedule}${s.D}`, () => forwardLseKernel(s.D, schedule));
-  gpu.dispatch(kernel, [out, lse, q, k, v], u, [Math.ceil(((s.Hq / s.Hkv) * s.T) / TILE), s.Hkv, s.B]);
+  const extra = offsetBuffers("attentionForwardLse", s, qStart), o = extra.length > 0;
+  const kernel = memoKernel(`fwd-${schedule}${s.D}${o ? "o" : ""}`, () => forwardLseKernel(s.D, schedule, o));
+  gpu.dispatch(kernel, [out, lse, q, k, v, ...extra], u, [Math.ceil(((s.Hq / s.Hkv) * s.T) / TILE), s.Hkv, s.B]);
 }
 
 /**
  * dq, dk, dv from dout and the forward's out and lse. Overwrites dq, dk, dv; delta is scratch
  * (B, Hq, T) that ends holding dout . out per row. dk and dv are summed over the query heads
- * that share each kv head.
+ * that share each kv head. With qStart (the forward's), dq is 0 at the skipped queries and
+ * dk, dv of key j in row b sum over t >= max(j, qStart[b]).
  */
 export function attentionBackwardLse(
   gpu: Gpu,
@@ -71,13 +77,15 @@ export function attentionBackwardLse(
   lse: Tensor, // (B, Hq, T) from attentionForwardLse
   s: AttentionSizes,
   schedule: AttentionSchedule = attentionSchedule(gpu),
+  qStart?: Tensor, // (B) u32
 ): void {
   const u = checkSizes("attentionBackwardLse", s, [
     [dq, "q", "dq"], [dk, "kv", "dk"], [dv, "kv", "dv"], [delta, "row", "delta"], [dout, "q", "dout"],
     [q, "q", "q"], [k, "kv", "k"], [v, "kv", "v"], [out, "q", "out"], [lse, "row", "lse"],
   ]);
-  const kq = memoKernel(`bq-${schedule}${s.D}`, () => backwardQueryLseKernel(s.D, schedule));
-  const kkv = memoKernel(`bkv-${schedule}${s.D}`, () => backwardKvLseKernel(s.D, schedule));
-  gpu.dispatch(kq, [dq, delta, dout, out, q, k, v, lse], u, [Math.ceil(((s.Hq / s.Hkv) * s.T) / TILE), s.Hkv, s.B]);
-  gpu.dispatch(kkv, [dk, dv, dout, q, k, v, lse, delta], u, [Math.ceil(s.T / TILE), s.Hkv, s.B]);
+  const extra = offsetBuffers("attentionBackwardLse", s, qStart), o = extra.length > 0, oKey = o ? "o" : "";
+  const kq = memoKernel(`bq-${schedule}${s.D}${oKey}`, () => backwardQueryLseKernel(s.D, schedule, o));
+  const kkv = memoKernel(`bkv-${schedule}${s.D}${oKey}`, () => backwardKvLseKernel(s.D, schedule, o));
+  gpu.dispatch(kq, [dq, delta, dout, out, q, k, v, lse, ...extra], u, [Math.ceil(((s.Hq / s.Hkv) * s.T) / TILE), s.Hkv, s.B]);
+  gpu.dispatch(kkv, [dk, dv, dout, q, k, v, lse, delta, ...extra], u, [Math.ceil(s.T / TILE), s.Hkv, s.B]);
 }

@@ -11,7 +11,7 @@
 // a clamped copy and store nothing (no early return: the broadcasts need every lane of the
 // subgroup, in uniform control flow). Needs subgroups of at least 8 lanes.
 import type { Kernel } from "../kernel.js";
-import { LOWEST, TILE, clampedRowPrelude } from "./attention-tile.js";
+import { LOWEST, QSTART_BINDING, type QueryOffset, TILE, clampedRowPrelude, liveOrReturn, zeroRow } from "./attention-tile.js";
 
 /** Keys (or query rows) per chunk: one per lane of an 8-lane subgroup. */
 const CHUNK = 8;
@@ -27,8 +27,25 @@ const UNIFORMS: Kernel["uniforms"] = [
 ];
 
 /** Query-row prelude: like attention.ts's, with the lane's row clamped instead of returning. */
-const rowPrelude = clampedRowPrelude(`let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)
-  let sg = sgid & 7u;`);
+const rowPrelude = (offset?: QueryOffset): string =>
+  clampedRowPrelude(
+    `let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)
+  let sg = sgid & 7u;`,
+    offset,
+  );
+
+/** The forward's skipped row: out 0 and its att row 0 (the backward never reads it). */
+export const FORWARD_SKIP: QueryOffset = { zero: `${zeroRow("out", "rowQ")}
+    for (var j = 0u; j < u.T; j++) { att[pRow + j] = 0.0; }` };
+
+/** The backward's skipped row: dq 0 (its datt row is left as it was: the key-side pass starts at the offset). */
+export const DQ_SKIP: QueryOffset = { zero: zeroRow("dq", "rowQ") };
+
+/** The kernel's bindings, with qStart last in the offset variant. */
+const withOffset = (bindings: Kernel["bindings"], offset: boolean): Kernel["bindings"] => (offset ? [...bindings, QSTART_BINDING] : bindings);
+
+/** Name suffix of the offset variant. */
+const suffix = (offset: boolean): string => (offset ? "_qoffset" : "");
 
 /** WGSL: a loop over chunks of 8 keys up to `last`; `load` fills this lane's rows for key jb + sg, `body(jj)` handles key jb + jj. */
 function chunkLoop(last: string, load: string, body: (jj: number) => string): string {
@@ -49,23 +66,24 @@ const dotBroadcast = (a: string, rows: string, jj: number): string =>
   `var s = 0.0;
       for (var d = 0u; d < D4; d++) { s += dot(${a}[d], subgroupBroadcast(${rows}[d], ${jj}u)); }`;
 
-export function forwardSgKernel(D: number): Kernel {
+export function forwardSgKernel(D: number, offset = false): Kernel {
+  const o = offset ? FORWARD_SKIP : undefined;
   return {
-    name: `attention_forward_sg_d${D}`,
-    bindings: [
+    name: `attention_forward_sg_d${D}${suffix(offset)}`,
+    bindings: withOffset([
       { name: "out", access: "read_write", type: "vec4<f32>" },
       { name: "att", access: "read_write" },
       { name: "q", access: "read", type: "vec4<f32>" },
       { name: "k", access: "read", type: "vec4<f32>" },
       { name: "v", access: "read", type: "vec4<f32>" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     enables: ["subgroups"],
     body: /* wgsl */ `
 const D4 = ${D / 4}u;
 fn main(${PARAMS}) {
-  ${rowPrelude}
+  ${rowPrelude(o)}
   var qr: array<vec4<f32>, D4>;
   for (var d = 0u; d < D4; d++) { qr[d] = q[rowQ + d]; }
   // Pass 1: scores into att, running max. Future keys (j > t) are computed but not kept.
@@ -91,7 +109,7 @@ fn main(${PARAMS}) {
       for (var d = 0u; d < D4; d++) {
         o[d] = select(o[d], o[d] + p * subgroupBroadcast(vr[d], ${jj}u), valid);
       }`)}
-  if (!live) { return; }
+  ${liveOrReturn(o)}
   let inv = 1.0 / l;
   for (var j = 0u; j <= t; j++) { att[pRow + j] *= inv; }
   for (var j = t + 1u; j < u.T; j++) { att[pRow + j] = 0.0; }
@@ -100,24 +118,25 @@ fn main(${PARAMS}) {
   };
 }
 
-export function backwardQuerySgKernel(D: number): Kernel {
+export function backwardQuerySgKernel(D: number, offset = false): Kernel {
+  const o = offset ? DQ_SKIP : undefined;
   return {
-    name: `attention_backward_q_sg_d${D}`,
-    bindings: [
+    name: `attention_backward_q_sg_d${D}${suffix(offset)}`,
+    bindings: withOffset([
       { name: "dq", access: "read_write", type: "vec4<f32>" },
       { name: "datt", access: "read_write" },
       { name: "dout", access: "read", type: "vec4<f32>" },
       { name: "k", access: "read", type: "vec4<f32>" },
       { name: "v", access: "read", type: "vec4<f32>" },
       { name: "att", access: "read" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     enables: ["subgroups"],
     body: /* wgsl */ `
 const D4 = ${D / 4}u;
 fn main(${PARAMS}) {
-  ${rowPrelude}
+  ${rowPrelude(o)}
   var g: array<vec4<f32>, D4>;
   for (var d = 0u; d < D4; d++) { g[d] = dout[rowQ + d]; }
   // Pass 1: dp_j = dout_t . v_j into datt; delta = sum_j p_j dp_j (= dout_t . out_t).
@@ -140,24 +159,25 @@ fn main(${PARAMS}) {
       for (var d = 0u; d < D4; d++) {
         acc[d] = select(acc[d], acc[d] + ds * subgroupBroadcast(kr[d], ${jj}u), valid);
       }`)}
-  if (!live) { return; }
+  ${liveOrReturn(o)}
   for (var d = 0u; d < D4; d++) { dq[rowQ + d] = acc[d]; }
 }`,
   };
 }
 
-export function backwardKvSgKernel(D: number): Kernel {
-  // Lanes are keys j of one (b, kv head); query rows t run in chunks of 8, lane l loading row t + l.
+export function backwardKvSgKernel(D: number, offset = false): Kernel {
+  // Lanes are keys j of one (b, kv head); query rows t run in chunks of 8, lane l loading row t + l
+  // (offset variant: from the row's first computed query, the only ones whose gradient counts).
   return {
-    name: `attention_backward_kv_sg_d${D}`,
-    bindings: [
+    name: `attention_backward_kv_sg_d${D}${suffix(offset)}`,
+    bindings: withOffset([
       { name: "dk", access: "read_write", type: "vec4<f32>" },
       { name: "dv", access: "read_write", type: "vec4<f32>" },
       { name: "dout", access: "read", type: "vec4<f32>" },
       { name: "q", access: "read", type: "vec4<f32>" },
       { name: "att", access: "read" },
       { name: "datt", access: "read" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     enables: ["subgroups"],
@@ -176,7 +196,7 @@ fn main(${PARAMS}) {
   for (var g = 0u; g < G; g++) {
     let h = kvh * G + g;
     let pBase = (b * u.Hq + h) * u.T * u.T;
-    for (var tb = j0; tb < u.T; tb += ${CHUNK}u) {
+    for (var tb = ${offset ? "max(j0, qStart[b])" : "j0"}; tb < u.T; tb += ${CHUNK}u) {
       let rowL = ((b * u.T + min(tb + sg, u.T - 1u)) * u.Hq + h) * D4;
       ${loadRow("gr", "dout", "rowL")}
       ${loadRow("qr", "q", "rowL")}

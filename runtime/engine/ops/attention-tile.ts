@@ -46,19 +46,58 @@ export function tileBounds(len: string, rows: string): string {
  * real): the lane's row, its q/out row, the kv rows, and `rowLine`, the kernel's own index
  * into its per-row buffer (attention-sg.ts: the att row; attention-recompute-wgsl.ts: lse).
  */
-export const clampedRowPrelude = (rowLine: string): string => /* wgsl */ `
+export const clampedRowPrelude = (rowLine: string, offset?: QueryOffset): string => /* wgsl */ `
   let G = u.Hq / u.Hkv;
   let kvh = wid.y;
   let b = wid.z;
   ${tileBounds("u.T", "G * u.T")}
-  let live = r0 + lid < G * u.T;
+  let ${offset ? "inRange" : "live"} = r0 + lid < G * u.T;
   let r = min(r0 + lid, G * u.T - 1u);
   let t = r % u.T;
   let h = kvh * G + r / u.T;
   let rowQ = ((b * u.T + t) * u.Hq + h) * D4; // vec4 index of q/out row (b, t, h)
   let kv0 = (b * u.T * u.Hkv + kvh) * D4; // vec4 index of k/v row (b, 0, kvh)
   let kvStride = u.Hkv * D4; // between consecutive tokens
-  ${rowLine}`;
+  ${rowLine}${offset ? offsetPrelude(offset) : ""}`;
+
+/**
+ * The per-row query offset of the shared-prefix layout (runtime/engine/model/shared-rows.ts):
+ * row b computes only its queries t >= qStart[b] (binding `qStart`, (B) u32); below it a
+ * query row is skipped and `zero` (WGSL, this lane's row) writes 0 where its outputs go.
+ * Kernels built without it keep their exact whole-row source (and bits).
+ */
+export interface QueryOffset {
+  zero: string;
+}
+
+/** The binding of the offset variant, after the kernel's own. */
+export const QSTART_BINDING = { name: "qStart", access: "read", type: "u32" } as const;
+
+/**
+ * WGSL after clampedRowPrelude's rows, offset variant: `live` also drops rows below the
+ * offset, and a tile whose every row lies below it (a uniform condition: qStart is read-only
+ * storage at a uniform index) zeroes its rows and returns before any key is read.
+ */
+const offsetPrelude = (o: QueryOffset): string => /* wgsl */ `
+  let q0 = qStart[b]; // the row's first computed query
+  let live = inRange && t >= q0;
+  if (iMax < q0) {
+    ${skippedRow(o)}
+    return;
+  }`;
+
+/** WGSL zeroing a skipped lane's row outputs (lanes past the last row write nothing). */
+const skippedRow = (o: QueryOffset): string => `if (inRange) { ${o.zero} }`;
+
+/** WGSL of the clamped kernels' last guard before their stores: skipped rows write their zeros. */
+export const liveOrReturn = (offset?: QueryOffset): string =>
+  offset ? `if (!live) {
+    ${skippedRow(offset)}
+    return;
+  }` : "if (!live) { return; }";
+
+/** WGSL: zero D4 vec4s of `buf` from `at`. */
+export const zeroRow = (buf: string, at: string): string => `for (var d = 0u; d < D4; d++) { ${buf}[${at} + d] = vec4<f32>(0.0); }`;
 
 /**
  * A loop over `v` in [from, to] whose body masks with `cond` (a select, not a multiply by 0,

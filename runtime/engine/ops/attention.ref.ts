@@ -1,5 +1,7 @@
 // Plain-TypeScript reference for attention.ts: causal GQA attention with explicit loops.
 // Layouts: q, out (B, T, Hq, D); k, v (B, T, Hkv, D); att (B, Hq, T, T).
+// qStart (B), optional: row b computes only its queries t >= qStart[b] (the shared-prefix
+// layout's query offset); the others' outputs are 0 and they add nothing to any gradient.
 import type { Arr } from "./ref-types.js";
 
 export interface AttentionRefSizes {
@@ -10,7 +12,7 @@ export interface AttentionRefSizes {
   D: number;
 }
 
-export function attentionForwardRef(out: Arr, att: Arr, q: Arr, k: Arr, v: Arr, s: AttentionRefSizes): void {
+export function attentionForwardRef(out: Arr, att: Arr, q: Arr, k: Arr, v: Arr, s: AttentionRefSizes, qStart?: ArrayLike<number>): void {
   const { B, T, Hq, Hkv, D } = s;
   const G = Hq / Hkv;
   const scale = 1 / Math.sqrt(D);
@@ -20,6 +22,11 @@ export function attentionForwardRef(out: Arr, att: Arr, q: Arr, k: Arr, v: Arr, 
       for (let t = 0; t < T; t++) {
         const qo = ((b * T + t) * Hq + h) * D;
         const po = ((b * Hq + h) * T + t) * T;
+        if (t < (qStart?.[b] ?? 0)) {
+          for (let d = 0; d < D; d++) out[qo + d] = 0;
+          for (let j = 0; j < T; j++) att[po + j] = 0;
+          continue;
+        }
         let m = -Infinity;
         for (let j = 0; j <= t; j++) {
           const ko = ((b * T + j) * Hkv + kvh) * D;
@@ -45,7 +52,7 @@ export function attentionForwardRef(out: Arr, att: Arr, q: Arr, k: Arr, v: Arr, 
 }
 
 /** Gradients of L = <out, dout>; dk and dv summed over the query heads sharing a kv head. */
-export function attentionBackwardRef(dq: Arr, dk: Arr, dv: Arr, dout: Arr, q: Arr, k: Arr, v: Arr, att: Arr, s: AttentionRefSizes): void {
+export function attentionBackwardRef(dq: Arr, dk: Arr, dv: Arr, dout: Arr, q: Arr, k: Arr, v: Arr, att: Arr, s: AttentionRefSizes, qStart?: ArrayLike<number>): void {
   const { B, T, Hq, Hkv, D } = s;
   const G = Hq / Hkv;
   const scale = 1 / Math.sqrt(D);
@@ -56,7 +63,7 @@ export function attentionBackwardRef(dq: Arr, dk: Arr, dv: Arr, dout: Arr, q: Ar
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < Hq; h++) {
       const kvh = Math.floor(h / G);
-      for (let t = 0; t < T; t++) {
+      for (let t = qStart?.[b] ?? 0; t < T; t++) {
         const qo = ((b * T + t) * Hq + h) * D;
         const po = ((b * Hq + h) * T + t) * T;
         // dp_j = dout_t . v_j; softmax backward: ds_j = p_j (dp_j - sum_i p_i dp_i).

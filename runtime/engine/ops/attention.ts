@@ -23,8 +23,8 @@
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
-import { backwardKvSgKernel, backwardQuerySgKernel, forwardSgKernel } from "./attention-sg.js";
-import { LOWEST, TILE, TILE_PARAMS, maskedLoop, tileBounds } from "./attention-tile.js";
+import { DQ_SKIP, FORWARD_SKIP, backwardKvSgKernel, backwardQuerySgKernel, forwardSgKernel } from "./attention-sg.js";
+import { LOWEST, QSTART_BINDING, type QueryOffset, TILE, TILE_PARAMS, maskedLoop, tileBounds } from "./attention-tile.js";
 import { hasSubgroups8 } from "./matmul.js";
 
 export interface AttentionSizes {
@@ -74,6 +74,18 @@ const rowPrelude = /* wgsl */ `
   let kvStride = u.Hkv * D4; // between consecutive tokens
   let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)`;
 
+/** rowPrelude, and in the offset variant a lane below its row's qStart zeroing its outputs and returning (no subgroups here). */
+const lanePrelude = (o?: QueryOffset): string =>
+  o
+    ? `${rowPrelude}
+  if (t < qStart[b]) {
+    ${o.zero}
+    return;
+  }`
+    : rowPrelude;
+
+const withOffset = (bindings: Kernel["bindings"], offset: boolean): Kernel["bindings"] => (offset ? [...bindings, QSTART_BINDING] : bindings);
+
 const memo = new Map<string, Kernel>();
 function memoKernel(key: string, make: () => Kernel): Kernel {
   let k = memo.get(key);
@@ -81,22 +93,22 @@ function memoKernel(key: string, make: () => Kernel): Kernel {
   return k;
 }
 
-function forwardKernel(D: number): Kernel {
-  return memoKernel(`fwd${D}`, () => ({
-    name: `attention_forward_d${D}`,
-    bindings: [
+function forwardKernel(D: number, offset: boolean): Kernel {
+  return memoKernel(`fwd${D}${offset ? "o" : ""}`, () => ({
+    name: `attention_forward_d${D}${offset ? "_qoffset" : ""}`,
+    bindings: withOffset([
       { name: "out", access: "read_write", type: "vec4<f32>" },
       { name: "att", access: "read_write" },
       { name: "q", access: "read", type: "vec4<f32>" },
       { name: "k", access: "read", type: "vec4<f32>" },
       { name: "v", access: "read", type: "vec4<f32>" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     body: /* wgsl */ `
 const D4 = ${D / 4}u;
 fn main(${TILE_PARAMS}) {
-  ${rowPrelude}
+  ${lanePrelude(offset ? FORWARD_SKIP : undefined)}
   var qr: array<vec4<f32>, D4>;
   for (var d = 0u; d < D4; d++) { qr[d] = q[rowQ + d]; }
   // Pass 1: scores into att, running max. Future keys (j > t) are computed but not kept.
@@ -131,23 +143,23 @@ fn main(${TILE_PARAMS}) {
   }));
 }
 
-function backwardQueryKernel(D: number): Kernel {
-  return memoKernel(`bq${D}`, () => ({
-    name: `attention_backward_q_d${D}`,
-    bindings: [
+function backwardQueryKernel(D: number, offset: boolean): Kernel {
+  return memoKernel(`bq${D}${offset ? "o" : ""}`, () => ({
+    name: `attention_backward_q_d${D}${offset ? "_qoffset" : ""}`,
+    bindings: withOffset([
       { name: "dq", access: "read_write", type: "vec4<f32>" },
       { name: "datt", access: "read_write" },
       { name: "dout", access: "read", type: "vec4<f32>" },
       { name: "k", access: "read", type: "vec4<f32>" },
       { name: "v", access: "read", type: "vec4<f32>" },
       { name: "att", access: "read" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     body: /* wgsl */ `
 const D4 = ${D / 4}u;
 fn main(${TILE_PARAMS}) {
-  ${rowPrelude}
+  ${lanePrelude(offset ? DQ_SKIP : undefined)}
   var g: array<vec4<f32>, D4>;
   for (var d = 0u; d < D4; d++) { g[d] = dout[rowQ + d]; }
   // Pass 1: dp_j = dout_t . v_j into datt; delta = sum_j p_j dp_j (= dout_t . out_t).
@@ -176,18 +188,19 @@ fn main(${TILE_PARAMS}) {
   }));
 }
 
-function backwardKvKernel(D: number): Kernel {
-  // Lanes are keys j of one (b, kv head); t runs over the query rows that can see them.
-  return memoKernel(`bkv${D}`, () => ({
-    name: `attention_backward_kv_d${D}`,
-    bindings: [
+function backwardKvKernel(D: number, offset: boolean): Kernel {
+  // Lanes are keys j of one (b, kv head); t runs over the query rows that can see them (offset
+  // variant: from the row's first computed query, the only ones whose gradient counts).
+  return memoKernel(`bkv${D}${offset ? "o" : ""}`, () => ({
+    name: `attention_backward_kv_d${D}${offset ? "_qoffset" : ""}`,
+    bindings: withOffset([
       { name: "dk", access: "read_write", type: "vec4<f32>" },
       { name: "dv", access: "read_write", type: "vec4<f32>" },
       { name: "dout", access: "read", type: "vec4<f32>" },
       { name: "q", access: "read", type: "vec4<f32>" },
       { name: "att", access: "read" },
       { name: "datt", access: "read" },
-    ],
+    ], offset),
     uniforms: UNIFORMS,
     workgroupSize: [TILE, 1, 1],
     body: /* wgsl */ `
@@ -204,7 +217,7 @@ fn main(${TILE_PARAMS}) {
   for (var g = 0u; g < G; g++) {
     let h = kvh * G + g;
     let pBase = (b * u.Hq + h) * u.T * u.T;
-    for (var t = j0; t < u.T; t++) {
+    for (var t = ${offset ? "max(j0, qStart[b])" : "j0"}; t < u.T; t++) {
       let valid = j <= t;
       let pi = pBase + t * u.T + j;
       let rowT = ((b * u.T + t) * u.Hq + h) * D4;
@@ -239,7 +252,20 @@ export function expectSize(name: string, t: Tensor, n: number, what: string): vo
   if (t.size !== n) throw new Error(`${name}: '${what}' (${t.label}) has ${t.size} elements, expected ${n}`);
 }
 
-/** out = softmax(q k^T * scale, causal) v per head; saves the probabilities in att. */
+/**
+ * The offset variant's extra buffer, checked: qStart (B) u32, row b's first computed query
+ * (shared-rows.ts). Absent: the whole-row kernels, unchanged.
+ */
+export function offsetBuffers(name: string, s: AttentionSizes, qStart: Tensor | undefined): Tensor[] {
+  if (!qStart) return [];
+  expectSize(name, qStart, s.B, "qStart");
+  return [qStart];
+}
+
+/**
+ * out = softmax(q k^T * scale, causal) v per head; saves the probabilities in att. With
+ * qStart, row b computes only its queries t >= qStart[b]; out and att are 0 at the others.
+ */
 export function attentionForward(
   gpu: Gpu,
   out: Tensor, // (B, T, Hq, D)
@@ -249,19 +275,22 @@ export function attentionForward(
   v: Tensor, // (B, T, Hkv, D)
   s: AttentionSizes,
   schedule: AttentionSchedule = attentionSchedule(gpu),
+  qStart?: Tensor, // (B) u32
 ): void {
   const u = attentionUniforms("attentionForward", s);
+  const extra = offsetBuffers("attentionForward", s, qStart), o = extra.length > 0;
   const nq = s.B * s.T * s.Hq * s.D, nkv = s.B * s.T * s.Hkv * s.D;
   for (const [t, n, w] of [[out, nq, "out"], [q, nq, "q"], [k, nkv, "k"], [v, nkv, "v"], [att, s.B * s.Hq * s.T * s.T, "att"]] as const) expectSize("attentionForward", t, n, w);
   const G = s.Hq / s.Hkv;
-  const kernel = schedule === "subgroup" ? memoKernel(`fwd-sg${s.D}`, () => forwardSgKernel(s.D)) : forwardKernel(s.D);
-  gpu.dispatch(kernel, [out, att, q, k, v], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
+  const kernel = schedule === "subgroup" ? memoKernel(`fwd-sg${s.D}${o ? "o" : ""}`, () => forwardSgKernel(s.D, o)) : forwardKernel(s.D, o);
+  gpu.dispatch(kernel, [out, att, q, k, v, ...extra], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
 }
 
 /**
  * dq, dk, dv from dout and the forward's saved att. Overwrites dq, dk, dv; datt is scratch
  * (B, Hq, T, T) that ends holding the score gradient on and below the diagonal. dk and dv
- * are summed over the query heads that share each kv head.
+ * are summed over the query heads that share each kv head. With qStart (the forward's),
+ * dq is 0 at the skipped queries and dk, dv of key j in row b sum over t >= max(j, qStart[b]).
  */
 export function attentionBackward(
   gpu: Gpu,
@@ -276,16 +305,19 @@ export function attentionBackward(
   att: Tensor, // (B, Hq, T, T) from attentionForward
   s: AttentionSizes,
   schedule: AttentionSchedule = attentionSchedule(gpu),
+  qStart?: Tensor, // (B) u32
 ): void {
   const u = attentionUniforms("attentionBackward", s);
+  const extra = offsetBuffers("attentionBackward", s, qStart), o = extra.length > 0;
   const nq = s.B * s.T * s.Hq * s.D, nkv = s.B * s.T * s.Hkv * s.D, na = s.B * s.Hq * s.T * s.T;
   for (const [t, n, w] of [[dq, nq, "dq"], [dout, nq, "dout"], [q, nq, "q"], [dk, nkv, "dk"], [dv, nkv, "dv"], [k, nkv, "k"], [v, nkv, "v"], [att, na, "att"], [datt, na, "datt"]] as const) {
     expectSize("attentionBackward", t, n, w);
   }
   const G = s.Hq / s.Hkv;
   const sg = schedule === "subgroup";
-  const kq = sg ? memoKernel(`bq-sg${s.D}`, () => backwardQuerySgKernel(s.D)) : backwardQueryKernel(s.D);
-  const kkv = sg ? memoKernel(`bkv-sg${s.D}`, () => backwardKvSgKernel(s.D)) : backwardKvKernel(s.D);
-  gpu.dispatch(kq, [dq, datt, dout, k, v, att], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
-  gpu.dispatch(kkv, [dk, dv, dout, q, att, datt], u, [Math.ceil(s.T / TILE), s.Hkv, s.B]);
+  const oKey = o ? "o" : "";
+  const kq = sg ? memoKernel(`bq-sg${s.D}${oKey}`, () => backwardQuerySgKernel(s.D, o)) : backwardQueryKernel(s.D, o);
+  const kkv = sg ? memoKernel(`bkv-sg${s.D}${oKey}`, () => backwardKvSgKernel(s.D, o)) : backwardKvKernel(s.D, o);
+  gpu.dispatch(kq, [dq, datt, dout, k, v, att, ...extra], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
+  gpu.dispatch(kkv, [dk, dv, dout, q, att, datt, ...extra], u, [Math.ceil(s.T / TILE), s.Hkv, s.B]);
 }
