@@ -5,7 +5,8 @@
 // (one of 1), GQA; both attention modes. Tolerance: each gradient tensor within 1e-4 of its
 // largest magnitude (max relative error, f32), hidden states within 1e-5 + 1e-4 relative.
 // The same comparison fails when one prompt slot's key gradient of one row is dropped or
-// counted twice (a corrupted `fromFull` list), so it can catch a wrong sum over a group. The
+// counted twice (a corrupted `fromFull` list), so it can catch a wrong sum over a group, and
+// when attention's query offset (`qStart`) skips one query a row owns. The
 // backward is also checked against central differences of the shared forward itself, and the
 // memory plan's rows against the bytes the layout allocates.
 import { describe, expect, it } from "vitest";
@@ -140,6 +141,19 @@ describe("the shared-prefix forward and backward equal the whole-row path", () =
     expect((await compare(gpu, c, rows)).grad.err).toBeLessThan(1e-4);
     for (const how of ["drop", "twice"] as const) expect((await compare(gpu, c, rows, edit(how))).grad.err, how).toBeGreaterThan(1e-3);
   });
+
+  it("fails when attention skips a row's first own query (its query offset one too far)", async () => {
+    const gpu = await testGpu();
+    const c = config("Qwen2ForCausalLM", 4, 2, 8);
+    const rows = rowsOf([5, 8], [3, 2], c.vocabSize, 9);
+    const late = (p: SharedRowsPlan) => {
+      const b = p.qStart.findIndex((q) => q > 0);
+      p.qStart[b] = p.qStart[b]! + 1;
+    };
+    const r = await compare(gpu, c, rows, late);
+    expect(r.hiddenErr).toBeGreaterThan(1e-3);
+    expect(r.grad.err).toBeGreaterThan(1e-3);
+  });
 });
 
 describe("the shared-rows layout", () => {
@@ -151,6 +165,7 @@ describe("the shared-rows layout", () => {
     expect(p.N).toBe(2 + 2 + 1 + 2 + 0 + 1); // prefixes 2 + 2, own slots 1, 2, 0, 1
     expect(Array.from(p.toFull.subarray(0, 4))).toEqual([0, 1, 4, p.N]); // row 0: prefix 0, its own slot, past its end
     expect(Array.from(p.toFullFirst.subarray(12, 16))).toEqual([p.N, p.N, 7, p.N]); // row 3 is not its group's first
+    expect(Array.from(p.qStart)).toEqual([0, 2, 0, 2]); // attention skips the queries of rows 1 and 3 before their own slots
     expect(() => sharedRowsPlan(padded, [2, 2, 3, 2], [3, 4, 2, 3])).toThrow("row 2 has prefix 3 and 2 slots");
   });
 });

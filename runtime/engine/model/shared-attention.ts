@@ -11,9 +11,11 @@
 // (B, T), and `fromFull` sums each packed token's dq, dk, dv over the full slots that read it:
 // a prompt key's gradient is the sum over the G response rows that attend to it, in row order.
 //
-// The prefix rows' queries are still computed once per row (the attention is the whole-row
-// one); what the layout saves is every other sub-block (projections, MLP, norms) on the
-// G - 1 repeated copies of each prompt.
+// The kernels run with the plan's query offset qStart (B): a group's first row computes all its
+// queries, every other row only its own slots (from its prefix length P_b), so the G - 1
+// repeated copies of a prompt's queries are skipped in forward and backward (their outputs
+// are never read, and their output gradient is 0, so they added exactly 0 to dk and dv). The
+// keys and values of the prompt are still gathered into every row, as its own queries read them.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { type AttentionMode, attentionBackwardIn, attentionForwardIn } from "../ops/attention-mode.js";
@@ -82,7 +84,7 @@ export function sharedAttentionForward(
 ): void {
   const Q = s.Hq * s.D;
   qkvToFullRows(gpu, f, q, k, v, r, s);
-  attentionForwardIn(gpu, mode, f.out, kept, f.q, f.k, f.v, s);
+  attentionForwardIn(gpu, mode, f.out, kept, f.q, f.k, f.v, s, r.qStart);
   embeddingForward(gpu, out, f.out, r.fromFirst, { N: r.N, C: Q, V: r.B * r.T });
 }
 
@@ -110,7 +112,7 @@ export function sharedAttentionBackward(
   qkvToFullRows(gpu, f, q, k, v, r, s);
   if (mode === "recompute") toFullRows(gpu, f.out, out, r.toFull, r, Q); // its delta reads the output
   toFullRows(gpu, g.dout, dout, r.toFullFirst, r, Q);
-  attentionBackwardIn(gpu, mode, g.dq, g.dk, g.dv, scratch, g.dout, f.q, f.k, f.v, f.out, kept, s);
+  attentionBackwardIn(gpu, mode, g.dq, g.dk, g.dv, scratch, g.dout, f.q, f.k, f.v, f.out, kept, s, r.qStart);
   fromFullRows(gpu, dq, g.dq, r, Q);
   fromFullRows(gpu, dk, g.dk, r, KV);
   fromFullRows(gpu, dv, g.dv, r, KV);

@@ -14,6 +14,8 @@
 // (a prefix token serves every row of its group), and the transpose, `fromFull` (lists), sums
 // the full rows' gradients back onto the packed tokens. Slots at or past rowSlots_b map to no
 // token: their hidden state is 0 and their gradient is dropped (no loss reads them).
+// `qStart` (B) tells attention which queries of each full row count: all of a group's first
+// row (0), and in every other row only its own slots (from P_b); the kernels skip the rest.
 import type { Gpu } from "../gpu.js";
 import type { Tensor } from "../tensor.js";
 import { transposeRowMap } from "../ops/row-gather-sum.js";
@@ -33,6 +35,8 @@ export interface SharedRowsPlan {
   toFullFirst: Uint32Array;
   fromFirst: Uint32Array; // (N) the full slot a packed token's attention output is read from (first row of its group)
   fromFull: { offsets: Uint32Array; idx: Uint32Array }; // (N + 1), (<= B*T): the full slots of each packed token, in row order
+  /** (B) each row's first query slot whose attention output counts: 0 in its group's first row, else its prefix length. */
+  qStart: Uint32Array;
 }
 
 /**
@@ -65,9 +69,10 @@ export function sharedRowsPlan(rows: { B: number; T: number; ids: Uint32Array; p
   for (let b = 0; b < B; b++) rowStart[b + 1] = rowStart[b]! + rowSlots[b]! - prefixLen[b]!;
   const N = rowStart[B]!;
   const ids = new Uint32Array(N), pos = new Uint32Array(N), fromFirst = new Uint32Array(N);
-  const toFull = new Uint32Array(B * T).fill(N), toFullFirst = new Uint32Array(B * T).fill(N);
+  const toFull = new Uint32Array(B * T).fill(N), toFullFirst = new Uint32Array(B * T).fill(N), qStart = new Uint32Array(B);
   for (let b = 0; b < B; b++) {
     const u = prefixOf[b]!, P = prefixLen[b]!, isFirst = first[u] === b;
+    qStart[b] = isFirst ? 0 : P;
     for (let t = 0; t < rowSlots[b]!; t++) {
       const n = b * T + t, own = t >= P, k = own ? rowStart[b]! + t - P : prefixStart[u]! + t;
       toFull[n] = k;
@@ -79,7 +84,7 @@ export function sharedRowsPlan(rows: { B: number; T: number; ids: Uint32Array; p
       }
     }
   }
-  return { B, T, U, N, prefixOf, ids, pos, toFull, toFullFirst, fromFirst, fromFull: transposeRowMap(toFull, N) };
+  return { B, T, U, N, prefixOf, ids, pos, toFull, toFullFirst, fromFirst, fromFull: transposeRowMap(toFull, N), qStart };
 }
 
 /** The layout on the GPU, for the transformer; `release` frees its maps. */
@@ -95,6 +100,7 @@ export interface SharedRows {
   fromFirst: Tensor; // (N) u32, < B*T
   fromOffsets: Tensor; // (N + 1) u32
   fromIdx: Tensor; // (max(nnz, 1)) u32
+  qStart: Tensor; // (B) u32
   release(): void;
 }
 
@@ -109,6 +115,7 @@ export function uploadSharedRows(gpu: Gpu, p: SharedRowsPlan): SharedRows {
     fromFirst: gpu.upload(atLeastOne(p.fromFirst), undefined, "shared fromFirst"),
     fromOffsets: gpu.upload(p.fromFull.offsets, undefined, "shared fromFull offsets"),
     fromIdx: gpu.upload(atLeastOne(p.fromFull.idx), undefined, "shared fromFull rows"),
+    qStart: gpu.upload(p.qStart, undefined, "shared query starts"),
   };
   return { B: p.B, T: p.T, U: p.U, N: p.N, ...t, release: () => gpu.release(...Object.values(t)) };
 }
