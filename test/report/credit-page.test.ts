@@ -69,8 +69,8 @@ describe("credit view in Chromium", () => {
       trs.map((tr) => ({ cls: tr.className, cells: Array.from(tr.querySelectorAll("td")).map((td) => td.textContent), values: Array.from(tr.querySelectorAll("td[data-value]")).map((td) => Number(td.getAttribute("data-value"))) })),
     );
     expect(rows.map((r) => r.cells)).toEqual([
-      ["S1", "0–10", "+0.85", "-2", "-2.85"],
-      ["S2", "11–22", "+1.08", "+2.59", "+1.51"],
+      ["S1", "0–10", "+0.7", "-2", "-2.7"],
+      ["S2", "11–22", "+1.16", "+2.59", "+1.43"],
       ["S3", "23–32", "+1", "+1", "0"],
     ]);
     const [a, b] = [creditOf(0, EXAMPLE_ALPHA), creditOf(0, 5)];
