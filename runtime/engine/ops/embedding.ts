@@ -24,6 +24,8 @@ import { type Tensor, flatView } from "../tensor.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 
 const WG = 256;
+/** Rows per workgroup of the per-row gather. */
+const ROWS_WG = 64;
 const COL_WG = 64;
 /** Aim for at least this many workgroups in backward, so every core has work. */
 const TARGET_WORKGROUPS = 64;
@@ -56,6 +58,36 @@ fn main(${GRID_PARAMS}) {
     out[i] = table[(id - u.row0) * u.C + c];
   } else if (u.first != 0u && id >= u.V) {
     out[i] = 0.0;
+  }
+}`,
+};
+
+// The same gather for CPU adapters (lavapipe), for C % 4 == 0: one lane per token row, copying
+// it a vec4 at a time. There every storage access with a computed address is a per-lane loop
+// paid per access, and the flat kernel's division by C per element is scalarised, so moving a
+// row per lane in vec4s is about 2.5x cheaper (15,744 rows of 64 floats: 5.5 against 13.8 ms of
+// CPU). On a GPU the flat kernel's neighbouring lanes read neighbouring floats, which is what
+// counts there. Bit-identical to the flat kernel: both copy the same floats.
+const forwardRowsKernel: Kernel = {
+  name: "embedding_forward_rows_vec4",
+  bindings: [
+    { name: "out", access: "read_write", type: "vec4<f32>" },
+    { name: "table", access: "read", type: "vec4<f32>" },
+    { name: "ids", access: "read", type: "u32" },
+  ],
+  uniforms: forwardKernel.uniforms, // C counts vec4s here
+  workgroupSize: [ROWS_WG, 1, 1],
+  body: /* wgsl */ `
+fn main(${GRID_PARAMS}) {
+  let n = ${FLAT_INDEX(ROWS_WG)};
+  if (n >= u.N) { return; }
+  let id = ids[n];
+  let o = n * u.C;
+  if (id >= u.row0 && id < u.row0 + u.rows) {
+    let t = (id - u.row0) * u.C;
+    for (var c = 0u; c < u.C; c++) { out[o + c] = table[t + c]; }
+  } else if (u.first != 0u && id >= u.V) {
+    for (var c = 0u; c < u.C; c++) { out[o + c] = vec4<f32>(0.0); }
   }
 }`,
 };
@@ -109,8 +141,12 @@ export function embeddingForward(
   { N, C, V }: EmbeddingSizes,
 ): void {
   const ranges = tableRanges(gpu, table, C, V);
+  const perRow = gpu.info.isSoftware && C % 4 === 0;
   for (const { start, count } of ranges) {
-    gpu.dispatch(forwardKernel, [out, tableRows(table, C, start, count), ids], { N, C, V, row0: start, rows: count, first: start === 0 ? 1 : 0 }, grid1d(N * C, WG));
+    const bound = [out, tableRows(table, C, start, count), ids];
+    const u = { N, V, row0: start, rows: count, first: start === 0 ? 1 : 0 };
+    if (perRow) gpu.dispatch(forwardRowsKernel, bound, { ...u, C: C / 4 }, grid1d(N, ROWS_WG));
+    else gpu.dispatch(forwardKernel, bound, { ...u, C }, grid1d(N * C, WG));
   }
 }
 
