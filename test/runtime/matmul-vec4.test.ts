@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { hasSubgroups8, matmul } from "../../runtime/engine/ops/matmul.js";
 import { matmulRef } from "../../runtime/engine/ops/matmul.ref.js";
-import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Tile } from "../../runtime/engine/ops/matmul/register-vec4.js";
+import { SUBGROUP_VEC4_TALL_TILES, SUBGROUP_VEC4_TILES, registerVec4Kernel, vec4Applies, vec4Tile } from "../../runtime/engine/ops/matmul/register-vec4.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose, randArray } from "../helpers/numeric.js";
 import { scheduleSuite } from "./matmul-schedule-cases.js";
@@ -49,5 +49,36 @@ describe("subgroup-broadcast vec4 kernel", () => {
       expectClose(await gpu.read(out), ref, 2e-6 * K, 1e-5, `tall ${+transA}${+transB} ${M}x${N}x${K}`);
       gpu.release(out, ta, tb);
     }
+  });
+});
+
+// A weight gradient (A stored (K, M), B stored (K, N)) over a token count K that is not a
+// multiple of 4: the vec4 kernels end with single k-steps instead of falling back to the
+// scalar kernel, and every schedule sums k = 0 .. K-1 in order, so the bits are the scalar's.
+describe("vec4 kernels with a k-tail (transA, K % 4 != 0)", () => {
+  it.each([
+    [8, 4, 1],
+    [36, 12, 7],
+    [100, 68, 133],
+    [176, 64, 542],
+  ])("register and register-vec4 equal register-scalar bit for bit and match the reference, M=%i N=%i K=%i", async (M, N, K) => {
+    const gpu = await testGpu();
+    const a = randArray(M * K, M + K), b = randArray(K * N, N + K), c0 = randArray(M * N, 3);
+    const ta = gpu.upload(a), tb = gpu.upload(b);
+    const run = async (variant: "register" | "register-vec4" | "register-scalar") => {
+      const out = gpu.upload(c0);
+      matmul(gpu, out, ta, tb, { M, N, K, transA: true, transB: false, alpha: 0.5, beta: 1, variant });
+      const got = await gpu.read(out);
+      gpu.release(out);
+      return got;
+    };
+    const scalar = await run("register-scalar");
+    for (const v of ["register", "register-vec4"] as const) expect(Array.from(await run(v)), v).toEqual(Array.from(scalar));
+    const ref = Float32Array.from(c0);
+    matmulRef(ref, a, b, { M, N, K, transA: true, transB: false, alpha: 0.5, beta: 1 });
+    expectClose(scalar, ref, 2e-6 * K, 1e-5, `tn ${M}x${N}x${K}`);
+    expect(vec4Applies({ transA: true, transB: false }, M, N, K, M * K, K * N)).toBe(true);
+    expect(vec4Applies({ transA: false, transB: false }, M, N, K, M * K, K * N)).toBe(false); // A (M, K) runs along K
+    gpu.release(ta, tb);
   });
 });

@@ -67,7 +67,9 @@ export function pow2Bucket(n: number): number {
 export function shapeClass(d: MatmulDims): string {
   const aDim = d.transA ? d.M : d.K;
   const bDim = d.transB ? d.K : d.N;
-  const v4 = d.K % 4 === 0 && aDim % 4 === 0 && bDim % 4 === 0 && d.strideA % 4 === 0 && d.strideB % 4 === 0;
+  // As register-vec4.ts's vec4Applies: K need not be a multiple of 4 when A is (K, M) and B (K, N).
+  const kOk = d.K % 4 === 0 || (d.transA && !d.transB);
+  const v4 = kOk && aDim % 4 === 0 && bDim % 4 === 0 && d.strideA % 4 === 0 && d.strideB % 4 === 0;
   return `${d.transA ? "t" : "n"}${d.transB ? "t" : "n"} m${pow2Bucket(d.M)} n${pow2Bucket(d.N)} k${pow2Bucket(d.K)} b${pow2Bucket(d.batch)}${v4 ? " v4" : ""}`;
 }
 

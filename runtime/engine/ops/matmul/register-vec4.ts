@@ -4,7 +4,8 @@
 // *instruction*: here each uniform vec4 load of A brings 4 values (4 k-steps of one row,
 // or 4 rows of one k-step), and each lane's vec4 load of B brings 4 k-steps of one column
 // (B stored (N, K)) or one k-step of 4 adjacent columns (B stored (K, N)). The k-loop
-// advances 4 at a time; K, and the dimensions the vec4 loads run along, must be multiples of 4.
+// advances 4 at a time; the dimensions the vec4 loads run along must be multiples of 4, and so
+// must K unless A is stored (K, M) and B (K, N), where single k-steps end the loop (kTail).
 //
 // What llvmpipe (Mesa 25.0.7, LLVM 15, "256 bits") makes of it, read from the machine code
 // (perf samples of the JIT code, disassembled with gdb) and Mesa's gallivm/lp_bld_nir_soa.c;
@@ -73,12 +74,19 @@ export const SUBGROUP_VEC4_TALL_TILES: Vec4Tiles = { wg: 8, tm: 32, tn: 4, subgr
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const X = "xyzw";
 
-/** Can this product use the vec4 kernel? (Contiguous dims and batch strides multiples of 4.) */
+/**
+ * Can this product use the vec4 kernel? (Contiguous dims and batch strides multiples of 4.)
+ * K itself need not be when neither operand is contiguous along it (A stored (K, M), B stored
+ * (K, N): a weight gradient over a token count), where a tail of single k-steps ends the loop.
+ */
 export function vec4Applies(s: MatmulShape, M: number, N: number, K: number, strideA: number, strideB: number): boolean {
   const aDim = s.transA ? M : K;
   const bDim = s.transB ? K : N;
-  return K % 4 === 0 && aDim % 4 === 0 && bDim % 4 === 0 && strideA % 4 === 0 && strideB % 4 === 0;
+  return (K % 4 === 0 || hasKTail(s)) && aDim % 4 === 0 && bDim % 4 === 0 && strideA % 4 === 0 && strideB % 4 === 0;
 }
+
+/** The layout whose k-loop may end in single k-steps: A stored (K, M), B stored (K, N). */
+const hasKTail = (s: MatmulShape): boolean => s.transA && !s.transB;
 
 /** Output columns a lane owns: spaced wg apart (B along k), or in quads of 4 adjacent ones (B along n). */
 function laneColumn(s: MatmulShape, t: Vec4Tiles, j: number): string {
@@ -125,13 +133,14 @@ export function registerVec4Kernel(s: MatmulShape, t: Vec4Tiles = VEC4_TILES): K
     ? J.map((j) => `let bc${j} = bBase + min(n0 + ${j * wg}u, u.N - 1u) * K4;`)
     : range(tn / 4).map((q) => `let bc${q} = min(n0 / 4u + ${q * wg}u, N4 - 1u);`);
   const n0 = s.transB ? `wid.x * ${wg * tn}u + lid.x` : `wid.x * ${wg * tn}u + lid.x * 4u`;
+  const tail = hasKTail(s) ? kTail(t) : "";
   const body = /* wgsl */ `
 ${EPILOGUE}
 
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>${subgroupA ? ", @builtin(subgroup_invocation_id) sgid: u32" : ""}) {
   let m0 = u.rowOffset + wid.y * ${tm}u;
   let n0 = ${n0};
-  let K4 = u.K / 4u;
+  let K4 = u.K / 4u; // whole k-quads; K % 4 trailing k-steps only in the k-tail layout
   let M4 = u.M / 4u;
   let N4 = u.N / 4u;
   let aBase = wid.z * u.strideA / 4u;
@@ -144,7 +153,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     ${aLoads.join("\n    ")}
     ${bLoads.join("\n    ")}
     ${fmas.join("\n    ")}
-  }
+  }${tail}
   let cBase = wid.z * u.strideC;
   ${I.map((i) => `if (m0 + ${i}u < u.M) {\n    ${J.map((j) => `{ let n = n0 + ${laneColumn(s, t, j)}; if (n < u.N) { epilogue(cBase + (m0 + ${i}u) * u.N + n, n, acc${i}_${j}); } }`).join("\n    ")}\n  }`).join("\n  ")}
 }`;
@@ -161,6 +170,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     body,
     enables: subgroupA ? ["subgroups"] : [],
   };
+}
+
+/**
+ * A stored (K, M), B stored (K, N), K not a multiple of 4: the last K % 4 k-steps one at a time,
+ * after the k-quads, so each accumulator still sums k = 0 .. K-1 in order (the same bits as the
+ * scalar kernel). Row k of A holds the tile's tm/4 vec4s; with subgroupA lane sg loads vec4
+ * sg % (tm/4) of it and broadcasts share them, as in the k-quads.
+ */
+function kTail(t: Vec4Tiles): string {
+  const { tm, tn, subgroupA = false } = t;
+  const Q = range(tm / 4), J = range(tn / 4);
+  const aLoads = subgroupA
+    ? [`let aT = a[aBase + k * M4 + min(m0 / 4u + sg % ${tm / 4}u, M4 - 1u)];`, ...Q.map((q) => `let t${q} = subgroupBroadcast(aT, ${q}u);`)]
+    : Q.map((q) => `let t${q} = a[aBase + k * M4 + ac${q}];`);
+  const bLoads = J.map((q) => `let bt${q} = b[bBase + k * N4 + bc${q}];`);
+  const fmas = range(tm).flatMap((i) => range(tn).map((j) => `acc${i}_${j} = fma(t${i >> 2}.${X[i & 3]}, bt${j >> 2}.${X[j & 3]}, acc${i}_${j});`));
+  return `
+  for (var k = K4 * 4u; k < u.K; k++) {
+    ${[...aLoads, ...bLoads, ...fmas].join("\n    ")}
+  }`;
 }
 
 /** Output rows and columns one workgroup covers. */
