@@ -15,51 +15,20 @@
 // - u = rng(seed, step, row) in [0,1) (row counted from the batch's first, rowOffset + local row); the token is the first index (in vocabulary order)
 //   at which the cumulative kept mass exceeds u * kept mass.
 // - temperature 0 means greedy: the most probable token, lowest index on ties.
+// The results depend on the 64-lane layout (summation order, vocabulary chunks); the
+// subgroup schedule (sample-sg.ts) reproduces it bit for bit on CPU rasterisers.
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
+import { hasSubgroups8 } from "./matmul.js";
+import { BISECT, SAMPLE_BINDINGS, SAMPLE_UNIFORMS, WG, WGSL_RNG } from "./sample-common.js";
+import { sampleSgKernel } from "./sample-sg.js";
 import { WGSL_ROW_INDEX, rowGrid } from "./wgsl-reduce.js";
-
-const WG = 64;
-/** Bisection steps for the top-k / top-p thresholds: 2^-40 of the probability range. */
-const BISECT = 40;
-
-export const WGSL_RNG = /* wgsl */ `
-fn pcg_hash(v: u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-// Uniform in [0, 1) with 24 random bits, from (seed, step, row).
-fn rng_uniform(seed: u32, step: u32, row: u32) -> f32 {
-  let h = pcg_hash(seed ^ pcg_hash(step ^ pcg_hash(row)));
-  return f32(h >> 8u) / 16777216.0;
-}`;
 
 const sampleKernel: Kernel = {
   name: "sample_tokens",
-  bindings: [
-    { name: "out_ids", access: "read_write", type: "u32" },
-    { name: "out_logp", access: "read_write" },
-    { name: "out_entropy", access: "read_write" },
-    { name: "logits", access: "read" },
-  ],
-  uniforms: [
-    { name: "rows", type: "u32" },
-    { name: "V", type: "u32" },
-    { name: "logits_stride", type: "u32" },
-    { name: "inv_temp", type: "f32" },
-    { name: "greedy", type: "u32" },
-    { name: "top_k", type: "u32" },
-    { name: "top_p", type: "f32" },
-    { name: "seed", type: "u32" },
-    { name: "step", type: "u32" },
-    { name: "ids_stride", type: "u32" },
-    { name: "ids_col", type: "u32" },
-    { name: "stat_stride", type: "u32" },
-    { name: "stat_col", type: "u32" },
-    { name: "row_offset", type: "u32" },
-  ],
+  bindings: SAMPLE_BINDINGS,
+  uniforms: SAMPLE_UNIFORMS,
   workgroupSize: [WG, 1, 1],
   body: /* wgsl */ `
 ${WGSL_RNG}
@@ -218,6 +187,18 @@ fn main(@builtin(local_invocation_id) lidv: vec3<u32>, @builtin(workgroup_id) wi
 }`,
 };
 
+/**
+ * "workgroup": one 64-lane workgroup per row, reductions in workgroup memory (GPUs);
+ * "subgroup": one 8-lane subgroup per row, the same arithmetic in the same order
+ * (sample-sg.ts; CPU rasterisers with subgroups of >= 8 lanes). Both give the same bits.
+ */
+export type SampleSchedule = "workgroup" | "subgroup";
+
+/** The schedule for this adapter. */
+export function sampleSchedule(gpu: Gpu): SampleSchedule {
+  return gpu.info.isSoftware && hasSubgroups8(gpu) ? "subgroup" : "workgroup";
+}
+
 export interface SampleOptions {
   rows: number;
   V: number;
@@ -243,6 +224,8 @@ export interface SampleOptions {
    * random number of local row r is rng(seed, step, rowOffset + r), so chunking changes no draw.
    */
   rowOffset?: number;
+  /** Default: sampleSchedule(gpu); tests and benchmarks force one. */
+  schedule?: SampleSchedule;
 }
 
 /** Sample one token per row of logits; see the file comment for the exact semantics. */
@@ -258,8 +241,10 @@ export function sampleTokens(
   const topP = o.topP ?? 1;
   if (!(topP > 0 && topP <= 1)) throw new Error(`sampleTokens: top_p must be in (0, 1], got ${topP}`);
   const greedy = o.temperature === 0;
+  const subgroup = (o.schedule ?? sampleSchedule(gpu)) === "subgroup";
+  if (subgroup && !hasSubgroups8(gpu)) throw new Error("sampleTokens: the subgroup schedule needs subgroups of >= 8 lanes");
   gpu.dispatch(
-    sampleKernel,
+    subgroup ? sampleSgKernel : sampleKernel,
     [outIds, outLogp, outEntropy, logits],
     {
       rows: o.rows,
