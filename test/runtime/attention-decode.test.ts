@@ -3,6 +3,8 @@ import { attentionForward } from "../../runtime/engine/ops/attention.js";
 import { attentionForwardRef } from "../../runtime/engine/ops/attention.ref.js";
 import { type DecodeSchedule, type DecodeSizes, appendKV, attentionDecode } from "../../runtime/engine/ops/attention-decode.js";
 import { appendKVRef, attentionDecodeRef } from "../../runtime/engine/ops/attention-decode.ref.js";
+import { headsPerLane } from "../../runtime/engine/ops/attention-decode-rows.js";
+import { hasSubgroups8 } from "../../runtime/engine/ops/matmul.js";
 import type { Gpu } from "../../runtime/engine/gpu.js";
 import type { Tensor } from "../../runtime/engine/tensor.js";
 import { testGpu } from "../helpers/gpu.js";
@@ -93,37 +95,63 @@ describe("attentionDecode", () => {
   });
 });
 
-describe("attentionDecode's 'rows' schedule (Tq = 1)", () => {
+const gpuForSchedules = await testGpu();
+/** The schedules this adapter runs for Tq new tokens: "rows" only for Tq = 1, "tile-sg" only with subgroups. */
+const schedulesFor = (Tq: number): DecodeSchedule[] => [...(Tq === 1 ? ["rows" as const] : []), "tile", ...(hasSubgroups8(gpuForSchedules) ? ["tile-sg" as const] : [])];
+
+describe("attentionDecode's schedules", () => {
   it.each([
-    { B: 5, Tq: 1, Hq: 6, Hkv: 2, D: 16, Tmax: 37 },
-    { B: 3, Tq: 1, Hq: 3, Hkv: 3, D: 12, Tmax: 9 },
-    { B: 11, Tq: 1, Hq: 8, Hkv: 1, D: 4, Tmax: 50 },
-  ])("gives the 'tile' schedule's output bit for bit, NaN past the cache included, for %o", async (s) => {
+    { B: 5, Tq: 1, Hq: 6, Hkv: 2, D: 8, Tmax: 37 }, // G = 3, one block of 3 heads per lane
+    { B: 3, Tq: 1, Hq: 3, Hkv: 3, D: 12, Tmax: 9 }, // G = 1
+    { B: 11, Tq: 1, Hq: 8, Hkv: 1, D: 4, Tmax: 50 }, // G = 8
+    { B: 7, Tq: 1, Hq: 4, Hkv: 2, D: 8, Tmax: 23 }, // G = 2, D 8
+    { B: 4, Tq: 1, Hq: 8, Hkv: 2, D: 32, Tmax: 30 }, // G = 4, D 32: one head per lane
+    { B: 3, Tq: 1, Hq: 8, Hkv: 1, D: 16, Tmax: 20 }, // G = 8, D 16: four blocks of 2 heads per kv head
+    { B: 4, Tq: 8, Hq: 4, Hkv: 2, D: 16, Tmax: 41 }, // G = 2: the attribution shape, 16 rows = 2 sg tiles
+    { B: 3, Tq: 5, Hq: 4, Hkv: 1, D: 8, Tmax: 19 }, // G = 4: sg tiles span heads
+    { B: 5, Tq: 3, Hq: 2, Hkv: 2, D: 32, Tmax: 26 }, // G = 1, fewer rows than a chunk
+    { B: 3, Tq: 13, Hq: 8, Hkv: 2, D: 16, Tmax: 60 }, // G = 4, 52 rows
+  ])("agree bit for bit with each other and with the reference, NaN past the cache included, for %o", async (s) => {
     const gpu = await testGpu();
     const nc = s.B * s.Hkv * s.Tmax * s.D;
-    const kc = randArray(nc, 21, -30, 30), vc = randArray(nc, 22);
-    const start = randInts(s.B, 23, s.Tmax);
+    // Logits of a few units: a soft softmax, so every key's bits reach the output (large
+    // logits make it one-hot, where a change in the score arithmetic would not show).
+    const kc = randArray(nc, 21 + s.D, -3, 3), vc = randArray(nc, 22 + s.B);
+    const start = randInts(s.B, 23 + s.Tq, s.Tmax - s.Tq + 1);
     start[0] = 0;
-    start[s.B - 1] = s.Tmax; // one past the cache: NaN
+    start[s.B - 1] = s.Tmax; // one past the cache: every query NaN
+    if (s.Tq > 1) start[1] = s.Tmax - 1; // only the first query fits
+    // Entries past a row's last query are never attended: Infinity there must not leak in.
     for (let b = 0; b < s.B; b++) {
       for (let h = 0; h < s.Hkv; h++) {
-        for (let p = start[b]! + 1; p < s.Tmax; p++) kc[((b * s.Hkv + h) * s.Tmax + p) * s.D] = vc[((b * s.Hkv + h) * s.Tmax + p) * s.D] = Infinity;
+        for (let p = start[b]! + s.Tq; p < s.Tmax; p++) kc[((b * s.Hkv + h) * s.Tmax + p) * s.D] = vc[((b * s.Hkv + h) * s.Tmax + p) * s.D] = Infinity;
       }
     }
-    const q = randArray(s.B * s.Hq * s.D, 24, -30, 30);
+    const q = randArray(s.B * s.Tq * s.Hq * s.D, 24, -3, 3);
     const tkc = gpu.upload(kc), tvc = gpu.upload(vc);
-    const rows = await decode(gpu, tkc, tvc, q, start, s, undefined, undefined, "rows");
-    const tile = await decode(gpu, tkc, tvc, q, start, s, undefined, undefined, "tile");
-    expect(Array.from(rows)).toEqual(Array.from(tile));
-    const rowLen = s.Hq * s.D;
-    expect(rows.subarray(0, (s.B - 1) * rowLen).every(Number.isFinite)).toBe(true);
-    expect(rows.subarray((s.B - 1) * rowLen).every(Number.isNaN)).toBe(true);
-    const ref = new Float64Array(rows.length);
+    const ref = new Float64Array(q.length);
     attentionDecodeRef(ref, f64(q), f64(kc), f64(vc), start, s);
-    expectClose(rows, ref, 2e-3, 2e-3);
+    const rowLen = s.Tq * s.Hq * s.D;
+    const schedules = schedulesFor(s.Tq);
+    let first: Uint32Array | null = null;
+    for (const schedule of schedules) {
+      const got = await decode(gpu, tkc, tvc, q, start, s, undefined, undefined, schedule);
+      expectClose(got, ref, 1e-5, 1e-4, schedule); // NaN where ref is
+      expect(got.subarray((s.B - 1) * rowLen).every(Number.isNaN), schedule).toBe(true);
+      expect(got.subarray(0, rowLen).every(Number.isFinite), schedule).toBe(true);
+      const bits = new Uint32Array(got.buffer);
+      if (first) expect(bits, `${schedule} vs ${schedules[0]}`).toEqual(first);
+      else first = bits;
+    }
     gpu.release(tkc, tvc);
   });
 
+  it("takes one block of query heads per lane that fits the private-memory bound", () => {
+    expect([headsPerLane(1, 16), headsPerLane(2, 16), headsPerLane(4, 16), headsPerLane(4, 32), headsPerLane(8, 8), headsPerLane(6, 8)]).toEqual([1, 2, 2, 1, 4, 3]);
+  });
+});
+
+describe("attentionDecode's 'rows' schedule (Tq = 1)", () => {
   it("rejects Tq > 1", async () => {
     const gpu = await testGpu();
     const s = { B: 1, Tq: 2, Hq: 1, Hkv: 1, D: 4, Tmax: 4 };

@@ -16,17 +16,27 @@
 // by exp(m_old - m_new) as each key arrives. A query position beyond the cache (start[b] +
 // i >= Tmax) gives NaN, and appendKV drops writes beyond Tmax, so overflow cannot pass silently.
 //
-// Two schedules, the same arithmetic in the same order (bit-identical outputs, tested):
-// "tile" (any Tq): lanes are the G * Tq query rows of one (row, kv head), as above; with
-// Tq = 1 only G of its TILE lanes have work. "rows" (Tq = 1, a decoding step): one lane per
-// (row, query head) of the whole batch, so every lane works; each lane walks its own cache
-// span (on lavapipe every load in the key loop is per lane anyway, attention-tile.ts).
-// Measured on lavapipe, 128 rows x 4 heads, ~60 cached keys: tile 5 ms, rows 0.6 ms per call.
+// Three schedules, the same arithmetic in the same order (bit-identical outputs, tested in
+// test/runtime/attention-decode.test.ts against each other and the reference):
+// "tile" (any Tq, attention-decode-tile.ts): lanes are the G * Tq query rows of one (row,
+// kv head), as above; with Tq = 1 only G of its TILE lanes have work.
+// "tile-sg" (any Tq, subgroups of >= 8 lanes; the default for Tq > 1 on CPU rasterisers, as
+// attention.ts's "subgroup"): "tile" with each chunk of 8 keys loaded once by 8 lanes and
+// shared by subgroup broadcasts instead of loaded by every lane.
+// "rows" (Tq = 1, a decoding step; attention-decode-rows.ts): one lane per (row, block of
+// query heads that share a kv head) over the whole batch, so every lane works and each key
+// and value row is loaded once per block (on lavapipe every load in the key loop is a
+// per-lane gather, attention-tile.ts, and these loads are the cost).
+// Measured on lavapipe (Intel Xeon, 2 cores), CPU seconds per call: 128 rows x 4 heads over
+// 2 kv heads, D 16, ~100 cached keys: see spec/speed.md ("Where the rest goes").
 import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
-import { expectSize } from "./attention.js";
-import { LOWEST, TILE, TILE_PARAMS, maskedLoop, tileBounds } from "./attention-tile.js";
+import { attentionSchedule, expectSize } from "./attention.js";
+import { ROWS_WG, decodeRowsKernel, headsPerLane } from "./attention-decode-rows.js";
+import { SG_TILE, decodeTileKernel, decodeTileSgKernel } from "./attention-decode-tile.js";
+import { TILE } from "./attention-tile.js";
+import { hasSubgroups8 } from "./matmul.js";
 import { FLAT_INDEX, GRID_PARAMS, grid1d } from "./grid.js";
 
 export interface KVCacheSizes {
@@ -76,137 +86,14 @@ fn main(${GRID_PARAMS}) {
 }`,
 };
 
-const memo = new Map<number, Kernel>();
-function decodeKernel(D: number): Kernel {
-  let kern = memo.get(D);
-  if (kern) return kern;
-  kern = {
-    name: `attention_decode_d${D}`,
-    bindings: [
-      { name: "out", access: "read_write", type: "vec4<f32>" },
-      { name: "q", access: "read", type: "vec4<f32>" },
-      { name: "kc", access: "read", type: "vec4<f32>" },
-      { name: "vc", access: "read", type: "vec4<f32>" },
-      { name: "start", access: "read", type: "u32" },
-    ],
-    uniforms: [
-      { name: "Tq", type: "u32" },
-      { name: "Hq", type: "u32" },
-      { name: "Hkv", type: "u32" },
-      { name: "Tmax", type: "u32" },
-      { name: "scale", type: "f32" },
-    ],
-    workgroupSize: [TILE, 1, 1],
-    body: /* wgsl */ `
-const D4 = ${D / 4}u;
-fn main(${TILE_PARAMS}) {
-  let G = u.Hq / u.Hkv;
-  let kvh = wid.y;
-  let b = wid.z;
-  ${tileBounds("u.Tq", "G * u.Tq")}
-  let r = r0 + lid;
-  if (r >= G * u.Tq) { return; }
-  let i = r % u.Tq;
-  let h = kvh * G + r / u.Tq;
-  let st = start[b];
-  let pos = st + i; // this query's absolute position: keys [0, pos]
-  let rowQ = ((b * u.Tq + i) * u.Hq + h) * D4;
-  if (pos >= u.Tmax) {
-    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u + min(pos, 0u))); // runtime NaN: cache overflow
-    for (var d = 0u; d < D4; d++) { out[rowQ + d] = nan; }
-    return;
-  }
-  let posMax = min(st + iMax, u.Tmax - 1u);
-  let kv0 = (b * u.Hkv + kvh) * u.Tmax * D4;
-  var qr: array<vec4<f32>, D4>;
-  for (var d = 0u; d < D4; d++) { qr[d] = q[rowQ + d]; }
-  var o: array<vec4<f32>, D4>;
-  var m = ${LOWEST};
-  var l = 0.0;
-  ${maskedLoop("j", "0u", "posMax", "j <= pos", (valid) => /* wgsl */ `
-    let kj = kv0 + j * D4;
-    var s = 0.0;
-    for (var d = 0u; d < D4; d++) { s += dot(qr[d], kc[kj + d]); }
-    s *= u.scale;
-    var c = 1.0;
-    var p = 0.0;
-    if (${valid}) {
-      let mn = max(m, s);
-      c = exp(m - mn);
-      p = exp(s - mn);
-      l = l * c + p;
-      m = mn;
-    }
-    for (var d = 0u; d < D4; d++) {
-      o[d] = select(o[d], o[d] * c + p * vc[kj + d], ${valid});
-    }`)}
-  let inv = 1.0 / l;
-  for (var d = 0u; d < D4; d++) { out[rowQ + d] = o[d] * inv; }
-}`,
-  };
-  memo.set(D, kern);
-  return kern;
+export type DecodeSchedule = "tile" | "tile-sg" | "rows";
+
+/** The default schedule: "rows" for Tq = 1, else "tile-sg" where attention.ts uses its subgroup schedule, else "tile". */
+export function decodeSchedule(gpu: Gpu, Tq: number): DecodeSchedule {
+  if (Tq === 1) return "rows";
+  return attentionSchedule(gpu) === "subgroup" ? "tile-sg" : "tile";
 }
 
-/** Tq = 1: one lane per (b, h) over all B * Hq query rows; arithmetic as in decodeKernel. */
-const ROWS_WG = 32;
-const rowsMemo = new Map<number, Kernel>();
-function decodeRowsKernel(D: number): Kernel {
-  let kern = rowsMemo.get(D);
-  if (kern) return kern;
-  kern = {
-    name: `attention_decode_rows_d${D}`,
-    bindings: decodeKernel(D).bindings,
-    uniforms: [
-      { name: "rows", type: "u32" },
-      { name: "Hq", type: "u32" },
-      { name: "Hkv", type: "u32" },
-      { name: "Tmax", type: "u32" },
-      { name: "scale", type: "f32" },
-    ],
-    workgroupSize: [ROWS_WG, 1, 1],
-    body: /* wgsl */ `
-const D4 = ${D / 4}u;
-fn main(${GRID_PARAMS}) {
-  let r = ${FLAT_INDEX(ROWS_WG)}; // (b, h) flattened, the layout of q and out for Tq = 1
-  if (r >= u.rows) { return; }
-  let b = r / u.Hq;
-  let h = r % u.Hq;
-  let kvh = h / (u.Hq / u.Hkv);
-  let pos = start[b];
-  let rowQ = r * D4;
-  if (pos >= u.Tmax) {
-    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u + min(pos, 0u))); // runtime NaN: cache overflow
-    for (var d = 0u; d < D4; d++) { out[rowQ + d] = nan; }
-    return;
-  }
-  let kv0 = (b * u.Hkv + kvh) * u.Tmax * D4;
-  var qr: array<vec4<f32>, D4>;
-  for (var d = 0u; d < D4; d++) { qr[d] = q[rowQ + d]; }
-  var o: array<vec4<f32>, D4>;
-  var m = ${LOWEST};
-  var l = 0.0;
-  for (var j = 0u; j <= pos; j++) {
-    let kj = kv0 + j * D4;
-    var s = 0.0;
-    for (var d = 0u; d < D4; d++) { s += dot(qr[d], kc[kj + d]); }
-    s *= u.scale;
-    let mn = max(m, s);
-    let c = exp(m - mn);
-    let p = exp(s - mn);
-    l = l * c + p;
-    m = mn;
-    for (var d = 0u; d < D4; d++) { o[d] = o[d] * c + p * vc[kj + d]; }
-  }
-  let inv = 1.0 / l;
-  for (var d = 0u; d < D4; d++) { out[rowQ + d] = o[d] * inv; }
-}`,
-  };
-  rowsMemo.set(D, kern);
-  return kern;
-}
-
-export type DecodeSchedule = "tile" | "rows";
 
 function checkSizes(name: string, s: Partial<DecodeSizes>): void {
   for (const [k, v] of Object.entries(s)) if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`${name}: ${k}=${v} must be a positive integer`);
@@ -243,23 +130,26 @@ export function attentionDecode(
   vCache: Tensor, // (B, Hkv, Tmax, D)
   start: Tensor, // (B) u32: absolute position of each row's first new token
   s: DecodeSizes,
-  /** Default: "rows" for Tq = 1, else "tile" (see the file header). */
-  schedule: DecodeSchedule = s.Tq === 1 ? "rows" : "tile",
+  /** Default: decodeSchedule (see the file header). */
+  schedule: DecodeSchedule = decodeSchedule(gpu, s.Tq),
 ): void {
   checkSizes("attentionDecode", s);
   if (schedule === "rows" && s.Tq !== 1) throw new Error(`attentionDecode: the 'rows' schedule needs Tq = 1, got ${s.Tq}`);
+  if (schedule === "tile-sg" && !hasSubgroups8(gpu)) throw new Error("attentionDecode: the 'tile-sg' schedule needs subgroups of at least 8 lanes");
   const nq = s.B * s.Tq * s.Hq * s.D, nc = s.B * s.Hkv * s.Tmax * s.D;
   expectSize("attentionDecode", out, nq, "out");
   expectSize("attentionDecode", q, nq, "q");
   expectSize("attentionDecode", kCache, nc, "kCache");
   expectSize("attentionDecode", vCache, nc, "vCache");
   if (start.dtype !== "u32" || start.size !== s.B) throw new Error(`attentionDecode: start must be a u32 tensor of B = ${s.B} elements`);
+  const scale = 1 / Math.sqrt(s.D), G = s.Hq / s.Hkv;
+  const bufs = [out, q, kCache, vCache, start];
   if (schedule === "rows") {
-    const rows = s.B * s.Hq;
-    gpu.dispatch(decodeRowsKernel(s.D), [out, q, kCache, vCache, start], { rows, Hq: s.Hq, Hkv: s.Hkv, Tmax: s.Tmax, scale: 1 / Math.sqrt(s.D) }, grid1d(rows, ROWS_WG));
+    const GB = headsPerLane(G, s.D), rows = (s.B * s.Hq) / GB;
+    gpu.dispatch(decodeRowsKernel(s.D, GB), bufs, { rows, Hq: s.Hq, Hkv: s.Hkv, Tmax: s.Tmax, scale }, grid1d(rows, ROWS_WG));
     return;
   }
-  const G = s.Hq / s.Hkv;
-  const u = { Tq: s.Tq, Hq: s.Hq, Hkv: s.Hkv, Tmax: s.Tmax, scale: 1 / Math.sqrt(s.D) };
-  gpu.dispatch(decodeKernel(s.D), [out, q, kCache, vCache, start], u, [Math.ceil((G * s.Tq) / TILE), s.Hkv, s.B]);
+  const u = { Tq: s.Tq, Hq: s.Hq, Hkv: s.Hkv, Tmax: s.Tmax, scale };
+  if (schedule === "tile-sg") gpu.dispatch(decodeTileSgKernel(s.D), bufs, u, [Math.ceil((G * s.Tq) / SG_TILE), s.Hkv, s.B]);
+  else gpu.dispatch(decodeTileKernel(s.D), bufs, u, [Math.ceil((G * s.Tq) / TILE), s.Hkv, s.B]);
 }
