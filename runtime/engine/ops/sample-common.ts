@@ -6,7 +6,7 @@ import type { Kernel } from "../kernel.js";
 /** Lanes of the reduction tree and of the inverse CDF's vocabulary chunks (the results depend on it). */
 export const WG = 64;
 /** Bisection steps for the top-k / top-p thresholds: 2^-40 of the probability range. */
-export const BISECT = 40;
+const BISECT = 40;
 
 export const WGSL_RNG = /* wgsl */ `
 fn pcg_hash(v: u32) -> u32 {
@@ -43,3 +43,31 @@ export const SAMPLE_UNIFORMS: Kernel["uniforms"] = [
   { name: "stat_col", type: "u32" },
   { name: "row_offset", type: "u32" },
 ];
+
+/**
+ * WGSL: the top-k then top-p probability threshold t_lo (and the top-k mass kmass) by
+ * bisection, shared by both sampling schedules; `lane` is the caller's lane variable, passed
+ * to its `kept(base, lane, m, inv_s, t)` (count and mass of the tokens with p >= t).
+ */
+export const wgslThreshold = (lane: string): string => /* wgsl */ `
+    var t_lo = 0.0;
+    var kmass = 1.0;
+    if (u.top_k > 0u && u.top_k < u.V) {
+      var lo = 0.0;
+      var hi = inv_s; // the largest probability: exp(0) / s
+      for (var i = 0u; i < ${BISECT}u; i++) {
+        let mid = 0.5 * (lo + hi);
+        if (kept(base, ${lane}, mx, inv_s, mid).x >= f32(u.top_k)) { lo = mid; } else { hi = mid; }
+      }
+      t_lo = lo;
+      kmass = kept(base, ${lane}, mx, inv_s, t_lo).y;
+    }
+    if (u.top_p < 1.0) {
+      var lo = t_lo;
+      var hi = inv_s;
+      for (var i = 0u; i < ${BISECT}u; i++) {
+        let mid = 0.5 * (lo + hi);
+        if (kept(base, ${lane}, mx, inv_s, mid).y >= u.top_p * kmass) { lo = mid; } else { hi = mid; }
+      }
+      t_lo = lo;
+    }`;

@@ -20,7 +20,7 @@
 // through 64 broadcasts. Min and max of ids are exact in any order (subgroupMin/Max).
 // Needs subgroups of at least 8 lanes with the workgroup's 8 invocations in one subgroup.
 import type { Kernel } from "../kernel.js";
-import { BISECT, SAMPLE_BINDINGS, SAMPLE_UNIFORMS, WG, WGSL_RNG } from "./sample-common.js";
+import { SAMPLE_BINDINGS, SAMPLE_UNIFORMS, WG, WGSL_RNG, wgslThreshold } from "./sample-common.js";
 import { WGSL_ROW_INDEX } from "./wgsl-reduce.js";
 
 /** Real lanes per row (one subgroup), and virtual lanes each carries. */
@@ -98,30 +98,6 @@ const WGSL_STATS = /* wgsl */ `
   let lse = mx + log(s);
   let entropy = log(s) - sz * inv_s;`;
 
-/** WGSL: the top-k and top-p threshold t_lo, as in sample.ts. */
-const WGSL_THRESHOLD = /* wgsl */ `
-    var t_lo = 0.0;
-    var kmass = 1.0;
-    if (u.top_k > 0u && u.top_k < u.V) {
-      var lo = 0.0;
-      var hi = inv_s;
-      for (var i = 0u; i < ${BISECT}u; i++) {
-        let mid = 0.5 * (lo + hi);
-        if (kept(base, l, mx, inv_s, mid).x >= f32(u.top_k)) { lo = mid; } else { hi = mid; }
-      }
-      t_lo = lo;
-      kmass = kept(base, l, mx, inv_s, t_lo).y;
-    }
-    if (u.top_p < 1.0) {
-      var lo = t_lo;
-      var hi = inv_s;
-      for (var i = 0u; i < ${BISECT}u; i++) {
-        let mid = 0.5 * (lo + hi);
-        if (kept(base, l, mx, inv_s, mid).y >= u.top_p * kmass) { lo = mid; } else { hi = mid; }
-      }
-      t_lo = lo;
-    }`;
-
 /** WGSL: the kept probability of token v (0 below the threshold is the caller's test). */
 const P = "exp(logits[base + v] * u.inv_temp - mx) * inv_s";
 
@@ -171,7 +147,7 @@ fn main(@builtin(subgroup_invocation_id) l: u32, @builtin(workgroup_id) wid: vec
   ${WGSL_STATS}
   var chosen = argmax;
   if (u.greedy == 0u) {
-    ${WGSL_THRESHOLD}
+    ${wgslThreshold("l")}
     ${WGSL_INVERSE_CDF}
   }
   if (l == 0u) {

@@ -21,7 +21,7 @@ import type { Gpu } from "../gpu.js";
 import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
 import { hasSubgroups8 } from "./matmul.js";
-import { BISECT, SAMPLE_BINDINGS, SAMPLE_UNIFORMS, WG, WGSL_RNG } from "./sample-common.js";
+import { SAMPLE_BINDINGS, SAMPLE_UNIFORMS, WG, WGSL_RNG, wgslThreshold } from "./sample-common.js";
 import { sampleSgKernel } from "./sample-sg.js";
 import { WGSL_ROW_INDEX, rowGrid } from "./wgsl-reduce.js";
 
@@ -114,27 +114,7 @@ fn main(@builtin(local_invocation_id) lidv: vec3<u32>, @builtin(workgroup_id) wi
     // Threshold on p: the largest t keeping at least top_k tokens, then the largest t
     // (>= that) keeping at least top_p of the top-k mass. Bisection keeps the invariant
     // that 'lo' satisfies the constraint.
-    var t_lo = 0.0;
-    var kmass = 1.0;
-    if (u.top_k > 0u && u.top_k < u.V) {
-      var lo = 0.0;
-      var hi = inv_s; // the largest probability: exp(0) / s
-      for (var i = 0u; i < ${BISECT}u; i++) {
-        let mid = 0.5 * (lo + hi);
-        if (kept(base, lid, mx, inv_s, mid).x >= f32(u.top_k)) { lo = mid; } else { hi = mid; }
-      }
-      t_lo = lo;
-      kmass = kept(base, lid, mx, inv_s, t_lo).y;
-    }
-    if (u.top_p < 1.0) {
-      var lo = t_lo;
-      var hi = inv_s;
-      for (var i = 0u; i < ${BISECT}u; i++) {
-        let mid = 0.5 * (lo + hi);
-        if (kept(base, lid, mx, inv_s, mid).y >= u.top_p * kmass) { lo = mid; } else { hi = mid; }
-      }
-      t_lo = lo;
-    }
+    ${wgslThreshold("lid")}
     // Inverse CDF in vocabulary order: each lane owns a contiguous chunk, so an exclusive
     // scan of chunk masses orders the lanes; the lane whose interval holds the goal scans it.
     let chunk = (u.V + ${WG}u - 1u) / ${WG}u;
