@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Gpu } from "../../runtime/engine/gpu.js";
 import type { KVCache } from "../../runtime/engine/model/decoder.js";
 import { generate, type GenerateOptions } from "../../runtime/engine/model/generate.js";
-import { distinctRows } from "../../runtime/engine/model/padded-batch.js";
+import { blockPrefixes, distinctRows } from "../../runtime/engine/model/padded-batch.js";
 import { Policy } from "../../runtime/engine/model/policy.js";
 import { testGpu } from "../helpers/gpu.js";
 
@@ -51,6 +51,36 @@ describe("shared prefill", () => {
     // Each row keeps its own random stream: repeats of a prompt sample different responses.
     expect(shared.tokens[0]).not.toEqual(shared.tokens[2]);
     // The prompt (padding included) and every decoded token but the last, which is never fed back.
+    const Tp = Math.max(...prompts.map((p) => p.length));
+    const written = prompts.map((p) => Math.max(Tp, p.length + o.maxNewTokens - 1));
+    expect(await cacheBits(gpu, shared.cache!, written)).toEqual(await cacheBits(gpu, every.cache!, written));
+    shared.cache!.release();
+    every.cache!.release();
+    policy.release();
+  });
+
+  it("marks the aligned blocks of 8 rows that repeat one prompt with its length", () => {
+    const of = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 4, 4];
+    const lens = of.map((u) => 10 + u);
+    expect(Array.from(blockPrefixes(of, lens, 8)!)).toEqual([...Array(8).fill(10), ...Array(8).fill(0), ...Array(8).fill(13), 0, 0]);
+    expect(blockPrefixes(of.slice(8, 16), lens.slice(8, 16), 8)).toBeNull(); // two prompts of 4
+    expect(blockPrefixes([0, 0, 0], [5, 5, 5], 8)).toBeNull(); // fewer rows than a block
+  });
+
+  it("reads the shared prompt once per aligned block of 8 (attention 'rows-sg') with the bits of a prefill of every row", async () => {
+    const gpu = await testGpu();
+    const policy = Policy.load(gpu, MODEL);
+    const tok = (s: string) => policy.tokenizer.encode(s);
+    // Two groups of 8 (prompts of different lengths), then a group of 5: blocks 0 and 1 share, the last holds 5 rows.
+    const [a, b, c] = [tok("Use 3, 5, 7 to reach 22. Show your steps."), tok("Use 2, 9 to reach 18."), tok("Use 8 to reach 8.")];
+    const prompts = [...Array(8).fill(a), ...Array(8).fill(b), ...Array(5).fill(c)] as number[][];
+    const o: GenerateOptions = { maxNewTokens: 30, temperature: 1, seed: 5, stopIds: [], checkEvery: 7, keepCache: true };
+    const shared = await generate(policy, prompts, o);
+    const every = await generate(policy, prompts, { ...o, sharePrefill: false });
+    expect(shared.tokens).toEqual(every.tokens);
+    expect(shared.logprobs).toEqual(every.logprobs);
+    expect(shared.entropies).toEqual(every.entropies);
+    expect(shared.tokens[0]).not.toEqual(shared.tokens[1]);
     const Tp = Math.max(...prompts.map((p) => p.length));
     const written = prompts.map((p) => Math.max(Tp, p.length + o.maxNewTokens - 1));
     expect(await cacheBits(gpu, shared.cache!, written)).toEqual(await cacheBits(gpu, every.cache!, written));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { attentionForward } from "../../runtime/engine/ops/attention.js";
 import { attentionForwardRef } from "../../runtime/engine/ops/attention.ref.js";
-import { type DecodeSchedule, type DecodeSizes, appendKV, attentionDecode } from "../../runtime/engine/ops/attention-decode.js";
+import { type DecodeSchedule, type DecodeSizes, appendKV, attentionDecode, decodeSchedule } from "../../runtime/engine/ops/attention-decode.js";
 import { appendKVRef, attentionDecodeRef } from "../../runtime/engine/ops/attention-decode.ref.js";
 import { headsPerLane } from "../../runtime/engine/ops/attention-decode-rows.js";
 import { hasSubgroups8 } from "../../runtime/engine/ops/matmul.js";
@@ -17,16 +17,17 @@ function sliceTokens(x: Float32Array, B: number, T: number, HD: number, from: Ar
   return out;
 }
 
-async function decode(gpu: Gpu, kc: Tensor, vc: Tensor, q: Float32Array, start: Uint32Array, s: DecodeSizes, k?: Float32Array, v?: Float32Array, schedule?: DecodeSchedule): Promise<Float32Array> {
+async function decode(gpu: Gpu, kc: Tensor, vc: Tensor, q: Float32Array, start: Uint32Array, s: DecodeSizes, k?: Float32Array, v?: Float32Array, schedule?: DecodeSchedule, prefix?: Uint32Array): Promise<Float32Array> {
   const ts = gpu.upload(start, [s.B], "start");
-  const tmp: Tensor[] = [ts];
+  const tp = prefix ? gpu.upload(prefix, [s.B], "prefix") : null;
+  const tmp: Tensor[] = [ts, ...(tp ? [tp] : [])];
   if (k && v) {
     const tk = gpu.upload(k, [s.B, s.Tq, s.Hkv, s.D], "k_new"), tv = gpu.upload(v, [s.B, s.Tq, s.Hkv, s.D], "v_new");
     appendKV(gpu, kc, vc, tk, tv, ts, s);
     tmp.push(tk, tv);
   }
   const tq = gpu.upload(q, [s.B, s.Tq, s.Hq, s.D], "q"), out = gpu.empty([s.B, s.Tq, s.Hq, s.D], "out");
-  attentionDecode(gpu, out, tq, kc, vc, ts, s, schedule);
+  attentionDecode(gpu, out, tq, kc, vc, ts, s, schedule, tp);
   const got = await gpu.read(out);
   gpu.release(...tmp, tq, out);
   return got;
@@ -157,6 +158,81 @@ describe("attentionDecode's 'rows' schedule (Tq = 1)", () => {
     const s = { B: 1, Tq: 2, Hq: 1, Hkv: 1, D: 4, Tmax: 4 };
     const q = gpu.empty([8]), out = gpu.empty([8]), kc = gpu.empty([16]), vc = gpu.empty([16]), st = gpu.upload(new Uint32Array(1));
     expect(() => attentionDecode(gpu, out, q, kc, vc, st, s, "rows")).toThrow("attentionDecode: the 'rows' schedule needs Tq = 1, got 2");
+    gpu.release(q, out, kc, vc, st);
+  });
+});
+
+/**
+ * A cache whose aligned blocks of 8 rows share a prefix, as generate() lays out the responses
+ * of a prompt: block k's rows hold row 8k's keys and values below the block's smallest prefix.
+ * Per block, P[k] is that prefix; starts are random from P[k] - 1 (one row at exactly P[k] - 1:
+ * no keys of its own), and the second block has a row past the cache and a row whose prefix
+ * exceeds its block's; the third a row at start 0 (nothing to share). Entries past each row's
+ * position, outside the shared prefix, are Infinity: they must not leak in.
+ */
+function sharedCache(s: DecodeSizes, P: number[]): { kc: Float32Array; vc: Float32Array; start: Uint32Array; prefix: Uint32Array } {
+  const nc = s.B * s.Hkv * s.Tmax * s.D, row = s.Hkv * s.Tmax * s.D;
+  const kc = randArray(nc, 31 + s.D, -3, 3), vc = randArray(nc, 32 + s.B);
+  const start = new Uint32Array(s.B), prefix = new Uint32Array(s.B);
+  const r = randInts(s.B, 33 + s.Hq, 1 << 20);
+  for (let b = 0; b < s.B; b++) {
+    const Pk = P[Math.floor(b / 8)] ?? 0, lo = Math.min(Math.max(Pk - 1, 0), s.Tmax - 1);
+    start[b] = lo + (r[b]! % (s.Tmax - lo));
+    prefix[b] = Pk;
+  }
+  P.forEach((Pk, k) => {
+    const b0 = 8 * k, at = (i: number) => b0 + i < s.B;
+    if (at(1)) start[b0 + 1] = Math.min(Math.max(Pk - 1, 0), s.Tmax - 1);
+    if (k === 1 && at(3)) { start[b0 + 2] = s.Tmax; prefix[b0 + 3] = Pk + 3; }
+    if (k === 2 && at(4)) start[b0 + 4] = 0;
+  });
+  for (let b0 = 0; b0 < s.B; b0 += 8) {
+    const rows = Array.from({ length: Math.min(8, s.B - b0) }, (_, i) => b0 + i);
+    const shared = Math.min(s.Tmax, ...rows.map((b) => prefix[b]!));
+    for (const b of rows) {
+      for (let h = 0; h < s.Hkv; h++) {
+        for (let p = 0; p < s.Tmax; p++) {
+          const at = ((b * s.Hkv + h) * s.Tmax + p) * s.D, src = at - (b - b0) * row;
+          if (p < shared) for (let d = 0; d < s.D; d++) { kc[at + d] = kc[src + d]!; vc[at + d] = vc[src + d]!; }
+          else if (p > start[b]!) kc[at] = vc[at] = Infinity;
+        }
+      }
+    }
+  }
+  return { kc, vc, start, prefix };
+}
+
+describe.skipIf(!hasSubgroups8(gpuForSchedules))("attentionDecode's 'rows-sg' schedule (blocks of 8 rows sharing a prefix)", () => {
+  it.each([
+    { B: 16, Hq: 4, Hkv: 2, D: 16, Tmax: 41, P: [23, 16] }, // the rollout's heads: G 2, two heads per lane
+    { B: 24, Hq: 3, Hkv: 3, D: 8, Tmax: 30, P: [9, 0, 29] }, // G 1; a block sharing nothing
+    { B: 13, Hq: 8, Hkv: 2, D: 32, Tmax: 27, P: [12, 12] }, // G 4, D 32: one head per lane; a last block of 5 rows
+    { B: 19, Hq: 8, Hkv: 1, D: 4, Tmax: 50, P: [45, 5, 30] }, // G 8; a prefix shorter than a chunk
+    { B: 8, Hq: 4, Hkv: 1, D: 16, Tmax: 20, P: [40] }, // a prefix past the cache
+    { B: 7, Hq: 2, Hkv: 1, D: 8, Tmax: 12, P: [8] }, // fewer rows than a block: nothing shared
+  ])("agrees bit for bit with 'rows' and with the reference, NaN past the cache included, for %o", async ({ P, ...rest }) => {
+    const gpu = await testGpu();
+    const s = { ...rest, Tq: 1 };
+    const { kc, vc, start, prefix } = sharedCache(s, P);
+    const q = randArray(s.B * s.Hq * s.D, 34, -3, 3);
+    const tkc = gpu.upload(kc), tvc = gpu.upload(vc);
+    const ref = new Float64Array(q.length);
+    attentionDecodeRef(ref, f64(q), f64(kc), f64(vc), start, s);
+    const rows = await decode(gpu, tkc, tvc, q, start, s, undefined, undefined, "rows");
+    const sg = await decode(gpu, tkc, tvc, q, start, s, undefined, undefined, "rows-sg", prefix);
+    expectClose(sg, ref, 1e-5, 1e-4, "rows-sg"); // NaN where ref is
+    expect(sg.some(Number.isNaN)).toBe(s.B > 11); // the second block's row past the cache
+    expect(new Uint32Array(sg.buffer)).toEqual(new Uint32Array(rows.buffer));
+    gpu.release(tkc, tvc);
+  });
+
+  it("is the default for Tq = 1 given a prefix on CPU rasterisers, and needs a prefix", async () => {
+    const gpu = await testGpu();
+    expect(decodeSchedule(gpu, 1, true)).toBe(gpu.info.isSoftware ? "rows-sg" : "rows");
+    expect([decodeSchedule(gpu, 1), decodeSchedule(gpu, 2, true)]).toEqual(["rows", gpu.info.isSoftware ? "tile-sg" : "tile"]);
+    const s = { B: 8, Tq: 1, Hq: 1, Hkv: 1, D: 4, Tmax: 4 };
+    const q = gpu.empty([32]), out = gpu.empty([32]), kc = gpu.empty([128]), vc = gpu.empty([128]), st = gpu.upload(new Uint32Array(8));
+    expect(() => attentionDecode(gpu, out, q, kc, vc, st, s, "rows-sg")).toThrow("attentionDecode: the 'rows-sg' schedule needs a u32 prefix tensor of B = 8 elements");
     gpu.release(q, out, kc, vc, st);
   });
 });

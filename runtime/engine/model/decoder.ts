@@ -118,6 +118,7 @@ interface StepRun {
   cache: KVCache;
   pos: Tensor; // (B*Tq) u32
   start: Tensor; // (B) u32
+  prefix: Tensor | null; // (B) u32, attentionDecode's: shared prefix of each row's block of 8
   Tq: number;
   N: number; // B * Tq
   w: Work;
@@ -241,11 +242,13 @@ export class Decoder {
   /**
    * As `step`, but returns the final-norm hidden states the LM head multiplies: (B, C) with
    * `lastRows`, else (B*Tq, C). Valid until the next call with the same (B, Tq, lastRows).
+   * `prefix` ((B) u32, Tq = 1) is attentionDecode's: rows 8k .. 8k + 7 of the cache hold the
+   * same keys and values below the block's smallest prefix[b], so attention may read them once.
    */
-  stepHidden(cache: KVCache, ids: Tensor, pos: Tensor, start: Tensor, Tq: number, lastRows: Tensor | null = null): Tensor {
+  stepHidden(cache: KVCache, ids: Tensor, pos: Tensor, start: Tensor, Tq: number, lastRows: Tensor | null = null, prefix: Tensor | null = null): Tensor {
     const gpu = this.gpu, m = this.model, c = m.config, B = cache.B, N = B * Tq, C = c.hiddenSize;
     const w = this.workFor(B, Tq, lastRows !== null);
-    const run: StepRun = { cache, pos, start, Tq, N, w, pending: null };
+    const run: StepRun = { cache, pos, start, prefix: Tq === 1 ? prefix : null, Tq, N, w, pending: null };
     embeddingForward(gpu, w.x, m.weights.get(EMBEDDING), ids, { N, C, V: c.vocabSize });
     m.bodies.forEach((body, l) => this.runLayer(body, l, run));
     if (!lastRows) {
@@ -323,7 +326,7 @@ export class Decoder {
   /** Attention of the new tokens over the cache (their keys and values already appended). */
   private attend(a: Attention, l: number, run: StepRun): void {
     const c = this.model.config, w = run.w;
-    attentionDecode(this.gpu, workSlot(w, a.out), workSlot(w, a.q), run.cache.k[l]!, run.cache.v[l]!, run.start, { B: run.cache.B, Tq: run.Tq, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, Tmax: run.cache.Tmax });
+    attentionDecode(this.gpu, workSlot(w, a.out), workSlot(w, a.q), run.cache.k[l]!, run.cache.v[l]!, run.start, { B: run.cache.B, Tq: run.Tq, Hq: c.numHeads, Hkv: c.numKvHeads, D: c.headDim, Tmax: run.cache.Tmax }, undefined, run.prefix);
   }
 
   /** out = rmsnorm(x) * weight, after the held-back residual add: one fused kernel or the pair. */

@@ -4,7 +4,10 @@
 // state are copied into each of its rows (ops/kv-rows.ts). A row's prefill reads only that
 // row, so the copies hold the bits a prefill of every row writes (given matmul schedules that
 // sum each product in the same order at U·Tp rows as at B·Tp: the built-in ones do; a tuned
-// shape class may differ), at 1/G of the work. The sampled id goes straight from the sampler
+// shape class may differ), at 1/G of the work. Where the rows of each prompt fill aligned
+// blocks of 8 (a group of 8 or 16 responses, rows of one prompt adjacent), the decoding steps
+// tell attention so (blockPrefixes), and it reads a block's shared prompt keys once for its 8
+// rows ("rows-sg", attention-decode-rows-sg.ts; the same bits). The sampled id goes straight from the sampler
 // into the next step's input; the CPU reads the generated ids only every few steps, to stop
 // early once every row has ended (EOS or a stop string), and once at the end. Each decoding
 // step is one command buffer, submitted as soon as it is recorded (no wait), so the GPU runs
@@ -16,7 +19,8 @@ import { sampleTokens } from "../ops/sample.js";
 import { LmHeadStream } from "./lm-head.js";
 import { Decoder, KVCache } from "./decoder.js";
 import { decodePacking } from "./weights.js";
-import { distinctRows, longestRow, paddedRows } from "./padded-batch.js";
+import { blockPrefixes, distinctRows, longestRow, paddedRows } from "./padded-batch.js";
+import { SG_ROWS } from "../ops/attention-decode-rows-sg.js";
 import type { Policy } from "./policy.js";
 
 export interface GenerateOptions {
@@ -101,7 +105,7 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
     for (let i = 1; i < maxNew; i++) {
       gpu.copy(t.cur!, t.outIds!, B, (i - 1) * B);
       gpu.copy(t.curPos!, t.posTable!, B, (i - 1) * B);
-      sample(decoder.stepHidden(cache, t.cur!, t.curPos!, t.curPos!, 1, null), i);
+      sample(decoder.stepHidden(cache, t.cur!, t.curPos!, t.curPos!, 1, null, first.prefix), i);
       gpu.flush();
       if (i % checkEvery === checkEvery - 1 && i + 1 < maxNew) {
         const sofar = await gpu.readU32(t.outIds!);
@@ -135,9 +139,10 @@ export async function generate(policy: Policy, prompts: number[][], o: GenerateO
  * final-norm hidden state of each row's last prompt token, (B, C), for the first sample. With
  * `share`, the distinct prompts go through the decoder, into a cache of their own, and each
  * row gets its prompt's keys and values (positions 0..Tp-1, padding included, as a prefill of
- * every row writes them) and hidden state by a gather.
+ * every row writes them) and hidden state by a gather. `prefix` ((B) u32, or null) is then
+ * blockPrefixes': per row, the positions its aligned block of 8 rows holds in common.
  */
-function prefill(gpu: Gpu, decoder: Decoder, cache: KVCache, prompts: readonly number[][], Tp: number, share: boolean): { hidden: Tensor; release: () => void } {
+function prefill(gpu: Gpu, decoder: Decoder, cache: KVCache, prompts: readonly number[][], Tp: number, share: boolean): { hidden: Tensor; prefix: Tensor | null; release: () => void } {
   const B = prompts.length, C = decoder.model.config.hiddenSize;
   const d = share ? distinctRows(prompts) : null;
   const rows = d && d.first.length < B ? d.first.map((b) => prompts[b]!) : prompts;
@@ -148,7 +153,7 @@ function prefill(gpu: Gpu, decoder: Decoder, cache: KVCache, prompts: readonly n
     gpu.upload(new Uint32Array(U), [U], "prefill start"), // (U)
     gpu.upload(Uint32Array.from(rows, (p, u) => u * Tp + p.length - 1), [U], "prefill last rows"), // (U) flat slots
   ] as const;
-  if (U === B) return { hidden: decoder.stepHidden(cache, t[0], t[1], t[2], Tp, t[3]), release: () => gpu.release(...t) };
+  if (U === B) return { hidden: decoder.stepHidden(cache, t[0], t[1], t[2], Tp, t[3]), prefix: null, release: () => gpu.release(...t) };
   // Positions past Tp are never read here: the small cache holds the prompts only.
   const small = new KVCache(gpu, decoder.model, U, Tp);
   const hiddenU = decoder.stepHidden(small, t[0], t[1], t[2], Tp, t[3]); // (U, C)
@@ -157,7 +162,10 @@ function prefill(gpu: Gpu, decoder: Decoder, cache: KVCache, prompts: readonly n
   const hidden = gpu.empty([B, C], "prefill hidden"); // (B, C)
   embeddingForward(gpu, hidden, hiddenU, of, { N: B, C, V: U });
   small.release(); // recorded work runs in order: a later user of its buffers comes after the gather
-  return { hidden, release: () => gpu.release(...t, of, hidden) };
+  // Rows of one prompt hold its bits below its length; decoding writes each row's own after.
+  const shared = blockPrefixes(d!.of, prompts.map((p) => p.length), SG_ROWS);
+  const prefix = shared && gpu.upload(shared, [B], "shared prefix"); // (B) u32
+  return { hidden, prefix, release: () => gpu.release(...t, of, hidden, ...(prefix ? [prefix] : [])) };
 }
 
 /** Where a row's response ends: after the first stop id, or the token completing a stop string. */

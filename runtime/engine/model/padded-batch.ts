@@ -56,3 +56,22 @@ export function distinctRows(seqs: readonly ArrayLike<number>[]): DistinctRows {
   });
   return { first, of };
 }
+
+/**
+ * Per row, how many leading positions its aligned block of `block` rows shares: the row's
+ * length where every row of the block repeats one sequence (of[] equal), else 0 (and 0 in a
+ * last, incomplete block). Null when no block shares: generate() then has nothing to pass to
+ * attentionDecode's "rows-sg" schedule, which reads a block's shared keys once.
+ */
+export function blockPrefixes(of: ArrayLike<number>, lens: readonly number[], block: number): Uint32Array | null {
+  const B = lens.length, out = new Uint32Array(B);
+  let any = false;
+  for (let b0 = 0; b0 + block <= B; b0 += block) {
+    let same = true;
+    for (let b = b0 + 1; b < b0 + block; b++) same &&= of[b] === of[b0];
+    if (!same) continue;
+    for (let b = b0; b < b0 + block; b++) out[b] = lens[b]!;
+    any = true;
+  }
+  return any ? out : null;
+}

@@ -29,6 +29,23 @@ export function headsPerLane(G: number, D: number): number {
   return 1;
 }
 
+/**
+ * WGSL: head g's online-softmax step over one key and value row (private arrays `k`, `v` of
+ * D4 vec4s; needs qr, o, m, l of the block). The "rows" schedules all step through this text,
+ * so their arithmetic and its order are the same (bit-identical outputs).
+ */
+export const rowsKeyStep = (g: number, k: string, v: string): string => /* wgsl */ `{
+      var s = 0.0;
+      for (var d = 0u; d < D4; d++) { s += dot(qr[${g}][d], ${k}[d]); }
+      s *= u.scale;
+      let mn = max(m[${g}], s);
+      let c = exp(m[${g}] - mn);
+      let p = exp(s - mn);
+      l[${g}] = l[${g}] * c + p;
+      m[${g}] = mn;
+      for (var d = 0u; d < D4; d++) { o[${g}][d] = o[${g}][d] * c + p * ${v}[d]; }
+    }`;
+
 const memo = new Map<string, Kernel>();
 /** Grid: grid1d(B * Hq / GB, ROWS_WG); uniforms rows = B * Hq / GB, Hq, Hkv, Tmax, scale. */
 export function decodeRowsKernel(D: number, GB: number): Kernel {
@@ -76,17 +93,7 @@ fn main(${GRID_PARAMS}) {
     var kr: array<vec4<f32>, D4>;
     var vr: array<vec4<f32>, D4>;
     for (var d = 0u; d < D4; d++) { kr[d] = kc[kj + d]; vr[d] = vc[kj + d]; }
-    ${heads((g) => `{
-      var s = 0.0;
-      for (var d = 0u; d < D4; d++) { s += dot(qr[${g}][d], kr[d]); }
-      s *= u.scale;
-      let mn = max(m[${g}], s);
-      let c = exp(m[${g}] - mn);
-      let p = exp(s - mn);
-      l[${g}] = l[${g}] * c + p;
-      m[${g}] = mn;
-      for (var d = 0u; d < D4; d++) { o[${g}][d] = o[${g}][d] * c + p * vr[d]; }
-    }`)}
+    ${heads((g) => rowsKeyStep(g, "kr", "vr"))}
   }
   ${heads((g) => `for (var d = 0u; d < D4; d++) { out[rowQ + ${g * (D / 4)}u + d] = o[${g}][d] * (1.0 / l[${g}]); }`)}
 }`,

@@ -16,7 +16,7 @@
 // by exp(m_old - m_new) as each key arrives. A query position beyond the cache (start[b] +
 // i >= Tmax) gives NaN, and appendKV drops writes beyond Tmax, so overflow cannot pass silently.
 //
-// Three schedules, the same arithmetic in the same order (bit-identical outputs, tested in
+// Four schedules, the same arithmetic in the same order (bit-identical outputs, tested in
 // test/runtime/attention-decode.test.ts against each other and the reference):
 // "tile" (any Tq, attention-decode-tile.ts): lanes are the G * Tq query rows of one (row,
 // kv head), as above; with Tq = 1 only G of its TILE lanes have work.
@@ -27,6 +27,10 @@
 // query heads that share a kv head) over the whole batch, so every lane works and each key
 // and value row is loaded once per block (on lavapipe every load in the key loop is a
 // per-lane gather, attention-tile.ts, and these loads are the cost).
+// "rows-sg" (Tq = 1, subgroups of >= 8 lanes, a `prefix` buffer; attention-decode-rows-sg.ts):
+// "rows" for a batch whose aligned blocks of 8 rows share a prefix of keys and values (the
+// responses of one prompt after generate()'s gatherPrefix): 8 lanes hold a block's 8 rows and
+// load each shared key once for all 8, handing it round by subgroup broadcasts.
 // Measured on lavapipe (Intel Xeon, 2 cores), CPU seconds per call: 128 rows x 4 heads over
 // 2 kv heads, D 16, ~100 cached keys: see spec/speed.md ("Where the rest goes").
 import type { Gpu } from "../gpu.js";
@@ -34,6 +38,7 @@ import type { Kernel } from "../kernel.js";
 import type { Tensor } from "../tensor.js";
 import { attentionSchedule, expectSize } from "./attention.js";
 import { ROWS_WG, decodeRowsKernel, headsPerLane } from "./attention-decode-rows.js";
+import { SG_ROWS, decodeRowsSgKernel } from "./attention-decode-rows-sg.js";
 import { SG_TILE, decodeTileKernel, decodeTileSgKernel } from "./attention-decode-tile.js";
 import { TILE } from "./attention-tile.js";
 import { hasSubgroups8 } from "./matmul.js";
@@ -86,12 +91,17 @@ fn main(${GRID_PARAMS}) {
 }`,
 };
 
-export type DecodeSchedule = "tile" | "tile-sg" | "rows";
+export type DecodeSchedule = "tile" | "tile-sg" | "rows" | "rows-sg";
 
-/** The default schedule: "rows" for Tq = 1, else "tile-sg" where attention.ts uses its subgroup schedule, else "tile". */
-export function decodeSchedule(gpu: Gpu, Tq: number): DecodeSchedule {
-  if (Tq === 1) return "rows";
-  return attentionSchedule(gpu) === "subgroup" ? "tile-sg" : "tile";
+/**
+ * The default schedule: for Tq = 1 "rows-sg" where attention.ts uses its subgroup schedule and
+ * the rows share prefixes (`shared`: a prefix buffer is given), else "rows"; for Tq > 1
+ * "tile-sg" where attention.ts uses its subgroup schedule, else "tile".
+ */
+export function decodeSchedule(gpu: Gpu, Tq: number, shared = false): DecodeSchedule {
+  const sg = attentionSchedule(gpu) === "subgroup";
+  if (Tq === 1) return sg && shared ? "rows-sg" : "rows";
+  return sg ? "tile-sg" : "tile";
 }
 
 
@@ -121,7 +131,12 @@ export function appendKV(
   gpu.dispatch(appendKernel, [kCache, vCache, k, v, start], { n, Tq: s.Tq, Hkv: s.Hkv, D: s.D, Tmax: s.Tmax }, grid1d(n, WG));
 }
 
-/** out = causal attention of the Tq new queries of each row over its cache entries [0, start[b] + i]. */
+/**
+ * out = causal attention of the Tq new queries of each row over its cache entries [0, start[b] + i].
+ * `prefix` (Tq = 1 only) lets "rows-sg" read a shared prefix once per block of 8 rows: the rows
+ * 8k .. 8k + 7 must hold the same keys and values at every position below the smallest
+ * prefix[b] of the block (0 where they share nothing). It never changes the outputs.
+ */
 export function attentionDecode(
   gpu: Gpu,
   out: Tensor, // (B, Tq, Hq, D)
@@ -131,11 +146,14 @@ export function attentionDecode(
   start: Tensor, // (B) u32: absolute position of each row's first new token
   s: DecodeSizes,
   /** Default: decodeSchedule (see the file header). */
-  schedule: DecodeSchedule = decodeSchedule(gpu, s.Tq),
+  schedule?: DecodeSchedule,
+  prefix: Tensor | null = null, // (B) u32: shared prefix length of each row's block of 8
 ): void {
   checkSizes("attentionDecode", s);
-  if (schedule === "rows" && s.Tq !== 1) throw new Error(`attentionDecode: the 'rows' schedule needs Tq = 1, got ${s.Tq}`);
-  if (schedule === "tile-sg" && !hasSubgroups8(gpu)) throw new Error("attentionDecode: the 'tile-sg' schedule needs subgroups of at least 8 lanes");
+  schedule ??= decodeSchedule(gpu, s.Tq, prefix !== null);
+  if ((schedule === "rows" || schedule === "rows-sg") && s.Tq !== 1) throw new Error(`attentionDecode: the '${schedule}' schedule needs Tq = 1, got ${s.Tq}`);
+  if ((schedule === "tile-sg" || schedule === "rows-sg") && !hasSubgroups8(gpu)) throw new Error(`attentionDecode: the '${schedule}' schedule needs subgroups of at least 8 lanes`);
+  if (schedule === "rows-sg" && (prefix?.dtype !== "u32" || prefix.size !== s.B)) throw new Error(`attentionDecode: the 'rows-sg' schedule needs a u32 prefix tensor of B = ${s.B} elements`);
   const nq = s.B * s.Tq * s.Hq * s.D, nc = s.B * s.Hkv * s.Tmax * s.D;
   expectSize("attentionDecode", out, nq, "out");
   expectSize("attentionDecode", q, nq, "q");
@@ -147,6 +165,11 @@ export function attentionDecode(
   if (schedule === "rows") {
     const GB = headsPerLane(G, s.D), rows = (s.B * s.Hq) / GB;
     gpu.dispatch(decodeRowsKernel(s.D, GB), bufs, { rows, Hq: s.Hq, Hkv: s.Hkv, Tmax: s.Tmax, scale }, grid1d(rows, ROWS_WG));
+    return;
+  }
+  if (schedule === "rows-sg") {
+    const GB = headsPerLane(G, s.D);
+    gpu.dispatch(decodeRowsSgKernel(s.D, GB), [...bufs, prefix!], { B: s.B, Hq: s.Hq, Hkv: s.Hkv, Tmax: s.Tmax, scale }, [s.Hq / GB, Math.ceil(s.B / SG_ROWS), 1]);
     return;
   }
   const u = { Tq: s.Tq, Hq: s.Hq, Hkv: s.Hkv, Tmax: s.Tmax, scale };
