@@ -156,6 +156,31 @@ describe("the shared-prefix forward and backward equal the whole-row path", () =
   });
 });
 
+describe("a forward without grad (the update's old and reference log-probabilities)", () => {
+  it("gives the same hidden bits, refuses a backward, and leaves the next forward's backward bits unchanged", async () => {
+    const gpu = await testGpu();
+    const c = config("Qwen2ForCausalLM", 4, 2, 8);
+    const { padded, prefixLen, rowSlots } = rowsOf([7, 12], [3, 2], c.vocabSize, 21);
+    const shared = uploadSharedRows(gpu, sharedRowsPlan(padded, prefixLen, rowSlots));
+    const model = new Transformer(gpu, new GpuWeights(gpu, c, initWeights(c, 5)));
+    const ids = gpu.upload(padded.ids), pos = gpu.upload(padded.pos), { B, T } = padded;
+    const dlnF = Float32Array.from(randArray(B * T * c.hiddenSize, 12), (x, i) => (Math.floor(i / c.hiddenSize) % T < rowSlots[Math.floor(i / c.hiddenSize / T)]! ? x : 0));
+    for (const [name, fwd] of [["shared", (g: boolean) => model.forwardHiddenShared(shared, g)], ["whole rows", (g: boolean) => model.forwardHidden(ids, pos, B, T, g)]] as const) {
+      const first = await run(gpu, model, () => fwd(true), dlnF);
+      // Without grad: att is scratch (scores, not probabilities), its upper triangle whatever it held.
+      expect(await gpu.read(fwd(false)), name).toEqual(first.hidden);
+      expect(() => model.backwardHidden(model.hiddenGrad()), name).toThrow(/without grad/);
+      const again = await run(gpu, model, () => fwd(true), dlnF);
+      expect(again.hidden, name).toEqual(first.hidden);
+      for (const [w, g] of first.grads) expect(again.grads.get(w), `${name} ${w}`).toEqual(g);
+    }
+    model.release();
+    model.weights.release();
+    shared.release();
+    gpu.release(ids, pos);
+  });
+});
+
 describe("the shared-rows layout", () => {
   it("keeps each distinct prefix once and refuses prefixes longer than a row", () => {
     const padded = paddedRows([[1, 2, 3, 4], [1, 2, 3, 5, 6], [7, 2, 3], [1, 2, 3, 4]], 4);

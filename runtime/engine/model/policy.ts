@@ -50,7 +50,7 @@ export class Policy {
     const { ids, targets, pos } = paddedRows(seqs, T); // every token's next-token distribution
     const gpu = this.gpu, N = B * T;
     const tIds = gpu.upload(ids, [N], "score ids"), tPos = gpu.upload(pos, [N], "score pos"), tTargets = gpu.upload(targets, [N], "score targets");
-    const hidden = this.model.forwardHidden(tIds, tPos, B, T);
+    const hidden = this.model.forwardHidden(tIds, tPos, B, T, false); // no backward follows
     const logp = gpu.empty([N], "score logp"), H = gpu.empty([N], "score entropy");
     const head = new LmHeadStream(gpu, this.model, N);
     headRowStats(gpu, head, hidden, tTargets, { logp, H });

@@ -69,7 +69,7 @@ function qkvToFullRows(gpu: Gpu, f: FullRowsForward, q: Tensor, k: Tensor, v: Te
   toFullRows(gpu, f.v, v, r.toFull, r, KV);
 }
 
-/** out (N, Hq*D) = causal attention of the packed tokens; `kept` as attentionForwardIn's, over (B, T). */
+/** out (N, Hq*D) = causal attention of the packed tokens; `kept` and keep as attentionForwardIn's, over (B, T). */
 export function sharedAttentionForward(
   gpu: Gpu,
   mode: AttentionMode,
@@ -81,10 +81,11 @@ export function sharedAttentionForward(
   r: SharedRows,
   f: FullRowsForward,
   s: AttentionSizes,
+  keep = true,
 ): void {
   const Q = s.Hq * s.D;
   qkvToFullRows(gpu, f, q, k, v, r, s);
-  attentionForwardIn(gpu, mode, f.out, kept, f.q, f.k, f.v, s, r.qStart);
+  attentionForwardIn(gpu, mode, f.out, kept, f.q, f.k, f.v, s, r.qStart, keep);
   embeddingForward(gpu, out, f.out, r.fromFirst, { N: r.N, C: Q, V: r.B * r.T });
 }
 

@@ -46,6 +46,7 @@ interface Acts {
   shared: SharedRows | null;
   full: FullRowsForward | null;
   attention: AttentionMode; // ops/attention-mode.ts: chosen per (B, T) by the binding limit
+  keep: boolean; // the last forward kept what backward reads (false: a no-grad forward, whose attention skipped P)
   ids: Tensor; // (N) u32
   pos: Tensor; // (N) u32
   layers: LayerActs[];
@@ -142,26 +143,30 @@ export class Transformer {
 
   /**
    * The final-norm hidden states (B*T, C) that the LM head multiplies: the forward up to,
-   * not including, the logits. Valid until the next forward with a different (B, T).
+   * not including, the logits. Valid until the next forward with a different (B, T). grad
+   * false: no backward will follow (attention then skips saving its probabilities; the
+   * hidden states have the same bits), and backwardHidden refuses to run on it.
    */
-  forwardHidden(ids: Tensor, pos: Tensor, B: number, T: number): Tensor {
-    return this.forwardTokens(this.activations(B, T, null), ids, pos);
+  forwardHidden(ids: Tensor, pos: Tensor, B: number, T: number, grad = true): Tensor {
+    return this.forwardTokens(this.activations(B, T, null), ids, pos, grad);
   }
 
   /**
    * forwardHidden of the (B, T) rows that `rows` lays out (shared-rows.ts): each shared prompt
    * prefix runs through the layers once. The result (B*T, C) equals forwardHidden's at every
    * slot a row computes (its first rowSlots); it is 0 at the slots past them. Valid until the
-   * next forward with another layout; backwardHidden then runs the same layout's backward.
+   * next forward with another layout; backwardHidden then runs the same layout's backward
+   * (grad as forwardHidden's).
    */
-  forwardHiddenShared(rows: SharedRows): Tensor {
+  forwardHiddenShared(rows: SharedRows, grad = true): Tensor {
     if (rows.N === 0) throw new Error("Transformer.forwardHiddenShared: the layout has no tokens");
-    return this.forwardTokens(this.activations(rows.B, rows.T, rows), rows.ids, rows.pos);
+    return this.forwardTokens(this.activations(rows.B, rows.T, rows), rows.ids, rows.pos, grad);
   }
 
   /** Embedding, the layers and the final norm on the N tokens of `a`; the hidden states per slot. */
-  private forwardTokens(a: Acts, ids: Tensor, pos: Tensor): Tensor {
+  private forwardTokens(a: Acts, ids: Tensor, pos: Tensor, grad: boolean): Tensor {
     const c = this.config, gpu = this.gpu, N = a.N, C = c.hiddenSize;
+    a.keep = grad;
     gpu.copy(a.ids, ids, N);
     gpu.copy(a.pos, pos, N);
     embeddingForward(gpu, slotOf(a.layers[0]!, "resid"), this.w(EMBEDDING), a.ids, { N, C, V: c.vocabSize });
@@ -189,8 +194,8 @@ export class Transformer {
         return;
       case "attention": {
         const sizes = { B, T, Hq: c.numHeads, Hkv: c.numKvHeads, D };
-        if (a.shared) sharedAttentionForward(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), a.shared, a.full!, sizes);
-        else attentionForwardIn(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), sizes);
+        if (a.shared) sharedAttentionForward(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), a.shared, a.full!, sizes, a.keep);
+        else attentionForwardIn(gpu, a.attention, t(b.out), L.attKept, t(b.q), t(b.k), t(b.v), sizes, undefined, a.keep);
         return;
       }
       case "residual":
@@ -309,6 +314,7 @@ export class Transformer {
   backwardHidden(dlnF: Tensor): void {
     const a = this.acts;
     if (!a) throw new Error("Transformer.backwardHidden called before forward");
+    if (!a.keep) throw new Error("Transformer.backwardHidden: the last forward ran without grad (its attention kept no probabilities)");
     const c = this.config, gpu = this.gpu, g = this.scratch(), N = a.N, C = c.hiddenSize;
     // Shared layout: each packed token's gradient is the sum over the slots that read it.
     if (a.shared) fromFullRows(gpu, g.dlnFPacked!, dlnF, a.shared, C);
@@ -417,7 +423,7 @@ export class Transformer {
     const lnF = gpu.empty([N, C], "lnF");
     const full = shared ? this.fullRows(fullRowsWidths(this.attentionSizes()).forward, B * T, ["q", "k", "v", "out"] as const, "full") : null;
     this.acts = {
-      B, T, N, shared, full, attention, layers, residF,
+      B, T, N, shared, full, attention, keep: true, layers, residF,
       ids: gpu.empty([N], "ids", "u32"), pos: gpu.empty([N], "pos", "u32"),
       lnF, rstdF: gpu.empty([N], "rstdF"), hidden: shared ? gpu.empty([B * T, C], "hidden") : lnF, logits: null,
     };

@@ -51,7 +51,11 @@ export function attentionModeNote(s: Batch, maxBindingBytes: number): string {
     : `recompute: att (${shape}, ${mib(bytes)}) would exceed the binding limit (${mib(maxBindingBytes)}), so each layer keeps the log-sum-exp (${s.B} x ${s.Hq} x ${s.T}) and backward recomputes the scores`;
 }
 
-/** Forward in `mode`: `kept` is attentionKeptShape's buffer; qStart as attentionForward's (the shared-prefix layout's query offset). */
+/**
+ * Forward in `mode`: `kept` is attentionKeptShape's buffer; qStart as attentionForward's (the
+ * shared-prefix layout's query offset). keep false: no backward follows, so saved-P need not
+ * write P (attentionForward's keep; recompute's log-sum-exp costs one store per row and stays).
+ */
 export function attentionForwardIn(
   gpu: Gpu,
   mode: AttentionMode,
@@ -62,8 +66,9 @@ export function attentionForwardIn(
   v: Tensor, // (B, T, Hkv, D)
   s: AttentionSizes,
   qStart?: Tensor, // (B) u32
+  keep = true,
 ): void {
-  if (mode === "saved") attentionForward(gpu, out, kept, q, k, v, s, undefined, qStart);
+  if (mode === "saved") attentionForward(gpu, out, kept, q, k, v, s, undefined, qStart, keep);
   else attentionForwardLse(gpu, out, kept, q, k, v, s, undefined, qStart);
 }
 

@@ -11,6 +11,7 @@
 // a clamped copy and store nothing (no early return: the broadcasts need every lane of the
 // subgroup, in uniform control flow). Needs subgroups of at least 8 lanes.
 import type { Kernel } from "../kernel.js";
+import { compactRowPrelude } from "./attention-compact.js";
 import { LOWEST, QSTART_BINDING, type QueryOffset, TILE, clampedRowPrelude, liveOrReturn, zeroRow } from "./attention-tile.js";
 
 /** Keys (or query rows) per chunk: one per lane of an 8-lane subgroup. */
@@ -26,17 +27,26 @@ const UNIFORMS: Kernel["uniforms"] = [
   { name: "scale", type: "f32" },
 ];
 
-/** Query-row prelude: like attention.ts's, with the lane's row clamped instead of returning. */
-const rowPrelude = (offset?: QueryOffset): string =>
-  clampedRowPrelude(
-    `let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)
-  let sg = sgid & 7u;`,
-    offset,
-  );
+/**
+ * Query-row prelude: like attention.ts's, with the lane's row clamped instead of returning; the
+ * offset variant packs the computed queries into the first tiles (attention-compact.ts).
+ */
+const rowPrelude = (offset?: QueryOffset): string => {
+  const rowLine = `let pRow = ((b * u.Hq + h) * u.T + t) * u.T; // att row (b, h, t)
+  let sg = sgid & 7u;`;
+  return offset ? compactRowPrelude(rowLine, offset) : clampedRowPrelude(rowLine);
+};
 
-/** The forward's skipped row: out 0 and its att row 0 (the backward never reads it). */
+/** The forward's skipped row: out 0 and its att row 0 (the backward never reads it; the lane schedule's). */
 export const FORWARD_SKIP: QueryOffset = { zero: `${zeroRow("out", "rowQ")}
     for (var j = 0u; j < u.T; j++) { att[pRow + j] = 0.0; }` };
+
+/**
+ * The subgroup forward's skipped row: out 0 only. Its att row is left as it was: no reader
+ * touches it (the backward's query pass returns there, its key pass starts at qStart), and
+ * writing T zeros per skipped lane was a scatter loop of T stores on lavapipe.
+ */
+const FORWARD_SKIP_SG: QueryOffset = { zero: zeroRow("out", "rowQ") };
 
 /** The backward's skipped row: dq 0 (its datt row is left as it was: the key-side pass starts at the offset). */
 export const DQ_SKIP: QueryOffset = { zero: zeroRow("dq", "rowQ") };
@@ -66,10 +76,16 @@ const dotBroadcast = (a: string, rows: string, jj: number): string =>
   `var s = 0.0;
       for (var d = 0u; d < D4; d++) { s += dot(${a}[d], subgroupBroadcast(${rows}[d], ${jj}u)); }`;
 
-export function forwardSgKernel(D: number, offset = false): Kernel {
-  const o = offset ? FORWARD_SKIP : undefined;
+/**
+ * keep: att ends holding P at j <= t of every computed row (what the backward reads); entries
+ * above the diagonal and rows below qStart are left as they were. Without keep (a forward
+ * whose backward never runs) att is scratch holding the scaled scores, and the kernel skips
+ * the pass that writes P: out has the same bits either way.
+ */
+export function forwardSgKernel(D: number, offset = false, keep = true): Kernel {
+  const o = offset ? FORWARD_SKIP_SG : undefined;
   return {
-    name: `attention_forward_sg_d${D}${suffix(offset)}`,
+    name: `attention_forward_sg_d${D}${suffix(offset)}${keep ? "" : "_nokeep"}`,
     bindings: withOffset([
       { name: "out", access: "read_write", type: "vec4<f32>" },
       { name: "att", access: "read_write" },
@@ -95,7 +111,9 @@ fn main(${PARAMS}) {
         att[pRow + j] = sc;
         m = max(m, sc);
       }`)}
-  // Pass 2: unnormalised probabilities, their sum, and the weighted sum of values.
+  // Pass 2: unnormalised probabilities, their sum, and the weighted sum of values. The
+  // probabilities are not stored: the P pass below computes exp(score - m) again, the same
+  // f32 operation on the same operands (one store per key less, an exp is cheap here).
   var o: array<vec4<f32>, D4>;
   var l = 0.0;
   ${chunkLoop("iMax", loadRow("vr", "v", "jl"), (jj) => `
@@ -103,16 +121,14 @@ fn main(${PARAMS}) {
       var p = 0.0;
       if (valid) {
         p = exp(att[pRow + j] - m);
-        att[pRow + j] = p;
         l += p;
       }
       for (var d = 0u; d < D4; d++) {
         o[d] = select(o[d], o[d] + p * subgroupBroadcast(vr[d], ${jj}u), valid);
       }`)}
   ${liveOrReturn(o)}
-  let inv = 1.0 / l;
-  for (var j = 0u; j <= t; j++) { att[pRow + j] *= inv; }
-  for (var j = t + 1u; j < u.T; j++) { att[pRow + j] = 0.0; }
+  let inv = 1.0 / l;${keep ? `
+  for (var j = 0u; j <= t; j++) { att[pRow + j] = exp(att[pRow + j] - m) * inv; }` : ""}
   for (var d = 0u; d < D4; d++) { out[rowQ + d] = o[d] * inv; }
 }`,
   };

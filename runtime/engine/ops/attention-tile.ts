@@ -87,7 +87,7 @@ const offsetPrelude = (o: QueryOffset): string => /* wgsl */ `
   }`;
 
 /** WGSL zeroing a skipped lane's row outputs (lanes past the last row write nothing). */
-const skippedRow = (o: QueryOffset): string => `if (inRange) { ${o.zero} }`;
+export const skippedRow = (o: QueryOffset): string => `if (inRange) { ${o.zero} }`;
 
 /** WGSL of the clamped kernels' last guard before their stores: skipped rows write their zeros. */
 export const liveOrReturn = (offset?: QueryOffset): string =>

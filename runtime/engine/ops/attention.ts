@@ -11,7 +11,8 @@
 // against ~10 GB/s of memory), so storing P costs ~12 bytes of traffic per entry (~1 ns)
 // where recomputing costs ~3*D = 192 flops at D = 64 (~40 ns). At the issue's largest size
 // (B 128, Hq 8, T 160) att is 105 MB per layer: affordable in host memory, which is where
-// lavapipe's "GPU" memory lives. The upper triangle of att is written as zeros. Where att
+// lavapipe's "GPU" memory lives. Only the lower triangle of att is defined (the subgroup
+// schedule writes nothing above it, nor at rows skipped by a query offset). Where att
 // would not fit one storage binding (one 2,048-token sequence at 14 heads: 224 MiB),
 // attention-mode.ts runs attention-recompute.ts instead, which keeps the logsumexp.
 //
@@ -263,26 +264,30 @@ export function offsetBuffers(name: string, s: AttentionSizes, qStart: Tensor | 
 }
 
 /**
- * out = softmax(q k^T * scale, causal) v per head; saves the probabilities in att. With
- * qStart, row b computes only its queries t >= qStart[b]; out and att are 0 at the others.
+ * out = softmax(q k^T * scale, causal) v per head; saves the probabilities in att at j <= t.
+ * With qStart, row b computes only its queries t >= qStart[b]; out is 0 at the others. What
+ * att holds above the diagonal and at skipped rows is unspecified (the lane schedule writes 0,
+ * the subgroup one leaves them as they were): no backward reads them. keep false (a forward
+ * with no backward after it): att is only scratch; the subgroup schedule then skips writing P.
  */
 export function attentionForward(
   gpu: Gpu,
   out: Tensor, // (B, T, Hq, D)
-  att: Tensor, // (B, Hq, T, T) saved probabilities, upper triangle zero
+  att: Tensor, // (B, Hq, T, T) saved probabilities on and below the diagonal
   q: Tensor, // (B, T, Hq, D)
   k: Tensor, // (B, T, Hkv, D)
   v: Tensor, // (B, T, Hkv, D)
   s: AttentionSizes,
   schedule: AttentionSchedule = attentionSchedule(gpu),
   qStart?: Tensor, // (B) u32
+  keep = true,
 ): void {
   const u = attentionUniforms("attentionForward", s);
   const extra = offsetBuffers("attentionForward", s, qStart), o = extra.length > 0;
   const nq = s.B * s.T * s.Hq * s.D, nkv = s.B * s.T * s.Hkv * s.D;
   for (const [t, n, w] of [[out, nq, "out"], [q, nq, "q"], [k, nkv, "k"], [v, nkv, "v"], [att, s.B * s.Hq * s.T * s.T, "att"]] as const) expectSize("attentionForward", t, n, w);
   const G = s.Hq / s.Hkv;
-  const kernel = schedule === "subgroup" ? memoKernel(`fwd-sg${s.D}${o ? "o" : ""}`, () => forwardSgKernel(s.D, o)) : forwardKernel(s.D, o);
+  const kernel = schedule === "subgroup" ? memoKernel(`fwd-sg${s.D}${o ? "o" : ""}${keep ? "" : "n"}`, () => forwardSgKernel(s.D, o, keep)) : forwardKernel(s.D, o);
   gpu.dispatch(kernel, [out, att, q, k, v, ...extra], u, [Math.ceil((G * s.T) / TILE), s.Hkv, s.B]);
 }
 

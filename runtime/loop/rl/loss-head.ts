@@ -21,15 +21,18 @@ import { gatherResponseRows, scatterResponseRows } from "./response-rows.js";
 
 const ONE = { stride: 1, offset: 0 };
 
-/** The policy's final-norm hidden states (B*T, C) of a batch: in its shared-prefix layout when it has one (batch.ts). */
-export function policyHidden(model: Transformer, b: GpuBatch): Tensor {
-  return b.shared ? model.forwardHiddenShared(b.shared) : model.forwardHidden(b.inputs, b.pos, b.B, b.T);
+/**
+ * The policy's final-norm hidden states (B*T, C) of a batch: in its shared-prefix layout when
+ * it has one (batch.ts). grad false: no backward follows (Transformer.forwardHidden's).
+ */
+export function policyHidden(model: Transformer, b: GpuBatch, grad = true): Tensor {
+  return b.shared ? model.forwardHiddenShared(b.shared, grad) : model.forwardHidden(b.inputs, b.pos, b.B, b.T, grad);
 }
 
 /** log p (B*T) of the batch targets under softmax(logits / temperature) of `model`; 0 off the response. */
 export function targetLogpChunked(gpu: Gpu, model: Transformer, b: GpuBatch, temperature: number, label: string, logitsBudget?: number): Tensor {
   const r = b.response, M = Math.max(r.M, 1), C = model.config.hiddenSize;
-  const hidden = policyHidden(model, b);
+  const hidden = policyHidden(model, b, false); // log p only: its attention need not save P
   const hR = gpu.empty([M, C], "response hidden"), lp = gpu.empty([M], "response logp"); // (M, C), (M)
   gatherResponseRows(gpu, hR, hidden, r, C);
   const head = new LmHeadStream(gpu, model, r.M, logitsBudget);
