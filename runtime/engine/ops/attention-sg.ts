@@ -1,6 +1,6 @@
 // Subgroup schedule of the attention kernels (attention.ts) for CPU rasterisers, same
-// arithmetic per query row, same decomposition (one lane per query row, or per key row in
-// the dk/dv kernel, TILE rows per workgroup).
+// arithmetic per query row, same decomposition (one lane per query row, TILE rows per
+// workgroup; the dk/dv kernel: TILE key rows per workgroup, KV_KEYS of them per lane).
 //
 // Why: on lavapipe every load in the key loop is a per-lane gather, even where all lanes
 // read the same key/value row (attention-tile.ts). Here the loop walks keys in chunks of 8:
@@ -181,9 +181,22 @@ fn main(${PARAMS}) {
   };
 }
 
+/** Keys per lane in the dk/dv kernel: the TILE keys of a workgroup are spread over TILE / KV_KEYS lanes. */
+export const KV_KEYS = 4;
+
+/**
+ * The dk/dv kernel. Lanes are keys of one (b, kv head), KV_KEYS keys per lane (lane i: keys
+ * jT + i + L * kk, L = TILE / KV_KEYS lanes); query rows t run in chunks of 8, lane l loading
+ * row t + l (offset variant: from the row's first computed query, the only ones whose
+ * gradient counts).
+ *
+ * Why several keys per lane: on lavapipe the row loads (a gather per vec4) and the broadcasts
+ * cost more than the arithmetic; each loaded and broadcast row now serves KV_KEYS keys. Each
+ * key's sums still run over g, then t ascending, with the same operations: same bits.
+ */
 export function backwardKvSgKernel(D: number, offset = false): Kernel {
-  // Lanes are keys j of one (b, kv head); query rows t run in chunks of 8, lane l loading row t + l
-  // (offset variant: from the row's first computed query, the only ones whose gradient counts).
+  const keys = KV_KEYS, L = TILE / KV_KEYS; // L = 8 lanes: one subgroup per workgroup
+  const ks = range(keys);
   return {
     name: `attention_backward_kv_sg_d${D}${suffix(offset)}`,
     bindings: withOffset([
@@ -195,7 +208,7 @@ export function backwardKvSgKernel(D: number, offset = false): Kernel {
       { name: "datt", access: "read" },
     ], offset),
     uniforms: UNIFORMS,
-    workgroupSize: [TILE, 1, 1],
+    workgroupSize: [L, 1, 1],
     enables: ["subgroups"],
     body: /* wgsl */ `
 const D4 = ${D / 4}u;
@@ -203,41 +216,44 @@ fn main(${PARAMS}) {
   let G = u.Hq / u.Hkv;
   let kvh = wid.y;
   let b = wid.z;
-  let j0 = wid.x * ${TILE}u;
-  let live = j0 + lid < u.T;
-  let j = min(j0 + lid, u.T - 1u);
+  let jT = wid.x * ${TILE}u;
   let sg = sgid & 7u;
-  var dkAcc: array<vec4<f32>, D4>;
-  var dvAcc: array<vec4<f32>, D4>;
+  ${ks.map((kk) => `let j${kk} = jT + lid + ${L * kk}u; // key kk of this lane (>= T: computes nothing, stores nothing)`).join("\n  ")}
+  var dkAcc: array<vec4<f32>, ${keys}u * D4>; // [kk * D4 + d]
+  var dvAcc: array<vec4<f32>, ${keys}u * D4>;
   for (var g = 0u; g < G; g++) {
     let h = kvh * G + g;
     let pBase = (b * u.Hq + h) * u.T * u.T;
-    for (var tb = ${offset ? "max(j0, qStart[b])" : "j0"}; tb < u.T; tb += ${CHUNK}u) {
+    for (var tb = ${offset ? "max(jT, qStart[b])" : "jT"}; tb < u.T; tb += ${CHUNK}u) {
       let rowL = ((b * u.T + min(tb + sg, u.T - 1u)) * u.Hq + h) * D4;
       ${loadRow("gr", "dout", "rowL")}
       ${loadRow("qr", "q", "rowL")}
       ${range(CHUNK).map((tt) => `{
         let t = tb + ${tt}u;
-        let valid = live && j <= t && t < u.T;
-        var p = 0.0;
-        var ds = 0.0;
-        if (valid) {
-          p = att[pBase + t * u.T + j];
-          ds = datt[pBase + t * u.T + j];
-        }
+        let pRow = pBase + t * u.T;
+        ${ks.map((kk) => `let valid${kk} = j${kk} <= t && t < u.T;
+        var p${kk} = 0.0;
+        var ds${kk} = 0.0;
+        if (valid${kk}) {
+          p${kk} = att[pRow + j${kk}];
+          ds${kk} = datt[pRow + j${kk}];
+        }`).join("\n        ")}
         for (var d = 0u; d < D4; d++) {
-          dvAcc[d] = select(dvAcc[d], dvAcc[d] + p * subgroupBroadcast(gr[d], ${tt}u), valid);
-          dkAcc[d] = select(dkAcc[d], dkAcc[d] + ds * subgroupBroadcast(qr[d], ${tt}u), valid);
+          let gt = subgroupBroadcast(gr[d], ${tt}u);
+          let qt = subgroupBroadcast(qr[d], ${tt}u);
+          ${ks.map((kk) => `dvAcc[${kk}u * D4 + d] = select(dvAcc[${kk}u * D4 + d], dvAcc[${kk}u * D4 + d] + p${kk} * gt, valid${kk});
+          dkAcc[${kk}u * D4 + d] = select(dkAcc[${kk}u * D4 + d], dkAcc[${kk}u * D4 + d] + ds${kk} * qt, valid${kk});`).join("\n          ")}
         }
       }`).join("\n      ")}
     }
   }
-  if (!live) { return; }
-  let rowK = ((b * u.T + j) * u.Hkv + kvh) * D4;
-  for (var d = 0u; d < D4; d++) {
-    dk[rowK + d] = dkAcc[d];
-    dv[rowK + d] = dvAcc[d];
-  }
+  ${ks.map((kk) => `if (j${kk} < u.T) {
+    let rowK = ((b * u.T + j${kk}) * u.Hkv + kvh) * D4;
+    for (var d = 0u; d < D4; d++) {
+      dk[rowK + d] = dkAcc[${kk}u * D4 + d];
+      dv[rowK + d] = dvAcc[${kk}u * D4 + d];
+    }
+  }`).join("\n  ")}
 }`,
   };
 }
