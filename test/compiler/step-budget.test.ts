@@ -17,14 +17,14 @@ function planned(stages: string, set: string[] = []): number | null {
 }
 
 describe("plannedSteps", () => {
-  it("sums each stage's own step count (the examples: 100 + 20)", () => {
-    expect(plannedSteps(loadPipeline(ACPO).pipeline!)).toBe(120);
+  it("sums each stage's own step count (the example: 167 + 33)", () => {
+    expect(plannedSteps(loadPipeline(ACPO).pipeline!)).toBe(200);
     expect(planned("  stage explore until steps > 9 { }\n  stage converge until steps == 5 { }")).toBe(15);
   });
 
   it("reads a param as the count, with --set applied", () => {
-    expect(planned("  stage explore until steps >= switch { }")).toBe(50); // 30 + the example's converge 20
-    expect(planned("  stage explore until steps >= switch { }", ["switch=90"])).toBe(110);
+    expect(planned("  stage explore until steps >= switch { }")).toBe(63); // 30 + the example's converge 33
+    expect(planned("  stage explore until steps >= switch { }", ["switch=90"])).toBe(123);
   });
 
   it("ends a total_steps stage when the run has taken that many steps in all", () => {
@@ -37,6 +37,6 @@ describe("plannedSteps", () => {
   it("is null when a stage ends on anything but a step count", () => {
     expect(planned("  stage explore until mean(H over batch) < 0.2 { }")).toBeNull();
     expect(planned("  stage explore until steps >= 10 or mean(H over batch) < 0.2 { }")).toBeNull();
-    expect(planned("  stage explore until steps >= 10 or steps >= 4 { }")).toBe(24);
+    expect(planned("  stage explore until steps >= 10 or steps >= 4 { }")).toBe(37); // 4 + the example's converge 33
   });
 });

@@ -78,7 +78,7 @@ describe("acpo export verl", () => {
     ]);
     const yaml = readFileSync(join(dir, "config/acpo_grpo.yaml"), "utf8");
     expect(yaml).not.toContain("trainer_mode");
-    for (const line of ["  adv_estimator: acpo_grpo", "      loss_mode: acpo_grpo", "    loss_agg_mode: seq-mean-token-mean", "    use_kl_loss: true", "    kl_loss_coef: 0.04", "    kl_loss_type: low_var_kl", "    n: 8", "  total_training_steps: 120"]) {
+    for (const line of ["  adv_estimator: acpo_grpo", "      loss_mode: acpo_grpo", "    loss_agg_mode: seq-mean-token-mean", "    use_kl_loss: true", "    kl_loss_coef: 0.04", "    kl_loss_type: low_var_kl", "    n: 8", "  total_training_steps: 200"]) {
       expect(yaml.split("\n").some((l) => l.startsWith(line)), line).toBe(true);
     }
     expect(readFileSync(join(dir, "pyproject.toml"), "utf8")).toContain('[project.entry-points."verl.plugins"]\nacpo_grpo = "acpo_grpo.verl_plugin"');
@@ -90,12 +90,12 @@ describe("acpo export verl", () => {
     const plan = planExport(loadPipeline("examples/acpo_no_kl.acpo").pipeline!);
     expect(plan.usesTrainer).toBe(true);
     expect(plan.staged).toBe(false);
-    expect(plan.steps).toBe(120);
+    expect(plan.steps).toBe(200);
     const dir = mkdtempSync(join(tmpdir(), "acpo-verl-"));
     writeExport(plan, dir);
     const yaml = readFileSync(join(dir, "config/acpo_acpo_no_kl.yaml"), "utf8");
     expect(yaml).toContain("  use_v1: true\n  v1:\n    trainer_mode: acpo_acpo_no_kl ");
-    expect(yaml).toContain("  total_training_steps: 120      # stage explore: 100 steps, stage converge: 20 steps");
+    expect(yaml).toContain("  total_training_steps: 200      # stage explore: 167 steps, stage converge: 33 steps");
     expect(yaml).toContain("    use_kl_loss: false\n");
     const numerics = readFileSync(join(dir, "acpo_acpo_no_kl/numerics.py"), "utf8");
     expect(numerics).toContain('USES_TRAINER = True\nSEGMENT = {"kind": "entropy", "candidates": {"by": "top", "fraction": 0.05}, "markers": ["First", "Then", "Next", "So", "Thus", "Therefore", "However", "Wait", "Finally"], "min_gap": 6.0, "align": "sentence"}\nATTRIBUTION = {"measure": "loglik", "judge": "policy"}\n');

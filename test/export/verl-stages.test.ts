@@ -52,26 +52,26 @@ describe("acpo export verl: stages", () => {
   beforeAll(() => ensureTorch());
 
   it("acpo and acpo_newline export with a loss per stage, the stage chain and a frozen reference", () => {
-    for (const [file, explore] of [["acpo.acpo", 100], ["acpo_newline.acpo", 110]] as const) {
+    for (const [file, explore] of [["acpo.acpo", 167], ["acpo_newline.acpo", 183]] as const) {
       const plan = planExport(loadPipeline(`examples/${file}`).pipeline!);
       const pkg = plan.pkg;
       expect(plan.staged).toBe(true);
       expect(plan.stages.map(({ name, next, steps, start, kl, reference, lossMode }) => ({ name, next, steps, start, kl, reference, lossMode }))).toEqual([
         { name: "explore", next: "converge", steps: explore, start: 0, kl: null, reference: null, lossMode: `${pkg}__explore` },
-        { name: "converge", next: null, steps: 20, start: explore, kl: { type: "low_var_kl", coef: 0.01 }, reference: "explore", lossMode: `${pkg}__converge` },
+        { name: "converge", next: null, steps: 33, start: explore, kl: { type: "low_var_kl", coef: 0.01 }, reference: "explore", lossMode: `${pkg}__converge` },
       ]);
-      expect(plan.steps).toBe(explore + 20);
+      expect(plan.steps).toBe(explore + 33);
       const dir = exportTo(plan);
       const yaml = readFileSync(join(dir, `config/${pkg}.yaml`), "utf8");
       expect(yaml).toContain(`      loss_mode: ${pkg}__explore          # the generated loss (numerics.py: policy_loss_explore); the trainer sets each stage's\n`);
       expect(yaml).toContain("    use_kl_loss: true\n    kl_loss_coef: 0         # stage explore has no KL term; starts the reference worker for stage converge's (the trainer sets each stage's loss)\n    kl_loss_type: low_var_kl\n");
-      expect(yaml).toContain(`  total_training_steps: ${explore + 20}      # stage explore: ${explore} steps, stage converge: 20 steps\n`);
+      expect(yaml).toContain(`  total_training_steps: ${explore + 33}      # stage explore: ${explore} steps, stage converge: 33 steps\n`);
       expect(yaml).toContain(`    trainer_mode: ${pkg}      # the ACPO trainer (trainer.py): segmentation, attribution, entropy into the advantage; stage switches (loss, KL, frozen reference);\n`);
       expect(yaml).toContain(`reward:\n  custom_reward_function:          # acpo's verifier (reward.py; the package must be installed)\n    path: pkg://${pkg}.reward\n    name: compute_score\n`);
       const numerics = readFileSync(join(dir, `${pkg}/numerics.py`), "utf8");
       expect(numerics).toContain('STAGED = True\n');
       expect(numerics).toContain('FREEZE = ["explore"]\n');
-      expect(numerics).toContain(`        "next": None, "loss_mode": "${pkg}__converge", "policy_loss": policy_loss_converge, "until": until_converge,\n        "kl": {"type": "low_var_kl", "coef": 0.01}, "reference": "explore", "steps": 20,\n`);
+      expect(numerics).toContain(`        "next": None, "loss_mode": "${pkg}__converge", "policy_loss": policy_loss_converge, "until": until_converge,\n        "kl": {"type": "low_var_kl", "coef": 0.01}, "reference": "explore", "steps": 33,\n`);
     }
   });
 
@@ -100,7 +100,7 @@ describe("acpo export verl: stages", () => {
 
   it("the Python schedule runs each stage as long as the exporter planned, freezing the reference at the switch", () => {
     const cases: [string, string[], { step: number; ended: string; next: string | null; freeze: string | null }[]][] = [
-      ["examples/acpo.acpo", [...Array(100).fill("explore"), ...Array(20).fill("converge")], [{ step: 100, ended: "explore", next: "converge", freeze: "explore" }, { step: 120, ended: "converge", next: null, freeze: null }]],
+      ["examples/acpo.acpo", [...Array(167).fill("explore"), ...Array(33).fill("converge")], [{ step: 167, ended: "explore", next: "converge", freeze: "explore" }, { step: 200, ended: "converge", next: null, freeze: null }]],
       // Conditions on both counters, in other forms than steps >= N, stepped by the interpreter and by Python.
       [variant("stage explore until total_steps >= 7 and steps > 4 { }\nstage converge until steps == 3 or total_steps >= 100 { reference explore  kl 0.01 * k3  token_weight p }"),
         [...Array(7).fill("explore"), ...Array(3).fill("converge")], [{ step: 7, ended: "explore", next: "converge", freeze: "explore" }, { step: 10, ended: "converge", next: null, freeze: null }]],

@@ -100,10 +100,10 @@ describe("credit view", () => {
 
   it("picks the stage of the same name, else the one running at the step", () => {
     const acpo = pipelineOf(resolve("examples/acpo.acpo")).pipeline;
-    // examples/acpo.acpo: explore for 100 steps, then converge for 20.
-    expect([stageFor(acpo, "converge", 120).stage.name, stageFor(acpo, "converge", 120).steps]).toEqual(["converge", 20]);
-    expect([stageFor(acpo, "train", 110).stage.name, stageFor(acpo, "train", 110).steps]).toEqual(["converge", 10]);
-    expect([stageFor(acpo, "train", 100).stage.name, stageFor(acpo, "train", 100).steps]).toEqual(["explore", 100]);
+    // examples/acpo.acpo: explore for 167 steps, then converge for 33.
+    expect([stageFor(acpo, "converge", 200).stage.name, stageFor(acpo, "converge", 200).steps]).toEqual(["converge", 33]);
+    expect([stageFor(acpo, "train", 177).stage.name, stageFor(acpo, "train", 177).steps]).toEqual(["converge", 10]);
+    expect([stageFor(acpo, "train", 167).stage.name, stageFor(acpo, "train", 167).steps]).toEqual(["explore", 167]);
     expect(stageFor(acpo, null, null).stage.name).toBe("explore");
   });
 });

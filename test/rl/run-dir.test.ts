@@ -147,7 +147,7 @@ describe("run directory files", () => {
     expect(again.diagnostics).toEqual([]);
     expect(again.pipeline!.params.find((q) => q.name === "alpha")!.value).toBe(0.25);
     const pj = c.pipeline as { stages: { name: string; until: string; kl: string | null }[]; params: { name: string; min: number | null }[]; rollout: unknown };
-    expect(pj.stages.map((s) => [s.name, s.until, s.kl])).toEqual([["explore", "steps >= 100", null], ["converge", "steps >= 20", "0.01 * k3"]]);
+    expect(pj.stages.map((s) => [s.name, s.until, s.kl])).toEqual([["explore", "steps >= 167", null], ["converge", "steps >= 33", "0.01 * k3"]]);
     expect(pj.rollout).toEqual(pipeline!.rollout);
     expect(pj.params.find((q) => q.name === "eps")!.min).toBe(0);
   });

@@ -65,18 +65,18 @@ const allH = BATCH.flatMap((t) => t.entropies);
 const meanH = allH.reduce((a, v) => a + v, 0) / allH.length;
 
 describe("until conditions", () => {
-  it("step counts from the examples: acpo.acpo switches stages after 100 steps, grpo.acpo ends after 120", () => {
+  it("step counts from the examples: acpo.acpo switches stages after 167 steps, grpo.acpo ends after 200", () => {
     const acpo = loadPipeline("examples/acpo.acpo").pipeline!;
     const explore = condition(acpo, acpo.stages[0]!);
-    expect(explore.holds(BATCH, { steps: 99, totalSteps: 99 })).toBe(false);
-    expect(explore.holds(BATCH, { steps: 100, totalSteps: 100 })).toBe(true);
+    expect(explore.holds(BATCH, { steps: 166, totalSteps: 166 })).toBe(false);
+    expect(explore.holds(BATCH, { steps: 167, totalSteps: 167 })).toBe(true);
     const converge = condition(acpo, acpo.stages[1]!);
     // `steps` counts within the stage, not the run.
-    expect(converge.holds(BATCH, { steps: 19, totalSteps: 119 })).toBe(false);
-    expect(converge.holds(BATCH, { steps: 20, totalSteps: 120 })).toBe(true);
+    expect(converge.holds(BATCH, { steps: 32, totalSteps: 199 })).toBe(false);
+    expect(converge.holds(BATCH, { steps: 33, totalSteps: 200 })).toBe(true);
     const grpo = loadPipeline("examples/grpo.acpo").pipeline!;
     const train = condition(grpo, grpo.stages[0]!);
-    expect([119, 120, 121].map((s) => train.holds([], { steps: s, totalSteps: s }))).toEqual([false, true, true]);
+    expect([199, 200, 201].map((s) => train.holds([], { steps: s, totalSteps: s }))).toEqual([false, true, true]);
   });
 
   it("inline `until steps >= 3` and `until total_steps == 4` hold exactly when the counters say so", () => {

@@ -93,7 +93,7 @@ describe("dual clip under a token weight", () => {
 
 describe("GSPO's sequence ratio", () => {
   it("averages log ratios over the tokens in the loss only (TRL: masked sum / clamped count)", async () => {
-    const p = variant("gspo", "stage train until steps >= 120 { kl 0 }", "stage train until steps >= 120 { kl 0  token_mask position != 1 }");
+    const p = variant("gspo", "stage train until steps >= 200 { kl 0 }", "stage train until steps >= 200 { kl 0  token_mask position != 1 }");
     const old = [-1, -1, -1, -2, -2, -2];
     const lp = [-0.9, 4, -0.7, -2, -2, -2.0003];
     const r = await onGpu(p, handBatch([1, 0], [3, 3], { logp: lp, old }), "gspo masked");
