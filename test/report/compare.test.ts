@@ -33,7 +33,7 @@ function load(file: string): ComparedPipeline {
 describe("checkComparable", () => {
   it("accepts the example methods: same model, task, budget and evaluation; returns their common length", () => {
     const items = ["grpo.acpo", "acpo.acpo", "acpo_no_kl.acpo"].map((f) => load(resolve("examples", f)));
-    expect(checkComparable(items)).toBe(120);
+    expect(checkComparable(items)).toBe(200);
     expect(checkComparable(items, 7)).toBe(7);
   });
 
@@ -54,7 +54,7 @@ describe("checkComparable", () => {
     for (let i = 0; i < items.length; i++)
       for (let j = i + 1; j < items.length; j++) {
         try {
-          expect(checkComparable([items[i]!, items[j]!]), `${names[i]} vs ${names[j]}`).toBe(120);
+          expect(checkComparable([items[i]!, items[j]!]), `${names[i]} vs ${names[j]}`).toBe(200);
         } catch (e) {
           if (!(e instanceof CompareError)) throw e;
           refused.push(`${names[i]}/${names[j]}: ${e.message.replace(/\/\S*\/examples\//g, "")}`);
@@ -68,7 +68,7 @@ describe("checkComparable", () => {
       }),
     );
     const dapo8 = load(variant("dapo_g8", "dapo.acpo", "rollout { group 8 }"));
-    for (const other of items.filter((x) => x.pipeline.name !== "dapo")) expect(checkComparable([dapo8, other])).toBe(120);
+    for (const other of items.filter((x) => x.pipeline.name !== "dapo")) expect(checkComparable([dapo8, other])).toBe(200);
   });
 
   it("refuses different tasks and different final evaluations", () => {
@@ -82,7 +82,7 @@ describe("checkComparable", () => {
   it("asks for --steps when the stages end at different steps, and checks --steps", () => {
     const a = load(resolve("examples", "acpo.acpo"));
     const s = load(variant("short", "acpo.acpo", "stage explore until steps >= 10 { kl 0  token_weight 1 }"));
-    expect(() => checkComparable([a, s])).toThrow(/disagree on the number of steps: .* runs 120, .* runs 30; give --steps N/);
+    expect(() => checkComparable([a, s])).toThrow(/disagree on the number of steps: .* runs 200, .* runs 43; give --steps N/);
     expect(checkComparable([a, s], 20)).toBe(20);
     expect(() => checkComparable([a, s], 0)).toThrow(/--steps must be a positive integer/);
     expect(() => checkComparable([a])).toThrow(/at least two pipelines/);

@@ -20,7 +20,7 @@ function load(path: string, text?: string): Pipeline {
 /** examples/acpo.acpo with its second stage sampling by curriculum. */
 function curriculumAcpo(): Pipeline {
   const file = resolve("examples/acpo.acpo");
-  const text = readFileSync(file, "utf8").replace("stage converge until steps >= 20 {", "stage converge until steps >= 20 {\n    sample curriculum { priority 1 - accuracy }");
+  const text = readFileSync(file, "utf8").replace("stage converge until steps >= 33 {", "stage converge until steps >= 33 {\n    sample curriculum { priority 1 - accuracy }");
   const p = load(file, text);
   expect(p.stages[1]!.sampling.kind).toBe("curriculum");
   return p;
