@@ -20,13 +20,12 @@
 // pos + 1 and by Tmax, and 0 for a block with rows past B. A row past the cache (pos >= Tmax)
 // still walks the shared chunks with its block, then stores NaN.
 import type { Kernel } from "../kernel.js";
-import { rowsKeyStep } from "./attention-decode-rows.js";
+import { ROWS_OVERFLOW, rowsKeyStep, rowsOwnKeys, rowsState, rowsStore, unrollHeads } from "./attention-decode-rows.js";
 import { DECODE_BINDINGS } from "./attention-decode-tile.js";
-import { LOWEST, TILE_PARAMS } from "./attention-tile.js";
+import { TILE_PARAMS } from "./attention-tile.js";
 
 /** Rows per block: the lanes of one workgroup, one subgroup of 8. */
 export const SG_ROWS = 8;
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 const memo = new Map<string, Kernel>();
 /**
@@ -38,8 +37,6 @@ export function decodeRowsSgKernel(D: number, GB: number): Kernel {
   const key = `${D}:${GB}`;
   let kern = memo.get(key);
   if (kern) return kern;
-  // Heads unrolled so every private array index is a constant (registers, not scratch).
-  const heads = (body: (g: number) => string): string => range(GB).map(body).join("\n    ");
   kern = {
     name: `attention_decode_rows_sg_d${D}_g${GB}`,
     bindings: [...DECODE_BINDINGS, { name: "prefix", access: "read", type: "u32" }], // prefix (B)
@@ -72,38 +69,23 @@ fn main(${TILE_PARAMS}, @builtin(subgroup_invocation_id) sgid: u32) {
   }
   let S8 = S & ~7u;
   let sg = sgid & 7u;
-  var qr: array<array<vec4<f32>, D4>, GB>;
-  var o: array<array<vec4<f32>, D4>, GB>;
-  var m: array<f32, GB>;
-  var l: array<f32, GB>;
-  ${heads((g) => `for (var d = 0u; d < D4; d++) { qr[${g}][d] = q[rowQ + ${g * (D / 4)}u + d]; }
-  m[${g}] = ${LOWEST};`)}
+  ${rowsState(D, GB)}
   for (var jb = 0u; jb < S8; jb += 8u) {
     let jl = kv0 + (jb + sg) * D4;
     var kl: array<vec4<f32>, D4>;
     var vl: array<vec4<f32>, D4>;
     for (var d = 0u; d < D4; d++) { kl[d] = kc[jl + d]; vl[d] = vc[jl + d]; }
-    ${range(8).map((jj) => `{
+    ${Array.from({ length: 8 }, (_, jj) => `{
     var kr: array<vec4<f32>, D4>;
     var vr: array<vec4<f32>, D4>;
     for (var d = 0u; d < D4; d++) { kr[d] = subgroupBroadcast(kl[d], ${jj}u); vr[d] = subgroupBroadcast(vl[d], ${jj}u); }
-    ${heads((g) => rowsKeyStep(g, "kr", "vr"))}
+    ${unrollHeads(GB, (g) => rowsKeyStep(g, "kr", "vr"))}
     }`).join("\n    ")}
   }
   if (!live) { return; }
-  if (pos >= u.Tmax) {
-    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u + min(pos, 0u))); // runtime NaN: cache overflow
-    for (var d = 0u; d < GB * D4; d++) { out[rowQ + d] = nan; }
-    return;
-  }
-  for (var j = S8; j <= pos; j++) {
-    let kj = kv0 + j * D4;
-    var kr: array<vec4<f32>, D4>;
-    var vr: array<vec4<f32>, D4>;
-    for (var d = 0u; d < D4; d++) { kr[d] = kc[kj + d]; vr[d] = vc[kj + d]; }
-    ${heads((g) => rowsKeyStep(g, "kr", "vr"))}
-  }
-  ${heads((g) => `for (var d = 0u; d < D4; d++) { out[rowQ + ${g * (D / 4)}u + d] = o[${g}][d] * (1.0 / l[${g}]); }`)}
+  ${ROWS_OVERFLOW}
+  ${rowsOwnKeys("S8", GB)}
+  ${rowsStore(D, GB)}
 }`,
   };
   memo.set(key, kern);

@@ -46,12 +46,41 @@ export const rowsKeyStep = (g: number, k: string, v: string): string => /* wgsl 
       for (var d = 0u; d < D4; d++) { o[${g}][d] = o[${g}][d] * c + p * ${v}[d]; }
     }`;
 
+/** WGSL: `body(g)` for each head g of the block, unrolled so every private array index is a constant (registers, not scratch). */
+export const unrollHeads = (GB: number, body: (g: number) => string): string => Array.from({ length: GB }, (_, g) => body(g)).join("\n  ");
+
+/** WGSL: the block's state (qr, o, m, l over GB heads of D4 vec4s), its queries loaded from q at rowQ. */
+export const rowsState = (D: number, GB: number): string => /* wgsl */ `var qr: array<array<vec4<f32>, D4>, GB>;
+  var o: array<array<vec4<f32>, D4>, GB>;
+  var m: array<f32, GB>;
+  var l: array<f32, GB>;
+  ${unrollHeads(GB, (g) => `for (var d = 0u; d < D4; d++) { qr[${g}][d] = q[rowQ + ${g * (D / 4)}u + d]; }
+  m[${g}] = ${LOWEST};`)}`;
+
+/** WGSL: a row past the cache (pos >= Tmax) stores NaN at its GB output rows and returns. */
+export const ROWS_OVERFLOW = /* wgsl */ `if (pos >= u.Tmax) {
+    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u + min(pos, 0u))); // runtime NaN: cache overflow
+    for (var d = 0u; d < GB * D4; d++) { out[rowQ + d] = nan; }
+    return;
+  }`;
+
+/** WGSL: the lane's keys j = first..pos, each loaded by the lane itself (kv0 its row's cache), stepped through every head. */
+export const rowsOwnKeys = (first: string, GB: number): string => /* wgsl */ `for (var j = ${first}; j <= pos; j++) {
+    let kj = kv0 + j * D4;
+    var kr: array<vec4<f32>, D4>;
+    var vr: array<vec4<f32>, D4>;
+    for (var d = 0u; d < D4; d++) { kr[d] = kc[kj + d]; vr[d] = vc[kj + d]; }
+    ${unrollHeads(GB, (g) => rowsKeyStep(g, "kr", "vr"))}
+  }`;
+
+/** WGSL: each head's output, o / l, into out at rowQ. */
+export const rowsStore = (D: number, GB: number): string =>
+  unrollHeads(GB, (g) => `for (var d = 0u; d < D4; d++) { out[rowQ + ${g * (D / 4)}u + d] = o[${g}][d] * (1.0 / l[${g}]); }`);
+
 const memo = new Map<string, Kernel>();
 /** Grid: grid1d(B * Hq / GB, ROWS_WG); uniforms rows = B * Hq / GB, Hq, Hkv, Tmax, scale. */
 export function decodeRowsKernel(D: number, GB: number): Kernel {
   const key = `${D}:${GB}`;
-  // The heads are unrolled here, so every private array index is a constant (registers, not scratch).
-  const heads = (body: (g: number) => string): string => Array.from({ length: GB }, (_, g) => body(g)).join("\n  ");
   let kern = memo.get(key);
   if (kern) return kern;
   kern = {
@@ -76,26 +105,11 @@ fn main(${GRID_PARAMS}) {
   let kvh = h0 / (u.Hq / u.Hkv);
   let pos = start[b];
   let rowQ = r * GB * D4; // q and out (b, h0) for Tq = 1: the block's GB rows are contiguous
-  if (pos >= u.Tmax) {
-    let nan = vec4<f32>(bitcast<f32>(0x7fc00000u + min(pos, 0u))); // runtime NaN: cache overflow
-    for (var d = 0u; d < GB * D4; d++) { out[rowQ + d] = nan; }
-    return;
-  }
+  ${ROWS_OVERFLOW}
   let kv0 = (b * u.Hkv + kvh) * u.Tmax * D4;
-  var qr: array<array<vec4<f32>, D4>, GB>;
-  var o: array<array<vec4<f32>, D4>, GB>;
-  var m: array<f32, GB>;
-  var l: array<f32, GB>;
-  ${heads((g) => `for (var d = 0u; d < D4; d++) { qr[${g}][d] = q[rowQ + ${g * (D / 4)}u + d]; }
-  m[${g}] = ${LOWEST};`)}
-  for (var j = 0u; j <= pos; j++) {
-    let kj = kv0 + j * D4;
-    var kr: array<vec4<f32>, D4>;
-    var vr: array<vec4<f32>, D4>;
-    for (var d = 0u; d < D4; d++) { kr[d] = kc[kj + d]; vr[d] = vc[kj + d]; }
-    ${heads((g) => rowsKeyStep(g, "kr", "vr"))}
-  }
-  ${heads((g) => `for (var d = 0u; d < D4; d++) { out[rowQ + ${g * (D / 4)}u + d] = o[${g}][d] * (1.0 / l[${g}]); }`)}
+  ${rowsState(D, GB)}
+  ${rowsOwnKeys("0u", GB)}
+  ${rowsStore(D, GB)}
 }`,
   };
   memo.set(key, kern);
